@@ -1,0 +1,79 @@
+//! Every error name the state machine matches on (the Lambda `errorType`), in one place.
+//!
+//! The ASL's Retry and Catch clauses refer to these strings; a test reads the ASL and proves each
+//! one is handled. Never start a name with `States.` (reserved by Step Functions).
+
+/// Throttling, 5xx, timeouts: retried by every Task with backoff.
+pub const TRANSIENT: &str = "Transient";
+/// A resource is still being created or modified; the state machine polls.
+pub const NOT_READY: &str = "NotReady";
+/// The execution input or a step input is malformed or contradictory.
+pub const INVALID_INPUT: &str = "InvalidInput";
+pub const SOURCE_NOT_FOUND: &str = "SourceNotFound";
+pub const SOURCE_ALREADY_ENCRYPTED: &str = "SourceAlreadyEncrypted";
+pub const SOURCE_NOT_AVAILABLE: &str = "SourceNotAvailable";
+pub const SNAPSHOT_FAILED: &str = "SnapshotFailed";
+pub const TARGET_CLUSTER_TAKEN: &str = "TargetClusterTaken";
+pub const RESTORE_FAILED: &str = "RestoreFailed";
+pub const TARGET_NOT_ENCRYPTED: &str = "TargetNotEncrypted";
+pub const BINLOG_FORMAT_NOT_ROW: &str = "BinlogFormatNotRow";
+pub const BINLOG_RETENTION_TOO_SHORT: &str = "BinlogRetentionTooShort";
+pub const SHARED_PARAMETER_GROUP: &str = "SharedParameterGroup";
+pub const KMS_KEY_UNUSABLE: &str = "KmsKeyUnusable";
+/// The restore's binlog event has not been published yet; retried by the state machine.
+pub const BINLOG_POSITION_NOT_YET_AVAILABLE: &str = "BinlogPositionNotYetAvailable";
+/// The binlog event did not appear within the configured horizon (or was malformed).
+pub const BINLOG_POSITION_NOT_FOUND: &str = "BinlogPositionNotFound";
+pub const MIGRATION_FAILED: &str = "MigrationFailed";
+pub const LAG_NOT_CONVERGING: &str = "LagNotConverging";
+pub const VERIFICATION_MISMATCH: &str = "VerificationMismatch";
+pub const DNS_RECORD_NOT_ON_SOURCE: &str = "DnsRecordNotOnSource";
+/// The caller may not perform an API call: a deployment problem, never retried.
+pub const ACCESS_DENIED: &str = "AccessDenied";
+
+/// Every name above, for cross-checks against the ASL.
+pub const ALL: &[&str] = &[
+    TRANSIENT,
+    NOT_READY,
+    INVALID_INPUT,
+    SOURCE_NOT_FOUND,
+    SOURCE_ALREADY_ENCRYPTED,
+    SOURCE_NOT_AVAILABLE,
+    SNAPSHOT_FAILED,
+    TARGET_CLUSTER_TAKEN,
+    RESTORE_FAILED,
+    TARGET_NOT_ENCRYPTED,
+    BINLOG_FORMAT_NOT_ROW,
+    BINLOG_RETENTION_TOO_SHORT,
+    SHARED_PARAMETER_GROUP,
+    KMS_KEY_UNUSABLE,
+    BINLOG_POSITION_NOT_YET_AVAILABLE,
+    BINLOG_POSITION_NOT_FOUND,
+    MIGRATION_FAILED,
+    LAG_NOT_CONVERGING,
+    VERIFICATION_MISMATCH,
+    DNS_RECORD_NOT_ON_SOURCE,
+    ACCESS_DENIED,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_pascal_case_and_not_reserved() {
+        let mut seen = std::collections::BTreeSet::new();
+        for name in ALL {
+            assert!(seen.insert(*name), "duplicate error name {name}");
+            assert!(
+                !name.starts_with("States."),
+                "{name} uses the reserved prefix"
+            );
+            assert!(
+                name.chars().next().is_some_and(|c| c.is_ascii_uppercase()),
+                "{name}"
+            );
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric()), "{name}");
+        }
+    }
+}

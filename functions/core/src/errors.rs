@@ -1,0 +1,141 @@
+//! The error contract: what adapters report ([`PortError`]) and how a step's error becomes the
+//! Lambda `errorType` the state machine matches on ([`NamedError`]).
+
+use crate::error_names;
+
+/// What kind of resource a port call was about, so a step can turn "not found" into its own
+/// business name (a missing source cluster is `SourceNotFound`, a missing snapshot is not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Cluster,
+    Instance,
+    Snapshot,
+    ParameterGroup,
+    Migration,
+    HostedZone,
+    Record,
+    DnsChange,
+    Other,
+}
+
+/// A failed port call, classified by the adapter from the service's error code (never from the
+/// message text). Messages carry identifiers and ARNs only, never secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    /// Throttling, 5xx, timeouts, dispatch failures: safe to retry.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    #[error("{resource:?} not found: {message}")]
+    NotFound { resource: Resource, message: String },
+    #[error("{resource:?} already exists: {message}")]
+    AlreadyExists { resource: Resource, message: String },
+    /// The resource exists but is in a state that does not allow the call.
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+    /// The request was rejected as malformed or unsupported.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    /// Anything else the service reported, with its code.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl PortError {
+    /// The error name this failure carries when a step has no better, business-specific name.
+    pub fn default_name(&self) -> &'static str {
+        match self {
+            PortError::Transient(_) => error_names::TRANSIENT,
+            PortError::AccessDenied(_) => error_names::ACCESS_DENIED,
+            PortError::InvalidRequest(_) => error_names::INVALID_INPUT,
+            PortError::InvalidState(_) => error_names::NOT_READY,
+            PortError::NotFound { .. } | PortError::AlreadyExists { .. } | PortError::Other(_) => {
+                error_names::INVALID_INPUT
+            }
+        }
+    }
+
+    pub fn is_not_found(&self, kind: Resource) -> bool {
+        matches!(self, PortError::NotFound { resource, .. } if *resource == kind)
+    }
+}
+
+/// A step error with a stable name from [`error_names`].
+pub trait NamedError: std::error::Error {
+    fn error_name(&self) -> &'static str;
+}
+
+/// The Lambda error a step error becomes: `errorType` is the stable name, `errorMessage` the
+/// error's display text (which never holds a secret).
+pub fn diagnostic<E: NamedError>(error: &E) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic {
+        error_type: error.error_name().to_string(),
+        error_message: error.to_string(),
+    }
+}
+
+/// Implements `From<StepError> for Diagnostic` for step error enums.
+macro_rules! impl_diagnostic {
+    ($($error:ty),+ $(,)?) => {
+        $(impl From<$error> for lambda_runtime::Diagnostic {
+            fn from(error: $error) -> Self {
+                $crate::errors::diagnostic(&error)
+            }
+        })+
+    };
+}
+pub(crate) use impl_diagnostic;
+
+/// The input did not parse or does not make sense; names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid input at `{field}`: {reason}")]
+pub struct InvalidInput {
+    pub field: String,
+    pub reason: String,
+}
+
+impl InvalidInput {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl NamedError for InvalidInput {
+    fn error_name(&self) -> &'static str {
+        error_names::INVALID_INPUT
+    }
+}
+
+impl_diagnostic!(InvalidInput);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagnostic_carries_the_stable_name_not_the_rust_type() {
+        let d: lambda_runtime::Diagnostic = InvalidInput::new("dns.ttlSeconds", "negative").into();
+        assert_eq!(d.error_type, "InvalidInput");
+        assert_eq!(
+            d.error_message,
+            "invalid input at `dns.ttlSeconds`: negative"
+        );
+    }
+
+    #[test]
+    fn port_errors_default_to_retryable_only_when_transient() {
+        assert_eq!(PortError::Transient("x".into()).default_name(), "Transient");
+        assert_eq!(
+            PortError::AccessDenied("x".into()).default_name(),
+            "AccessDenied"
+        );
+        assert_eq!(
+            PortError::InvalidState("x".into()).default_name(),
+            "NotReady"
+        );
+    }
+}

@@ -1,0 +1,785 @@
+//! `MigrationSpec`: the execution input (camelCase JSON), its defaults, and its validation.
+//!
+//! Parsing with [`MigrationSpec::from_json`] is strict: unknown fields and bad values fail with
+//! `InvalidInput` naming the field, before anything is created. Steps read the spec leniently from
+//! the state document (which also holds step results), after preflight validated it once.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::errors::InvalidInput;
+use crate::naming;
+
+/// Route 53 rejects larger TTLs; and clients would keep the old answer this long after a swap.
+pub const MAX_DNS_TTL_SECONDS: i64 = 3600;
+const DEFAULT_DNS_TTL_SECONDS: i64 = 60;
+
+/// What to encrypt, how to replicate, and how to switch over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(title = "aurora-encrypt migration spec")]
+pub struct MigrationSpec {
+    /// The unencrypted (or to be re-keyed) Aurora MySQL cluster.
+    pub source_cluster_id: String,
+    /// The encrypted copy to create; default `<sourceClusterId>-encrypted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_cluster_id: Option<String>,
+    /// KMS key id, alias or ARN; default the account's `aws/rds` key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// Instance class for every target instance; default each source instance's class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_class: Option<String>,
+    pub replication: ReplicationSpec,
+    #[serde(default)]
+    pub switchover: SwitchoverSpec,
+    /// The application's CNAME; no DNS swap when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsSpec>,
+    #[serde(default)]
+    pub cleanup: CleanupSpec,
+    /// Run preflight only and report the plan.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// How change data capture reaches the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "engine", rename_all = "lowercase")]
+pub enum ReplicationSpec {
+    /// AWS DMS homogeneous data migration (type `cdc`).
+    Dms(DmsReplication),
+    /// MySQL binlog replication configured on the target with `mysql.rds_*` procedures.
+    Native(NativeReplication),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DmsReplication {
+    /// IAM role DMS assumes to run the data migration.
+    pub service_role_arn: String,
+    /// IAM role DMS assumes to read the secrets; default `serviceRoleArn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_access_role_arn: Option<String>,
+    /// Secrets Manager secret with the source's replication user.
+    pub source_secret_arn: String,
+    /// Secrets Manager secret with the target's admin user.
+    pub target_secret_arn: String,
+    pub instance_profile: InstanceProfileSpec,
+}
+
+/// Where DMS runs: a subnet group and security groups that reach both clusters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceProfileSpec {
+    pub subnet_group_identifier: String,
+    #[serde(default)]
+    pub vpc_security_group_ids: Vec<String>,
+    #[serde(default)]
+    pub publicly_accessible: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NativeReplication {
+    /// Secret with the replication user the target connects to the source as.
+    pub source_secret_arn: String,
+    /// Secret with the target's admin user (runs `mysql.rds_set_external_*`).
+    pub target_secret_arn: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchoverMode {
+    /// Wait for a person to approve (task token).
+    #[default]
+    Approval,
+    /// Switch at `windowStart`.
+    Window,
+    /// Switch as soon as the target is in sync.
+    Auto,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum FenceMethod {
+    /// Move the source onto a security group that admits only the replication path.
+    SecurityGroup,
+    /// Set `read_only` in the source's own cluster parameter group.
+    ReadOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowMissed {
+    /// Keep replicating and notify; a person decides.
+    #[default]
+    Keep,
+    /// Roll back.
+    Rollback,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SwitchoverSpec {
+    #[serde(default)]
+    pub mode: SwitchoverMode,
+    /// RFC 3339; required in `window` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub window_start: Option<String>,
+    /// RFC 3339; if the target is not in sync by then, do not switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub window_end: Option<String>,
+    #[serde(default)]
+    pub on_window_missed: WindowMissed,
+    /// CDC lag at or below which the target counts as in sync before fencing.
+    #[serde(default = "default_max_lag_seconds")]
+    pub max_lag_seconds: u32,
+    /// How long the fenced drain may take before the switchover is abandoned.
+    #[serde(default = "default_drain_timeout_seconds")]
+    pub drain_timeout_seconds: u32,
+    #[serde(default = "default_fence")]
+    pub fence: Vec<FenceMethod>,
+    /// Required when `fence` includes `security-group`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence_security_group_id: Option<String>,
+}
+
+fn default_max_lag_seconds() -> u32 {
+    5
+}
+fn default_drain_timeout_seconds() -> u32 {
+    300
+}
+fn default_fence() -> Vec<FenceMethod> {
+    vec![FenceMethod::ReadOnly]
+}
+
+impl Default for SwitchoverSpec {
+    fn default() -> Self {
+        Self {
+            mode: SwitchoverMode::default(),
+            window_start: None,
+            window_end: None,
+            on_window_missed: WindowMissed::default(),
+            max_lag_seconds: default_max_lag_seconds(),
+            drain_timeout_seconds: default_drain_timeout_seconds(),
+            fence: default_fence(),
+            fence_security_group_id: None,
+        }
+    }
+}
+
+/// The application's DNS name, swapped from the source's writer endpoint to the target's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsSpec {
+    pub hosted_zone_id: String,
+    pub record_name: String,
+    /// Signed so that a negative TTL is reported as such rather than as a parse error.
+    #[serde(default = "default_ttl")]
+    pub ttl_seconds: i64,
+}
+
+fn default_ttl() -> i64 {
+    DEFAULT_DNS_TTL_SECONDS
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupSpec {
+    /// Delete the DMS resources this run created once the swap is done.
+    #[serde(default = "yes")]
+    pub delete_migration_resources: bool,
+    /// Delete the source after a final snapshot. Never done unless asked.
+    #[serde(default)]
+    pub retire_source: bool,
+    /// On rollback, delete the target instead of keeping it for inspection.
+    #[serde(default)]
+    pub delete_target_on_rollback: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for CleanupSpec {
+    fn default() -> Self {
+        Self {
+            delete_migration_resources: true,
+            retire_source: false,
+            delete_target_on_rollback: false,
+        }
+    }
+}
+
+impl MigrationSpec {
+    /// Parses an execution input strictly: unknown fields and type errors name the field.
+    pub fn from_json(text: &str) -> Result<Self, InvalidInput> {
+        let mut unknown = Vec::new();
+        let mut track = serde_path_to_error::Track::new();
+        let mut json = serde_json::Deserializer::from_str(text);
+        let tracked = serde_path_to_error::Deserializer::new(&mut json, &mut track);
+        let parsed: Result<Self, _> =
+            serde_ignored::deserialize(tracked, |path| unknown.push(path.to_string()));
+        // serde_ignored writes `?` for the inside of an Option: `dns.?.ttl` is `dns.ttl`.
+        let unknown = unknown.into_iter().map(|p| {
+            p.split('.')
+                .filter(|s| *s != "?")
+                .collect::<Vec<_>>()
+                .join(".")
+        });
+        let spec = match parsed.and_then(|spec| json.end().map(|()| spec)) {
+            Ok(spec) => spec,
+            Err(error) => {
+                let field = track.path().to_string();
+                let field = if field == "." { "$".to_string() } else { field };
+                return Err(InvalidInput::new(field, error.to_string()));
+            }
+        };
+        if let Some(field) = unknown.into_iter().next() {
+            return Err(InvalidInput::new(field, "unknown field"));
+        }
+        Ok(spec)
+    }
+
+    pub fn target_cluster_id(&self) -> String {
+        self.target_cluster_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-encrypted", self.source_cluster_id))
+    }
+
+    /// Checks everything that can be checked without calling AWS. `now` is used to refuse a
+    /// maintenance window that has already passed.
+    pub fn validate(&self, now: OffsetDateTime) -> Result<(), InvalidInput> {
+        check(
+            naming::is_valid_rds_identifier(&self.source_cluster_id),
+            "sourceClusterId",
+            "must be 1-63 letters, digits or hyphens, start with a letter, and not end with or contain two hyphens",
+        )?;
+        let target = self.target_cluster_id();
+        check(
+            naming::is_valid_rds_identifier(&target),
+            "targetClusterId",
+            format!("`{target}` is not a valid cluster identifier (set targetClusterId explicitly if the default is too long)"),
+        )?;
+        check(
+            !target.eq_ignore_ascii_case(&self.source_cluster_id),
+            "targetClusterId",
+            "must differ from sourceClusterId",
+        )?;
+        if let Some(key) = &self.kms_key_id {
+            check(
+                is_kms_key_reference(key),
+                "kmsKeyId",
+                "must be a key id, alias/NAME, or a KMS key or alias ARN",
+            )?;
+        }
+        if let Some(class) = &self.instance_class {
+            check(
+                class.starts_with("db.") && class.len() > 3,
+                "instanceClass",
+                "must look like db.r6g.large",
+            )?;
+        }
+        self.validate_replication()?;
+        self.validate_switchover(now)?;
+        if let Some(dns) = &self.dns {
+            let zone = dns.hosted_zone_id.trim_start_matches("/hostedzone/");
+            check(
+                !zone.is_empty()
+                    && zone.len() <= 32
+                    && zone.chars().all(|c| c.is_ascii_alphanumeric()),
+                "dns.hostedZoneId",
+                "must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ",
+            )?;
+            let name = dns.record_name.trim_end_matches('.');
+            check(
+                !name.is_empty() && name.len() <= 253 && !name.contains(char::is_whitespace),
+                "dns.recordName",
+                "must be a DNS name",
+            )?;
+            check(
+                dns.ttl_seconds >= 0,
+                "dns.ttlSeconds",
+                "must not be negative",
+            )?;
+            check(
+                dns.ttl_seconds <= MAX_DNS_TTL_SECONDS,
+                "dns.ttlSeconds",
+                format!("must be at most {MAX_DNS_TTL_SECONDS}: clients keep the old answer that long after the swap"),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn validate_replication(&self) -> Result<(), InvalidInput> {
+        match &self.replication {
+            ReplicationSpec::Dms(dms) => {
+                check_arn(
+                    &dms.service_role_arn,
+                    "replication.serviceRoleArn",
+                    "iam",
+                    "role/",
+                )?;
+                if let Some(role) = &dms.secrets_access_role_arn {
+                    check_arn(role, "replication.secretsAccessRoleArn", "iam", "role/")?;
+                }
+                check_arn(
+                    &dms.source_secret_arn,
+                    "replication.sourceSecretArn",
+                    "secretsmanager",
+                    "secret:",
+                )?;
+                check_arn(
+                    &dms.target_secret_arn,
+                    "replication.targetSecretArn",
+                    "secretsmanager",
+                    "secret:",
+                )?;
+                let profile = &dms.instance_profile;
+                check(
+                    !profile.subnet_group_identifier.trim().is_empty(),
+                    "replication.instanceProfile.subnetGroupIdentifier",
+                    "must name a DMS subnet group",
+                )?;
+                for (i, group) in profile.vpc_security_group_ids.iter().enumerate() {
+                    check(
+                        is_security_group_id(group),
+                        format!("replication.instanceProfile.vpcSecurityGroupIds[{i}]"),
+                        "must be a security group id like sg-0123456789abcdef0",
+                    )?;
+                }
+            }
+            ReplicationSpec::Native(native) => {
+                check_arn(
+                    &native.source_secret_arn,
+                    "replication.sourceSecretArn",
+                    "secretsmanager",
+                    "secret:",
+                )?;
+                check_arn(
+                    &native.target_secret_arn,
+                    "replication.targetSecretArn",
+                    "secretsmanager",
+                    "secret:",
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_switchover(&self, now: OffsetDateTime) -> Result<(), InvalidInput> {
+        let s = &self.switchover;
+        let start = parse_time(s.window_start.as_deref(), "switchover.windowStart")?;
+        let end = parse_time(s.window_end.as_deref(), "switchover.windowEnd")?;
+        if s.mode == SwitchoverMode::Window {
+            let start = start.ok_or_else(|| {
+                InvalidInput::new(
+                    "switchover.windowStart",
+                    "is required when mode is `window`",
+                )
+            })?;
+            check(start > now, "switchover.windowStart", "is in the past")?;
+        }
+        if let (Some(start), Some(end)) = (start, end) {
+            check(
+                end > start,
+                "switchover.windowEnd",
+                "must be after windowStart",
+            )?;
+        }
+        check(
+            s.max_lag_seconds <= 3600,
+            "switchover.maxLagSeconds",
+            "must be at most 3600",
+        )?;
+        check(
+            (10..=3600).contains(&s.drain_timeout_seconds),
+            "switchover.drainTimeoutSeconds",
+            "must be between 10 and 3600",
+        )?;
+        check(
+            !s.fence.is_empty(),
+            "switchover.fence",
+            "needs at least one method: without a fence, writes made during the switchover are lost",
+        )?;
+        match &s.fence_security_group_id {
+            Some(group) => check(
+                is_security_group_id(group),
+                "switchover.fenceSecurityGroupId",
+                "must be a security group id like sg-0123456789abcdef0",
+            )?,
+            None => check(
+                !s.fence.contains(&FenceMethod::SecurityGroup),
+                "switchover.fenceSecurityGroupId",
+                "is required when fence includes `security-group`",
+            )?,
+        }
+        Ok(())
+    }
+}
+
+fn check(
+    ok: bool,
+    field: impl Into<String>,
+    reason: impl Into<String>,
+) -> Result<(), InvalidInput> {
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidInput::new(field, reason))
+    }
+}
+
+fn parse_time(text: Option<&str>, field: &str) -> Result<Option<OffsetDateTime>, InvalidInput> {
+    text.map(|t| {
+        OffsetDateTime::parse(t, &Rfc3339).map_err(|_| {
+            InvalidInput::new(
+                field,
+                "must be an RFC 3339 timestamp like 2026-12-01T02:00:00Z",
+            )
+        })
+    })
+    .transpose()
+}
+
+/// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` with the expected service and resource prefix.
+fn check_arn(
+    arn: &str,
+    field: &str,
+    service: &str,
+    resource_prefix: &str,
+) -> Result<(), InvalidInput> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == service
+        && (service == "iam" || !parts[3].is_empty())
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && parts[5].len() > resource_prefix.len()
+        && parts[5].starts_with(resource_prefix);
+    check(
+        ok,
+        field,
+        format!("must be an ARN like arn:aws:{service}:...:{resource_prefix}NAME"),
+    )
+}
+
+fn is_security_group_id(id: &str) -> bool {
+    id.strip_prefix("sg-").is_some_and(|hex| {
+        (8..=17).contains(&hex.len())
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    })
+}
+
+fn is_kms_key_reference(key: &str) -> bool {
+    let is_uuid = |s: &str| {
+        s.len() == 36
+            && s.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    };
+    let is_mrk = |s: &str| {
+        s.strip_prefix("mrk-")
+            .is_some_and(|h| h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit()))
+    };
+    let is_alias = |s: &str| {
+        s.strip_prefix("alias/").is_some_and(|n| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
+        })
+    };
+    if let Some(rest) = key.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        return parts.len() == 5
+            && parts[0].starts_with("aws")
+            && parts[1] == "kms"
+            && !parts[2].is_empty()
+            && parts[3].len() == 12
+            && (parts[4]
+                .strip_prefix("key/")
+                .is_some_and(|k| is_uuid(k) || is_mrk(k))
+                || is_alias(parts[4]));
+    }
+    is_uuid(key) || is_mrk(key) || is_alias(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-27 12:00 UTC);
+
+    fn valid() -> Value {
+        json!({
+            "sourceClusterId": "orders",
+            "kmsKeyId": "alias/aurora-orders",
+            "replication": {
+                "engine": "dms",
+                "serviceRoleArn": "arn:aws:iam::123456789012:role/dms-data-migration",
+                "sourceSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-repl-AbCdEf",
+                "targetSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-admin-AbCdEf",
+                "instanceProfile": { "subnetGroupIdentifier": "dms-private", "vpcSecurityGroupIds": ["sg-0123456789abcdef0"] }
+            },
+            "switchover": { "mode": "window", "windowStart": "2026-12-01T02:00:00Z", "windowEnd": "2026-12-01T04:00:00Z" },
+            "dns": { "hostedZoneId": "Z0123456789ABCDEFGHIJ", "recordName": "orders-db.internal.example.com", "ttlSeconds": 30 }
+        })
+    }
+
+    fn parse_and_validate(value: &Value) -> Result<MigrationSpec, InvalidInput> {
+        let spec = MigrationSpec::from_json(&value.to_string())?;
+        spec.validate(NOW)?;
+        Ok(spec)
+    }
+
+    fn with(mut value: Value, pointer: &str, new: Value) -> Value {
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        let target = value.pointer_mut(parent).unwrap();
+        match new {
+            Value::Null => {
+                target.as_object_mut().unwrap().remove(key);
+            }
+            new => target[key] = new,
+        }
+        value
+    }
+
+    #[test]
+    fn valid_spec_parses_with_defaults() {
+        let spec = parse_and_validate(&valid()).unwrap();
+        assert_eq!(spec.target_cluster_id(), "orders-encrypted");
+        assert_eq!(spec.switchover.max_lag_seconds, 5);
+        assert_eq!(spec.switchover.fence, vec![FenceMethod::ReadOnly]);
+        assert!(spec.cleanup.delete_migration_resources);
+        assert!(!spec.cleanup.retire_source);
+        assert!(!spec.dry_run);
+    }
+
+    #[test]
+    fn minimal_native_spec_is_valid() {
+        let spec = parse_and_validate(&json!({
+            "sourceClusterId": "orders",
+            "replication": {
+                "engine": "native",
+                "sourceSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:repl",
+                "targetSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:admin"
+            }
+        }))
+        .unwrap();
+        assert_eq!(spec.switchover.mode, SwitchoverMode::Approval);
+        assert_eq!(spec.dns, None);
+    }
+
+    #[test]
+    fn each_bad_spec_names_its_field() {
+        let cases: Vec<(&str, Value, &str)> = vec![
+            (
+                "missing source",
+                with(valid(), "/sourceClusterId", Value::Null),
+                "$",
+            ),
+            (
+                "bad source id",
+                with(valid(), "/sourceClusterId", json!("1orders")),
+                "sourceClusterId",
+            ),
+            (
+                "double hyphen",
+                with(valid(), "/sourceClusterId", json!("or--ders")),
+                "sourceClusterId",
+            ),
+            (
+                "target equals source",
+                with(valid(), "/targetClusterId", json!("ORDERS")),
+                "targetClusterId",
+            ),
+            (
+                "default target too long",
+                with(
+                    valid(),
+                    "/sourceClusterId",
+                    json!(format!("a{}", "b".repeat(60))),
+                ),
+                "targetClusterId",
+            ),
+            (
+                "bad kms key",
+                with(valid(), "/kmsKeyId", json!("my key")),
+                "kmsKeyId",
+            ),
+            (
+                "bad instance class",
+                with(valid(), "/instanceClass", json!("r6g.large")),
+                "instanceClass",
+            ),
+            (
+                "unknown engine",
+                with(valid(), "/replication/engine", json!("binlogger")),
+                "replication.engine",
+            ),
+            (
+                "missing secret",
+                with(valid(), "/replication/sourceSecretArn", Value::Null),
+                "replication",
+            ),
+            (
+                "malformed secret arn",
+                with(
+                    valid(),
+                    "/replication/targetSecretArn",
+                    json!("arn:aws:s3:::bucket"),
+                ),
+                "replication.targetSecretArn",
+            ),
+            (
+                "role arn of wrong service",
+                with(
+                    valid(),
+                    "/replication/serviceRoleArn",
+                    json!("arn:aws:sts::123456789012:role/x"),
+                ),
+                "replication.serviceRoleArn",
+            ),
+            (
+                "bad security group",
+                with(
+                    valid(),
+                    "/replication/instanceProfile/vpcSecurityGroupIds",
+                    json!(["sg-XYZ"]),
+                ),
+                "replication.instanceProfile.vpcSecurityGroupIds[0]",
+            ),
+            (
+                "unknown mode",
+                with(valid(), "/switchover/mode", json!("yolo")),
+                "switchover.mode",
+            ),
+            (
+                "window without start",
+                with(valid(), "/switchover/windowStart", Value::Null),
+                "switchover.windowStart",
+            ),
+            (
+                "window in the past",
+                with(
+                    valid(),
+                    "/switchover/windowStart",
+                    json!("2026-11-01T02:00:00Z"),
+                ),
+                "switchover.windowStart",
+            ),
+            (
+                "window ends before start",
+                with(
+                    valid(),
+                    "/switchover/windowEnd",
+                    json!("2026-12-01T01:00:00Z"),
+                ),
+                "switchover.windowEnd",
+            ),
+            (
+                "not a timestamp",
+                with(valid(), "/switchover/windowStart", json!("tomorrow")),
+                "switchover.windowStart",
+            ),
+            (
+                "empty fence",
+                with(valid(), "/switchover/fence", json!([])),
+                "switchover.fence",
+            ),
+            (
+                "sg fence without group",
+                with(valid(), "/switchover/fence", json!(["security-group"])),
+                "switchover.fenceSecurityGroupId",
+            ),
+            (
+                "unknown fence",
+                with(valid(), "/switchover/fence", json!(["firewall"])),
+                "switchover.fence[0]",
+            ),
+            (
+                "negative ttl",
+                with(valid(), "/dns/ttlSeconds", json!(-1)),
+                "dns.ttlSeconds",
+            ),
+            (
+                "huge ttl",
+                with(valid(), "/dns/ttlSeconds", json!(86400)),
+                "dns.ttlSeconds",
+            ),
+            (
+                "bad zone",
+                with(valid(), "/dns/hostedZoneId", json!("zone one")),
+                "dns.hostedZoneId",
+            ),
+            (
+                "negative lag",
+                with(valid(), "/switchover/maxLagSeconds", json!(-3)),
+                "switchover.maxLagSeconds",
+            ),
+            (
+                "unknown field",
+                with(valid(), "/sourceClusterID", json!("x")),
+                "sourceClusterID",
+            ),
+            (
+                "unknown nested field",
+                with(valid(), "/dns/ttl", json!(5)),
+                "dns.ttl",
+            ),
+            (
+                "wrong type",
+                with(valid(), "/dryRun", json!("yes")),
+                "dryRun",
+            ),
+        ];
+        for (name, value, field) in cases {
+            let error = parse_and_validate(&value).expect_err(name);
+            assert_eq!(error.field, field, "{name}: {error}");
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_invalid_input() {
+        let error = MigrationSpec::from_json("{\"sourceClusterId\": ").unwrap_err();
+        assert_eq!(error.field, "sourceClusterId");
+        assert!(MigrationSpec::from_json("[]").is_err());
+        assert!(MigrationSpec::from_json(&format!("{} trailing", valid())).is_err());
+    }
+
+    #[test]
+    fn kms_references_accept_ids_aliases_and_arns() {
+        for key in [
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            "mrk-1234abcd12ab34cd56ef1234567890ab",
+            "alias/aws/rds",
+            "arn:aws:kms:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/ExampleAlias",
+        ] {
+            assert!(is_kms_key_reference(key), "{key}");
+        }
+        for key in [
+            "",
+            "alias/",
+            "1234",
+            "arn:aws:kms:us-east-2:111122223333:secret/x",
+        ] {
+            assert!(!is_kms_key_reference(key), "{key}");
+        }
+    }
+}

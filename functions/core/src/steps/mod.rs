@@ -1,0 +1,20 @@
+//! One module per step. Each is a plain async function over ports, callable without Lambda, and
+//! idempotent: invoked twice with the same input it creates nothing new.
+
+pub mod binlog_position;
+pub mod create_migration;
+pub mod poll_latency;
+pub mod restore;
+pub mod snapshot;
+pub mod swap_dns;
+
+use crate::ports::Tag;
+
+/// Tags every resource we create carries: the owner tag lets later steps and cleanup tell ours
+/// from someone else's.
+pub(crate) fn ownership_tags(source_cluster_id: &str, execution_name: &str) -> Vec<Tag> {
+    vec![
+        Tag::new(crate::naming::OWNER_TAG, source_cluster_id),
+        Tag::new(crate::naming::EXECUTION_TAG, execution_name),
+    ]
+}

@@ -1,0 +1,562 @@
+//! Restore: restores the snapshot as the target cluster, encrypted with the spec's KMS key and
+//! with the source's configuration, then recreates every source instance on it. Reports progress
+//! until the cluster and all instances are available; a target that is not encrypted is an error.
+//!
+//! Each invocation moves one stage forward and returns (the state machine polls):
+//! 1. copy the source's custom cluster parameter group (so fencing the source with `read_only`
+//!    never touches the target) and restore the cluster;
+//! 2. once the cluster is available, create the writer's counterpart first (the first instance
+//!    of an Aurora cluster becomes its writer);
+//! 3. once that is available, create every reader with its class, promotion tier and parameter
+//!    group.
+//!
+//! Input: the spec, `execution`, `snapshot`. Output: [`RestoreOutput`].
+//! Errors: `SourceNotFound`, `TargetClusterTaken` (the id belongs to a cluster or instance we did
+//! not create), `RestoreFailed`, `TargetNotEncrypted`, `NotReady` (snapshot not available yet),
+//! `Transient`.
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::error_names;
+use crate::errors::{impl_diagnostic, NamedError, PortError};
+use crate::naming;
+use crate::poll;
+use crate::ports::{
+    Clock, Cluster, Clusters, CopyParameterGroupRequest, CreateInstanceRequest, DatabaseEndpoint,
+    Instance, RestoreClusterRequest, Tag,
+};
+use crate::spec::MigrationSpec;
+use crate::state::{ExecutionRef, RestoreOutput, SnapshotOutput, TargetInstance};
+
+pub const IAM_ACTIONS: &[&str] = &[
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBInstances",
+    "rds:CopyDBClusterParameterGroup",
+    "rds:RestoreDBClusterFromSnapshot",
+    "rds:CreateDBInstance",
+    "rds:AddTagsToResource",
+    "kms:CreateGrant",
+    "kms:DescribeKey",
+];
+
+/// Statuses from which a cluster or instance will not become available by itself.
+const FAILED_STATUSES: &[&str] = &[
+    "failed",
+    "inaccessible-encryption-credentials",
+    "inaccessible-encryption-credentials-recoverable",
+    "incompatible-parameters",
+    "incompatible-restore",
+    "incompatible-network",
+    "storage-full",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreInput {
+    #[serde(flatten)]
+    pub spec: MigrationSpec,
+    pub execution: ExecutionRef,
+    pub snapshot: SnapshotOutput,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("source cluster `{0}` not found")]
+    SourceNotFound(String),
+    #[error("`{0}` already exists and was not created by aurora-encrypt for this source")]
+    TargetTaken(String),
+    #[error("snapshot `{0}` is not available yet")]
+    SnapshotNotReady(String),
+    #[error("`{resource}` is in status `{status}` and will not become available")]
+    Failed { resource: String, status: String },
+    #[error("target cluster `{0}` is available but not encrypted at rest")]
+    NotEncrypted(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl NamedError for RestoreError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            RestoreError::SourceNotFound(_) => error_names::SOURCE_NOT_FOUND,
+            RestoreError::TargetTaken(_) => error_names::TARGET_CLUSTER_TAKEN,
+            RestoreError::SnapshotNotReady(_) => error_names::NOT_READY,
+            RestoreError::Failed { .. } => error_names::RESTORE_FAILED,
+            RestoreError::NotEncrypted(_) => error_names::TARGET_NOT_ENCRYPTED,
+            RestoreError::Port(e) => e.default_name(),
+        }
+    }
+}
+
+impl_diagnostic!(RestoreError);
+
+/// A source instance and the target instance that mirrors it.
+struct Pair {
+    source: Instance,
+    target_id: String,
+    writer: bool,
+}
+
+pub async fn run(
+    input: &RestoreInput,
+    clusters: &dyn Clusters,
+    clock: &dyn Clock,
+) -> Result<RestoreOutput, RestoreError> {
+    let spec = &input.spec;
+    let target_id = spec.target_cluster_id();
+    let source = clusters
+        .describe_cluster(&spec.source_cluster_id)
+        .await?
+        .ok_or_else(|| RestoreError::SourceNotFound(spec.source_cluster_id.clone()))?;
+
+    let Some(target) = clusters.describe_cluster(&target_id).await? else {
+        let started = clock.now();
+        restore_cluster(input, &source, &target_id, clusters).await?;
+        return Ok(progress(
+            &source,
+            &target_id,
+            None,
+            Vec::new(),
+            started,
+            clock,
+        ));
+    };
+    if target.tag(naming::OWNER_TAG) != Some(source.id.as_str()) {
+        return Err(RestoreError::TargetTaken(target_id));
+    }
+    let started = target.created_at.unwrap_or_else(|| clock.now());
+    check_not_failed(&target.id, &target.status)?;
+    if target.status != "available" {
+        return Ok(progress(
+            &source,
+            &target_id,
+            Some(&target),
+            Vec::new(),
+            started,
+            clock,
+        ));
+    }
+    if !target.storage_encrypted {
+        return Err(RestoreError::NotEncrypted(target_id));
+    }
+
+    let pairs = pair_instances(&source, &target_id, clusters).await?;
+    let mut instances = Vec::with_capacity(pairs.len());
+    for pair in &pairs {
+        // Readers wait for the writer: the first instance created becomes the cluster's writer.
+        let writer_ready = instances
+            .iter()
+            .any(|i: &TargetInstance| i.writer && i.status == "available");
+        let existing = clusters.describe_instance(&pair.target_id).await?;
+        let status = match existing {
+            Some(instance) if instance.cluster_id.as_deref() == Some(target_id.as_str()) => {
+                check_not_failed(&instance.id, &instance.status)?;
+                instance.status
+            }
+            Some(_) => return Err(RestoreError::TargetTaken(pair.target_id.clone())),
+            None if pair.writer || writer_ready => {
+                create_instance(input, &source, &target_id, pair, clusters).await?;
+                "creating".to_string()
+            }
+            None => "pending".to_string(),
+        };
+        instances.push(TargetInstance {
+            instance_id: pair.target_id.clone(),
+            source_instance_id: pair.source.id.clone(),
+            class: spec
+                .instance_class
+                .clone()
+                .unwrap_or_else(|| pair.source.class.clone()),
+            status,
+            writer: pair.writer,
+        });
+    }
+    Ok(progress(
+        &source,
+        &target_id,
+        Some(&target),
+        instances,
+        started,
+        clock,
+    ))
+}
+
+async fn restore_cluster(
+    input: &RestoreInput,
+    source: &Cluster,
+    target_id: &str,
+    clusters: &dyn Clusters,
+) -> Result<(), RestoreError> {
+    if !input.snapshot.ready {
+        return Err(RestoreError::SnapshotNotReady(
+            input.snapshot.snapshot_id.clone(),
+        ));
+    }
+    let tags = carried_tags(source, &input.execution.name);
+    let parameter_group = match &source.cluster_parameter_group {
+        Some(group) if !group.starts_with("default.") => {
+            let copy = naming::target_parameter_group(target_id);
+            let request = CopyParameterGroupRequest {
+                source_group: group.clone(),
+                target_group: copy.clone(),
+                description: format!("Copy of {group} for {target_id} (aurora-encrypt)"),
+                tags: tags.clone(),
+            };
+            match clusters.copy_cluster_parameter_group(&request).await {
+                Ok(()) | Err(PortError::AlreadyExists { .. }) => Some(copy),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        other => other.clone(),
+    };
+    let request = RestoreClusterRequest {
+        cluster_id: target_id.to_string(),
+        snapshot_id: input.snapshot.snapshot_id.clone(),
+        engine: source.engine.clone(),
+        engine_version: source.engine_version.clone(),
+        kms_key_id: input.spec.kms_key_id.clone(),
+        port: source.port,
+        db_subnet_group: source.db_subnet_group.clone(),
+        vpc_security_group_ids: source.vpc_security_group_ids.clone(),
+        cluster_parameter_group: parameter_group,
+        iam_database_authentication: source.iam_database_authentication,
+        enabled_cloudwatch_logs_exports: source.enabled_cloudwatch_logs_exports.clone(),
+        deletion_protection: source.deletion_protection,
+        copy_tags_to_snapshot: source.copy_tags_to_snapshot,
+        tags,
+    };
+    match clusters.restore_cluster(&request).await {
+        // A concurrent attempt started it; the next poll checks that it is ours.
+        Ok(()) | Err(PortError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The source's writer first, then readers by promotion tier, each with its target id.
+async fn pair_instances(
+    source: &Cluster,
+    target_id: &str,
+    clusters: &dyn Clusters,
+) -> Result<Vec<Pair>, RestoreError> {
+    let mut members = source.members.clone();
+    members.sort_by_key(|m| {
+        (
+            !m.is_writer,
+            m.promotion_tier.unwrap_or(1),
+            m.instance_id.clone(),
+        )
+    });
+    let mut pairs = Vec::with_capacity(members.len());
+    for member in members {
+        let instance = clusters
+            .describe_instance(&member.instance_id)
+            .await?
+            .ok_or_else(|| {
+                PortError::Transient(format!(
+                    "source instance {} disappeared",
+                    member.instance_id
+                ))
+            })?;
+        pairs.push(Pair {
+            target_id: naming::target_instance_id(&source.id, target_id, &member.instance_id),
+            writer: member.is_writer,
+            source: instance,
+        });
+    }
+    Ok(pairs)
+}
+
+async fn create_instance(
+    input: &RestoreInput,
+    source: &Cluster,
+    target_id: &str,
+    pair: &Pair,
+    clusters: &dyn Clusters,
+) -> Result<(), RestoreError> {
+    let request = CreateInstanceRequest {
+        instance_id: pair.target_id.clone(),
+        cluster_id: target_id.to_string(),
+        class: input
+            .spec
+            .instance_class
+            .clone()
+            .unwrap_or_else(|| pair.source.class.clone()),
+        engine: source.engine.clone(),
+        promotion_tier: pair.source.promotion_tier,
+        parameter_group: pair.source.parameter_group.clone(),
+        availability_zone: pair.source.availability_zone.clone(),
+        publicly_accessible: pair.source.publicly_accessible,
+        tags: carried_tags(source, &input.execution.name),
+    };
+    match clusters.create_instance(&request).await {
+        Ok(()) | Err(PortError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The source's tags (AWS-reserved `aws:` keys cannot be set) plus our ownership tags.
+fn carried_tags(source: &Cluster, execution_name: &str) -> Vec<Tag> {
+    let ours = super::ownership_tags(&source.id, execution_name);
+    let mut tags: Vec<Tag> = source
+        .tags
+        .iter()
+        .filter(|t| !t.key.starts_with("aws:") && !ours.iter().any(|o| o.key == t.key))
+        .cloned()
+        .collect();
+    tags.extend(ours);
+    tags
+}
+
+fn check_not_failed(resource: &str, status: &str) -> Result<(), RestoreError> {
+    if FAILED_STATUSES.contains(&status) {
+        return Err(RestoreError::Failed {
+            resource: resource.to_string(),
+            status: status.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn endpoint(cluster: &Cluster) -> Option<DatabaseEndpoint> {
+    Some(DatabaseEndpoint {
+        cluster_id: cluster.id.clone(),
+        host: cluster.endpoint.clone()?,
+        port: cluster.port.unwrap_or(3306),
+    })
+}
+
+fn progress(
+    source: &Cluster,
+    target_id: &str,
+    target: Option<&Cluster>,
+    instances: Vec<TargetInstance>,
+    started: OffsetDateTime,
+    clock: &dyn Clock,
+) -> RestoreOutput {
+    let ready = target.is_some_and(|t| t.status == "available" && t.storage_encrypted)
+        && !instances.is_empty()
+        && instances.len() == source.members.len()
+        && instances.iter().all(|i| i.status == "available");
+    let now = clock.now();
+    RestoreOutput {
+        target_cluster_id: target_id.to_string(),
+        target_cluster_arn: target.map(|t| t.arn.clone()),
+        status: target.map_or_else(|| "creating".to_string(), |t| t.status.clone()),
+        encrypted: target.is_some_and(|t| t.storage_encrypted),
+        kms_key_id: target.and_then(|t| t.kms_key_id.clone()),
+        restore_started_at: started,
+        ready_at: ready.then_some(now),
+        writer_instance_id: target
+            .and_then(|t| t.writer())
+            .map(|w| w.instance_id.clone()),
+        instances,
+        source_endpoint: endpoint(source),
+        target_endpoint: target.and_then(endpoint),
+        ready,
+        next_poll_seconds: if ready {
+            0
+        } else {
+            poll::PROVISIONING.from_elapsed((now - started).whole_seconds())
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{self, FakeClock, FakeClusters};
+
+    fn input() -> RestoreInput {
+        let mut doc = fakes::state_document("orders", "exec-1");
+        doc["kmsKeyId"] = "alias/orders".into();
+        doc["snapshot"] = serde_json::json!({
+            "snapshotId": "snap-1", "snapshotArn": "arn:aws:rds:eu-west-1:123456789012:cluster-snapshot:snap-1",
+            "sourceClusterId": "orders", "status": "available", "percentProgress": 100, "ready": true, "nextPollSeconds": 0
+        });
+        serde_json::from_value(doc).unwrap()
+    }
+
+    /// Invokes the step until it reports ready, finishing the fake's pending work between polls.
+    async fn run_to_ready(rds: &FakeClusters, clock: &FakeClock) -> RestoreOutput {
+        for _ in 0..10 {
+            let out = run(&input(), rds, clock).await.unwrap();
+            if out.ready {
+                return out;
+            }
+            rds.finish_restores();
+            clock.advance(60);
+        }
+        panic!("restore never became ready");
+    }
+
+    #[tokio::test]
+    async fn restore_carries_over_configuration_and_uses_the_kms_key() {
+        let rds = FakeClusters::with_source("orders");
+        let out = run(&input(), &rds, &FakeClock::default()).await.unwrap();
+        assert!(!out.ready);
+        let request = rds.restore_request("orders-encrypted");
+        assert_eq!(request.snapshot_id, "snap-1");
+        assert_eq!(request.kms_key_id.as_deref(), Some("alias/orders"));
+        assert_eq!(request.engine_version, "8.0.mysql_aurora.3.05.2");
+        assert_eq!(request.port, Some(3306));
+        assert_eq!(request.db_subnet_group.as_deref(), Some("private"));
+        assert_eq!(request.vpc_security_group_ids, vec!["sg-0123456789abcdef0"]);
+        assert_eq!(
+            request.cluster_parameter_group.as_deref(),
+            Some("orders-encrypted-aurora-encrypt")
+        );
+        assert!(request.iam_database_authentication);
+        assert_eq!(
+            request.enabled_cloudwatch_logs_exports,
+            vec!["audit", "error"]
+        );
+        assert!(request.deletion_protection);
+        assert!(request.copy_tags_to_snapshot);
+        assert!(request.tags.contains(&Tag::new("team", "payments")));
+        assert!(request
+            .tags
+            .contains(&Tag::new(naming::OWNER_TAG, "orders")));
+        assert!(!request.tags.iter().any(|t| t.key.starts_with("aws:")));
+        assert_eq!(
+            rds.mutations(),
+            vec![
+                "copy_cluster_parameter_group orders-params -> orders-encrypted-aurora-encrypt",
+                "restore_cluster orders-encrypted"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn restore_copies_every_instance_writer_first() {
+        let rds = FakeClusters::with_source("orders");
+        let clock = FakeClock::default();
+        let out = run_to_ready(&rds, &clock).await;
+        let creates: Vec<String> = rds
+            .mutations()
+            .into_iter()
+            .filter(|m| m.starts_with("create_instance"))
+            .collect();
+        assert_eq!(
+            creates,
+            vec![
+                "create_instance orders-encrypted-writer",
+                "create_instance orders-encrypted-reader-1",
+                "create_instance orders-encrypted-reader-2",
+            ]
+        );
+        let reader = rds.instance_request("orders-encrypted-reader-2");
+        assert_eq!(reader.class, "db.r6g.large");
+        assert_eq!(reader.promotion_tier, Some(2));
+        assert_eq!(
+            reader.parameter_group.as_deref(),
+            Some("orders-instance-params")
+        );
+        assert_eq!(
+            rds.instance_request("orders-encrypted-writer").class,
+            "db.r6g.xlarge"
+        );
+        assert_eq!(
+            out.writer_instance_id.as_deref(),
+            Some("orders-encrypted-writer")
+        );
+        assert_eq!(out.instances.len(), 3);
+        assert!(out.encrypted);
+        assert!(out.ready_at.is_some());
+        assert_eq!(
+            out.target_endpoint.unwrap().host,
+            "orders-encrypted.cluster-abc.eu-west-1.rds.amazonaws.com"
+        );
+        assert_eq!(
+            out.source_endpoint.unwrap().host,
+            "orders.cluster-abc.eu-west-1.rds.amazonaws.com"
+        );
+    }
+
+    #[tokio::test]
+    async fn rerun_after_ready_creates_nothing_new() {
+        let rds = FakeClusters::with_source("orders");
+        let clock = FakeClock::default();
+        run_to_ready(&rds, &clock).await;
+        let before = rds.mutations();
+        let again = run(&input(), &rds, &clock).await.unwrap();
+        assert!(again.ready);
+        assert_eq!(rds.mutations(), before);
+    }
+
+    #[tokio::test]
+    async fn instance_class_override_applies_to_every_instance() {
+        let rds = FakeClusters::with_source("orders");
+        let clock = FakeClock::default();
+        let mut doc = serde_json::to_value(input().spec).unwrap();
+        doc["instanceClass"] = "db.r7g.large".into();
+        let mut inp = input();
+        inp.spec = serde_json::from_value(doc).unwrap();
+        for _ in 0..6 {
+            run(&inp, &rds, &clock).await.unwrap();
+            rds.finish_restores();
+        }
+        assert_eq!(
+            rds.instance_request("orders-encrypted-writer").class,
+            "db.r7g.large"
+        );
+        assert_eq!(
+            rds.instance_request("orders-encrypted-reader-1").class,
+            "db.r7g.large"
+        );
+    }
+
+    #[tokio::test]
+    async fn unencrypted_target_is_an_error_not_a_success() {
+        let rds = FakeClusters::with_source("orders");
+        run(&input(), &rds, &FakeClock::default()).await.unwrap();
+        rds.finish_restores();
+        rds.set_cluster_encrypted("orders-encrypted", false);
+        let err = run(&input(), &rds, &FakeClock::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "TargetNotEncrypted");
+    }
+
+    #[tokio::test]
+    async fn foreign_target_cluster_is_refused_and_nothing_is_created() {
+        let rds = FakeClusters::with_source("orders");
+        rds.add_foreign_cluster("orders-encrypted");
+        let err = run(&input(), &rds, &FakeClock::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "TargetClusterTaken");
+        assert!(rds.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn snapshot_not_ready_is_not_ready() {
+        let rds = FakeClusters::with_source("orders");
+        let mut inp = input();
+        inp.snapshot.ready = false;
+        let err = run(&inp, &rds, &FakeClock::default()).await.unwrap_err();
+        assert_eq!(err.error_name(), "NotReady");
+        assert!(rds.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn failed_restore_is_restore_failed() {
+        let rds = FakeClusters::with_source("orders");
+        run(&input(), &rds, &FakeClock::default()).await.unwrap();
+        rds.set_cluster_status("orders-encrypted", "inaccessible-encryption-credentials");
+        let err = run(&input(), &rds, &FakeClock::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "RestoreFailed");
+    }
+
+    #[tokio::test]
+    async fn missing_source_is_source_not_found() {
+        let rds = FakeClusters::default();
+        let err = run(&input(), &rds, &FakeClock::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "SourceNotFound");
+        assert!(rds.mutations().is_empty());
+    }
+}
