@@ -112,6 +112,15 @@ impl NamedError for InvalidInput {
 
 impl_diagnostic!(InvalidInput);
 
+/// Deserializes a step's input from the state document, naming the offending field on failure
+/// (the Lambda runtime's own deserialization error would carry no usable name).
+pub fn parse_input<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, InvalidInput> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| InvalidInput::new(e.path().to_string(), e.inner().to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +133,14 @@ mod tests {
             d.error_message,
             "invalid input at `dns.ttlSeconds`: negative"
         );
+    }
+
+    #[test]
+    fn step_input_errors_name_the_field() {
+        let err =
+            parse_input::<crate::state::ExecutionRef>(serde_json::json!({"name": 5})).unwrap_err();
+        assert_eq!(err.field, "name");
+        assert_eq!(err.error_name(), "InvalidInput");
     }
 
     #[test]

@@ -18,5 +18,5 @@ pub mod steps;
 pub mod fakes;
 
 pub use binlog::BinlogPosition;
-pub use errors::{NamedError, PortError};
+pub use errors::{parse_input, InvalidInput, NamedError, PortError};
 pub use spec::MigrationSpec;

@@ -19,7 +19,7 @@ const DEFAULT_DNS_TTL_SECONDS: i64 = 60;
 /// What to encrypt, how to replicate, and how to switch over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(title = "aurora-encrypt migration spec")]
+#[schemars(title = "aurora-encrypt migration spec", deny_unknown_fields)]
 pub struct MigrationSpec {
     /// The unencrypted (or to be re-keyed) Aurora MySQL cluster.
     pub source_cluster_id: String,
@@ -57,6 +57,7 @@ pub enum ReplicationSpec {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct DmsReplication {
     /// IAM role DMS assumes to run the data migration.
     pub service_role_arn: String,
@@ -73,6 +74,7 @@ pub struct DmsReplication {
 /// Where DMS runs: a subnet group and security groups that reach both clusters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct InstanceProfileSpec {
     pub subnet_group_identifier: String,
     #[serde(default)]
@@ -83,6 +85,7 @@ pub struct InstanceProfileSpec {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct NativeReplication {
     /// Secret with the replication user the target connects to the source as.
     pub source_secret_arn: String,
@@ -125,6 +128,7 @@ pub enum WindowMissed {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct SwitchoverSpec {
     #[serde(default)]
     pub mode: SwitchoverMode,
@@ -179,6 +183,7 @@ impl Default for SwitchoverSpec {
 /// The application's DNS name, swapped from the source's writer endpoint to the target's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct DnsSpec {
     pub hosted_zone_id: String,
     pub record_name: String,
@@ -193,6 +198,7 @@ fn default_ttl() -> i64 {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct CleanupSpec {
     /// Delete the DMS resources this run created once the swap is done.
     #[serde(default = "yes")]
@@ -760,6 +766,35 @@ mod tests {
         assert_eq!(error.field, "sourceClusterId");
         assert!(MigrationSpec::from_json("[]").is_err());
         assert!(MigrationSpec::from_json(&format!("{} trailing", valid())).is_err());
+    }
+
+    /// The committed schema is what editors validate against; regenerate with
+    /// `UPDATE_SCHEMA=1 cargo test -p aurora-core`.
+    #[test]
+    fn committed_schema_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../schema/migration-spec.schema.json");
+        let generated =
+            serde_json::to_string_pretty(&schemars::schema_for!(MigrationSpec)).unwrap() + "\n";
+        if std::env::var_os("UPDATE_SCHEMA").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{} is stale: run UPDATE_SCHEMA=1 cargo test -p aurora-core",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn schema_rejects_unknown_fields_like_the_parser() {
+        let schema = serde_json::to_value(schemars::schema_for!(MigrationSpec)).unwrap();
+        assert_eq!(schema["additionalProperties"], false);
+        assert!(schema["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("sourceClusterId")));
     }
 
     #[test]

@@ -1,1 +1,264 @@
-//! todo
+//! SwapDns: points the application's CNAME at the target's writer endpoint (UPSERT with the
+//! spec's TTL), or back at the source with `revert`, and reports when Route 53 has the change in
+//! sync on all its servers.
+//!
+//! It refuses to touch a record that points anywhere but the two clusters: that record is not the
+//! one the application uses for this source. A record already at the desired value is a no-op,
+//! which makes re-runs and reverts idempotent.
+//!
+//! Input: the spec (`dns`), `restore` (endpoints), optional `revert`, and the previous `dnsSwap`
+//! while polling. Output: [`DnsSwapOutput`]. Errors: `DnsRecordNotOnSource`, `InvalidInput`,
+//! `Transient`.
+
+use serde::Deserialize;
+
+use crate::error_names;
+use crate::errors::{impl_diagnostic, NamedError, PortError};
+use crate::poll;
+use crate::ports::{ChangeStatus, Dns};
+use crate::spec::MigrationSpec;
+use crate::state::{DnsSwapOutput, RestoreOutput};
+
+pub const IAM_ACTIONS: &[&str] = &[
+    "route53:ListResourceRecordSets",
+    "route53:ChangeResourceRecordSets",
+    "route53:GetChange",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SwapDnsInput {
+    #[serde(flatten)]
+    pub spec: MigrationSpec,
+    pub restore: RestoreOutput,
+    /// Put the source back (after a failed switchover).
+    #[serde(default)]
+    pub revert: bool,
+    /// This step's previous output, while polling for INSYNC.
+    #[serde(default)]
+    pub dns_swap: Option<DnsSwapOutput>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwapDnsError {
+    #[error("the spec has no `dns` section: nothing to swap")]
+    NoDnsSpec,
+    #[error("restore output lacks the {0} endpoint")]
+    MissingEndpoint(&'static str),
+    #[error("record `{record}` {found}; expected a CNAME to `{expected}`")]
+    NotOnSource {
+        record: String,
+        found: String,
+        expected: String,
+    },
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl NamedError for SwapDnsError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            SwapDnsError::NoDnsSpec | SwapDnsError::MissingEndpoint(_) => {
+                error_names::INVALID_INPUT
+            }
+            SwapDnsError::NotOnSource { .. } => error_names::DNS_RECORD_NOT_ON_SOURCE,
+            SwapDnsError::Port(e) => e.default_name(),
+        }
+    }
+}
+
+impl_diagnostic!(SwapDnsError);
+
+/// DNS names compare case-insensitively, with or without the root's trailing dot.
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+pub async fn run(input: &SwapDnsInput, dns: &dyn Dns) -> Result<DnsSwapOutput, SwapDnsError> {
+    let spec = input.spec.dns.as_ref().ok_or(SwapDnsError::NoDnsSpec)?;
+    let source = &input
+        .restore
+        .source_endpoint
+        .as_ref()
+        .ok_or(SwapDnsError::MissingEndpoint("source"))?
+        .host;
+    let target = &input
+        .restore
+        .target_endpoint
+        .as_ref()
+        .ok_or(SwapDnsError::MissingEndpoint("target"))?
+        .host;
+    let (from, to) = if input.revert {
+        (target, source)
+    } else {
+        (source, target)
+    };
+
+    let record = dns.resolve(&spec.hosted_zone_id, &spec.record_name).await?;
+    let current = match &record {
+        Some(r) if r.record_type == "CNAME" => r.value.clone().unwrap_or_default(),
+        Some(r) => {
+            return Err(SwapDnsError::NotOnSource {
+                record: spec.record_name.clone(),
+                found: format!(
+                    "is a {} record{}",
+                    r.record_type,
+                    if r.value.is_none() { " (alias)" } else { "" }
+                ),
+                expected: from.clone(),
+            })
+        }
+        None => {
+            return Err(SwapDnsError::NotOnSource {
+                record: spec.record_name.clone(),
+                found: "does not exist".into(),
+                expected: from.clone(),
+            })
+        }
+    };
+
+    let mut output = DnsSwapOutput {
+        record_name: spec.record_name.clone(),
+        previous_value: current.clone(),
+        value: to.clone(),
+        ttl_seconds: spec.ttl_seconds,
+        change_id: None,
+        status: ChangeStatus::Insync,
+        in_sync: true,
+        next_poll_seconds: 0,
+    };
+    if same_name(&current, to) {
+        // Already swapped: by us (poll the change we made) or before this run (nothing to do).
+        if let Some(previous) = input.dns_swap.as_ref().filter(|p| same_name(&p.value, to)) {
+            output.previous_value = previous.previous_value.clone();
+            if let Some(change_id) = &previous.change_id {
+                output.change_id = Some(change_id.clone());
+                output.status = dns.change_status(change_id).await?;
+            }
+        }
+    } else if same_name(&current, from) {
+        let change = dns
+            .upsert_cname(
+                &spec.hosted_zone_id,
+                &spec.record_name,
+                to,
+                spec.ttl_seconds,
+            )
+            .await?;
+        output.change_id = Some(change.id);
+        output.status = change.status;
+    } else {
+        return Err(SwapDnsError::NotOnSource {
+            record: spec.record_name.clone(),
+            found: format!("points at `{current}`"),
+            expected: from.clone(),
+        });
+    }
+    output.in_sync = output.status == ChangeStatus::Insync;
+    output.next_poll_seconds = if output.in_sync {
+        0
+    } else {
+        poll::DNS_CHANGE.min
+    };
+    Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{self, FakeDns};
+
+    const SOURCE: &str = "orders.cluster-abc.eu-west-1.rds.amazonaws.com";
+    const TARGET: &str = "orders-encrypted.cluster-abc.eu-west-1.rds.amazonaws.com";
+
+    fn input(revert: bool) -> SwapDnsInput {
+        let mut doc = fakes::state_document("orders", "e");
+        doc["restore"] = serde_json::json!({
+            "targetClusterId": "orders-encrypted", "targetClusterArn": null, "status": "available", "encrypted": true,
+            "kmsKeyId": null, "restoreStartedAt": "2026-11-27T12:00:00Z", "writerInstanceId": "w", "instances": [],
+            "sourceEndpoint": { "clusterId": "orders", "host": SOURCE, "port": 3306 },
+            "targetEndpoint": { "clusterId": "orders-encrypted", "host": TARGET, "port": 3306 },
+            "ready": true, "nextPollSeconds": 0
+        });
+        doc["revert"] = revert.into();
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[tokio::test]
+    async fn swaps_the_cname_with_the_requested_ttl_and_polls_until_insync() {
+        let dns = FakeDns::with_record(
+            "db.example.com",
+            "CNAME",
+            Some(&format!("{}.", SOURCE.to_uppercase())),
+        );
+        let mut inp = input(false);
+        let out = run(&inp, &dns).await.unwrap();
+        assert_eq!(
+            dns.mutations(),
+            vec![format!(
+                "upsert Z0123456789ABCDEFGHIJ db.example.com CNAME {TARGET} ttl=30"
+            )]
+        );
+        assert!(!out.in_sync);
+        assert_eq!(out.next_poll_seconds, 5);
+        inp.dns_swap = Some(out);
+        let out = run(&inp, &dns).await.unwrap();
+        assert!(!out.in_sync, "still pending");
+        dns.sync_all();
+        inp.dns_swap = Some(out);
+        let out = run(&inp, &dns).await.unwrap();
+        assert!(out.in_sync);
+        assert_eq!(out.change_id.as_deref(), Some("C0001"));
+        assert_eq!(out.previous_value, format!("{}.", SOURCE.to_uppercase()));
+        assert_eq!(dns.mutations().len(), 1, "polling changes nothing");
+    }
+
+    #[tokio::test]
+    async fn record_already_on_target_is_a_no_op() {
+        let dns = FakeDns::with_record("db.example.com", "CNAME", Some(TARGET));
+        let out = run(&input(false), &dns).await.unwrap();
+        assert!(out.in_sync);
+        assert_eq!(out.change_id, None);
+        assert!(dns.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn revert_puts_the_source_back() {
+        let dns = FakeDns::with_record("db.example.com", "CNAME", Some(TARGET));
+        run(&input(true), &dns).await.unwrap();
+        assert_eq!(
+            dns.record("db.example.com").unwrap().value.as_deref(),
+            Some(SOURCE)
+        );
+    }
+
+    #[tokio::test]
+    async fn record_pointing_elsewhere_is_refused_and_untouched() {
+        for dns in [
+            FakeDns::with_record(
+                "db.example.com",
+                "CNAME",
+                Some("other.cluster-abc.eu-west-1.rds.amazonaws.com"),
+            ),
+            FakeDns::with_record("db.example.com", "A", Some("10.0.0.1")),
+            FakeDns::with_record("db.example.com", "A", None),
+            FakeDns::default(),
+        ] {
+            let err = run(&input(false), &dns).await.unwrap_err();
+            assert_eq!(err.error_name(), "DnsRecordNotOnSource", "{err}");
+            assert!(dns.mutations().is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn throttled_upsert_is_transient() {
+        let dns = FakeDns::with_record("db.example.com", "CNAME", Some(SOURCE));
+        dns.fail_next(
+            "upsert_cname",
+            PortError::Transient("PriorRequestNotComplete".into()),
+        );
+        let err = run(&input(false), &dns).await.unwrap_err();
+        assert_eq!(err.error_name(), "Transient");
+    }
+}
