@@ -1,1 +1,79 @@
-fn main() {}
+//! `aurora-encrypt`: the command line of the project.
+//!
+//! Each command group lives in its own module (`asl` today); a new group is a new variant of
+//! [`Command`] plus a module exposing `Args` and `run`.
+
+mod asl;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Encrypt an unencrypted Aurora MySQL cluster with minimal downtime, and run its state
+/// machine locally.
+#[derive(Debug, Parser)]
+#[command(name = "aurora-encrypt", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Work with Amazon States Language definitions locally.
+    Asl(asl::Args),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Asl(args) => asl::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn asl_run_parses_its_options() {
+        let cli = Cli::try_parse_from([
+            "aurora-encrypt",
+            "asl",
+            "run",
+            "def.asl.json",
+            "--input",
+            "-",
+            "--time-scale",
+            "0.01",
+            "--history",
+            "h.jsonl",
+        ])
+        .unwrap();
+        let Command::Asl(args) = cli.command;
+        let asl::AslCommand::Run(run) = args.command;
+        assert_eq!(run.definition.to_str(), Some("def.asl.json"));
+        assert_eq!(run.input.as_deref(), Some("-"));
+        assert_eq!(run.time_scale, 0.01);
+    }
+
+    #[test]
+    fn time_scale_must_be_a_number() {
+        assert!(Cli::try_parse_from([
+            "aurora-encrypt",
+            "asl",
+            "run",
+            "d.json",
+            "--time-scale",
+            "fast"
+        ])
+        .is_err());
+    }
+}

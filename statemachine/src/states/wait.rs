@@ -1,0 +1,60 @@
+//! Wait: for `Seconds`/`SecondsPath`, or until `Timestamp`/`TimestampPath` (immediately when it
+//! is in the past). The wait is compressed by the engine's time scale. A negative or non-integer
+//! `SecondsPath`, or a `TimestampPath` that is not RFC 3339 with an offset, is `States.Runtime`
+//! with the cause AWS reports.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::{finish, Entry, Runtime, Step};
+use crate::choice::parse_timestamp;
+use crate::definition::WaitFor;
+use crate::error::StatesError;
+
+pub(super) async fn run(
+    rt: &Runtime,
+    entry: &Entry<'_>,
+    wait: &WaitFor,
+    raw: Value,
+) -> Result<Step, StatesError> {
+    let ctx = rt.context(entry, 0);
+    let effective = entry.state.input_path.apply(&raw, &ctx)?;
+    let until = |at: OffsetDateTime| (at - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0);
+    let seconds = match wait {
+        WaitFor::Seconds(s) => *s as f64,
+        WaitFor::Timestamp(at) => until(*at),
+        WaitFor::SecondsPath(path) => {
+            let value = path
+                .eval(&effective, &ctx)
+                .map_err(|e| StatesError::runtime(e.to_string()))?;
+            match value.as_i64() {
+                Some(n) if n < 0 => {
+                    return Err(StatesError::runtime(format!(
+                        "The SecondsPath parameter references a negative value: {path} == {value}"
+                    )))
+                }
+                Some(n) => n as f64,
+                None => {
+                    return Err(StatesError::runtime(format!(
+                        "The SecondsPath parameter does not reference a valid integer value: {path} == {value}"
+                    )))
+                }
+            }
+        }
+        WaitFor::TimestampPath(path) => {
+            let value = path
+                .eval(&effective, &ctx)
+                .map_err(|e| StatesError::runtime(e.to_string()))?;
+            let at = value.as_str().and_then(parse_timestamp).ok_or_else(|| {
+                let shown = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+                StatesError::runtime(format!(
+                    "The TimestampPath parameter does not reference a valid ISO-8601 extended offset date-time format string: {path} == {shown}"
+                ))
+            })?;
+            until(at)
+        }
+    };
+    rt.sleep(seconds).await;
+    let output = entry.state.output_path.apply(&effective, &ctx)?;
+    Ok(finish(entry.state, output))
+}
