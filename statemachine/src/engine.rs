@@ -320,3 +320,6 @@ impl Execution {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
