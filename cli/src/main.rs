@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 /// Encrypt an unencrypted Aurora MySQL cluster with minimal downtime, and run its state
 /// machine locally.
 #[derive(Debug, Parser)]
-#[command(name = "aurora-encrypt", version, about, long_about = None)]
+#[command(name = "aurora-encrypt", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -443,6 +443,13 @@ async fn stop_aborts_the_execution() {
     let execution = engine(approval_machine(json!({}))).start(json!({}));
     execution.next_pending_task().await;
     execution.stop();
+    while !execution.is_finished() {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        execution.pending_tasks().is_empty(),
+        "a stopped task's token is withdrawn"
+    );
     let outcome = execution.wait().await;
     assert_eq!(outcome.status, Status::Aborted);
     assert_eq!(

@@ -17,7 +17,7 @@ use crate::error::{names, StatesError};
 use crate::history::EventType;
 use crate::intrinsics::uuid_v4;
 use crate::retry::RetryCounter;
-use crate::task::{integration_pattern, PendingTask, Signal, TaskContext};
+use crate::task::{integration_pattern, PendingTask, Signal, TaskContext, TokenBook};
 
 pub(super) async fn run(
     rt: &Arc<Runtime>,
@@ -158,6 +158,12 @@ impl Attempt<'_> {
         let about = json!({"resourceType": resource_type, "resource": resource_name});
         rt.record(lane, EventType::TaskStarted, about.clone());
 
+        // Closes the token however this attempt ends, including when the execution is stopped
+        // or a sibling branch fails and this future is dropped mid-wait.
+        let _open_token = self
+            .token
+            .as_ref()
+            .map(|token| TokenGuard(&rt.tokens, token.clone()));
         let receiver = self.token.as_ref().map(|token| {
             rt.tokens.open(PendingTask {
                 token: token.clone(),
@@ -200,9 +206,6 @@ impl Attempt<'_> {
                 }),
             None => work.await,
         };
-        if let Some(token) = &self.token {
-            rt.tokens.close(token);
-        }
         let mut details = about;
         match &result {
             Ok(output) => {
@@ -221,6 +224,14 @@ impl Attempt<'_> {
             }
         }
         result
+    }
+}
+
+struct TokenGuard<'a>(&'a TokenBook, String);
+
+impl Drop for TokenGuard<'_> {
+    fn drop(&mut self) {
+        self.0.close(&self.1);
     }
 }
 
