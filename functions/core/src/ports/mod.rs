@@ -1,0 +1,34 @@
+//! The ports: small async traits named for what the steps need, a file per concept. Adapters
+//! implement them over the AWS SDK (`aurora-aws`), over MariaDB (the sandbox) and in memory
+//! (`fakes`). An adapter only translates; every decision is the step's.
+
+mod clock;
+mod clusters;
+mod dns;
+mod replication;
+
+pub use clock::*;
+pub use clusters::*;
+pub use dns::*;
+pub use replication::*;
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::PortError;
+
+pub type PortResult<T> = Result<T, PortError>;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+impl Tag {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+}
