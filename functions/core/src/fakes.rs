@@ -530,6 +530,7 @@ impl Replication for FakeReplication {
             status_text: format!("{initial:?}").to_uppercase(),
             cdc_latency_seconds: None,
             last_failure: None,
+            positions: None,
         };
         inner.by_name.insert(
             request.name.clone(),

@@ -39,6 +39,8 @@ pub struct MigrationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsSpec>,
     #[serde(default)]
+    pub verify: VerifySpec,
+    #[serde(default)]
     pub cleanup: CleanupSpec,
     /// Run preflight only and report the plan.
     #[serde(default)]
@@ -194,6 +196,44 @@ pub struct DnsSpec {
 
 fn default_ttl() -> i64 {
     DEFAULT_DNS_TTL_SECONDS
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    Off,
+    Counts,
+    #[default]
+    Checksums,
+}
+
+/// The consistency check between source and target at the drained position, before the swap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct VerifySpec {
+    #[serde(default)]
+    pub mode: VerifyMode,
+    /// Databases to compare; default every user database.
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// Verification beyond this is abandoned (the switchover rolls back).
+    #[serde(default = "default_verify_timeout_seconds")]
+    pub timeout_seconds: u32,
+}
+
+fn default_verify_timeout_seconds() -> u32 {
+    600
+}
+
+impl Default for VerifySpec {
+    fn default() -> Self {
+        Self {
+            mode: VerifyMode::default(),
+            databases: Vec::new(),
+            timeout_seconds: default_verify_timeout_seconds(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

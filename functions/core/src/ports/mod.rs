@@ -5,12 +5,16 @@
 mod clock;
 mod clusters;
 mod dns;
+mod fence;
 mod replication;
+mod verify;
 
 pub use clock::*;
 pub use clusters::*;
 pub use dns::*;
+pub use fence::*;
 pub use replication::*;
+pub use verify::*;
 
 use serde::{Deserialize, Serialize};
 

@@ -65,6 +65,18 @@ pub struct ReplicationStatus {
     /// CDC latency as the engine reports it; `None` while it reports none.
     pub cdc_latency_seconds: Option<u64>,
     pub last_failure: Option<String>,
+    /// Where the source's binlog is and how far the target has applied it, when the engine can
+    /// tell (native replication can; DMS cannot). Lag alone reads 0 while behind: a drain
+    /// compares positions when it has them.
+    pub positions: Option<ReplicationPositions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationPositions {
+    /// The source's current binlog position (`SHOW MASTER STATUS`).
+    pub source: BinlogPosition,
+    /// The position up to which the target has executed the source's events.
+    pub applied: BinlogPosition,
 }
 
 #[async_trait]
