@@ -18,7 +18,7 @@ use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
 use crate::poll;
 use crate::ports::{Clock, LagMetrics, Replication, ReplicationState};
-use crate::spec::MigrationSpec;
+use crate::spec::SwitchoverSpec;
 use crate::state::{LagOutput, MigrationOutput};
 
 pub const IAM_ACTIONS: &[&str] = &["dms:DescribeDataMigrations", "cloudwatch:GetMetricData"];
@@ -29,8 +29,8 @@ const NEAR_SYNC_SECONDS: u64 = 60;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PollLatencyInput {
-    #[serde(flatten)]
-    pub spec: MigrationSpec,
+    #[serde(default)]
+    pub switchover: SwitchoverSpec,
     pub migration: MigrationOutput,
     #[serde(default)]
     pub lag: Option<LagOutput>,
@@ -98,7 +98,7 @@ pub async fn run(
     } else {
         None
     };
-    let max_lag = u64::from(input.spec.switchover.max_lag_seconds);
+    let max_lag = u64::from(input.switchover.max_lag_seconds);
     let lag = status.cdc_latency_seconds;
     let in_sync = running && lag.is_some_and(|l| l <= max_lag);
     let previous = input.lag.as_ref();
@@ -130,7 +130,7 @@ mod tests {
 
     async fn setup() -> (FakeReplication, PollLatencyInput) {
         let dms = FakeReplication::default();
-        let spec: MigrationSpec =
+        let spec: crate::spec::MigrationSpec =
             serde_json::from_value(fakes::state_document("orders", "e")).unwrap();
         let endpoint = DatabaseEndpoint {
             cluster_id: "x".into(),
@@ -149,7 +149,7 @@ mod tests {
             .await
             .unwrap();
         let input = PollLatencyInput {
-            spec,
+            switchover: spec.switchover,
             migration: MigrationOutput {
                 handle,
                 status: ReplicationState::Starting,

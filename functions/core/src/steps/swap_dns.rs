@@ -16,7 +16,7 @@ use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
 use crate::poll;
 use crate::ports::{ChangeStatus, Dns};
-use crate::spec::MigrationSpec;
+use crate::spec::DnsSpec;
 use crate::state::{DnsSwapOutput, RestoreOutput};
 
 pub const IAM_ACTIONS: &[&str] = &[
@@ -28,8 +28,8 @@ pub const IAM_ACTIONS: &[&str] = &[
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SwapDnsInput {
-    #[serde(flatten)]
-    pub spec: MigrationSpec,
+    #[serde(default)]
+    pub dns: Option<DnsSpec>,
     pub restore: RestoreOutput,
     /// Put the source back (after a failed switchover).
     #[serde(default)]
@@ -76,7 +76,7 @@ fn same_name(a: &str, b: &str) -> bool {
 }
 
 pub async fn run(input: &SwapDnsInput, dns: &dyn Dns) -> Result<DnsSwapOutput, SwapDnsError> {
-    let spec = input.spec.dns.as_ref().ok_or(SwapDnsError::NoDnsSpec)?;
+    let spec = input.dns.as_ref().ok_or(SwapDnsError::NoDnsSpec)?;
     let source = &input
         .restore
         .source_endpoint
