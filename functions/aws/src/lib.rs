@@ -1,0 +1,38 @@
+//! AWS SDK adapters of the `aurora-core` ports: RDS ([`RdsClusters`]).
+//!
+//! Each adapter is a thin translation: it builds the request from the port's types, maps the
+//! response back, and classifies failures by error code ([`classify`]). Decisions stay in the
+//! steps. A Lambda builds its clients once at start-up and reuses them while warm:
+//!
+//! ```no_run
+//! # async fn init() {
+//! let config = aurora_aws::load_config().await;
+//! let clusters = aurora_aws::RdsClusters::new(&config);
+//! # }
+//! ```
+
+pub mod classify;
+pub mod rds;
+
+#[cfg(test)]
+mod test_support;
+
+pub use rds::RdsClusters;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use time::OffsetDateTime;
+
+/// The shared SDK configuration from the environment (region, credentials of the Lambda role).
+pub async fn load_config() -> SdkConfig {
+    aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// An SDK timestamp as an `OffsetDateTime`; `None` if it is out of `time`'s range.
+pub(crate) fn to_offset(value: &aws_smithy_types::DateTime) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(value.as_nanos()).ok()
+}
+
+pub(crate) fn to_smithy(value: OffsetDateTime) -> aws_smithy_types::DateTime {
+    // Sub-second precision is irrelevant to every API we pass times to.
+    aws_smithy_types::DateTime::from_secs(value.unix_timestamp())
+}

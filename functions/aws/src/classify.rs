@@ -1,0 +1,301 @@
+//! Turns SDK errors into [`PortError`]s by the service's error *code* (and HTTP status), never by
+//! the message text, which AWS may reword at any time.
+//!
+//! The SDK already retries throttling and 5xx a few times before it gives up; whatever still
+//! fails that way becomes [`PortError::Transient`] so the state machine's Retry takes over with a
+//! longer backoff.
+
+use aurora_core::errors::{PortError, Resource};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Codes AWS services use when the caller is being rate limited.
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "SlowDown",
+    "EC2ThrottledException",
+    "ProvisionedThroughputExceededException",
+    // Route 53: another change to the same zone is still being applied; retrying later works.
+    "PriorRequestNotComplete",
+    // DMS: KMS throttled DMS on our behalf.
+    "KMSThrottlingFault",
+];
+
+/// Codes of server-side failures (HTTP 5xx) that say nothing about the request itself.
+const SERVER_FAULTS: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "InternalServerErrorException",
+    "InternalServiceError",
+    "InternalServiceFault",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "ServiceFailure",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "AccessDeniedFault",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "KMSAccessDeniedFault",
+];
+
+const INVALID_REQUEST: &[&str] = &[
+    "InvalidParameterValue",
+    "InvalidParameterCombination",
+    "InvalidParameterValueException",
+    "InvalidInput",
+    "InvalidChangeBatch",
+    "ValidationError",
+    "ValidationException",
+    "MissingParameter",
+    "InvalidNextToken",
+];
+
+const INVALID_STATE: &[&str] = &[
+    "InvalidDBClusterStateFault",
+    "InvalidDBInstanceState",
+    "InvalidDBClusterSnapshotStateFault",
+    "InvalidDBParameterGroupState",
+    "InvalidDBSubnetGroupStateFault",
+    "InvalidVPCNetworkStateFault",
+    "InvalidResourceStateFault",
+    "InvalidOperationFault",
+];
+
+/// Not-found codes, with the kind of resource each one names.
+const NOT_FOUND: &[(&str, Resource)] = &[
+    ("DBClusterNotFoundFault", Resource::Cluster),
+    ("DBInstanceNotFound", Resource::Instance),
+    ("DBClusterSnapshotNotFoundFault", Resource::Snapshot),
+    ("DBSnapshotNotFound", Resource::Snapshot),
+    ("DBParameterGroupNotFound", Resource::ParameterGroup),
+    ("DBClusterParameterGroupNotFound", Resource::ParameterGroup),
+    ("DBSubnetGroupNotFoundFault", Resource::Other),
+    ("ResourceNotFoundFault", Resource::Migration),
+    ("NoSuchHostedZone", Resource::HostedZone),
+    ("NoSuchChange", Resource::DnsChange),
+];
+
+const ALREADY_EXISTS: &[(&str, Resource)] = &[
+    ("DBClusterAlreadyExistsFault", Resource::Cluster),
+    ("DBInstanceAlreadyExists", Resource::Instance),
+    ("DBClusterSnapshotAlreadyExistsFault", Resource::Snapshot),
+    ("DBSnapshotAlreadyExists", Resource::Snapshot),
+    ("DBParameterGroupAlreadyExists", Resource::ParameterGroup),
+    ("ResourceAlreadyExistsFault", Resource::Migration),
+];
+
+/// Lets [`classify`] read the HTTP status of whatever raw response type an SDK error carries.
+pub trait HttpStatus {
+    fn http_status(&self) -> u16;
+}
+
+impl HttpStatus for HttpResponse {
+    fn http_status(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+/// Classifies a failed SDK call. `resource` names what the call was about; a not-found or
+/// already-exists code that names a more specific resource (a missing snapshot during a restore)
+/// wins over it. `context` (an id or ARN) is prefixed to the message.
+pub fn classify<E, R>(error: SdkError<E, R>, resource: Resource, context: &str) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: HttpStatus + std::fmt::Debug,
+{
+    let code = error.code().map(str::to_owned);
+    let status = error.raw_response().map(HttpStatus::http_status);
+    let detail = error.message().map(str::to_owned);
+    match error {
+        SdkError::TimeoutError(_) => PortError::Transient(format!("{context}: request timed out")),
+        SdkError::DispatchFailure(failure) => {
+            PortError::Transient(format!("{context}: request not sent: {failure:?}"))
+        }
+        SdkError::ResponseError(_) => PortError::Transient(format!(
+            "{context}: response could not be read (HTTP {})",
+            status.map_or_else(|| "?".to_string(), |s| s.to_string())
+        )),
+        SdkError::ConstructionFailure(_) => {
+            PortError::InvalidRequest(format!("{context}: request could not be built"))
+        }
+        _ => from_code(
+            code.as_deref(),
+            status,
+            resource,
+            &describe(context, code.as_deref(), status, detail),
+        ),
+    }
+}
+
+/// The classification of a service error from its code and HTTP status alone.
+pub fn from_code(
+    code: Option<&str>,
+    status: Option<u16>,
+    resource: Resource,
+    message: &str,
+) -> PortError {
+    let message = message.to_string();
+    let Some(code) = code else {
+        // No code at all (an unparseable body): the status is all there is to go on.
+        return match status {
+            Some(429) | Some(500..=599) => PortError::Transient(message),
+            Some(403) => PortError::AccessDenied(message),
+            Some(404) => PortError::NotFound { resource, message },
+            _ => PortError::Other(message),
+        };
+    };
+    if THROTTLING.contains(&code) || SERVER_FAULTS.contains(&code) {
+        return PortError::Transient(message);
+    }
+    if let Some((_, specific)) = NOT_FOUND.iter().find(|(c, _)| *c == code) {
+        return PortError::NotFound {
+            resource: more_specific(*specific, resource),
+            message,
+        };
+    }
+    if let Some((_, specific)) = ALREADY_EXISTS.iter().find(|(c, _)| *c == code) {
+        return PortError::AlreadyExists {
+            resource: more_specific(*specific, resource),
+            message,
+        };
+    }
+    if ACCESS_DENIED.contains(&code) {
+        return PortError::AccessDenied(message);
+    }
+    if INVALID_STATE.contains(&code) {
+        return PortError::InvalidState(message);
+    }
+    if INVALID_REQUEST.contains(&code) {
+        return PortError::InvalidRequest(message);
+    }
+    match status {
+        // A code we do not know, but the status says the server failed or throttled us.
+        Some(429) | Some(500..=599) => PortError::Transient(message),
+        _ => PortError::Other(message),
+    }
+}
+
+/// DMS uses one `ResourceNotFoundFault` for every kind of resource, so the caller's resource is
+/// the better answer unless the caller has none.
+fn more_specific(from_code: Resource, from_caller: Resource) -> Resource {
+    match (from_code, from_caller) {
+        (Resource::Migration, caller) if caller != Resource::Other => caller,
+        (Resource::Other, caller) => caller,
+        (code, _) => code,
+    }
+}
+
+fn describe(
+    context: &str,
+    code: Option<&str>,
+    status: Option<u16>,
+    detail: Option<String>,
+) -> String {
+    let code = code.unwrap_or("no error code");
+    let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
+    match detail {
+        Some(detail) if !detail.is_empty() => format!("{context}: {code}{status}: {detail}"),
+        _ => format!("{context}: {code}{status}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify_code(code: &str) -> PortError {
+        from_code(Some(code), Some(400), Resource::Other, "m")
+    }
+
+    #[test]
+    fn throttling_codes_are_transient() {
+        for code in [
+            "Throttling",
+            "ThrottlingException",
+            "TooManyRequestsException",
+            "RequestLimitExceeded",
+            "PriorRequestNotComplete",
+        ] {
+            assert!(
+                matches!(classify_code(code), PortError::Transient(_)),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn server_faults_and_5xx_without_a_code_are_transient() {
+        assert!(matches!(
+            from_code(Some("InternalFailure"), Some(500), Resource::Other, "m"),
+            PortError::Transient(_)
+        ));
+        assert!(matches!(
+            from_code(None, Some(503), Resource::Other, "m"),
+            PortError::Transient(_)
+        ));
+        assert!(matches!(
+            from_code(Some("SomethingNew"), Some(502), Resource::Other, "m"),
+            PortError::Transient(_)
+        ));
+        assert!(matches!(
+            from_code(Some("SomethingNew"), Some(400), Resource::Other, "m"),
+            PortError::Other(_)
+        ));
+    }
+
+    #[test]
+    fn not_found_codes_name_their_resource() {
+        assert!(classify_code("DBClusterSnapshotNotFoundFault").is_not_found(Resource::Snapshot));
+        assert!(
+            classify_code("DBClusterParameterGroupNotFound").is_not_found(Resource::ParameterGroup)
+        );
+        assert!(classify_code("NoSuchHostedZone").is_not_found(Resource::HostedZone));
+        // DMS's one not-found code takes the caller's resource.
+        let dms = from_code(
+            Some("ResourceNotFoundFault"),
+            Some(400),
+            Resource::Migration,
+            "m",
+        );
+        assert!(dms.is_not_found(Resource::Migration));
+    }
+
+    #[test]
+    fn other_families_map_to_their_variants() {
+        assert!(matches!(
+            classify_code("DBInstanceAlreadyExists"),
+            PortError::AlreadyExists {
+                resource: Resource::Instance,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_code("AccessDeniedException"),
+            PortError::AccessDenied(_)
+        ));
+        assert!(matches!(
+            classify_code("InvalidDBClusterStateFault"),
+            PortError::InvalidState(_)
+        ));
+        assert!(matches!(
+            classify_code("InvalidChangeBatch"),
+            PortError::InvalidRequest(_)
+        ));
+        assert_eq!(classify_code("Unheard"), PortError::Other("m".into()));
+    }
+}
