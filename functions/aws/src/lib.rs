@@ -1,4 +1,5 @@
-//! AWS SDK adapters of the `aurora-core` ports: RDS ([`RdsClusters`]).
+//! AWS SDK adapters of the `aurora-core` ports: RDS ([`RdsClusters`]) and DMS homogeneous data
+//! migrations ([`DmsReplication`]).
 //!
 //! Each adapter is a thin translation: it builds the request from the port's types, maps the
 //! response back, and classifies failures by error code ([`classify`]). Decisions stay in the
@@ -8,17 +9,21 @@
 //! # async fn init() {
 //! let config = aurora_aws::load_config().await;
 //! let clusters = aurora_aws::RdsClusters::new(&config);
+//! let replication = aurora_aws::DmsReplication::new(&config);
 //! # }
 //! ```
 
 pub mod classify;
+pub mod dms;
 pub mod rds;
 
 #[cfg(test)]
 mod test_support;
 
+pub use dms::DmsReplication;
 pub use rds::RdsClusters;
 
+use aurora_core::errors::PortError;
 use aws_config::{BehaviorVersion, SdkConfig};
 use time::OffsetDateTime;
 
@@ -35,4 +40,12 @@ pub(crate) fn to_offset(value: &aws_smithy_types::DateTime) -> Option<OffsetDate
 pub(crate) fn to_smithy(value: OffsetDateTime) -> aws_smithy_types::DateTime {
     // Sub-second precision is irrelevant to every API we pass times to.
     aws_smithy_types::DateTime::from_secs(value.unix_timestamp())
+}
+
+/// A request builder refused its input (a required field was empty): the caller's input is wrong.
+pub(crate) fn build_error(
+    what: &str,
+    error: aws_smithy_types::error::operation::BuildError,
+) -> PortError {
+    PortError::InvalidRequest(format!("{what}: {error}"))
 }

@@ -27,6 +27,14 @@ pub(crate) fn xml_error(status: u16, code: &str) -> HttpResponse {
     response(status, body)
 }
 
+/// An error as the awsJson protocols (DMS) send it.
+pub(crate) fn json_error(status: u16, code: &str) -> HttpResponse {
+    response(
+        status,
+        format!(r#"{{"__type":"{code}","message":"mocked {code}"}}"#),
+    )
+}
+
 fn response(status: u16, body: String) -> HttpResponse {
     HttpResponse::new(
         StatusCode::try_from(status).expect("valid status"),
