@@ -1,5 +1,6 @@
-//! AWS SDK adapters of the `aurora-core` ports: RDS ([`RdsClusters`]) and DMS homogeneous data
-//! migrations ([`DmsReplication`]).
+//! AWS SDK adapters of the `aurora-core` ports: RDS ([`RdsClusters`]), DMS homogeneous data
+//! migrations ([`DmsReplication`]), CloudWatch ([`CloudWatchLag`]) and Route 53
+//! ([`Route53Dns`]).
 //!
 //! Each adapter is a thin translation: it builds the request from the port's types, maps the
 //! response back, and classifies failures by error code ([`classify`]). Decisions stay in the
@@ -14,14 +15,18 @@
 //! ```
 
 pub mod classify;
+pub mod cloudwatch;
 pub mod dms;
 pub mod rds;
+pub mod route53;
 
 #[cfg(test)]
 mod test_support;
 
+pub use cloudwatch::CloudWatchLag;
 pub use dms::DmsReplication;
 pub use rds::RdsClusters;
+pub use route53::Route53Dns;
 
 use aurora_core::errors::PortError;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -30,6 +35,31 @@ use time::OffsetDateTime;
 /// The shared SDK configuration from the environment (region, credentials of the Lambda role).
 pub async fn load_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
+}
+
+/// Every adapter, built from one configuration: what a binary that needs several ports holds.
+#[derive(Clone, Debug)]
+pub struct AwsAdapters {
+    pub clusters: RdsClusters,
+    pub replication: DmsReplication,
+    pub lag: CloudWatchLag,
+    pub dns: Route53Dns,
+}
+
+impl AwsAdapters {
+    pub fn new(config: &SdkConfig) -> Self {
+        Self {
+            clusters: RdsClusters::new(config),
+            replication: DmsReplication::new(config),
+            lag: CloudWatchLag::new(config),
+            dns: Route53Dns::new(config),
+        }
+    }
+
+    /// Loads the configuration from the environment and builds every adapter.
+    pub async fn from_env() -> Self {
+        Self::new(&load_config().await)
+    }
 }
 
 /// An SDK timestamp as an `OffsetDateTime`; `None` if it is out of `time`'s range.
