@@ -30,6 +30,10 @@ pub const VERIFICATION_MISMATCH: &str = "VerificationMismatch";
 pub const DNS_RECORD_NOT_ON_SOURCE: &str = "DnsRecordNotOnSource";
 /// The caller may not perform an API call: a deployment problem, never retried.
 pub const ACCESS_DENIED: &str = "AccessDenied";
+/// Backtrack is on for the source: binlog replication from a restored copy is not supported.
+pub const BACKTRACK_ENABLED: &str = "BacktrackEnabled";
+/// Verification did not finish within `verify.timeoutSeconds`: the target is unverified.
+pub const VERIFICATION_TIMED_OUT: &str = "VerificationTimedOut";
 
 /// Every name above, for cross-checks against the ASL.
 pub const ALL: &[&str] = &[
@@ -54,6 +58,8 @@ pub const ALL: &[&str] = &[
     VERIFICATION_MISMATCH,
     DNS_RECORD_NOT_ON_SOURCE,
     ACCESS_DENIED,
+    BACKTRACK_ENABLED,
+    VERIFICATION_TIMED_OUT,
 ];
 
 #[cfg(test)]

@@ -6,14 +6,24 @@ mod clock;
 mod clusters;
 mod dns;
 mod fence;
+mod kms;
+mod parameters;
 mod replication;
+mod retention;
+mod retirement;
+mod sleep;
 mod verify;
 
 pub use clock::*;
 pub use clusters::*;
 pub use dns::*;
 pub use fence::*;
+pub use kms::*;
+pub use parameters::*;
 pub use replication::*;
+pub use retention::*;
+pub use retirement::*;
+pub use sleep::*;
 pub use verify::*;
 
 use serde::{Deserialize, Serialize};
