@@ -70,6 +70,15 @@ impl Clock for FakeClock {
     }
 }
 
+/// Sleeping on the fake clock returns at once and moves the clock on by the duration.
+#[async_trait]
+impl Sleeper for FakeClock {
+    async fn sleep(&self, duration: std::time::Duration) {
+        let mut now = lock(&self.0);
+        *now = Some(now.unwrap_or(EPOCH) + duration);
+    }
+}
+
 #[derive(Default)]
 struct Rds {
     clusters: BTreeMap<String, Cluster>,
@@ -227,6 +236,30 @@ impl FakeClusters {
         if let Some(c) = lock(&self.rds).clusters.get_mut(id) {
             c.storage_encrypted = encrypted;
         }
+    }
+
+    /// Changes a cluster in place (engine, encryption, backtrack, tags …).
+    pub fn update_cluster(&self, id: &str, f: impl FnOnce(&mut Cluster)) {
+        if let Some(c) = lock(&self.rds).clusters.get_mut(id) {
+            f(c);
+        }
+    }
+
+    /// An instance of another cluster (or of none).
+    pub fn add_instance(&self, id: &str, cluster: Option<&str>) {
+        let instance = Instance {
+            id: id.into(),
+            cluster_id: cluster.map(str::to_string),
+            class: "db.r6g.large".into(),
+            engine: "aurora-mysql".into(),
+            status: "available".into(),
+            ..Instance::default()
+        };
+        lock(&self.rds).instances.insert(id.into(), instance);
+    }
+
+    pub fn cluster(&self, id: &str) -> Option<Cluster> {
+        lock(&self.rds).clusters.get(id).cloned()
     }
 
     /// A cluster we did not create (no owner tag).
@@ -449,6 +482,8 @@ impl Clusters for FakeClusters {
 #[derive(Default)]
 struct Migrations {
     by_name: BTreeMap<String, (ReplicationHandle, ReplicationStatus, CdcRequest)>,
+    /// Statuses `status` reports next, one per call, before the set status.
+    queued: BTreeMap<String, VecDeque<ReplicationStatus>>,
     mutations: Vec<String>,
 }
 
@@ -490,13 +525,69 @@ impl FakeReplication {
         }
     }
 
+    /// Makes the next `status` calls of `name` report `statuses`, one per call, in order; after
+    /// them the status set by [`Self::set_status`] (or the last queued one) is reported.
+    pub fn queue_statuses(&self, name: &str, statuses: Vec<ReplicationStatus>) {
+        let mut inner = lock(&self.inner);
+        if let (Some(last), Some((_, status, _))) = (statuses.last(), inner.by_name.get_mut(name)) {
+            *status = last.clone();
+        }
+        inner
+            .queued
+            .entry(name.to_string())
+            .or_default()
+            .extend(statuses);
+    }
+
+    /// A replication that already exists (as if created by an earlier step).
+    pub fn add_existing(&self, name: &str, state: ReplicationState) -> ReplicationHandle {
+        let handle = ReplicationHandle {
+            engine: "fake".into(),
+            id: format!("arn:aws:dms:eu-west-1:123456789012:data-migration:{name}"),
+            name: name.into(),
+            resources: Vec::new(),
+        };
+        let status = ReplicationStatus {
+            state,
+            status_text: format!("{state:?}").to_uppercase(),
+            cdc_latency_seconds: None,
+            last_failure: None,
+            positions: None,
+        };
+        let request = CdcRequest {
+            name: name.into(),
+            source: DatabaseEndpoint {
+                cluster_id: "source".into(),
+                host: "source".into(),
+                port: 3306,
+            },
+            target: DatabaseEndpoint {
+                cluster_id: "target".into(),
+                host: "target".into(),
+                port: 3306,
+            },
+            start: crate::BinlogPosition::new("mysql-bin-changelog.000001", 4),
+            settings: crate::spec::ReplicationSpec::Native(crate::spec::NativeReplication {
+                source_secret_arn: String::new(),
+                target_secret_arn: String::new(),
+            }),
+            tags: Vec::new(),
+        };
+        lock(&self.inner)
+            .by_name
+            .insert(name.into(), (handle.clone(), status, request));
+        handle
+    }
+
     fn with<T>(
         &self,
         handle: &ReplicationHandle,
         f: impl FnOnce(&mut ReplicationStatus, &mut Vec<String>) -> T,
     ) -> PortResult<T> {
         let mut inner = lock(&self.inner);
-        let Migrations { by_name, mutations } = &mut *inner;
+        let Migrations {
+            by_name, mutations, ..
+        } = &mut *inner;
         match by_name.get_mut(&handle.name) {
             Some((_, status, _)) => Ok(f(status, mutations)),
             None => Err(PortError::NotFound {
@@ -554,7 +645,14 @@ impl Replication for FakeReplication {
 
     async fn status(&self, handle: &ReplicationHandle) -> PortResult<ReplicationStatus> {
         self.failures.take("status")?;
-        self.with(handle, |status, _| status.clone())
+        let queued = lock(&self.inner)
+            .queued
+            .get_mut(&handle.name)
+            .and_then(VecDeque::pop_front);
+        match queued {
+            Some(status) => self.with(handle, |_, _| status),
+            None => self.with(handle, |status, _| status.clone()),
+        }
     }
 
     async fn stop(&self, handle: &ReplicationHandle) -> PortResult<()> {
@@ -694,5 +792,463 @@ impl Dns for FakeDns {
                 resource: Resource::DnsChange,
                 message: change_id.into(),
             })
+    }
+}
+
+/// KMS keys by every reference that resolves to them (id, ARN, alias). Read-only.
+#[derive(Default)]
+pub struct FakeKms {
+    keys: Mutex<BTreeMap<String, KmsKey>>,
+    failures: Failures,
+}
+
+/// The ARN of the customer managed key [`FakeKms::with_key`] creates for an alias.
+pub fn key_arn(alias: &str) -> String {
+    let id = format!("{:08x}-0000-4000-8000-000000000000", fnv(alias));
+    format!("arn:aws:kms:eu-west-1:123456789012:key/{id}")
+}
+
+fn fnv(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+impl FakeKms {
+    /// An enabled symmetric customer managed key reachable as `alias`, its id and its ARN; and
+    /// the AWS managed `alias/aws/rds`.
+    pub fn with_key(alias: &str) -> Self {
+        let fake = Self::default();
+        fake.add_key(alias, "Enabled", "CUSTOMER");
+        fake.add_key("alias/aws/rds", "Enabled", "AWS");
+        fake
+    }
+
+    pub fn add_key(&self, alias: &str, state: &str, manager: &str) -> KmsKey {
+        let arn = key_arn(alias);
+        let key = KmsKey {
+            key_id: arn.rsplit('/').next().unwrap_or_default().to_string(),
+            arn: arn.clone(),
+            state: state.into(),
+            usage: "ENCRYPT_DECRYPT".into(),
+            spec: "SYMMETRIC_DEFAULT".into(),
+            manager: manager.into(),
+        };
+        let mut keys = lock(&self.keys);
+        for reference in [alias.to_string(), arn, key.key_id.clone()] {
+            keys.insert(reference, key.clone());
+        }
+        key
+    }
+
+    /// Changes every reference's view of the key behind `alias`.
+    pub fn update(&self, alias: &str, f: impl Fn(&mut KmsKey)) {
+        let arn = key_arn(alias);
+        for key in lock(&self.keys).values_mut().filter(|k| k.arn == arn) {
+            f(key);
+        }
+    }
+
+    pub fn fail_next(&self, error: PortError) {
+        self.failures.push("describe_key", error);
+    }
+}
+
+#[async_trait]
+impl KmsKeys for FakeKms {
+    async fn describe_key(&self, key: &str) -> PortResult<Option<KmsKey>> {
+        self.failures.take("describe_key")?;
+        Ok(lock(&self.keys).get(key).cloned())
+    }
+}
+
+#[derive(Default)]
+struct ParameterGroups {
+    values: BTreeMap<String, BTreeMap<String, ParameterValue>>,
+    users: BTreeMap<String, Vec<String>>,
+    pending_reboot: BTreeMap<String, Vec<String>>,
+}
+
+/// Cluster parameter groups, which clusters use them, and members waiting for a reboot.
+#[derive(Default)]
+pub struct FakeParameters {
+    groups: Mutex<ParameterGroups>,
+    failures: Failures,
+}
+
+impl FakeParameters {
+    /// `<source>-params` with `binlog_format=ROW`, used by `source` alone.
+    pub fn for_source(source: &str) -> Self {
+        let fake = Self::default();
+        let group = format!("{source}-params");
+        fake.set(&group, "binlog_format", Some("ROW"));
+        fake.set(&group, "read_only", None);
+        fake.use_group(source, &group);
+        fake
+    }
+
+    pub fn set(&self, group: &str, name: &str, value: Option<&str>) {
+        lock(&self.groups)
+            .values
+            .entry(group.into())
+            .or_default()
+            .insert(
+                name.into(),
+                ParameterValue {
+                    name: name.into(),
+                    value: value.map(str::to_string),
+                    source: if value.is_some() {
+                        "user"
+                    } else {
+                        "engine-default"
+                    }
+                    .into(),
+                    apply_type: "dynamic".into(),
+                },
+            );
+    }
+
+    pub fn use_group(&self, cluster: &str, group: &str) {
+        lock(&self.groups)
+            .users
+            .entry(group.into())
+            .or_default()
+            .push(cluster.into());
+    }
+
+    pub fn set_pending_reboot(&self, cluster: &str, members: &[&str]) {
+        lock(&self.groups).pending_reboot.insert(
+            cluster.into(),
+            members.iter().map(|m| m.to_string()).collect(),
+        );
+    }
+
+    pub fn fail_next(&self, method: &'static str, error: PortError) {
+        self.failures.push(method, error);
+    }
+}
+
+#[async_trait]
+impl ClusterParameters for FakeParameters {
+    async fn parameter(&self, group: &str, name: &str) -> PortResult<Option<ParameterValue>> {
+        self.failures.take("parameter")?;
+        let groups = lock(&self.groups);
+        match groups.values.get(group) {
+            Some(values) => Ok(values.get(name).cloned()),
+            // AWS's default groups leave binlog_format OFF; any other unknown group is missing.
+            None if group.starts_with("default.") => Ok(Some(ParameterValue {
+                name: name.into(),
+                value: (name == "binlog_format").then(|| "OFF".to_string()),
+                source: "engine-default".into(),
+                apply_type: "static".into(),
+            })),
+            None => Err(PortError::NotFound {
+                resource: Resource::ParameterGroup,
+                message: group.into(),
+            }),
+        }
+    }
+
+    async fn clusters_using(&self, group: &str) -> PortResult<Vec<String>> {
+        self.failures.take("clusters_using")?;
+        Ok(lock(&self.groups)
+            .users
+            .get(group)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn members_pending_reboot(&self, cluster_id: &str) -> PortResult<Vec<String>> {
+        self.failures.take("members_pending_reboot")?;
+        Ok(lock(&self.groups)
+            .pending_reboot
+            .get(cluster_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+}
+
+/// A fixed `binlog retention hours` (or an error), recording who asked.
+#[derive(Default)]
+pub struct FakeRetention {
+    pub hours: Mutex<Option<u32>>,
+    pub asked: Mutex<Vec<(String, String)>>,
+    failures: Failures,
+}
+
+impl FakeRetention {
+    pub fn hours(hours: Option<u32>) -> Self {
+        let fake = Self::default();
+        *lock(&fake.hours) = hours;
+        fake
+    }
+
+    pub fn fail_next(&self, error: PortError) {
+        self.failures.push("retention_hours", error);
+    }
+}
+
+#[async_trait]
+impl BinlogRetention for FakeRetention {
+    async fn retention_hours(
+        &self,
+        endpoint: &DatabaseEndpoint,
+        secret_arn: &str,
+    ) -> PortResult<Option<u32>> {
+        self.failures.take("retention_hours")?;
+        lock(&self.asked).push((endpoint.host.clone(), secret_arn.to_string()));
+        Ok(*lock(&self.hours))
+    }
+}
+
+#[derive(Default)]
+struct Fences {
+    state: BTreeMap<String, FenceState>,
+    saved: BTreeMap<String, FenceRecord>,
+    mutations: Vec<String>,
+}
+
+/// Clusters' security groups and `read_only`, with the saved record, as the AWS adapter keeps
+/// them (the record is saved before anything changes).
+#[derive(Default)]
+pub struct FakeFence {
+    inner: Mutex<Fences>,
+    failures: Failures,
+}
+
+impl FakeFence {
+    /// `cluster` on `sg-0123456789abcdef0` with `read_only` at the engine default in
+    /// `<cluster>-params`.
+    pub fn for_cluster(cluster: &str) -> Self {
+        let fake = Self::default();
+        fake.set_state(
+            cluster,
+            FenceState {
+                security_group_ids: vec!["sg-0123456789abcdef0".into()],
+                parameter_group: Some(format!("{cluster}-params")),
+                read_only: None,
+            },
+        );
+        fake
+    }
+
+    pub fn set_state(&self, cluster: &str, state: FenceState) {
+        lock(&self.inner).state.insert(cluster.into(), state);
+    }
+
+    pub fn state(&self, cluster: &str) -> Option<FenceState> {
+        lock(&self.inner).state.get(cluster).cloned()
+    }
+
+    pub fn saved(&self, cluster: &str) -> Option<FenceRecord> {
+        lock(&self.inner).saved.get(cluster).cloned()
+    }
+
+    pub fn mutations(&self) -> Vec<String> {
+        lock(&self.inner).mutations.clone()
+    }
+
+    pub fn fail_next(&self, method: &'static str, error: PortError) {
+        self.failures.push(method, error);
+    }
+
+    fn state_of<'a>(fences: &'a mut Fences, cluster: &str) -> PortResult<&'a mut FenceState> {
+        fences
+            .state
+            .get_mut(cluster)
+            .ok_or_else(|| PortError::NotFound {
+                resource: Resource::Cluster,
+                message: cluster.into(),
+            })
+    }
+}
+
+#[async_trait]
+impl WriteFence for FakeFence {
+    async fn current(&self, cluster_id: &str) -> PortResult<FenceState> {
+        self.failures.take("current")?;
+        let mut inner = lock(&self.inner);
+        Self::state_of(&mut inner, cluster_id).map(|s| s.clone())
+    }
+
+    async fn saved_record(&self, cluster_id: &str) -> PortResult<Option<FenceRecord>> {
+        self.failures.take("saved_record")?;
+        Ok(lock(&self.inner).saved.get(cluster_id).cloned())
+    }
+
+    async fn apply(&self, record: &FenceRecord) -> PortResult<()> {
+        let mut inner = lock(&self.inner);
+        let id = record.cluster_id.clone();
+        Self::state_of(&mut inner, &id)?;
+        if inner.saved.get(&id) != Some(record) {
+            inner.saved.insert(id.clone(), record.clone());
+            inner.mutations.push(format!("save_record {id}"));
+        }
+        // A failure injected here happens after the record is saved, like a real partial apply.
+        drop(inner);
+        self.failures.take("apply")?;
+        let mut inner = lock(&self.inner);
+        let Fences {
+            state, mutations, ..
+        } = &mut *inner;
+        let Some(current) = state.get_mut(&id) else {
+            return Ok(());
+        };
+        if let Some(group) = &record.fence_security_group_id {
+            if record
+                .methods
+                .contains(&crate::spec::FenceMethod::SecurityGroup)
+                && current.security_group_ids != [group.clone()]
+            {
+                current.security_group_ids = vec![group.clone()];
+                mutations.push(format!("set_security_groups {id} [{group}]"));
+            }
+        }
+        if record.methods.contains(&crate::spec::FenceMethod::ReadOnly)
+            && current.read_only.as_deref() != Some("1")
+        {
+            current.read_only = Some("1".into());
+            mutations.push(format!("set_read_only {id} 1"));
+        }
+        Ok(())
+    }
+
+    async fn lift(&self, record: &FenceRecord) -> PortResult<()> {
+        self.failures.take("lift")?;
+        let mut inner = lock(&self.inner);
+        let id = record.cluster_id.clone();
+        let Fences {
+            state,
+            saved,
+            mutations,
+        } = &mut *inner;
+        let Some(current) = state.get_mut(&id) else {
+            return Err(PortError::NotFound {
+                resource: Resource::Cluster,
+                message: id,
+            });
+        };
+        if let Some(original) = &record.original_security_group_ids {
+            if current.security_group_ids != *original {
+                current.security_group_ids = original.clone();
+                mutations.push(format!("set_security_groups {id} [{}]", original.join(",")));
+            }
+        }
+        if record.methods.contains(&crate::spec::FenceMethod::ReadOnly)
+            && current.read_only != record.original_read_only
+        {
+            current.read_only = record.original_read_only.clone();
+            mutations.push(format!(
+                "set_read_only {id} {}",
+                record.original_read_only.as_deref().unwrap_or("<default>")
+            ));
+        }
+        if saved.remove(&id).is_some() {
+            mutations.push(format!("forget_record {id}"));
+        }
+        Ok(())
+    }
+}
+
+/// Per-table digests of one side, or a verifier that never answers (for timeouts).
+#[derive(Default)]
+pub struct FakeVerifier {
+    pub digests: Mutex<Vec<TableDigest>>,
+    pub hang: bool,
+    pub asked: Mutex<Vec<(Vec<String>, VerifyDepth)>>,
+    failures: Failures,
+}
+
+impl FakeVerifier {
+    /// `(database, table, rows, checksum)` rows.
+    pub fn with(tables: &[(&str, &str, u64, u64)]) -> Self {
+        let fake = Self::default();
+        *lock(&fake.digests) = tables
+            .iter()
+            .map(|(db, table, rows, sum)| TableDigest {
+                database: db.to_string(),
+                table: table.to_string(),
+                rows: *rows,
+                checksum: Some(*sum),
+            })
+            .collect();
+        fake
+    }
+
+    pub fn hanging() -> Self {
+        Self {
+            hang: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn fail_next(&self, error: PortError) {
+        self.failures.push("table_digests", error);
+    }
+}
+
+#[async_trait]
+impl Verifier for FakeVerifier {
+    async fn table_digests(
+        &self,
+        databases: &[String],
+        depth: VerifyDepth,
+    ) -> PortResult<Vec<TableDigest>> {
+        self.failures.take("table_digests")?;
+        lock(&self.asked).push((databases.to_vec(), depth));
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+        let mut digests: Vec<TableDigest> = lock(&self.digests)
+            .iter()
+            .filter(|d| databases.is_empty() || databases.contains(&d.database))
+            .cloned()
+            .map(|mut d| {
+                if depth == VerifyDepth::Counts {
+                    d.checksum = None;
+                }
+                d
+            })
+            .collect();
+        digests.sort();
+        Ok(digests)
+    }
+}
+
+/// Records deletions; the clusters themselves live in [`FakeClusters`].
+#[derive(Default)]
+pub struct FakeRetirement {
+    mutations: Mutex<Vec<String>>,
+    failures: Failures,
+}
+
+impl FakeRetirement {
+    pub fn mutations(&self) -> Vec<String> {
+        lock(&self.mutations).clone()
+    }
+
+    pub fn fail_next(&self, method: &'static str, error: PortError) {
+        self.failures.push(method, error);
+    }
+}
+
+#[async_trait]
+impl ClusterRetirement for FakeRetirement {
+    async fn disable_deletion_protection(&self, cluster_id: &str) -> PortResult<()> {
+        self.failures.take("disable_deletion_protection")?;
+        lock(&self.mutations).push(format!("disable_deletion_protection {cluster_id}"));
+        Ok(())
+    }
+
+    async fn delete_instance(&self, instance_id: &str) -> PortResult<()> {
+        self.failures.take("delete_instance")?;
+        lock(&self.mutations).push(format!("delete_instance {instance_id}"));
+        Ok(())
+    }
+
+    async fn delete_cluster(&self, cluster_id: &str) -> PortResult<()> {
+        self.failures.take("delete_cluster")?;
+        lock(&self.mutations).push(format!("delete_cluster {cluster_id}"));
+        Ok(())
     }
 }

@@ -58,6 +58,26 @@ pub fn migration_name(target_cluster_id: &str) -> String {
     fit(&format!("aurora-encrypt-{target_cluster_id}"), 200)
 }
 
+/// The DMS resources of one migration (see [`migration_name`]), as `(kind, name)`: the adapter
+/// names them this way so that a re-run and cleanup find them by name.
+pub fn dms_resource_names(migration_name: &str) -> [(&'static str, String); 5] {
+    [
+        ("dms-data-provider", format!("{migration_name}-source")),
+        ("dms-data-provider", format!("{migration_name}-target")),
+        ("dms-instance-profile", format!("{migration_name}-profile")),
+        ("dms-migration-project", format!("{migration_name}-project")),
+        ("dms-data-migration", migration_name.to_string()),
+    ]
+}
+
+/// The snapshot taken of the source before `cleanup.retireSource` deletes it.
+pub fn final_snapshot_id(source_cluster_id: &str, execution_name: &str) -> String {
+    fit(
+        &format!("aurora-encrypt-final-{source_cluster_id}-{execution_name}"),
+        255,
+    )
+}
+
 /// Lower-cases, turns anything else into hyphens, squeezes and trims them; if the result is
 /// longer than `max`, shortens it and appends a hash of the whole so names stay distinct.
 fn fit(raw: &str, max: usize) -> String {

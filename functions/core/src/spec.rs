@@ -295,6 +295,16 @@ impl MigrationSpec {
         Ok(spec)
     }
 
+    /// [`Self::from_json`] for a spec already parsed as JSON (the preflight step's input), with
+    /// the same strictness; a JSON string holding the spec's text is parsed as that text.
+    pub fn from_value(value: &serde_json::Value) -> Result<Self, InvalidInput> {
+        match value {
+            serde_json::Value::String(text) => Self::from_json(text),
+            serde_json::Value::Object(_) => Self::from_json(&value.to_string()),
+            _ => Err(InvalidInput::new("$", "the spec must be a JSON object")),
+        }
+    }
+
     pub fn target_cluster_id(&self) -> String {
         self.target_cluster_id
             .clone()

@@ -4,6 +4,7 @@
 pub mod binlog_position;
 pub mod create_migration;
 pub mod poll_latency;
+pub mod preflight;
 pub mod restore;
 pub mod snapshot;
 pub mod swap_dns;
