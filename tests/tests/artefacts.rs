@@ -1,0 +1,424 @@
+//! The deployable artefacts agree with each other and with the code: the ASL definitions, the SAM
+//! template, the bin crates, the error names and the IAM actions each step declares.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use asl_engine::Definition;
+use aurora_core::{error_names, steps, MigrationSpec};
+use aurora_tests::{
+    all_states, asl, function_actions, handled_errors, placeholders, read, repo_root,
+    resources_of_type, template,
+};
+use serde_json::{json, Value};
+
+const CLUSTER_ASL: &str = "statemachine/encrypt-cluster.asl.json";
+const FLEET_ASL: &str = "statemachine/encrypt-fleet.asl.json";
+
+/// Bin crates other engineers are writing in parallel: a Task may name them before they land.
+/// Everything else must exist. Remove a name once its crate is in `functions/`.
+const PENDING_BINS: &[&str] = &[
+    "preflight",
+    "fence-writes",
+    "drain",
+    "verify",
+    "stop-migration",
+    "cleanup",
+];
+
+/// The error names every Lambda Task retries.
+const TRANSIENT_NAMES: &[&str] = &[
+    "Transient",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+];
+
+/// Template function logical id → the IAM actions its step declares it calls.
+fn declared_iam_actions() -> BTreeMap<&'static str, &'static [&'static str]> {
+    BTreeMap::from([
+        ("SnapshotFunction", steps::snapshot::IAM_ACTIONS),
+        ("RestoreFunction", steps::restore::IAM_ACTIONS),
+        ("BinlogPositionFunction", steps::binlog_position::IAM_ACTIONS),
+        (
+            "CreateMigrationFunction",
+            steps::create_migration::IAM_ACTIONS,
+        ),
+        ("PollLatencyFunction", steps::poll_latency::IAM_ACTIONS),
+        ("SwapDnsFunction", steps::swap_dns::IAM_ACTIONS),
+    ])
+}
+
+/// The state machine resource of the template whose `DefinitionUri` is `asl_path`.
+fn state_machine<'t>(template: &'t Value, asl_path: &str) -> &'t Value {
+    let uri = format!("../{asl_path}");
+    resources_of_type(template, "AWS::Serverless::StateMachine")
+        .into_iter()
+        .find(|(_, r)| r["Properties"]["DefinitionUri"] == uri.as_str())
+        .map(|(_, r)| r)
+        .unwrap_or_else(|| panic!("no AWS::Serverless::StateMachine with DefinitionUri {uri}"))
+}
+
+fn substitutions<'t>(template: &'t Value, asl_path: &str) -> &'t serde_json::Map<String, Value> {
+    state_machine(template, asl_path)["Properties"]["DefinitionSubstitutions"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{asl_path}: no DefinitionSubstitutions"))
+}
+
+/// The function logical id a `${…}` substitution names through `Fn::GetAtt: [Id, Arn]`.
+fn function_of(substitution: &Value) -> Option<&str> {
+    let get_att = substitution.get("Fn::GetAtt")?.as_array()?;
+    match get_att.as_slice() {
+        [Value::String(id), Value::String(attr)] if attr == "Arn" => Some(id),
+        _ => None,
+    }
+}
+
+fn states_of(definition: &Value) -> HashMap<String, Value> {
+    all_states(definition).into_iter().collect()
+}
+
+#[test]
+fn both_definitions_parse_on_the_engine_with_every_state_reachable() {
+    for path in [CLUSTER_ASL, FLEET_ASL] {
+        // Definition::parse rejects a Next that names no state and unreachable states.
+        let definition = Definition::parse(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let dummy: HashMap<String, String> = placeholders(definition.source())
+            .into_iter()
+            .map(|name| {
+                let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{name}");
+                (name, arn)
+            })
+            .collect();
+        definition
+            .substitute(&dummy)
+            .unwrap_or_else(|e| panic!("{path} after substitution: {e}"));
+    }
+}
+
+#[test]
+fn every_placeholder_has_a_substitution_and_every_substitution_is_used() {
+    let template = template();
+    for path in [CLUSTER_ASL, FLEET_ASL] {
+        let used = placeholders(&asl(path));
+        let defined: BTreeSet<String> = substitutions(&template, path).keys().cloned().collect();
+        let missing: Vec<_> = used.difference(&defined).collect();
+        let unused: Vec<_> = defined.difference(&used).collect();
+        assert!(missing.is_empty(), "{path}: no substitution for {missing:?}");
+        assert!(unused.is_empty(), "{path}: substitutions never used: {unused:?}");
+    }
+}
+
+#[test]
+fn every_task_resource_is_a_template_function_with_a_bin_crate_or_sns() {
+    let template = template();
+    let subs = substitutions(&template, CLUSTER_ASL);
+    let functions: BTreeMap<&str, &Value> =
+        resources_of_type(&template, "AWS::Serverless::Function")
+            .into_iter()
+            .collect();
+    let mut invoked = BTreeSet::new();
+    for resource in Definition::parse(&read(CLUSTER_ASL)).unwrap().task_resources() {
+        if resource.starts_with("arn:aws:states:::sns:publish") {
+            continue;
+        }
+        let name = resource
+            .strip_prefix("${")
+            .and_then(|r| r.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("Task resource {resource} is neither ${{…}} nor SNS"));
+        let id = function_of(&subs[name])
+            .unwrap_or_else(|| panic!("${{{name}}} is not Fn::GetAtt [<Function>, Arn]"));
+        let function = functions
+            .get(id)
+            .unwrap_or_else(|| panic!("${{{name}}} names {id}, not a function of the template"));
+        invoked.insert(id);
+        let metadata = &function["Metadata"];
+        assert_eq!(metadata["BuildMethod"], "rust-cargolambda", "{id}");
+        let bin = metadata["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: no Metadata.BuildProperties.Binary"));
+        let manifest = repo_root().join("functions").join(bin).join("Cargo.toml");
+        match std::fs::read_to_string(&manifest) {
+            Ok(text) => assert!(
+                text.contains(&format!("name = \"{bin}\"")),
+                "{}: package is not named {bin}",
+                manifest.display()
+            ),
+            Err(_) => assert!(
+                PENDING_BINS.contains(&bin),
+                "{id}: no bin crate functions/{bin}"
+            ),
+        }
+    }
+    let orphans: Vec<_> = functions.keys().filter(|id| !invoked.contains(*id)).collect();
+    assert!(orphans.is_empty(), "functions no Task invokes: {orphans:?}");
+}
+
+#[test]
+fn functions_build_from_the_workspace_root_for_arm64() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["CodeUri"], "..");
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Handler"], "bootstrap");
+    assert_eq!(globals["Architectures"], json!(["arm64"]));
+    assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
+    for (id, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        for key in ["CodeUri", "Runtime", "Handler", "Architectures"] {
+            assert!(
+                function["Properties"].get(key).is_none(),
+                "{id} overrides Globals {key}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_core_error_name_is_handled_and_every_asl_name_is_known() {
+    let definition = asl(CLUSTER_ASL);
+    let handled: BTreeSet<String> = all_states(&definition)
+        .iter()
+        .flat_map(|(_, s)| handled_errors(s))
+        .collect();
+    let unhandled: Vec<_> = error_names::ALL
+        .iter()
+        .filter(|n| !handled.contains(**n))
+        .collect();
+    assert!(unhandled.is_empty(), "core names no Retry/Catch handles: {unhandled:?}");
+    let unknown: Vec<_> = handled
+        .iter()
+        .filter(|n| {
+            !error_names::ALL.contains(&n.as_str())
+                && !n.starts_with("States.")
+                && !n.starts_with("Lambda.")
+        })
+        .collect();
+    assert!(unknown.is_empty(), "ASL names core does not define: {unknown:?}");
+}
+
+#[test]
+fn every_lambda_task_retries_transient_errors_with_jitter_and_catches_all_last() {
+    for (name, state) in all_states(&asl(CLUSTER_ASL)) {
+        let resource = state["Resource"].as_str().unwrap_or_default();
+        if state["Type"] != "Task" || !resource.ends_with("FunctionArn}") {
+            continue;
+        }
+        let retries = state["Retry"].as_array().cloned().unwrap_or_default();
+        let transient = retries.iter().find(|r| {
+            TRANSIENT_NAMES
+                .iter()
+                .all(|n| r["ErrorEquals"].as_array().is_some_and(|e| e.contains(&json!(n))))
+        });
+        let transient =
+            transient.unwrap_or_else(|| panic!("{name}: no Retry for {TRANSIENT_NAMES:?}"));
+        assert_eq!(transient["JitterStrategy"], "FULL", "{name}");
+        assert!(transient["BackoffRate"].as_f64().unwrap_or(1.0) > 1.0, "{name}");
+        let catches = state["Catch"].as_array().cloned().unwrap_or_default();
+        let last = catches.last().unwrap_or_else(|| panic!("{name}: no Catch"));
+        assert_eq!(last["ErrorEquals"], json!(["States.ALL"]), "{name}");
+        assert!(
+            catches.len() >= 2,
+            "{name}: business errors are caught by name before States.ALL"
+        );
+        for catch in &catches {
+            assert_ne!(
+                catch["ResultPath"],
+                Value::Null,
+                "{name}: a Catch must keep the state document"
+            );
+        }
+    }
+}
+
+/// The pipeline table of the contracts: state → resource, ResultPath.
+#[test]
+fn states_follow_the_pipeline_contract() {
+    let states = states_of(&asl(CLUSTER_ASL));
+    let table = [
+        ("Preflight", "${PreflightFunctionArn}", "$"),
+        ("Snapshot", "${SnapshotFunctionArn}", "$.snapshot"),
+        ("Restore", "${RestoreFunctionArn}", "$.restore"),
+        ("BinlogPosition", "${BinlogPositionFunctionArn}", "$.binlog"),
+        ("CreateMigration", "${CreateMigrationFunctionArn}", "$.migration"),
+        ("PollLatency", "${PollLatencyFunctionArn}", "$.lag"),
+        ("FenceWrites", "${FenceWritesFunctionArn}", "$.fence"),
+        ("UnfenceWrites", "${FenceWritesFunctionArn}", "$.unfence"),
+        ("Drain", "${DrainFunctionArn}", "$.drain"),
+        ("Verify", "${VerifyFunctionArn}", "$.verify"),
+        ("SwapDns", "${SwapDnsFunctionArn}", "$.dnsSwap"),
+        ("RevertDns", "${SwapDnsFunctionArn}", "$.dnsSwap"),
+        ("StopMigration", "${StopMigrationFunctionArn}", "$.stop"),
+        ("Cleanup", "${CleanupFunctionArn}", "$.cleanup"),
+    ];
+    for (name, resource, result_path) in table {
+        let state = states
+            .get(name)
+            .unwrap_or_else(|| panic!("no state {name}"));
+        assert_eq!(state["Resource"], resource, "{name}");
+        assert_eq!(state["ResultPath"], result_path, "{name}");
+    }
+    assert_eq!(
+        states["Preflight"]["Parameters"],
+        json!({"spec.$": "$$.Execution.Input", "execution": {"name.$": "$$.Execution.Name"}})
+    );
+    assert_eq!(
+        states["FenceWrites"]["Parameters"],
+        json!({"action": "fence", "sourceClusterId.$": "$.sourceClusterId",
+               "switchover.$": "$.switchover", "execution.$": "$.execution"})
+    );
+    assert_eq!(
+        states["UnfenceWrites"]["Parameters"],
+        json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId", "fence.$": "$.fence"})
+    );
+    assert_eq!(
+        states["RevertDns"]["Parameters"],
+        json!({"revert": true, "dns.$": "$.dns", "restore.$": "$.restore"})
+    );
+    // Every other Lambda Task gets the whole state document.
+    for (name, state) in &states {
+        let resource = state["Resource"].as_str().unwrap_or_default();
+        let special = [
+            "Preflight",
+            "FenceWrites",
+            "UnfenceWrites",
+            "RevertDns",
+            "CleanupOnRollback",
+        ];
+        if resource.ends_with("FunctionArn}") && !special.contains(&name.as_str()) {
+            assert!(state.get("Parameters").is_none(), "{name} narrows its input");
+            assert!(state.get("InputPath").is_none(), "{name} narrows its input");
+        }
+    }
+    // Notifications go through the SNS integration, not a Lambda.
+    for (name, state) in &states {
+        if name.starts_with("Notify") {
+            assert_eq!(state["Resource"], "arn:aws:states:::sns:publish", "{name}");
+            assert_eq!(
+                state["Parameters"]["TopicArn"], "${NotificationTopicArn}",
+                "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn approval_publishes_its_task_token_so_a_cli_finds_it_in_the_history() {
+    let states = states_of(&asl(CLUSTER_ASL));
+    let approval = &states["AwaitApproval"];
+    assert_eq!(
+        approval["Resource"],
+        "arn:aws:states:::sns:publish.waitForTaskToken"
+    );
+    assert_eq!(
+        approval["Parameters"]["Message"]["taskToken.$"],
+        "$$.Task.Token"
+    );
+    assert!(
+        approval.get("Retry").is_none(),
+        "a rejection (SendTaskFailure) must not be retried into a second request"
+    );
+}
+
+#[test]
+fn rollback_and_after_swap_failures_end_with_the_original_error() {
+    let states = states_of(&asl(CLUSTER_ASL));
+    for name in ["RolledBack", "FailedAfterSwitchover", "PreflightFailed"] {
+        assert_eq!(states[name]["Type"], "Fail", "{name}");
+        assert_eq!(states[name]["ErrorPath"], "$.error.Error", "{name}");
+        assert_eq!(states[name]["CausePath"], "$.error.Cause", "{name}");
+    }
+    // Nothing after the swap may lead back into the rollback (which would revert it).
+    for name in ["StopMigration", "Cleanup"] {
+        for catch in states[name]["Catch"].as_array().unwrap() {
+            let next = catch["Next"].as_str().unwrap();
+            assert!(next.ends_with("Failed"), "{name} → {next}");
+        }
+    }
+}
+
+#[test]
+fn each_function_grants_exactly_the_actions_its_step_declares() {
+    let template = template();
+    let functions: BTreeMap<&str, &Value> =
+        resources_of_type(&template, "AWS::Serverless::Function")
+            .into_iter()
+            .collect();
+    for (id, declared) in declared_iam_actions() {
+        let function = functions
+            .get(id)
+            .unwrap_or_else(|| panic!("no function {id}"));
+        let granted = function_actions(function);
+        let declared: BTreeSet<String> = declared.iter().map(|a| a.to_string()).collect();
+        assert_eq!(granted, declared, "{id}: granted (left) vs declared (right)");
+    }
+}
+
+#[test]
+fn no_statement_grants_every_action_or_passes_any_role() {
+    let template = template();
+    for (id, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        for policy in function["Properties"]["Policies"].as_array().unwrap() {
+            for statement in policy["Statement"].as_array().into_iter().flatten() {
+                let actions = match &statement["Action"] {
+                    Value::Array(a) => a.clone(),
+                    other => vec![other.clone()],
+                };
+                for action in &actions {
+                    let action = action.as_str().unwrap_or_default();
+                    assert!(!action.contains('*'), "{id}: wildcard action {action}");
+                    if action == "iam:PassRole" {
+                        assert_eq!(statement["Resource"], json!({"Ref": "DmsServiceRoleArn"}));
+                        assert_eq!(
+                            statement["Condition"]["StringEquals"]["iam:PassedToService"],
+                            "dms.amazonaws.com"
+                        );
+                    }
+                    // Mutations are scoped to resources; only reads IAM cannot scope use "*".
+                    let verb = action.split(':').nth(1).unwrap_or_default();
+                    let reads = ["Describe", "List", "Get"];
+                    if statement["Resource"] == "*" {
+                        assert!(
+                            reads.iter().any(|r| verb.starts_with(r)),
+                            "{id}: {action} on Resource *"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn example_input_is_a_valid_spec() {
+    let text = read("events/example-input.json");
+    let spec = MigrationSpec::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
+    let long_ago = time::macros::datetime!(2000-01-01 00:00 UTC);
+    spec.validate(long_ago).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn fleet_runs_children_through_the_cluster_state_machine_and_catches_per_item() {
+    let fleet = asl(FLEET_ASL);
+    let states = states_of(&fleet);
+    let map = &states["EncryptClusters"];
+    assert_eq!(map["Type"], "Map");
+    assert_eq!(map["MaxConcurrencyPath"], "$.maxConcurrency");
+    let child = &states["EncryptCluster"];
+    assert_eq!(
+        child["Resource"],
+        "arn:aws:states:::states:startExecution.sync:2"
+    );
+    assert_eq!(
+        child["Parameters"]["StateMachineArn"],
+        "${EncryptClusterStateMachineArn}"
+    );
+    assert_eq!(
+        child["Catch"].as_array().unwrap().last().unwrap()["ErrorEquals"],
+        json!(["States.ALL"])
+    );
+    let template = template();
+    assert_eq!(
+        substitutions(&template, FLEET_ASL)["EncryptClusterStateMachineArn"],
+        json!({"Ref": "EncryptClusterStateMachine"})
+    );
+}
