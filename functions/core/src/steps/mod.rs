@@ -2,12 +2,17 @@
 //! idempotent: invoked twice with the same input it creates nothing new.
 
 pub mod binlog_position;
+pub mod cleanup;
 pub mod create_migration;
+pub mod drain;
+pub mod fence_writes;
 pub mod poll_latency;
 pub mod preflight;
 pub mod restore;
 pub mod snapshot;
+pub mod stop_migration;
 pub mod swap_dns;
+pub mod verify;
 
 use crate::ports::Tag;
 

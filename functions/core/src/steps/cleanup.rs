@@ -1,0 +1,518 @@
+//! Cleanup: removes what the run created and no longer needs, and nothing else.
+//!
+//! - The replication (DMS data migration, project, instance profile, data providers; or the
+//!   native replication on the target) is stopped and removed when
+//!   `cleanup.deleteMigrationResources` is set, and always on rollback. Only a replication named
+//!   after this target ([`naming::migration_name`]) is removed.
+//! - The source is never deleted unless `cleanup.retireSource` is set, the switchover happened
+//!   (`fence.fenced`), and a final snapshot ([`naming::final_snapshot_id`]) this step took is
+//!   `available`. Then its instances and the cluster are deleted.
+//! - On rollback (`rollback: true`, set by the state machine's rollback path) with
+//!   `cleanup.deleteTargetOnRollback`, the target is deleted, but only if it carries our owner
+//!   tag for this source. Otherwise the target is kept for inspection.
+//!
+//! Each invocation does what it can and fails with `NotReady` while something it waits for is
+//! in progress (a stop, a snapshot, instance deletions); the state machine retries it.
+//! The target's copy of the parameter group is left in place (it costs nothing and the target
+//! uses it); resetting the source's binlog retention is left to the operator.
+//!
+//! Input: the state document (`sourceClusterId`, `targetClusterId`, `execution`, `cleanup`,
+//! `migration`?, `fence`?, `rollback`?). Output: [`CleanupOutput`] at `$.cleanup`.
+//! Errors: `NotReady`, `SnapshotFailed`, `InvalidInput`, `TargetClusterTaken`, `Transient`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error_names;
+use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
+use crate::naming;
+use crate::ports::{
+    ClusterRetirement, Clusters, CreateSnapshotRequest, Replication, ReplicationState,
+};
+use crate::spec::CleanupSpec;
+use crate::state::{ExecutionRef, MigrationOutput};
+use crate::steps::fence_writes::FenceOutput;
+
+pub const IAM_ACTIONS: &[&str] = &[
+    "dms:DescribeDataMigrations",
+    "dms:StopDataMigration",
+    "dms:DeleteDataMigration",
+    "dms:DeleteMigrationProject",
+    "dms:DeleteInstanceProfile",
+    "dms:DeleteDataProvider",
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBClusterSnapshots",
+    "rds:CreateDBClusterSnapshot",
+    "rds:AddTagsToResource",
+    "rds:ModifyDBCluster",
+    "rds:DeleteDBInstance",
+    "rds:DeleteDBCluster",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupInput {
+    pub source_cluster_id: String,
+    #[serde(default)]
+    pub target_cluster_id: Option<String>,
+    pub execution: ExecutionRef,
+    #[serde(default)]
+    pub cleanup: CleanupSpec,
+    #[serde(default)]
+    pub migration: Option<MigrationOutput>,
+    #[serde(default)]
+    pub fence: Option<FenceOutput>,
+    /// Set by the rollback path: remove the replication, delete the target if asked, and
+    /// never touch the source.
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupOutput {
+    pub rollback: bool,
+    pub replication_removed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_snapshot_id: Option<String>,
+    /// Clusters and instances deleted (or being deleted).
+    pub deleted: Vec<String>,
+    /// What was deliberately left in place.
+    pub kept: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CleanupError {
+    #[error("waiting: {0}")]
+    Waiting(String),
+    #[error("replication `{name}` is not the one this run creates (`{expected}`); refusing to remove it")]
+    NotOurReplication { name: String, expected: String },
+    #[error(
+        "`{0}` does not carry aurora-encrypt's owner tag for this source; refusing to delete it"
+    )]
+    NotOurs(String),
+    #[error("retireSource is set but the source was never fenced for a switchover; refusing to delete it")]
+    SourceNotSwitchedOver,
+    #[error("final snapshot `{id}` of the source ended in status `{status}`; the source is kept")]
+    FinalSnapshotFailed { id: String, status: String },
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl NamedError for CleanupError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            CleanupError::Waiting(_) => error_names::NOT_READY,
+            CleanupError::NotOurReplication { .. } | CleanupError::SourceNotSwitchedOver => {
+                error_names::INVALID_INPUT
+            }
+            CleanupError::NotOurs(_) => error_names::TARGET_CLUSTER_TAKEN,
+            CleanupError::FinalSnapshotFailed { .. } => error_names::SNAPSHOT_FAILED,
+            CleanupError::Port(e) => e.default_name(),
+        }
+    }
+}
+
+impl_diagnostic!(CleanupError);
+
+pub async fn run(
+    input: &CleanupInput,
+    replication: &dyn Replication,
+    clusters: &dyn Clusters,
+    retirement: &dyn ClusterRetirement,
+) -> Result<CleanupOutput, CleanupError> {
+    let target_id = input
+        .target_cluster_id
+        .clone()
+        .unwrap_or_else(|| format!("{}-encrypted", input.source_cluster_id));
+    let mut output = CleanupOutput {
+        rollback: input.rollback,
+        replication_removed: false,
+        final_snapshot_id: None,
+        deleted: Vec::new(),
+        kept: Vec::new(),
+    };
+
+    match &input.migration {
+        Some(migration) if input.rollback || input.cleanup.delete_migration_resources => {
+            remove_replication(migration, &target_id, replication).await?;
+            output.replication_removed = true;
+        }
+        Some(migration) => output
+            .kept
+            .push(format!("replication `{}`", migration.handle.name)),
+        None => {}
+    }
+
+    if input.rollback {
+        if input.cleanup.delete_target_on_rollback {
+            let owner = input.source_cluster_id.as_str();
+            output.deleted = delete_cluster(&target_id, Some(owner), clusters, retirement).await?;
+        } else {
+            output.kept.push(format!("target cluster `{target_id}`"));
+        }
+        output
+            .kept
+            .push(format!("source cluster `{}`", input.source_cluster_id));
+        return Ok(output);
+    }
+
+    if input.cleanup.retire_source {
+        if !input.fence.as_ref().is_some_and(|f| f.fenced) {
+            return Err(CleanupError::SourceNotSwitchedOver);
+        }
+        let snapshot = final_snapshot(input, clusters).await?;
+        output.final_snapshot_id = Some(snapshot);
+        output.deleted =
+            delete_cluster(&input.source_cluster_id, None, clusters, retirement).await?;
+    } else {
+        output
+            .kept
+            .push(format!("source cluster `{}`", input.source_cluster_id));
+    }
+    Ok(output)
+}
+
+async fn remove_replication(
+    migration: &MigrationOutput,
+    target_id: &str,
+    replication: &dyn Replication,
+) -> Result<(), CleanupError> {
+    let handle = &migration.handle;
+    let expected = naming::migration_name(target_id);
+    if handle.name != expected {
+        return Err(CleanupError::NotOurReplication {
+            name: handle.name.clone(),
+            expected,
+        });
+    }
+    let state = match replication.status(handle).await {
+        Ok(status) => status.state,
+        Err(e) if e.is_not_found(Resource::Migration) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    match state {
+        ReplicationState::Starting | ReplicationState::Running => {
+            replication.stop(handle).await?;
+            let after = replication.status(handle).await?;
+            if after.state != ReplicationState::Stopped {
+                return Err(CleanupError::Waiting(format!(
+                    "replication `{}` is stopping",
+                    handle.name
+                )));
+            }
+        }
+        ReplicationState::Stopping | ReplicationState::Creating | ReplicationState::Deleting => {
+            return Err(CleanupError::Waiting(format!(
+                "replication `{}` is {state:?}",
+                handle.name
+            )))
+        }
+        ReplicationState::Ready | ReplicationState::Stopped | ReplicationState::Failed => {}
+    }
+    replication.remove(handle).await?;
+    Ok(())
+}
+
+/// Takes the source's final snapshot, and returns its id once it is available.
+async fn final_snapshot(
+    input: &CleanupInput,
+    clusters: &dyn Clusters,
+) -> Result<String, CleanupError> {
+    let source = &input.source_cluster_id;
+    let id = naming::final_snapshot_id(source, &input.execution.name);
+    let snapshot = match clusters.describe_cluster_snapshot(&id).await? {
+        Some(snapshot) => snapshot,
+        None => {
+            if clusters.describe_cluster(source).await?.is_none() {
+                return Err(CleanupError::FinalSnapshotFailed {
+                    id,
+                    status: "never taken: the source no longer exists".into(),
+                });
+            }
+            let request = CreateSnapshotRequest {
+                cluster_id: source.clone(),
+                snapshot_id: id.clone(),
+                tags: super::ownership_tags(source, &input.execution.name),
+            };
+            match clusters.create_cluster_snapshot(&request).await {
+                Ok(_) | Err(PortError::AlreadyExists { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            return Err(CleanupError::Waiting(format!(
+                "final snapshot `{id}` started"
+            )));
+        }
+    };
+    if snapshot.cluster_id != *source {
+        return Err(CleanupError::FinalSnapshotFailed {
+            id,
+            status: format!("taken of `{}`, not of the source", snapshot.cluster_id),
+        });
+    }
+    match snapshot.status.as_str() {
+        "available" => Ok(id),
+        "creating" | "copying" | "backing-up" => Err(CleanupError::Waiting(format!(
+            "final snapshot `{id}` is {}% done",
+            snapshot.percent_progress
+        ))),
+        status => Err(CleanupError::FinalSnapshotFailed {
+            id,
+            status: status.into(),
+        }),
+    }
+}
+
+/// Deletes a cluster's instances, then the cluster; `owner`, when given, must be the value of
+/// the cluster's owner tag. Returns what it asked to delete; `Waiting` while instances go.
+async fn delete_cluster(
+    cluster_id: &str,
+    owner: Option<&str>,
+    clusters: &dyn Clusters,
+    retirement: &dyn ClusterRetirement,
+) -> Result<Vec<String>, CleanupError> {
+    let Some(cluster) = clusters.describe_cluster(cluster_id).await? else {
+        return Ok(vec![cluster_id.to_string()]);
+    };
+    if let Some(owner) = owner {
+        if cluster.tag(naming::OWNER_TAG) != Some(owner) {
+            return Err(CleanupError::NotOurs(cluster_id.into()));
+        }
+    }
+    if cluster.status == "deleting" {
+        return Ok(vec![cluster_id.to_string()]);
+    }
+    if cluster.deletion_protection {
+        retirement.disable_deletion_protection(cluster_id).await?;
+    }
+    if !cluster.members.is_empty() {
+        for member in &cluster.members {
+            retirement.delete_instance(&member.instance_id).await?;
+        }
+        return Err(CleanupError::Waiting(format!(
+            "instances of `{cluster_id}` are being deleted: {:?}",
+            cluster
+                .members
+                .iter()
+                .map(|m| m.instance_id.as_str())
+                .collect::<Vec<_>>()
+        )));
+    }
+    retirement.delete_cluster(cluster_id).await?;
+    Ok(vec![cluster_id.to_string()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{self, FakeClusters, FakeReplication, FakeRetirement};
+    use crate::ports::Tag;
+    use serde_json::json;
+
+    const MIGRATION: &str = "aurora-encrypt-orders-encrypted";
+
+    struct World {
+        replication: FakeReplication,
+        clusters: FakeClusters,
+        retirement: FakeRetirement,
+    }
+
+    impl World {
+        fn new(state: ReplicationState) -> Self {
+            let replication = FakeReplication::default();
+            replication.add_existing(MIGRATION, state);
+            Self {
+                replication,
+                clusters: FakeClusters::with_source("orders"),
+                retirement: FakeRetirement::default(),
+            }
+        }
+
+        async fn run(&self, input: &CleanupInput) -> Result<CleanupOutput, CleanupError> {
+            run(input, &self.replication, &self.clusters, &self.retirement).await
+        }
+    }
+
+    fn input(extra: serde_json::Value) -> CleanupInput {
+        let mut doc = fakes::state_document("orders", "exec-1");
+        doc["migration"] = json!({
+            "handle": {"engine": "fake", "id": "arn:aws:dms:eu-west-1:123456789012:data-migration:x", "name": MIGRATION},
+            "status": "running",
+            "startPosition": {"file": "mysql-bin-changelog.000001", "position": 4}
+        });
+        doc["fence"] = json!({
+            "clusterId": "orders", "methods": ["read-only"], "fencedAt": "2026-11-27T12:00:00Z", "fenced": true
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        serde_json::from_value(doc).unwrap()
+    }
+
+    #[tokio::test]
+    async fn after_a_switchover_removes_the_replication_and_keeps_the_source() {
+        let world = World::new(ReplicationState::Stopped);
+        let out = world.run(&input(json!({}))).await.unwrap();
+        assert!(out.replication_removed);
+        assert_eq!(
+            world.replication.mutations(),
+            vec![format!("remove {MIGRATION}")]
+        );
+        assert!(world.retirement.mutations().is_empty());
+        assert!(world.clusters.mutations().is_empty());
+        assert_eq!(out.kept, vec!["source cluster `orders`"]);
+    }
+
+    #[tokio::test]
+    async fn a_running_replication_is_stopped_before_removal() {
+        let world = World::new(ReplicationState::Running);
+        let out = world.run(&input(json!({}))).await.unwrap();
+        assert!(out.replication_removed);
+        assert_eq!(
+            world.replication.mutations(),
+            vec![format!("stop {MIGRATION}"), format!("remove {MIGRATION}")]
+        );
+        // Re-run: nothing left to do.
+        world.run(&input(json!({}))).await.unwrap();
+        assert_eq!(world.replication.mutations().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_replication_not_named_after_the_target_is_never_removed() {
+        let world = World::new(ReplicationState::Stopped);
+        let error = world
+            .run(&input(json!({"targetClusterId": "elsewhere"})))
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "InvalidInput");
+        assert!(world.replication.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn keeping_migration_resources_when_asked() {
+        let world = World::new(ReplicationState::Stopped);
+        let out = world
+            .run(&input(
+                json!({"cleanup": {"deleteMigrationResources": false}}),
+            ))
+            .await
+            .unwrap();
+        assert!(!out.replication_removed);
+        assert!(world.replication.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn retiring_the_source_waits_for_the_final_snapshot_before_deleting() {
+        let world = World::new(ReplicationState::Stopped);
+        let input = input(json!({"cleanup": {"retireSource": true}}));
+
+        let error = world.run(&input).await.unwrap_err();
+        assert_eq!(error.error_name(), "NotReady");
+        assert_eq!(
+            world.clusters.mutations(),
+            vec!["create_cluster_snapshot aurora-encrypt-final-orders-exec-1"]
+        );
+        assert!(
+            world.retirement.mutations().is_empty(),
+            "nothing deleted before the snapshot"
+        );
+
+        let error = world.run(&input).await.unwrap_err();
+        assert_eq!(error.error_name(), "NotReady", "snapshot still creating");
+        assert!(world.retirement.mutations().is_empty());
+
+        world.clusters.finish_snapshots();
+        let error = world.run(&input).await.unwrap_err();
+        assert_eq!(
+            error.error_name(),
+            "NotReady",
+            "instances are being deleted"
+        );
+        assert_eq!(
+            world.retirement.mutations(),
+            vec![
+                "disable_deletion_protection orders",
+                "delete_instance orders-writer",
+                "delete_instance orders-reader-1",
+                "delete_instance orders-reader-2",
+            ]
+        );
+
+        world.clusters.update_cluster("orders", |c| {
+            c.members.clear();
+            c.deletion_protection = false;
+        });
+        let out = world.run(&input).await.unwrap();
+        assert_eq!(
+            out.final_snapshot_id.as_deref(),
+            Some("aurora-encrypt-final-orders-exec-1")
+        );
+        assert_eq!(out.deleted, vec!["orders"]);
+        assert_eq!(
+            world.retirement.mutations().last().unwrap(),
+            "delete_cluster orders"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_final_snapshot_keeps_the_source() {
+        let world = World::new(ReplicationState::Stopped);
+        world
+            .clusters
+            .add_snapshot("aurora-encrypt-final-orders-exec-1", "orders", "failed");
+        let error = world
+            .run(&input(json!({"cleanup": {"retireSource": true}})))
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "SnapshotFailed");
+        assert!(world.retirement.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_source_is_never_retired_without_a_switchover() {
+        let world = World::new(ReplicationState::Stopped);
+        let mut input = input(json!({"cleanup": {"retireSource": true}}));
+        input.fence = None;
+        let error = world.run(&input).await.unwrap_err();
+        assert_eq!(error.error_name(), "InvalidInput");
+        assert!(world.clusters.mutations().is_empty());
+        assert!(world.retirement.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn rollback_removes_the_replication_and_keeps_both_clusters_by_default() {
+        let world = World::new(ReplicationState::Running);
+        let out = world
+            .run(&input(json!({"rollback": true, "cleanup": {"deleteMigrationResources": false, "retireSource": true}})))
+            .await
+            .unwrap();
+        assert!(out.replication_removed, "always removed on rollback");
+        assert!(out
+            .kept
+            .contains(&"target cluster `orders-encrypted`".to_string()));
+        assert!(
+            world.retirement.mutations().is_empty(),
+            "never the source on rollback"
+        );
+        assert!(world.clusters.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn rollback_deletes_only_our_target_when_asked() {
+        let world = World::new(ReplicationState::Stopped);
+        world.clusters.add_foreign_cluster("orders-encrypted");
+        let input = input(json!({"rollback": true, "cleanup": {"deleteTargetOnRollback": true}}));
+        let error = world.run(&input).await.unwrap_err();
+        assert_eq!(error.error_name(), "TargetClusterTaken");
+        assert!(world.retirement.mutations().is_empty());
+
+        world.clusters.update_cluster("orders-encrypted", |c| {
+            c.tags.push(Tag::new(naming::OWNER_TAG, "orders"))
+        });
+        let out = world.run(&input).await.unwrap();
+        assert_eq!(out.deleted, vec!["orders-encrypted"]);
+        assert_eq!(
+            world.retirement.mutations(),
+            vec!["delete_cluster orders-encrypted"]
+        );
+    }
+}

@@ -1,0 +1,507 @@
+//! FenceWrites / UnfenceWrites: stops application writes on the source for the switchover, and
+//! puts back exactly what was there afterwards (on rollback).
+//!
+//! `fence` records the source's security groups and `read_only` value, saves that record with
+//! the cluster, then moves the cluster onto the fence security group and/or sets `read_only=1`
+//! in its own cluster parameter group. A retried fence finds the saved record and re-applies it,
+//! so the fenced state is never recorded as the original. `unfence` restores the saved record
+//! (or, if none is saved, the one in its input) and forgets it. Both are idempotent.
+//!
+//! Input (ASL Parameters):
+//! - fence: `{"action": "fence", "sourceClusterId", "switchover", "execution"}`
+//! - unfence: `{"action": "unfence", "sourceClusterId", "fence"?}`; without `fence`, the record
+//!   saved with the cluster is used, so a rollback can unfence even when FenceWrites failed
+//!   half-way and left no `$.fence`.
+//!
+//! Output: [`FenceOutput`] (the [`FenceRecord`] plus `fenced`), at `$.fence` / `$.unfence`.
+//! Errors: `SharedParameterGroup` (the group `read_only` would be set in is a default group or
+//! used by another cluster), `InvalidInput`, `SourceNotFound`, `Transient`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error_names;
+use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
+use crate::ports::{Clock, ClusterParameters, FenceRecord, WriteFence};
+use crate::spec::{FenceMethod, SwitchoverSpec};
+use crate::state::ExecutionRef;
+
+pub const IAM_ACTIONS: &[&str] = &[
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBClusterParameters",
+    "rds:ModifyDBCluster",
+    "rds:ModifyDBClusterParameterGroup",
+    "rds:ResetDBClusterParameterGroup",
+    "rds:AddTagsToResource",
+    "rds:RemoveTagsFromResource",
+    "rds:ListTagsForResource",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FenceAction {
+    Fence,
+    Unfence,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FenceWritesInput {
+    pub action: FenceAction,
+    pub source_cluster_id: String,
+    /// Required to fence.
+    #[serde(default)]
+    pub switchover: Option<SwitchoverSpec>,
+    #[serde(default)]
+    pub execution: Option<ExecutionRef>,
+    /// The fence's output, to unfence.
+    #[serde(default)]
+    pub fence: Option<FenceOutput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FenceOutput {
+    #[serde(flatten)]
+    pub record: FenceRecord,
+    /// True after `fence`, false after `unfence`.
+    pub fenced: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FenceError {
+    #[error("invalid input at `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("source cluster `{0}` not found")]
+    SourceNotFound(String),
+    #[error("source cluster `{cluster}` is already on the fence security group `{group}` only, but no fence record is saved: it was fenced outside this run; restore its security groups by hand and start again")]
+    FencedWithoutRecord { cluster: String, group: String },
+    #[error("refusing to set read_only in cluster parameter group `{group}`: {reason}; attach a group used by this cluster alone or fence with `security-group` only")]
+    SharedParameterGroup { group: String, reason: String },
+    #[error(transparent)]
+    Port(PortError),
+}
+
+impl From<PortError> for FenceError {
+    fn from(error: PortError) -> Self {
+        match error {
+            PortError::NotFound {
+                resource: Resource::Cluster,
+                message,
+            } => FenceError::SourceNotFound(message),
+            other => FenceError::Port(other),
+        }
+    }
+}
+
+impl NamedError for FenceError {
+    fn error_name(&self) -> &'static str {
+        match self {
+            FenceError::Invalid { .. } | FenceError::FencedWithoutRecord { .. } => {
+                error_names::INVALID_INPUT
+            }
+            FenceError::SourceNotFound(_) => error_names::SOURCE_NOT_FOUND,
+            FenceError::SharedParameterGroup { .. } => error_names::SHARED_PARAMETER_GROUP,
+            FenceError::Port(e) => e.default_name(),
+        }
+    }
+}
+
+impl_diagnostic!(FenceError);
+
+/// `parameters` re-checks, at fence time, that the `read_only` group is this cluster's alone
+/// (preflight checked it, but hours may have passed); `None` where `read_only` is not a
+/// parameter-group setting (sandbox).
+pub async fn run(
+    input: &FenceWritesInput,
+    fence: &dyn WriteFence,
+    parameters: Option<&dyn ClusterParameters>,
+    clock: &dyn Clock,
+) -> Result<FenceOutput, FenceError> {
+    match input.action {
+        FenceAction::Fence => apply(input, fence, parameters, clock).await,
+        FenceAction::Unfence => lift(input, fence, clock).await,
+    }
+}
+
+async fn apply(
+    input: &FenceWritesInput,
+    fence: &dyn WriteFence,
+    parameters: Option<&dyn ClusterParameters>,
+    clock: &dyn Clock,
+) -> Result<FenceOutput, FenceError> {
+    let cluster = &input.source_cluster_id;
+    if let Some(saved) = fence.saved_record(cluster).await? {
+        // An earlier attempt saved the originals (and may have applied part of the fence).
+        fence.apply(&saved).await?;
+        return Ok(FenceOutput {
+            record: saved,
+            fenced: true,
+        });
+    }
+    let switchover = input.switchover.as_ref().ok_or(FenceError::Invalid {
+        field: "switchover",
+        reason: "is required to fence".into(),
+    })?;
+    let methods = {
+        let mut methods = switchover.fence.clone();
+        methods.sort();
+        methods.dedup();
+        methods
+    };
+    if methods.is_empty() {
+        return Err(FenceError::Invalid {
+            field: "switchover.fence",
+            reason: "needs at least one method".into(),
+        });
+    }
+    let current = fence.current(cluster).await?;
+    let by_group = methods.contains(&FenceMethod::SecurityGroup);
+    let by_read_only = methods.contains(&FenceMethod::ReadOnly);
+    let fence_group = if by_group {
+        let group = switchover
+            .fence_security_group_id
+            .clone()
+            .ok_or(FenceError::Invalid {
+                field: "switchover.fenceSecurityGroupId",
+                reason: "is required when fence includes `security-group`".into(),
+            })?;
+        if current.security_group_ids == [group.clone()] {
+            return Err(FenceError::FencedWithoutRecord {
+                cluster: cluster.clone(),
+                group,
+            });
+        }
+        Some(group)
+    } else {
+        None
+    };
+    if by_read_only {
+        if let (Some(group), Some(parameters)) = (&current.parameter_group, parameters) {
+            check_group_is_ours(cluster, group, parameters).await?;
+        }
+    }
+    let record = FenceRecord {
+        cluster_id: cluster.clone(),
+        methods,
+        original_security_group_ids: by_group.then(|| current.security_group_ids.clone()),
+        fence_security_group_id: fence_group,
+        parameter_group: current.parameter_group.clone().filter(|_| by_read_only),
+        original_read_only: current.read_only.clone().filter(|_| by_read_only),
+        fenced_at: clock.now(),
+    };
+    fence.apply(&record).await?;
+    Ok(FenceOutput {
+        record,
+        fenced: true,
+    })
+}
+
+async fn check_group_is_ours(
+    cluster: &str,
+    group: &str,
+    parameters: &dyn ClusterParameters,
+) -> Result<(), FenceError> {
+    if group.starts_with("default.") {
+        return Err(FenceError::SharedParameterGroup {
+            group: group.into(),
+            reason: "it is an AWS default group".into(),
+        });
+    }
+    let others: Vec<String> = parameters
+        .clusters_using(group)
+        .await?
+        .into_iter()
+        .filter(|c| c != cluster)
+        .collect();
+    if others.is_empty() {
+        Ok(())
+    } else {
+        Err(FenceError::SharedParameterGroup {
+            group: group.into(),
+            reason: format!("clusters {others:?} use it too"),
+        })
+    }
+}
+
+async fn lift(
+    input: &FenceWritesInput,
+    fence: &dyn WriteFence,
+    clock: &dyn Clock,
+) -> Result<FenceOutput, FenceError> {
+    let cluster = &input.source_cluster_id;
+    // The saved record is the one written before anything changed: it wins over the input.
+    let record = match fence.saved_record(cluster).await? {
+        Some(saved) => Some(saved),
+        None => input.fence.as_ref().map(|f| f.record.clone()),
+    };
+    let Some(record) = record.filter(|r| !r.methods.is_empty()) else {
+        return Ok(FenceOutput {
+            record: FenceRecord {
+                cluster_id: cluster.clone(),
+                methods: Vec::new(),
+                original_security_group_ids: None,
+                fence_security_group_id: None,
+                parameter_group: None,
+                original_read_only: None,
+                fenced_at: clock.now(),
+            },
+            fenced: false,
+        });
+    };
+    if record.cluster_id != *cluster {
+        return Err(FenceError::Invalid {
+            field: "fence.clusterId",
+            reason: format!(
+                "the fence record is for `{}`, not `{cluster}`",
+                record.cluster_id
+            ),
+        });
+    }
+    fence.lift(&record).await?;
+    Ok(FenceOutput {
+        record,
+        fenced: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{FakeClock, FakeFence, FakeParameters};
+    use crate::ports::FenceState;
+    use serde_json::json;
+
+    fn fence_input(methods: serde_json::Value) -> FenceWritesInput {
+        serde_json::from_value(json!({
+            "action": "fence",
+            "sourceClusterId": "orders",
+            "switchover": {"fence": methods, "fenceSecurityGroupId": "sg-0fe0ce0000000000f"},
+            "execution": {"name": "exec-1"}
+        }))
+        .unwrap()
+    }
+
+    fn unfence_input(fence: Option<&FenceOutput>) -> FenceWritesInput {
+        let mut input = json!({"action": "unfence", "sourceClusterId": "orders"});
+        if let Some(fence) = fence {
+            input["fence"] = serde_json::to_value(fence).unwrap();
+        }
+        serde_json::from_value(input).unwrap()
+    }
+
+    fn original() -> FenceState {
+        FenceState {
+            security_group_ids: vec!["sg-0aaaaaaaaaaaaaaaa".into(), "sg-0bbbbbbbbbbbbbbbb".into()],
+            parameter_group: Some("orders-params".into()),
+            read_only: None,
+        }
+    }
+
+    fn both() -> serde_json::Value {
+        json!(["security-group", "read-only"])
+    }
+
+    #[tokio::test]
+    async fn fence_then_unfence_restores_the_exact_original() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let params = FakeParameters::for_source("orders");
+        let clock = FakeClock::default();
+
+        let fenced = run(&fence_input(both()), &fence, Some(&params), &clock)
+            .await
+            .unwrap();
+        assert!(fenced.fenced);
+        assert_eq!(
+            fence.state("orders").unwrap(),
+            FenceState {
+                security_group_ids: vec!["sg-0fe0ce0000000000f".into()],
+                parameter_group: Some("orders-params".into()),
+                read_only: Some("1".into()),
+            }
+        );
+        assert_eq!(
+            fenced.record.original_security_group_ids,
+            Some(original().security_group_ids)
+        );
+
+        let lifted = run(&unfence_input(Some(&fenced)), &fence, None, &clock)
+            .await
+            .unwrap();
+        assert!(!lifted.fenced);
+        assert_eq!(fence.state("orders").unwrap(), original());
+        assert_eq!(fence.saved("orders"), None);
+    }
+
+    #[tokio::test]
+    async fn an_explicit_read_only_value_is_restored_not_reset() {
+        let fence = FakeFence::default();
+        fence.set_state(
+            "orders",
+            FenceState {
+                read_only: Some("0".into()),
+                ..original()
+            },
+        );
+        let clock = FakeClock::default();
+        let fenced = run(&fence_input(json!(["read-only"])), &fence, None, &clock)
+            .await
+            .unwrap();
+        assert_eq!(fenced.record.original_read_only.as_deref(), Some("0"));
+        assert_eq!(fenced.record.original_security_group_ids, None);
+        run(&unfence_input(Some(&fenced)), &fence, None, &clock)
+            .await
+            .unwrap();
+        assert_eq!(
+            fence.state("orders").unwrap().read_only.as_deref(),
+            Some("0")
+        );
+    }
+
+    #[tokio::test]
+    async fn fencing_twice_changes_nothing_more_and_keeps_the_first_record() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let clock = FakeClock::default();
+        let first = run(&fence_input(both()), &fence, None, &clock)
+            .await
+            .unwrap();
+        let changes = fence.mutations().len();
+        clock.advance(30);
+        let second = run(&fence_input(both()), &fence, None, &clock)
+            .await
+            .unwrap();
+        assert_eq!(second, first);
+        assert_eq!(fence.mutations().len(), changes);
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_partial_fence_keeps_the_true_originals() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let clock = FakeClock::default();
+        fence.fail_next("apply", PortError::Transient("Throttling".into()));
+        let error = run(&fence_input(both()), &fence, None, &clock)
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "Transient");
+        // The crashed attempt had already moved the cluster onto the fence group.
+        fence.set_state(
+            "orders",
+            FenceState {
+                security_group_ids: vec!["sg-0fe0ce0000000000f".into()],
+                ..original()
+            },
+        );
+
+        let retried = run(&fence_input(both()), &fence, None, &clock)
+            .await
+            .unwrap();
+        assert_eq!(
+            retried.record.original_security_group_ids,
+            Some(original().security_group_ids)
+        );
+        run(&unfence_input(Some(&retried)), &fence, None, &clock)
+            .await
+            .unwrap();
+        assert_eq!(fence.state("orders").unwrap(), original());
+    }
+
+    #[tokio::test]
+    async fn unfence_is_idempotent_and_needs_no_input_record() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let clock = FakeClock::default();
+        run(&fence_input(both()), &fence, None, &clock)
+            .await
+            .unwrap();
+
+        // Rollback after a FenceWrites that failed: no `$.fence`, the saved record suffices.
+        let lifted = run(&unfence_input(None), &fence, None, &clock)
+            .await
+            .unwrap();
+        assert_eq!(lifted.record.methods.len(), 2);
+        assert_eq!(fence.state("orders").unwrap(), original());
+        let changes = fence.mutations().len();
+
+        let again = run(&unfence_input(Some(&lifted)), &fence, None, &clock)
+            .await
+            .unwrap();
+        assert!(!again.fenced);
+        assert_eq!(fence.state("orders").unwrap(), original());
+        assert_eq!(fence.mutations().len(), changes, "{:?}", fence.mutations());
+    }
+
+    #[tokio::test]
+    async fn unfencing_a_cluster_never_fenced_changes_nothing() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let out = run(&unfence_input(None), &fence, None, &FakeClock::default())
+            .await
+            .unwrap();
+        assert!(!out.fenced);
+        assert!(out.record.methods.is_empty());
+        assert!(fence.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn read_only_in_a_shared_group_is_refused_before_any_change() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let params = FakeParameters::for_source("orders");
+        params.use_group("payments", "orders-params");
+        let error = run(
+            &fence_input(both()),
+            &fence,
+            Some(&params),
+            &FakeClock::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.error_name(), "SharedParameterGroup");
+        assert!(fence.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cluster_fenced_outside_this_run_is_refused() {
+        let fence = FakeFence::default();
+        fence.set_state(
+            "orders",
+            FenceState {
+                security_group_ids: vec!["sg-0fe0ce0000000000f".into()],
+                ..original()
+            },
+        );
+        let error = run(&fence_input(both()), &fence, None, &FakeClock::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "InvalidInput");
+        assert!(fence.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_missing_source_is_source_not_found() {
+        let fence = FakeFence::default();
+        let error = run(&fence_input(both()), &fence, None, &FakeClock::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "SourceNotFound");
+    }
+
+    #[tokio::test]
+    async fn output_is_the_record_plus_fenced() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let out = run(&fence_input(both()), &fence, None, &FakeClock::default())
+            .await
+            .unwrap();
+        let json = serde_json::to_value(&out).unwrap();
+        assert_eq!(json["fenced"], true);
+        assert_eq!(json["clusterId"], "orders");
+        assert_eq!(json["methods"], both());
+        assert_eq!(json["fenceSecurityGroupId"], "sg-0fe0ce0000000000f");
+        assert_eq!(json["fencedAt"], "2026-11-27T12:00:00Z");
+        let back: FenceOutput = serde_json::from_value(json).unwrap();
+        assert_eq!(back, out);
+    }
+}
