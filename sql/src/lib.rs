@@ -1,0 +1,34 @@
+//! `aurora-sql`: the ports of `aurora-core` that talk SQL to a MySQL-protocol server (Aurora
+//! MySQL 2 and 3, and MariaDB in the sandbox), over `mysql_async` with rustls:
+//!
+//! - [`NativeReplication`]: [`Replication`](aurora_core::ports::Replication) by binlog
+//!   replication configured on the target with Aurora's `mysql.rds_*` procedures;
+//! - [`SqlVerifier`]: [`Verifier`](aurora_core::ports::Verifier) by row counts and
+//!   `CHECKSUM TABLE`;
+//! - [`SqlBinlogRetention`]: [`BinlogRetention`](aurora_core::ports::BinlogRetention) from
+//!   `mysql.rds_show_configuration` or the server's binlog expiry;
+//! - [`RDS_STAND_INS`]: MariaDB stand-ins for the `mysql.rds_*` procedures;
+//! - `testing` (feature `testing`): throw-away MariaDB servers for tests.
+//!
+//! Credentials come from Secrets Manager secret JSON through [`SecretsSource`]; no password is
+//! ever printed, logged or put in an error.
+
+mod conn;
+mod credentials;
+mod replication;
+mod retention;
+mod standins;
+mod verify;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use conn::quote_identifier;
+pub use credentials::{
+    ConnectionSettings, Credentials, SecretValue, SecretsSource, StaticSecrets, Tls,
+    DEFAULT_CONNECT_TIMEOUT,
+};
+pub use replication::{AuroraMajorVersion, NativeReplication, ENGINE};
+pub use retention::{binlog_retention_hours, SqlBinlogRetention};
+pub use standins::{install_rds_stand_ins, RDS_STAND_INS};
+pub use verify::SqlVerifier;

@@ -1,0 +1,40 @@
+//! Stand-ins for Aurora's `mysql.rds_*` procedures on MariaDB, which lacks them, so the native
+//! replication engine and the retention reader run unchanged on a sandbox server. The tests here
+//! install them on their throw-away servers; the MariaDB sandbox installs the same text on its
+//! servers. `rds_standins.sql` says how each one maps onto `CHANGE MASTER TO` / `START SLAVE` /
+//! `STOP SLAVE` / `RESET SLAVE ALL`.
+
+use aurora_core::ports::PortResult;
+
+use crate::conn::connect;
+use crate::credentials::ConnectionSettings;
+
+/// The SQL that (re)creates `mysql.rds_set_external_master`, `mysql.rds_set_external_source`,
+/// `mysql.rds_start_replication`, `mysql.rds_stop_replication`,
+/// `mysql.rds_reset_external_master`, `mysql.rds_reset_external_source`,
+/// `mysql.rds_show_configuration` and `mysql.rds_set_configuration` (with the table
+/// `mysql.rds_configuration` behind the last two). Idempotent. One multi-statement query
+/// without `DELIMITER` lines: send it whole through a driver (or use
+/// [`install_rds_stand_ins`]), with `sql_log_bin = 0`. Shared with the MariaDB sandbox, which
+/// installs the same stand-ins on its servers.
+pub const RDS_STAND_INS: &str = include_str!("rds_standins.sql");
+
+/// Installs [`RDS_STAND_INS`] on the server, without writing them to its binlog (they must not
+/// replicate). Needs a user with `ALL PRIVILEGES` (it writes to the `mysql` schema).
+pub async fn install_rds_stand_ins(settings: &ConnectionSettings) -> PortResult<()> {
+    let mut session = connect(settings).await?;
+    let installed = async {
+        session
+            .query(
+                "SET SESSION sql_log_bin = 0",
+                "disable binlog for the stand-ins",
+            )
+            .await?;
+        session
+            .query(RDS_STAND_INS, "install mysql.rds_* stand-ins")
+            .await
+    }
+    .await;
+    session.close().await;
+    installed.map(|_| ())
+}
