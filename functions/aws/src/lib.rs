@@ -17,15 +17,25 @@
 pub mod classify;
 pub mod cloudwatch;
 pub mod dms;
+pub mod fence;
+pub mod kms;
+pub mod params;
 pub mod rds;
+pub mod retirement;
 pub mod route53;
 
+#[cfg(test)]
+mod plan_names;
 #[cfg(test)]
 mod test_support;
 
 pub use cloudwatch::CloudWatchLag;
 pub use dms::DmsReplication;
+pub use fence::RdsWriteFence;
+pub use kms::AwsKmsKeys;
+pub use params::RdsClusterParameters;
 pub use rds::RdsClusters;
+pub use retirement::RdsClusterRetirement;
 pub use route53::Route53Dns;
 
 use aurora_core::errors::PortError;
