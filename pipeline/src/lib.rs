@@ -1,0 +1,255 @@
+//! Runs `statemachine/encrypt-cluster.asl.json` in-process: binds each Task resource of the
+//! definition to its core step, over whatever port adapters the caller supplies (the MariaDB
+//! sandbox, AWS, or in-memory fakes). The Lambda bins and this crate call the very same step
+//! functions; only the transport differs.
+//!
+//! Resources are the functions' ARNs after `DefinitionSubstitutions`; locally every
+//! `${XFunctionArn}` becomes `arn:aws:lambda:local:000000000000:function:<bin name>` and the
+//! engine's registry resolves the function name. SNS publishes are recorded in [`Notifications`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use asl_engine::{TaskContext, TaskError, TaskHandler, TaskRegistry};
+use aurora_core::errors::{parse_input, NamedError};
+use aurora_core::ports::{
+    BinlogRetention, Clock, ClusterParameters, ClusterRetirement, Clusters, Dns, KmsKeys,
+    LagMetrics, Replication, Sleeper, Verifier, WriteFence,
+};
+use aurora_core::steps::{
+    binlog_position, cleanup, create_migration, drain, fence_writes, poll_latency, preflight,
+    restore, snapshot, stop_migration, swap_dns, verify,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// The state machine definition SAM deploys, compiled in so the CLI runs without the source tree.
+pub const ENCRYPT_CLUSTER_ASL: &str = include_str!("../../statemachine/encrypt-cluster.asl.json");
+
+/// Every Lambda-backed Task: the `DefinitionSubstitutions` key and the function (bin crate) name.
+pub const FUNCTIONS: &[(&str, &str)] = &[
+    ("PreflightFunctionArn", "preflight"),
+    ("SnapshotFunctionArn", "snapshot"),
+    ("RestoreFunctionArn", "restore"),
+    ("BinlogPositionFunctionArn", "binlog-position"),
+    ("CreateMigrationFunctionArn", "create-migration"),
+    ("PollLatencyFunctionArn", "poll-latency"),
+    ("FenceWritesFunctionArn", "fence-writes"),
+    ("DrainFunctionArn", "drain"),
+    ("VerifyFunctionArn", "verify"),
+    ("SwapDnsFunctionArn", "swap-dns"),
+    ("StopMigrationFunctionArn", "stop-migration"),
+    ("CleanupFunctionArn", "cleanup"),
+];
+
+/// The local stand-in for the notification topic.
+pub const LOCAL_TOPIC_ARN: &str = "arn:aws:sns:local:000000000000:aurora-encrypt";
+
+/// `DefinitionSubstitutions` for a local run.
+pub fn local_substitutions() -> HashMap<String, String> {
+    let mut map: HashMap<String, String> = FUNCTIONS
+        .iter()
+        .map(|(key, name)| {
+            (
+                key.to_string(),
+                format!("arn:aws:lambda:local:000000000000:function:{name}"),
+            )
+        })
+        .collect();
+    map.insert("NotificationTopicArn".into(), LOCAL_TOPIC_ARN.into());
+    map
+}
+
+/// The adapters the steps run over, and the settings a Lambda would read from its environment.
+pub struct Ports {
+    pub clusters: Arc<dyn Clusters>,
+    pub parameters: Arc<dyn ClusterParameters>,
+    pub kms: Arc<dyn KmsKeys>,
+    /// `None`: preflight warns instead of checking binlog retention.
+    pub retention: Option<Arc<dyn BinlogRetention>>,
+    pub replication: Arc<dyn Replication>,
+    pub lag: Arc<dyn LagMetrics>,
+    pub fence: Arc<dyn WriteFence>,
+    pub source_verifier: Arc<dyn Verifier>,
+    pub target_verifier: Arc<dyn Verifier>,
+    pub dns: Arc<dyn Dns>,
+    pub retirement: Arc<dyn ClusterRetirement>,
+    pub clock: Arc<dyn Clock>,
+    pub sleeper: Arc<dyn Sleeper>,
+    pub binlog_horizon: time::Duration,
+    pub preflight: preflight::PreflightSettings,
+    pub drain: drain::DrainSettings,
+}
+
+/// The messages the state machine published, in order (the local SNS topic).
+#[derive(Debug, Default, Clone)]
+pub struct Notifications(Arc<Mutex<Vec<Value>>>);
+
+impl Notifications {
+    pub fn all(&self) -> Vec<Value> {
+        self.0.lock().map(|n| n.clone()).unwrap_or_default()
+    }
+}
+
+/// A step failure as the state machine sees a Lambda error: `errorType` and message.
+fn task_error<E: NamedError>(error: &E) -> TaskError {
+    TaskError::new(error.error_name(), Some(error.to_string()))
+}
+
+/// Parses the step's input from the state document, runs it, and serialises its output.
+async fn call<I, O, E, Fut>(
+    input: Value,
+    step: impl FnOnce(I) -> Fut + Send,
+) -> Result<Value, TaskError>
+where
+    I: DeserializeOwned,
+    O: Serialize,
+    E: NamedError,
+    Fut: Future<Output = Result<O, E>> + Send,
+{
+    let input: I = parse_input(input).map_err(|e| task_error(&e))?;
+    let output = step(input).await.map_err(|e| task_error(&e))?;
+    serde_json::to_value(output).map_err(|e| TaskError::new("States.Runtime", Some(e.to_string())))
+}
+
+/// The registry that serves every Task of the definition with `ports`; SNS publishes are
+/// recorded in `notifications`.
+pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry {
+    let mut registry = TaskRegistry::new();
+    let mut add = |name: &str, handler: Handler| {
+        let p = ports.clone();
+        registry.insert(
+            name,
+            StepHandler {
+                ports: p,
+                run: handler,
+            },
+        );
+    };
+    add("preflight", |p, input| {
+        Box::pin(call(
+            input,
+            move |i: preflight::PreflightInput| async move {
+                let ports = preflight::PreflightPorts {
+                    clusters: &*p.clusters,
+                    parameters: &*p.parameters,
+                    kms: &*p.kms,
+                    dns: &*p.dns,
+                    retention: p.retention.as_deref(),
+                    clock: &*p.clock,
+                };
+                preflight::run(&i, &ports, p.preflight).await
+            },
+        ))
+    });
+    add("snapshot", |p, input| {
+        Box::pin(call(input, move |i: snapshot::SnapshotInput| async move {
+            snapshot::run(&i, &*p.clusters, &*p.clock).await
+        }))
+    });
+    add("restore", |p, input| {
+        Box::pin(call(input, move |i: restore::RestoreInput| async move {
+            restore::run(&i, &*p.clusters, &*p.clock).await
+        }))
+    });
+    add("binlog-position", |p, input| {
+        Box::pin(call(
+            input,
+            move |i: binlog_position::BinlogPositionInput| async move {
+                binlog_position::run(&i, &*p.clusters, &*p.clock, p.binlog_horizon).await
+            },
+        ))
+    });
+    add("create-migration", |p, input| {
+        Box::pin(call(
+            input,
+            move |i: create_migration::CreateMigrationInput| async move {
+                create_migration::run(&i, &*p.replication).await
+            },
+        ))
+    });
+    add("poll-latency", |p, input| {
+        Box::pin(call(
+            input,
+            move |i: poll_latency::PollLatencyInput| async move {
+                poll_latency::run(&i, &*p.replication, &*p.lag, &*p.clock).await
+            },
+        ))
+    });
+    add("fence-writes", |p, input| {
+        Box::pin(call(
+            input,
+            move |i: fence_writes::FenceWritesInput| async move {
+                fence_writes::run(&i, &*p.fence, Some(&*p.parameters), &*p.clock).await
+            },
+        ))
+    });
+    add("drain", |p, input| {
+        Box::pin(call(input, move |i: drain::DrainInput| async move {
+            drain::run(&i, &*p.replication, &*p.clock, &*p.sleeper, p.drain).await
+        }))
+    });
+    add("verify", |p, input| {
+        Box::pin(call(input, move |i: verify::VerifyInput| async move {
+            verify::run(
+                &i,
+                &*p.source_verifier,
+                &*p.target_verifier,
+                &*p.clock,
+                &*p.sleeper,
+            )
+            .await
+        }))
+    });
+    add("swap-dns", |p, input| {
+        Box::pin(call(input, move |i: swap_dns::SwapDnsInput| async move {
+            swap_dns::run(&i, &*p.dns).await
+        }))
+    });
+    add("stop-migration", |p, input| {
+        Box::pin(call(
+            input,
+            move |i: stop_migration::StopMigrationInput| async move {
+                stop_migration::run(&i, &*p.replication).await
+            },
+        ))
+    });
+    add("cleanup", |p, input| {
+        Box::pin(call(input, move |i: cleanup::CleanupInput| async move {
+            cleanup::run(&i, &*p.replication, &*p.clusters, &*p.retirement).await
+        }))
+    });
+    registry.register_fn("arn:aws:states:::sns:publish", move |input| {
+        let notifications = notifications.clone();
+        async move {
+            let message_id = {
+                let mut all = notifications
+                    .0
+                    .lock()
+                    .map_err(|_| TaskError::runtime("notifications lock poisoned"))?;
+                all.push(input);
+                all.len()
+            };
+            Ok(json!({ "MessageId": format!("local-{message_id}") }))
+        }
+    })
+}
+
+type StepFuture = std::pin::Pin<Box<dyn Future<Output = Result<Value, TaskError>> + Send>>;
+/// Runs one step on its input with the ports.
+type Handler = fn(Arc<Ports>, Value) -> StepFuture;
+
+/// A Task resource served by a core step.
+struct StepHandler {
+    ports: Arc<Ports>,
+    run: Handler,
+}
+
+#[async_trait::async_trait]
+impl TaskHandler for StepHandler {
+    async fn invoke(&self, input: Value, _context: TaskContext) -> Result<Value, TaskError> {
+        (self.run)(self.ports.clone(), input).await
+    }
+}

@@ -1,0 +1,638 @@
+//! The real `statemachine/encrypt-cluster.asl.json` on the local engine, every Task served
+//! in-process by its core step over the in-memory fakes: happy path in each switchover mode,
+//! the rollback paths, retries, a failure after the swap, a dry run, and the state-transition
+//! count of a long catch-up.
+//!
+//! The fakes do not progress by themselves; a [`World`] ticks them between engine steps the way
+//! AWS would (snapshots and restores finish, the restored writer logs its binlog event, a started
+//! migration runs, Route 53 syncs).
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use asl_engine::{Definition, Engine, EventType, Execution, Outcome, Status};
+use aurora_core::errors::PortError;
+use aurora_core::fakes::*;
+use aurora_core::ports::{
+    FenceState, Replication, ReplicationHandle, ReplicationState, ReplicationStatus,
+};
+use aurora_core::steps::{drain::DrainSettings, preflight::PreflightSettings};
+use aurora_pipeline::{local_substitutions, registry, Notifications, Ports, ENCRYPT_CLUSTER_ASL};
+use serde_json::{json, Value};
+
+const SOURCE_ENDPOINT: &str = "orders.cluster-abc.eu-west-1.rds.amazonaws.com";
+const TARGET_ENDPOINT: &str = "orders-encrypted.cluster-abc.eu-west-1.rds.amazonaws.com";
+const MIGRATION: &str = "aurora-encrypt-orders-encrypted";
+const RECORD: &str = "db.example.com";
+/// Waits of minutes take milliseconds.
+const TIME_SCALE: f64 = 0.0002;
+
+/// What the running migration reports while the world ticks.
+#[derive(Clone, Copy, PartialEq)]
+enum MigrationBehaviour {
+    /// Starts, then runs with this CDC lag.
+    RunsWithLag(u64),
+    /// Fails with a message once started.
+    Fails,
+    /// Left alone: the test queued statuses itself.
+    Scripted,
+}
+
+struct World {
+    clusters: Arc<FakeClusters>,
+    parameters: Arc<FakeParameters>,
+    replication: Arc<FakeReplication>,
+    fence: Arc<FakeFence>,
+    source_verifier: Arc<FakeVerifier>,
+    target_verifier: Arc<FakeVerifier>,
+    dns: Arc<FakeDns>,
+    retirement: Arc<FakeRetirement>,
+    clock: Arc<FakeClock>,
+    migration: Mutex<MigrationBehaviour>,
+    /// Ticks to let pass before the restored writer logs its binlog event.
+    binlog_event_delay: AtomicU32,
+    binlog_event_logged: AtomicBool,
+    notifications: Notifications,
+}
+
+impl World {
+    fn new() -> Self {
+        let tables = [("shop", "orders", 1000, 42), ("shop", "items", 3000, 7)];
+        Self {
+            clusters: Arc::new(FakeClusters::with_source("orders")),
+            parameters: Arc::new(FakeParameters::for_source("orders")),
+            replication: Arc::new(FakeReplication::default()),
+            fence: Arc::new(FakeFence::for_cluster("orders")),
+            source_verifier: Arc::new(FakeVerifier::with(&tables)),
+            target_verifier: Arc::new(FakeVerifier::with(&tables)),
+            dns: Arc::new(FakeDns::with_record(RECORD, "CNAME", Some(SOURCE_ENDPOINT))),
+            retirement: Arc::new(FakeRetirement::default()),
+            clock: Arc::new(FakeClock::default()),
+            migration: Mutex::new(MigrationBehaviour::RunsWithLag(0)),
+            binlog_event_delay: AtomicU32::new(0),
+            binlog_event_logged: AtomicBool::new(false),
+            notifications: Notifications::default(),
+        }
+    }
+
+    fn engine(&self) -> Engine {
+        let ports = Ports {
+            clusters: self.clusters.clone(),
+            parameters: self.parameters.clone(),
+            kms: Arc::new(FakeKms::with_key("alias/orders")),
+            retention: Some(Arc::new(FakeRetention::hours(Some(72)))),
+            replication: self.replication.clone(),
+            lag: Arc::new(FakeLagMetrics::default()),
+            fence: self.fence.clone(),
+            source_verifier: self.source_verifier.clone(),
+            target_verifier: self.target_verifier.clone(),
+            dns: self.dns.clone(),
+            retirement: self.retirement.clone(),
+            clock: self.clock.clone(),
+            sleeper: self.clock.clone(),
+            binlog_horizon: time::Duration::minutes(30),
+            preflight: PreflightSettings::default(),
+            drain: DrainSettings::default(),
+        };
+        let definition = Definition::parse(ENCRYPT_CLUSTER_ASL).expect("the definition parses");
+        Engine::new(definition)
+            .with_substitutions(&local_substitutions())
+            .expect("every placeholder is substituted")
+            .with_registry(registry(Arc::new(ports), self.notifications.clone()))
+            .with_time_scale(TIME_SCALE)
+    }
+
+    fn handle() -> ReplicationHandle {
+        ReplicationHandle {
+            engine: "fake".into(),
+            id: format!("arn:aws:dms:eu-west-1:123456789012:data-migration:{MIGRATION}"),
+            name: MIGRATION.into(),
+            resources: Vec::new(),
+        }
+    }
+
+    /// One step of the outside world.
+    async fn tick(&self) {
+        self.clusters.finish_snapshots();
+        self.clusters.finish_restores();
+        self.dns.sync_all();
+        let writer = self
+            .clusters
+            .cluster("orders-encrypted")
+            .and_then(|c| c.writer().map(|w| w.instance_id.clone()));
+        if let Some(writer) = writer {
+            let delay = self.binlog_event_delay.load(Ordering::SeqCst);
+            if delay > 0 {
+                self.binlog_event_delay.store(delay - 1, Ordering::SeqCst);
+            } else if !self.binlog_event_logged.swap(true, Ordering::SeqCst) {
+                self.clusters.add_event(
+                    &writer,
+                    60,
+                    "Binlog position from crash recovery is mysql-bin-changelog.000005 940",
+                );
+            }
+        }
+        let behaviour = *self.migration.lock().unwrap();
+        if behaviour == MigrationBehaviour::Scripted {
+            return;
+        }
+        if let Ok(status) = self.replication.status(&Self::handle()).await {
+            match (status.state, behaviour) {
+                (
+                    ReplicationState::Starting | ReplicationState::Running,
+                    MigrationBehaviour::RunsWithLag(lag),
+                ) => self.replication.set_status(
+                    MIGRATION,
+                    ReplicationState::Running,
+                    Some(lag),
+                    None,
+                ),
+                (
+                    ReplicationState::Starting | ReplicationState::Running,
+                    MigrationBehaviour::Fails,
+                ) => self.replication.set_status(
+                    MIGRATION,
+                    ReplicationState::Failed,
+                    None,
+                    Some("Binary log file not found"),
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// Runs the execution to its end, ticking the world; answers an approval with `approval`.
+    async fn run_with(&self, input: Value, approval: Option<Result<(), &str>>) -> Outcome {
+        let engine = self.engine();
+        let execution: Execution = engine.start(input);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !execution.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "execution did not finish: {:?}",
+                last_states(&execution)
+            );
+            self.tick().await;
+            for pending in execution.pending_tasks() {
+                match approval {
+                    Some(Ok(())) => execution
+                        .send_task_success(&pending.token, json!({"approvedBy": "test"}))
+                        .unwrap(),
+                    Some(Err(reason)) => execution
+                        .send_task_failure(&pending.token, "Aborted", Some(reason.to_string()))
+                        .unwrap(),
+                    None => panic!("unexpected approval request at {}", pending.state_name),
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        execution.wait().await
+    }
+
+    async fn run(&self, input: Value) -> Outcome {
+        self.run_with(input, None).await
+    }
+
+    fn record(&self) -> String {
+        self.dns
+            .record(RECORD)
+            .and_then(|r| r.value)
+            .unwrap_or_default()
+    }
+
+    fn original_fence_state() -> FenceState {
+        FenceState {
+            security_group_ids: vec!["sg-0123456789abcdef0".into()],
+            parameter_group: Some("orders-params".into()),
+            read_only: None,
+        }
+    }
+}
+
+fn last_states(execution: &Execution) -> Vec<String> {
+    let history = execution.history();
+    history
+        .iter()
+        .rev()
+        .take(5)
+        .filter_map(|e| e.state_name().map(str::to_string))
+        .collect()
+}
+
+fn spec(mode: &str) -> Value {
+    let mut spec = state_document("orders", "unused");
+    spec.as_object_mut().unwrap().remove("execution");
+    spec["switchover"] = json!({ "mode": mode });
+    spec
+}
+
+fn failed(outcome: &Outcome) -> (String, String) {
+    match &outcome.status {
+        Status::Failed { error, cause } => (error.clone(), cause.clone().unwrap_or_default()),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+fn states_entered(outcome: &Outcome) -> Vec<String> {
+    outcome
+        .history
+        .iter()
+        .filter(|e| format!("{:?}", e.event_type).ends_with("StateEntered"))
+        .filter_map(|e| e.state_name().map(str::to_string))
+        .collect()
+}
+
+fn events(world: &World) -> Vec<String> {
+    world
+        .notifications
+        .all()
+        .iter()
+        .filter_map(|n| {
+            n.pointer("/Message/event")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn auto_switchover_encrypts_swaps_dns_and_cleans_up() {
+    let world = World::new();
+    let outcome = world.run(spec("auto")).await;
+    let output = match &outcome.status {
+        Status::Succeeded(output) => output.clone(),
+        other => panic!("expected success, got {other:?}"),
+    };
+    assert_eq!(world.record(), TARGET_ENDPOINT);
+    assert_eq!(
+        output["binlog"]["startPosition"],
+        "mysql-bin-changelog.000005:940"
+    );
+    assert_eq!(output["restore"]["encrypted"], true);
+    let replication = world.replication.mutations();
+    assert!(
+        replication.contains(&format!(
+            "ensure_cdc {MIGRATION} from mysql-bin-changelog.000005:940"
+        )),
+        "{replication:?}"
+    );
+    assert!(
+        replication.iter().any(|m| m.starts_with("stop")),
+        "{replication:?}"
+    );
+    assert!(
+        replication.iter().any(|m| m.starts_with("remove")),
+        "{replication:?}"
+    );
+    // The source stays fenced: the application now writes to the target.
+    assert_ne!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state())
+    );
+    assert!(
+        world.retirement.mutations().is_empty(),
+        "the source is never deleted unless asked"
+    );
+    let states = states_entered(&outcome);
+    for state in [
+        "Preflight",
+        "Snapshot",
+        "Restore",
+        "BinlogPosition",
+        "CreateMigration",
+        "FenceWrites",
+        "Drain",
+        "Verify",
+        "SwapDns",
+        "StopMigration",
+        "Cleanup",
+        "Done",
+    ] {
+        assert!(
+            states.contains(&state.to_string()),
+            "{state} not entered: {states:?}"
+        );
+    }
+    assert!(!states.contains(&"Rollback".to_string()));
+    let published = events(&world);
+    assert!(
+        published.len() >= 3,
+        "ready, started and done are notified: {published:?}"
+    );
+    assert_eq!(outcome.state_transitions as usize, states.len());
+}
+
+#[tokio::test]
+async fn approval_mode_waits_for_the_token_then_switches() {
+    let world = World::new();
+    let outcome = world.run_with(spec("approval"), Some(Ok(()))).await;
+    assert!(
+        matches!(outcome.status, Status::Succeeded(_)),
+        "{:?}",
+        outcome.status
+    );
+    assert_eq!(world.record(), TARGET_ENDPOINT);
+    let scheduled = outcome.history.iter().find(|e| {
+        e.event_type == EventType::TaskScheduled
+            && e.details.to_string().contains("waitForTaskToken")
+    });
+    assert!(
+        scheduled.is_some(),
+        "the approval's token is discoverable in the history"
+    );
+}
+
+#[tokio::test]
+async fn abort_at_the_approval_gate_rolls_back_without_fencing() {
+    let world = World::new();
+    let outcome = world
+        .run_with(spec("approval"), Some(Err("not tonight")))
+        .await;
+    let (error, _) = failed(&outcome);
+    assert_eq!(error, "Aborted");
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
+    assert!(
+        world.fence.mutations().is_empty(),
+        "{:?}",
+        world.fence.mutations()
+    );
+    assert!(world
+        .replication
+        .mutations()
+        .iter()
+        .any(|m| m.starts_with("stop")));
+}
+
+#[tokio::test]
+async fn window_mode_switches_once_the_window_opens() {
+    let world = World::new();
+    let mut input = spec("window");
+    // After the fakes' clock (so it validates), long before the real one (so the Wait is short).
+    input["switchover"]["windowStart"] = json!("2026-11-27T12:00:01Z");
+    let outcome = world.run(input).await;
+    assert!(
+        matches!(outcome.status, Status::Succeeded(_)),
+        "{:?}",
+        outcome.status
+    );
+    assert!(states_entered(&outcome).contains(&"WaitForWindow".to_string()));
+    assert_eq!(world.record(), TARGET_ENDPOINT);
+}
+
+#[tokio::test]
+async fn dry_run_creates_nothing_and_returns_the_plan() {
+    let world = World::new();
+    let mut input = spec("auto");
+    input["dryRun"] = json!(true);
+    let outcome = world.run(input).await;
+    let Status::Succeeded(output) = &outcome.status else {
+        panic!("{:?}", outcome.status)
+    };
+    assert!(
+        output["preflight"]["resources"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "{output}"
+    );
+    assert!(world.clusters.mutations().is_empty());
+    assert!(world.replication.mutations().is_empty());
+    assert!(world.fence.mutations().is_empty());
+    assert!(world.dns.mutations().is_empty());
+}
+
+#[tokio::test]
+async fn bad_input_fails_preflight_with_its_name_and_creates_nothing() {
+    let world = World::new();
+    let mut input = spec("auto");
+    input["dns"]["ttlSeconds"] = json!(-5);
+    let outcome = world.run(input).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "InvalidInput");
+    assert!(cause.contains("dns.ttlSeconds"), "{cause}");
+    assert!(world.clusters.mutations().is_empty());
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried() {
+    let world = World::new();
+    world.clusters.fail_next(
+        "create_cluster_snapshot",
+        PortError::Transient("Throttling".into()),
+    );
+    world.dns.fail_next(
+        "upsert_cname",
+        PortError::Transient("PriorRequestNotComplete".into()),
+    );
+    let outcome = world.run(spec("auto")).await;
+    assert!(
+        matches!(outcome.status, Status::Succeeded(_)),
+        "{:?}",
+        outcome.status
+    );
+    let retried = outcome
+        .history
+        .iter()
+        .filter(|e| {
+            e.event_type == EventType::TaskFailed && e.details.to_string().contains("Transient")
+        })
+        .count();
+    assert_eq!(retried, 2);
+}
+
+#[tokio::test]
+async fn binlog_position_is_retried_until_the_event_appears() {
+    let world = World::new();
+    world.binlog_event_delay.store(40, Ordering::SeqCst);
+    let outcome = world.run(spec("auto")).await;
+    assert!(
+        matches!(outcome.status, Status::Succeeded(_)),
+        "{:?}",
+        outcome.status
+    );
+    let not_yet = outcome
+        .history
+        .iter()
+        .filter(|e| {
+            e.event_type == EventType::TaskFailed
+                && e.details
+                    .to_string()
+                    .contains("BinlogPositionNotYetAvailable")
+        })
+        .count();
+    assert!(not_yet >= 1, "the position was not available at first");
+}
+
+#[tokio::test]
+async fn snapshot_failure_rolls_back_with_the_original_error() {
+    let world = World::new();
+    world.clusters.fail_next(
+        "create_cluster_snapshot",
+        PortError::AccessDenied("rds:CreateDBClusterSnapshot".into()),
+    );
+    let outcome = world.run(spec("auto")).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "AccessDenied");
+    assert!(cause.contains("rds:CreateDBClusterSnapshot"), "{cause}");
+    assert!(states_entered(&outcome).contains(&"NotifyRolledBack".to_string()));
+    assert!(world.fence.mutations().is_empty());
+    assert!(world.replication.mutations().is_empty());
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
+}
+
+#[tokio::test]
+async fn migration_failure_during_catch_up_rolls_back_and_leaves_the_source_unfenced() {
+    let world = World::new();
+    *world.migration.lock().unwrap() = MigrationBehaviour::Fails;
+    let outcome = world.run(spec("auto")).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "MigrationFailed");
+    assert!(cause.contains("Binary log file not found"), "{cause}");
+    assert!(world.fence.mutations().is_empty());
+    assert_eq!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state())
+    );
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
+}
+
+#[tokio::test]
+async fn lag_that_never_drains_rolls_back_and_unfences_exactly() {
+    let world = World::new();
+    // In sync by the pre-check's standard (lag 3 <= maxLagSeconds 5), never drained to 0.
+    *world.migration.lock().unwrap() = MigrationBehaviour::RunsWithLag(3);
+    let outcome = world.run(spec("auto")).await;
+    let (error, _) = failed(&outcome);
+    assert_eq!(error, "LagNotConverging");
+    let states = states_entered(&outcome);
+    assert!(
+        states.contains(&"FenceWrites".to_string())
+            && states.contains(&"UnfenceWrites".to_string()),
+        "{states:?}"
+    );
+    assert_eq!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state())
+    );
+    assert!(world
+        .replication
+        .mutations()
+        .iter()
+        .any(|m| m.starts_with("stop")));
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
+}
+
+#[tokio::test]
+async fn verification_mismatch_rolls_back_before_the_swap() {
+    let world = World::new();
+    *world.target_verifier.digests.lock().unwrap() =
+        FakeVerifier::with(&[("shop", "orders", 999, 42), ("shop", "items", 3000, 7)])
+            .digests
+            .lock()
+            .unwrap()
+            .clone();
+    let outcome = world.run(spec("auto")).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "VerificationMismatch");
+    assert!(cause.contains("orders"), "{cause}");
+    assert_eq!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state())
+    );
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
+    assert!(world.dns.mutations().is_empty());
+}
+
+#[tokio::test]
+async fn dns_swap_failure_unfences_and_the_source_keeps_serving() {
+    let world = World::new();
+    world.dns.fail_next(
+        "upsert_cname",
+        PortError::AccessDenied("route53:ChangeResourceRecordSets".into()),
+    );
+    let outcome = world.run(spec("auto")).await;
+    let (error, _) = failed(&outcome);
+    assert_eq!(error, "AccessDenied");
+    assert_eq!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state())
+    );
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
+}
+
+#[tokio::test]
+async fn failure_after_the_swap_does_not_undo_it() {
+    let world = World::new();
+    world.replication.fail_next(
+        "stop",
+        PortError::AccessDenied("dms:StopDataMigration".into()),
+    );
+    let outcome = world.run(spec("auto")).await;
+    let (error, _) = failed(&outcome);
+    assert_eq!(error, "AccessDenied");
+    let states = states_entered(&outcome);
+    assert!(
+        states.contains(&"NotifyAfterSwapFailure".to_string()),
+        "{states:?}"
+    );
+    assert!(
+        !states.contains(&"UnfenceWrites".to_string())
+            && !states.contains(&"RevertDns".to_string())
+    );
+    assert_eq!(world.record(), TARGET_ENDPOINT);
+}
+
+/// A four-hour catch-up followed by a wait for a window: what it costs in state transitions.
+#[tokio::test]
+async fn long_catch_up_and_window_stay_within_the_transition_budget() {
+    let world = World::new();
+    *world.migration.lock().unwrap() = MigrationBehaviour::Scripted;
+    world
+        .replication
+        .add_existing(MIGRATION, ReplicationState::Ready);
+    // Lag high enough to keep polling until the waits PollLatency asks for add up to four hours.
+    let mut waited = 0;
+    let mut wait = 15;
+    let mut statuses = Vec::new();
+    while waited < 4 * 3600 {
+        statuses.push(status(ReplicationState::Running, Some(3600)));
+        waited += wait;
+        wait = (wait * 2).min(600);
+    }
+    let catch_up_polls = statuses.len();
+    // Then caught up: the last queued status stays until the migration is stopped.
+    statuses.push(status(ReplicationState::Running, Some(0)));
+    world.replication.queue_statuses(MIGRATION, statuses);
+    let mut input = spec("window");
+    input["switchover"]["windowStart"] = json!("2026-11-27T12:00:01Z");
+    let outcome = world.run(input).await;
+    assert!(
+        matches!(outcome.status, Status::Succeeded(_)),
+        "{:?}",
+        outcome.status
+    );
+    eprintln!(
+        "4 h catch-up ({catch_up_polls} polls) + window: {} state transitions, ${:.5} on Step Functions Standard",
+        outcome.state_transitions,
+        outcome.state_transitions as f64 * 0.025 / 1000.0
+    );
+    let mut per_state = std::collections::BTreeMap::<String, usize>::new();
+    for state in states_entered(&outcome) {
+        *per_state.entry(state).or_default() += 1;
+    }
+    assert!(
+        outcome.state_transitions <= 150,
+        "{} transitions: {per_state:?}",
+        outcome.state_transitions
+    );
+}
+
+fn status(state: ReplicationState, lag: Option<u64>) -> ReplicationStatus {
+    ReplicationStatus {
+        state,
+        status_text: format!("{state:?}"),
+        cdc_latency_seconds: lag,
+        last_failure: None,
+        positions: None,
+    }
+}
