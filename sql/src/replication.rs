@@ -12,6 +12,10 @@
 //! `Seconds_Behind_Master` reads 0 whenever the SQL thread has nothing queued, even while the
 //! I/O thread is behind, so the status also compares the source's binlog position with the
 //! position the target has executed, and never reports a latency of 0 while they differ.
+//! States: configured but never run is `Ready` (the relay log is still fresh), both threads up
+//! is `Running`, the I/O thread still connecting is `Starting`, a thread stopped by an error is
+//! `Failed` (with `Last_SQL_Error` / `Last_IO_Error`), otherwise `Stopped`. Nothing configured
+//! is `NotFound`; `stop` and `remove` then succeed, as they do when repeated.
 //! On MariaDB the procedures are the stand-ins of [`crate::RDS_STAND_INS`].
 
 use async_trait::async_trait;
@@ -203,6 +207,9 @@ struct ReplicaStatus {
     sql_running: String,
     seconds_behind: Option<u64>,
     applied: Option<BinlogPosition>,
+    /// Where the SQL thread is in the relay log: 4 (just past the magic number) until the
+    /// replica has ever run, since configuring it starts a fresh relay log.
+    relay_log_pos: Option<u64>,
     io_error: Option<(u64, String)>,
     sql_error: Option<(u64, String)>,
 }
@@ -237,6 +244,7 @@ impl ReplicaStatus {
                 .unwrap_or_default(),
             seconds_behind: column_u64(row, &["Seconds_Behind_Master", "Seconds_Behind_Source"]),
             applied,
+            relay_log_pos: column_u64(row, &["Relay_Log_Pos"]),
             io_error: error(&["Last_IO_Errno"], &["Last_IO_Error"]),
             sql_error: error(&["Last_SQL_Errno"], &["Last_SQL_Error"]),
         })
@@ -263,7 +271,9 @@ impl ReplicaStatus {
     }
 
     /// The state a step acts on. A stopped thread with an error is a failure; an I/O thread
-    /// still trying to connect is starting (it retries on its own), with its error reported.
+    /// still trying to connect is starting (it retries on its own), with its error reported;
+    /// configured but never run is ready (a start begins at the configured position), while
+    /// stopped after running is stopped (a start would resume where it stopped).
     fn state(&self) -> ReplicationState {
         let sql_failed = !self.sql_yes() && self.sql_error.is_some();
         let io_failed = !self.io_yes() && !self.io_connecting() && self.io_error.is_some();
@@ -273,6 +283,8 @@ impl ReplicaStatus {
             ReplicationState::Running
         } else if self.io_connecting() && self.sql_yes() {
             ReplicationState::Starting
+        } else if self.stopped() && self.relay_log_pos.is_none_or(|p| p <= 4) {
+            ReplicationState::Ready
         } else {
             ReplicationState::Stopped
         }
@@ -461,6 +473,7 @@ mod tests {
             sql_running: sql.into(),
             seconds_behind: behind,
             applied: Some(BinlogPosition::new("mysql-bin.000001", 100)),
+            relay_log_pos: Some(1234),
             io_error: None,
             sql_error: None,
         }
@@ -498,6 +511,9 @@ mod tests {
             ReplicationState::Starting
         );
         assert_eq!(status("No", "No", None).state(), ReplicationState::Stopped);
+        let mut configured = status("No", "No", None);
+        configured.relay_log_pos = Some(4);
+        assert_eq!(configured.state(), ReplicationState::Ready);
         let mut broken = status("Yes", "No", None);
         broken.sql_error = Some((1062, "Duplicate entry '1' for key 'PRIMARY'".into()));
         assert_eq!(broken.state(), ReplicationState::Failed);

@@ -154,9 +154,9 @@ async fn replication_from_a_position_applies_only_later_writes_and_converges() {
     assert_eq!(handle.engine, "native");
     assert_eq!(handle.id, "shop-encrypted");
 
-    // Configured, not started: the target sits at the start position, behind the source.
+    // Configured, never started: ready, at the start position, behind the source.
     let idle = engine.status(&handle).await.unwrap();
-    assert_eq!(idle.state, ReplicationState::Stopped, "{idle:?}");
+    assert_eq!(idle.state, ReplicationState::Ready, "{idle:?}");
     let positions = idle.positions.clone().unwrap();
     assert_eq!(positions.applied, start);
     assert!(positions.source > positions.applied, "{positions:?}");
@@ -176,6 +176,12 @@ async fn replication_from_a_position_applies_only_later_writes_and_converges() {
         .unwrap();
     in_sync(&engine, &handle).await;
     assert_eq!(ids(&pair.target).await, vec![2, 3, 4]);
+
+    // A binlog rotation with nothing written after it still converges (a fenced source may
+    // rotate while the drain waits).
+    pair.source.execute("FLUSH BINARY LOGS").await.unwrap();
+    let rotated = in_sync(&engine, &handle).await;
+    assert_ne!(rotated.positions.unwrap().source.file, start.file);
 }
 
 #[tokio::test]
@@ -226,9 +232,10 @@ async fn ensure_cdc_is_idempotent_and_refuses_a_different_source() {
     let request = pair.request(master_status(&pair.source).await);
     let first = engine.ensure_cdc(&request).await.unwrap();
     engine.start(&first).await.unwrap();
+    in_sync(&engine, &first).await;
+    // Reconfiguring a running replica fails (error 1198), so success means it was left alone.
     let again = engine.ensure_cdc(&request).await.unwrap();
     assert_eq!(first, again);
-    // The second call did not reconfigure (which would fail while running, or reset it).
     assert_eq!(
         engine.status(&again).await.unwrap().state,
         ReplicationState::Running
