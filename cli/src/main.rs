@@ -4,6 +4,11 @@
 //! [`Command`] plus a module exposing `Args` and `run`.
 
 mod asl;
+mod failure;
+mod progress;
+mod sfn;
+mod validate;
+mod view;
 
 use std::process::ExitCode;
 
@@ -22,6 +27,24 @@ struct Cli {
 enum Command {
     /// Work with Amazon States Language definitions locally.
     Asl(asl::Args),
+    /// Check a migration spec offline and print it with its defaults.
+    #[command(long_about = validate::LONG_ABOUT)]
+    Validate(validate::Args),
+    /// Start a migration on the deployed state machine.
+    #[command(long_about = sfn::start::LONG_ABOUT)]
+    Start(sfn::start::Args),
+    /// Follow an execution: phase, step, CDC lag, approval, cost.
+    #[command(long_about = sfn::watch::LONG_ABOUT)]
+    Watch(sfn::watch::Args),
+    /// Approve the switchover of an execution waiting at its approval gate.
+    #[command(long_about = sfn::approve::APPROVE_LONG_ABOUT)]
+    Approve(sfn::approve::ApproveArgs),
+    /// Refuse the switchover at the approval gate: the execution rolls back.
+    #[command(long_about = sfn::approve::ABORT_LONG_ABOUT)]
+    Abort(sfn::approve::AbortArgs),
+    /// List the executions of the deployed state machine.
+    #[command(long_about = sfn::list::LONG_ABOUT)]
+    List(sfn::list::Args),
 }
 
 #[tokio::main]
@@ -29,6 +52,12 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Asl(args) => asl::run(args).await,
+        Command::Validate(args) => validate::run(args),
+        Command::Start(args) => sfn::start::run(args).await,
+        Command::Watch(args) => sfn::watch::run(args).await,
+        Command::Approve(args) => sfn::approve::run_approve(args).await,
+        Command::Abort(args) => sfn::approve::run_abort(args).await,
+        Command::List(args) => sfn::list::run(args).await,
     }
 }
 
@@ -57,7 +86,9 @@ mod tests {
             "h.jsonl",
         ])
         .unwrap();
-        let Command::Asl(args) = cli.command;
+        let Command::Asl(args) = cli.command else {
+            panic!("parsed as another command")
+        };
         let asl::AslCommand::Run(run) = args.command;
         assert_eq!(run.definition.to_str(), Some("def.asl.json"));
         assert_eq!(run.input.as_deref(), Some("-"));

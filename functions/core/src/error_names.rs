@@ -34,6 +34,8 @@ pub const ACCESS_DENIED: &str = "AccessDenied";
 pub const BACKTRACK_ENABLED: &str = "BacktrackEnabled";
 /// Verification did not finish within `verify.timeoutSeconds`: the target is unverified.
 pub const VERIFICATION_TIMED_OUT: &str = "VerificationTimedOut";
+/// An operator refused the switchover at the approval gate (`aurora-encrypt abort`): roll back.
+pub const ABORTED: &str = "Aborted";
 
 /// Every name above, for cross-checks against the ASL.
 pub const ALL: &[&str] = &[
@@ -60,6 +62,7 @@ pub const ALL: &[&str] = &[
     ACCESS_DENIED,
     BACKTRACK_ENABLED,
     VERIFICATION_TIMED_OUT,
+    ABORTED,
 ];
 
 #[cfg(test)]

@@ -1,0 +1,201 @@
+//! Commands that drive a deployed stack through Step Functions: `start`, `watch`, `approve`,
+//! `abort` and `list`.
+//!
+//! Each command's logic is an async function over SDK clients (tested with aws-smithy-mocks);
+//! its `run` builds the clients from the usual AWS configuration (`AWS_PROFILE`, `AWS_REGION`,
+//! SSO, instance roles…) and prints. History interpretation lives in [`crate::progress`].
+
+pub mod approve;
+pub mod list;
+pub mod start;
+pub mod watch;
+
+#[cfg(test)]
+mod test_support;
+
+use std::fmt::Debug;
+
+use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sfn::types::HistoryEvent;
+use serde_json::{json, Map, Value};
+
+use crate::failure::{Failure, BAD_INPUT, FAILED};
+use crate::progress::Event;
+
+/// The stack output that holds the state machine's ARN (infra/template.yaml).
+pub const STATE_MACHINE_ARN_OUTPUT: &str = "EncryptClusterStateMachineArn";
+
+/// Which state machine: by ARN, or through the stack that deployed it.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct MachineArgs {
+    /// The state machine's ARN.
+    #[arg(long, value_name = "ARN")]
+    pub state_machine_arn: Option<String>,
+
+    /// The CloudFormation/SAM stack that deployed aurora-encrypt; the state machine ARN is read
+    /// from its `EncryptClusterStateMachineArn` output.
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+}
+
+/// The AWS configuration from the environment, shared by every client a command builds.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
+
+/// The state machine ARN the arguments name, reading the stack's outputs if needed.
+pub async fn resolve_machine(
+    target: &MachineArgs,
+    config: &aws_config::SdkConfig,
+) -> Result<String, Failure> {
+    if let Some(arn) = &target.state_machine_arn {
+        return Ok(arn.clone());
+    }
+    let Some(stack) = &target.stack else {
+        return Err(Failure::new(
+            "InvalidInput",
+            "give --state-machine-arn or --stack",
+            BAD_INPUT,
+        ));
+    };
+    let cloudformation = aws_sdk_cloudformation::Client::new(config);
+    machine_arn_from_stack(&cloudformation, stack).await
+}
+
+/// Reads the `EncryptClusterStateMachineArn` output of a stack.
+pub async fn machine_arn_from_stack(
+    cloudformation: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<String, Failure> {
+    let described = cloudformation
+        .describe_stacks()
+        .stack_name(stack)
+        .send()
+        .await
+        .map_err(|e| aws_failure("DescribeStacks", e))?;
+    described
+        .stacks()
+        .iter()
+        .flat_map(|s| s.outputs())
+        .find(|o| o.output_key() == Some(STATE_MACHINE_ARN_OUTPUT))
+        .and_then(|o| o.output_value())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Failure::new(
+                "StateMachineNotFound",
+                format!("stack {stack} has no {STATE_MACHINE_ARN_OUTPUT} output"),
+                FAILED,
+            )
+            .with_hint(format!(
+                "stack {stack} has no {STATE_MACHINE_ARN_OUTPUT} output: is it the aurora-encrypt stack? Pass --state-machine-arn instead"
+            ))
+        })
+}
+
+/// Turns an SDK error into a failure named by the AWS error code (`ExecutionDoesNotExist`,
+/// `TaskTimedOut`, `AccessDeniedException`…), or `AwsRequestFailed` when the request never got
+/// an answer (no credentials, no network).
+pub fn aws_failure<E, R>(operation: &str, error: SdkError<E, R>) -> Failure
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    let name = error.code().unwrap_or("AwsRequestFailed").to_string();
+    let cause = match error.message() {
+        Some(message) => message.to_string(),
+        None => DisplayErrorContext(&error).to_string(),
+    };
+    let hint = format!("{operation} failed: {name}: {cause}");
+    Failure::new(name, cause, FAILED).with_hint(hint)
+}
+
+/// The whole history of an execution, oldest first, read page by page.
+pub async fn fetch_history(
+    client: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> Result<Vec<Event>, Failure> {
+    let mut pages = client
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .reverse_order(false)
+        .include_execution_data(true)
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let mut events = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aws_failure("GetExecutionHistory", e))?;
+        events.extend(page.events().iter().map(event_from_sdk));
+    }
+    Ok(events)
+}
+
+/// An SDK history event in the Step Functions JSON shape [`crate::progress`] reads. Only the
+/// details it uses are carried.
+pub fn event_from_sdk(event: &HistoryEvent) -> Event {
+    let mut details = Map::new();
+    let mut put = |key: &str, value: Option<&str>| {
+        if let Some(value) = value {
+            details.insert(key.to_string(), json!(value));
+        }
+    };
+    if let Some(d) = event.state_entered_event_details() {
+        put("name", Some(d.name()));
+        put("input", d.input());
+    } else if let Some(d) = event.state_exited_event_details() {
+        put("name", Some(d.name()));
+        put("output", d.output());
+    } else if let Some(d) = event.task_scheduled_event_details() {
+        put("resourceType", Some(d.resource_type()));
+        put("resource", Some(d.resource()));
+        put("parameters", Some(d.parameters()));
+    } else if let Some(d) = event.task_started_event_details() {
+        put("resourceType", Some(d.resource_type()));
+        put("resource", Some(d.resource()));
+    } else if let Some(d) = event.task_submitted_event_details() {
+        put("resourceType", Some(d.resource_type()));
+        put("resource", Some(d.resource()));
+        put("output", d.output());
+    } else if let Some(d) = event.task_succeeded_event_details() {
+        put("resourceType", Some(d.resource_type()));
+        put("resource", Some(d.resource()));
+        put("output", d.output());
+    } else if let Some(d) = event.task_failed_event_details() {
+        put("resourceType", Some(d.resource_type()));
+        put("resource", Some(d.resource()));
+        put("error", d.error());
+        put("cause", d.cause());
+    } else if let Some(d) = event.task_timed_out_event_details() {
+        put("error", d.error());
+        put("cause", d.cause());
+    } else if let Some(d) = event.lambda_function_succeeded_event_details() {
+        put("output", d.output());
+    } else if let Some(d) = event.lambda_function_failed_event_details() {
+        put("error", d.error());
+        put("cause", d.cause());
+    } else if let Some(d) = event.execution_started_event_details() {
+        put("input", d.input());
+    } else if let Some(d) = event.execution_succeeded_event_details() {
+        put("output", d.output());
+    } else if let Some(d) = event.execution_failed_event_details() {
+        put("error", d.error());
+        put("cause", d.cause());
+    } else if let Some(d) = event.execution_aborted_event_details() {
+        put("error", d.error());
+        put("cause", d.cause());
+    } else if let Some(d) = event.execution_timed_out_event_details() {
+        put("error", d.error());
+        put("cause", d.cause());
+    }
+    Event {
+        id: u64::try_from(event.id()).unwrap_or(0),
+        previous_event_id: u64::try_from(event.previous_event_id()).unwrap_or(0),
+        event_type: event.r#type().as_str().to_string(),
+        details: if details.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(details)
+        },
+    }
+}
