@@ -37,15 +37,24 @@ const TRANSIENT_NAMES: &[&str] = &[
 /// Template function logical id → the IAM actions its step declares it calls.
 fn declared_iam_actions() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
+        ("PreflightFunction", steps::preflight::IAM_ACTIONS),
         ("SnapshotFunction", steps::snapshot::IAM_ACTIONS),
         ("RestoreFunction", steps::restore::IAM_ACTIONS),
-        ("BinlogPositionFunction", steps::binlog_position::IAM_ACTIONS),
+        (
+            "BinlogPositionFunction",
+            steps::binlog_position::IAM_ACTIONS,
+        ),
         (
             "CreateMigrationFunction",
             steps::create_migration::IAM_ACTIONS,
         ),
         ("PollLatencyFunction", steps::poll_latency::IAM_ACTIONS),
         ("SwapDnsFunction", steps::swap_dns::IAM_ACTIONS),
+        ("FenceWritesFunction", steps::fence_writes::IAM_ACTIONS),
+        ("DrainFunction", steps::drain::IAM_ACTIONS),
+        ("VerifyFunction", steps::verify::IAM_ACTIONS),
+        ("StopMigrationFunction", steps::stop_migration::IAM_ACTIONS),
+        ("CleanupFunction", steps::cleanup::IAM_ACTIONS),
     ])
 }
 
@@ -104,8 +113,14 @@ fn every_placeholder_has_a_substitution_and_every_substitution_is_used() {
         let defined: BTreeSet<String> = substitutions(&template, path).keys().cloned().collect();
         let missing: Vec<_> = used.difference(&defined).collect();
         let unused: Vec<_> = defined.difference(&used).collect();
-        assert!(missing.is_empty(), "{path}: no substitution for {missing:?}");
-        assert!(unused.is_empty(), "{path}: substitutions never used: {unused:?}");
+        assert!(
+            missing.is_empty(),
+            "{path}: no substitution for {missing:?}"
+        );
+        assert!(
+            unused.is_empty(),
+            "{path}: substitutions never used: {unused:?}"
+        );
     }
 }
 
@@ -118,7 +133,10 @@ fn every_task_resource_is_a_template_function_with_a_bin_crate_or_sns() {
             .into_iter()
             .collect();
     let mut invoked = BTreeSet::new();
-    for resource in Definition::parse(&read(CLUSTER_ASL)).unwrap().task_resources() {
+    for resource in Definition::parse(&read(CLUSTER_ASL))
+        .unwrap()
+        .task_resources()
+    {
         if resource.starts_with("arn:aws:states:::sns:publish") {
             continue;
         }
@@ -150,7 +168,10 @@ fn every_task_resource_is_a_template_function_with_a_bin_crate_or_sns() {
             ),
         }
     }
-    let orphans: Vec<_> = functions.keys().filter(|id| !invoked.contains(*id)).collect();
+    let orphans: Vec<_> = functions
+        .keys()
+        .filter(|id| !invoked.contains(*id))
+        .collect();
     assert!(orphans.is_empty(), "functions no Task invokes: {orphans:?}");
 }
 
@@ -184,7 +205,10 @@ fn every_core_error_name_is_handled_and_every_asl_name_is_known() {
         .iter()
         .filter(|n| !handled.contains(**n))
         .collect();
-    assert!(unhandled.is_empty(), "core names no Retry/Catch handles: {unhandled:?}");
+    assert!(
+        unhandled.is_empty(),
+        "core names no Retry/Catch handles: {unhandled:?}"
+    );
     let unknown: Vec<_> = handled
         .iter()
         .filter(|n| {
@@ -193,7 +217,10 @@ fn every_core_error_name_is_handled_and_every_asl_name_is_known() {
                 && !n.starts_with("Lambda.")
         })
         .collect();
-    assert!(unknown.is_empty(), "ASL names core does not define: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "ASL names core does not define: {unknown:?}"
+    );
 }
 
 #[test]
@@ -205,14 +232,19 @@ fn every_lambda_task_retries_transient_errors_with_jitter_and_catches_all_last()
         }
         let retries = state["Retry"].as_array().cloned().unwrap_or_default();
         let transient = retries.iter().find(|r| {
-            TRANSIENT_NAMES
-                .iter()
-                .all(|n| r["ErrorEquals"].as_array().is_some_and(|e| e.contains(&json!(n))))
+            TRANSIENT_NAMES.iter().all(|n| {
+                r["ErrorEquals"]
+                    .as_array()
+                    .is_some_and(|e| e.contains(&json!(n)))
+            })
         });
         let transient =
             transient.unwrap_or_else(|| panic!("{name}: no Retry for {TRANSIENT_NAMES:?}"));
         assert_eq!(transient["JitterStrategy"], "FULL", "{name}");
-        assert!(transient["BackoffRate"].as_f64().unwrap_or(1.0) > 1.0, "{name}");
+        assert!(
+            transient["BackoffRate"].as_f64().unwrap_or(1.0) > 1.0,
+            "{name}"
+        );
         let catches = state["Catch"].as_array().cloned().unwrap_or_default();
         let last = catches.last().unwrap_or_else(|| panic!("{name}: no Catch"));
         assert_eq!(last["ErrorEquals"], json!(["States.ALL"]), "{name}");
@@ -239,7 +271,11 @@ fn states_follow_the_pipeline_contract() {
         ("Snapshot", "${SnapshotFunctionArn}", "$.snapshot"),
         ("Restore", "${RestoreFunctionArn}", "$.restore"),
         ("BinlogPosition", "${BinlogPositionFunctionArn}", "$.binlog"),
-        ("CreateMigration", "${CreateMigrationFunctionArn}", "$.migration"),
+        (
+            "CreateMigration",
+            "${CreateMigrationFunctionArn}",
+            "$.migration",
+        ),
         ("PollLatency", "${PollLatencyFunctionArn}", "$.lag"),
         ("FenceWrites", "${FenceWritesFunctionArn}", "$.fence"),
         ("UnfenceWrites", "${FenceWritesFunctionArn}", "$.unfence"),
@@ -270,6 +306,15 @@ fn states_follow_the_pipeline_contract() {
         states["UnfenceWrites"]["Parameters"],
         json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId", "fence.$": "$.fence"})
     );
+    // FenceWrites failed half-way: the step unfences from the record it saved with the cluster.
+    assert_eq!(
+        states["UnfenceAfterFailedFence"]["Parameters"],
+        json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId"})
+    );
+    assert_eq!(
+        states["FenceWrites"]["Catch"][0]["Next"],
+        "UnfenceAfterFailedFence"
+    );
     assert_eq!(
         states["RevertDns"]["Parameters"],
         json!({"revert": true, "dns.$": "$.dns", "restore.$": "$.restore"})
@@ -281,11 +326,14 @@ fn states_follow_the_pipeline_contract() {
             "Preflight",
             "FenceWrites",
             "UnfenceWrites",
+            "UnfenceAfterFailedFence",
             "RevertDns",
-            "CleanupOnRollback",
         ];
         if resource.ends_with("FunctionArn}") && !special.contains(&name.as_str()) {
-            assert!(state.get("Parameters").is_none(), "{name} narrows its input");
+            assert!(
+                state.get("Parameters").is_none(),
+                "{name} narrows its input"
+            );
             assert!(state.get("InputPath").is_none(), "{name} narrows its input");
         }
     }
@@ -349,7 +397,30 @@ fn each_function_grants_exactly_the_actions_its_step_declares() {
             .unwrap_or_else(|| panic!("no function {id}"));
         let granted = function_actions(function);
         let declared: BTreeSet<String> = declared.iter().map(|a| a.to_string()).collect();
-        assert_eq!(granted, declared, "{id}: granted (left) vs declared (right)");
+        assert_eq!(
+            granted, declared,
+            "{id}: granted (left) vs declared (right)"
+        );
+    }
+    let unmapped: Vec<_> = functions
+        .keys()
+        .filter(|id| !declared_iam_actions().contains_key(*id))
+        .collect();
+    assert!(
+        unmapped.is_empty(),
+        "functions without a step mapping: {unmapped:?}"
+    );
+}
+
+/// Functions that read database credentials speak SQL and must reach the clusters from the VPC;
+/// the others call only AWS APIs and stay out of it (no NAT needed, faster cold starts).
+#[test]
+fn exactly_the_functions_that_read_database_secrets_run_in_the_vpc() {
+    let template = template();
+    for (id, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let sql = function_actions(function).contains("secretsmanager:GetSecretValue");
+        let in_vpc = function["Properties"].get("VpcConfig").is_some();
+        assert_eq!(in_vpc, sql, "{id}: in VPC {in_vpc}, reads secrets {sql}");
     }
 }
 
