@@ -30,6 +30,10 @@ pub(crate) async fn connect(settings: &ConnectionSettings) -> PortResult<Session
         .prefer_socket(false)
         .stmt_cache_size(0);
     if let Tls::Required { root_certs } = &settings.tls {
+        // rustls needs a process-wide crypto provider, and cannot pick one by itself when a
+        // binary also links the AWS SDK's (aws-lc-rs). Whoever installs first wins; either
+        // provider verifies the same certificates.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let roots = root_certs.iter().map(|p| p.clone().into()).collect();
         builder = builder.ssl_opts(SslOpts::default().with_root_certs(roots));
     }
@@ -171,6 +175,9 @@ pub(crate) fn classify(
     );
     match error {
         Error::Server(server) => classify_server_code(server.code, text),
+        // A certificate the client does not trust arrives as an I/O error too; retrying will
+        // not fix it.
+        Error::Io(IoError::Io(io)) if is_tls_failure(io) => PortError::Other(text),
         Error::Io(IoError::Io(_)) => PortError::Transient(text),
         Error::Io(_) => PortError::Other(text),
         Error::Driver(DriverError::ConnectionClosed | DriverError::PacketOutOfOrder) => {
@@ -179,6 +186,12 @@ pub(crate) fn classify(
         Error::Driver(_) | Error::Other(_) => PortError::Other(text),
         Error::Url(_) => PortError::InvalidRequest(text),
     }
+}
+
+fn is_tls_failure(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 fn classify_server_code(code: u16, text: String) -> PortError {
@@ -331,7 +344,7 @@ mod tests {
     }
 
     #[test]
-    fn io_errors_are_transient() {
+    fn io_errors_are_transient_but_untrusted_certificates_are_not() {
         let settings =
             ConnectionSettings::new("db", 3306, Credentials::new("admin", "pw12"), Tls::Disabled);
         let io = mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::new(
@@ -341,6 +354,14 @@ mod tests {
         assert!(matches!(
             classify(&io, "connect", &settings, &[]),
             PortError::Transient(_)
+        ));
+        let untrusted = mysql_async::Error::Io(mysql_async::IoError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::General("invalid peer certificate".into()),
+        )));
+        assert!(matches!(
+            classify(&untrusted, "connect", &settings, &[]),
+            PortError::Other(_)
         ));
     }
 }

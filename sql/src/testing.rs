@@ -61,6 +61,9 @@ pub struct ServerOptions {
     pub server_id: u32,
     /// Extra `[mariadbd]` lines of the defaults file, e.g. `"read_only = ON"`.
     pub extra_config: Vec<String>,
+    /// Serve TLS with a certificate for 127.0.0.1 from a throw-away CA
+    /// ([`TestServer::ca_cert`]); needs `openssl`.
+    pub tls: bool,
 }
 
 impl ServerOptions {
@@ -68,6 +71,7 @@ impl ServerOptions {
         Self {
             server_id,
             extra_config: Vec::new(),
+            tls: false,
         }
     }
 }
@@ -230,6 +234,75 @@ fn copy_dir(from: &Path, to: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// A CA and a server certificate for 127.0.0.1 signed by it, as `ca.pem`, `server.pem` and
+/// `server-key.pem` in `dir`.
+fn make_certificates(dir: &Path) -> Result<(), HarnessError> {
+    let run = |args: &[&str]| -> Result<(), HarnessError> {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| HarnessError(format!("openssl failed to run: {e}")))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(HarnessError(format!(
+                "openssl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr)
+            )))
+        }
+    };
+    fs::write(
+        dir.join("server-ext.cnf"),
+        "subjectAltName = IP:127.0.0.1\nbasicConstraints = CA:FALSE\n",
+    )?;
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=aurora-sql test CA",
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server-key.pem",
+        "-out",
+        "server.csr",
+    ])?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca-key.pem",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server-ext.cnf",
+        "-out",
+        "server.pem",
+    ])
+}
+
 /// A SQL string literal (account names and passwords cannot be statement parameters).
 fn sql_string(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
@@ -270,6 +343,46 @@ impl TestServer {
 
     async fn try_start(template: &Path, options: &ServerOptions) -> Result<Self, HarnessError> {
         let dir = std::env::temp_dir().join(unique_name("aurora-sql-mariadb"));
+        let (cnf, port) = match Self::prepare(&dir, template, options).await {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let child = Command::new(mariadbd())
+            .arg(format!("--defaults-file={}", cnf.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(HarnessError(format!(
+                    "mariadbd failed to start ({e}); install it: {INSTALL_HINT}"
+                )));
+            }
+        };
+        // From here on, dropping `server` kills the process and deletes the directory.
+        let mut server = TestServer {
+            child,
+            dir,
+            port,
+            admin_password: random_password(),
+        };
+        server.wait_ready().await?;
+        server.create_admin().await?;
+        Ok(server)
+    }
+
+    /// The data directory copy, certificates and defaults file; returns the file and the port.
+    async fn prepare(
+        dir: &Path,
+        template: &Path,
+        options: &ServerOptions,
+    ) -> Result<(PathBuf, u16), HarnessError> {
         let data = dir.join("data");
         let template = template.to_path_buf();
         let data_copy = data.clone();
@@ -297,31 +410,22 @@ impl TestServer {
             dir = dir.display(),
             id = options.server_id,
         );
+        if options.tls {
+            let cert_dir = dir.to_path_buf();
+            tokio::task::spawn_blocking(move || make_certificates(&cert_dir))
+                .await
+                .map_err(|e| HarnessError(format!("certificates panicked: {e}")))??;
+            config.push_str(&format!(
+                "ssl_ca = {dir}/ca.pem\nssl_cert = {dir}/server.pem\nssl_key = {dir}/server-key.pem\n",
+                dir = dir.display()
+            ));
+        }
         for line in &options.extra_config {
             config.push_str(line);
             config.push('\n');
         }
         fs::write(&cnf, config)?;
-        let child = Command::new(mariadbd())
-            .arg(format!("--defaults-file={}", cnf.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                HarnessError(format!(
-                    "mariadbd failed to start ({e}); install it: {INSTALL_HINT}"
-                ))
-            })?;
-        let mut server = TestServer {
-            child,
-            dir,
-            port,
-            admin_password: random_password(),
-        };
-        server.wait_ready().await?;
-        server.create_admin().await?;
-        Ok(server)
+        Ok((cnf, port))
     }
 
     async fn wait_ready(&mut self) -> Result<(), HarnessError> {
@@ -407,6 +511,12 @@ impl TestServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The CA that signed the server's certificate, when started with `tls`.
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        let ca = self.dir.join("ca.pem");
+        ca.exists().then_some(ca)
     }
 
     /// The `admin`@`%` user (all privileges, with grant option).

@@ -14,7 +14,7 @@ use aurora_core::ports::{
     ReplicationStatus, TableDigest, Verifier, VerifyDepth,
 };
 use aurora_core::spec::{NativeReplication as NativeSpec, ReplicationSpec};
-use aurora_sql::testing::TestServer;
+use aurora_sql::testing::{ServerOptions, TestServer};
 use aurora_sql::{
     AuroraMajorVersion, ConnectionSettings, Credentials, NativeReplication, SecretValue,
     SqlBinlogRetention, SqlVerifier, StaticSecrets, Tls,
@@ -571,4 +571,49 @@ async fn test_servers_are_killed_and_deleted_on_drop() {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Reaped (gone) or at worst a zombie awaiting its parent: never still running.
     assert!(stat.is_empty() || stat.contains(") Z"), "{stat}");
+}
+
+#[tokio::test]
+async fn tls_connections_verify_the_server_certificate() {
+    let mut options = ServerOptions::new(1);
+    options.tls = true;
+    let server = TestServer::start_with(options).await.unwrap();
+    let ca = server.ca_cert().unwrap();
+    // This user can only log in over TLS: success proves the connection was encrypted.
+    server
+        .execute("CREATE USER 'tls'@'%' IDENTIFIED BY 'Tls-pa55word' REQUIRE SSL; GRANT SELECT ON *.* TO 'tls'@'%'")
+        .await
+        .unwrap();
+    let settings = |tls: Tls| {
+        ConnectionSettings::new(
+            server.host(),
+            server.port(),
+            Credentials::new("tls", "Tls-pa55word"),
+            tls,
+        )
+    };
+    let trusted = SqlVerifier::new(settings(Tls::Required {
+        root_certs: vec![ca],
+    }));
+    assert!(trusted
+        .table_digests(&[], VerifyDepth::Counts)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The built-in web roots do not include the test CA (nor the RDS CAs): refused, and not
+    // as something a retry would fix.
+    let untrusted = SqlVerifier::new(settings(Tls::Required { root_certs: vec![] }));
+    let err = untrusted
+        .table_digests(&[], VerifyDepth::Counts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PortError::Other(_)), "{err:?}");
+
+    let plain = SqlVerifier::new(settings(Tls::Disabled));
+    let err = plain
+        .table_digests(&[], VerifyDepth::Counts)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PortError::AccessDenied(_)), "{err:?}");
 }
