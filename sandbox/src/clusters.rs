@@ -1,0 +1,683 @@
+//! `Clusters` over the sandbox: a cluster is one `mariadbd`; a snapshot is `mariadb-backup
+//! --backup` then `--prepare` into the sandbox; a restore copies the prepared backup back into a
+//! new data directory and starts it with encryption at rest, keyed by a key file per KMS key id.
+//!
+//! Snapshots and restores run in the background and their statuses follow the real work:
+//! `creating` until the backup is prepared (`available`), or until the restored server runs with
+//! every tablespace encrypted and flushed (`available`); `failed` on error, including when the
+//! process doing the work died.
+//!
+//! Tablespaces copied back from an unencrypted backup stay unencrypted until rewritten: with
+//! `innodb_encrypt_tables=ON` and `innodb_encryption_threads > 0` the server encrypts them in
+//! the background, and the restore waits until `INNODB_TABLESPACES_ENCRYPTION` shows every
+//! tablespace encrypted and no rotation or flush running, then flushes dirty pages, before
+//! reporting the cluster available and `storage_encrypted`.
+//!
+//! Instances: the first instance created on a restored cluster is its writer (the restored
+//! server); the restore records on it the event `Binlog position from crash recovery is <file>
+//! <pos>` read from the backup's binlog info file, as RDS does. Further instances (readers) are
+//! recorded as members without servers of their own.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aurora_core::binlog::EVENT_PREFIX;
+use aurora_core::errors::{PortError, Resource};
+use aurora_core::ports::{
+    Cluster, ClusterMember, ClusterSnapshot, Clusters, CopyParameterGroupRequest,
+    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, PortResult,
+    RestoreClusterRequest,
+};
+use aurora_core::BinlogPosition;
+use mysql_async::prelude::Queryable;
+use time::OffsetDateTime;
+
+use crate::error::{SandboxError, SandboxResult};
+use crate::registry::{
+    status, ClusterRecord, EventRecord, InstanceRecord, ParameterGroupRecord, Registry,
+    SnapshotRecord,
+};
+use crate::sandbox::{Sandbox, ENGINE, INSTANCE_CLASS};
+use crate::server;
+use crate::tools;
+
+/// The binlog coordinates file mariadb-backup writes (10.x: `xtrabackup_binlog_info`; 11.x:
+/// `mariadb_backup_binlog_info`).
+pub const BINLOG_INFO_FILES: &[&str] = &["mariadb_backup_binlog_info", "xtrabackup_binlog_info"];
+/// How long a restored server may take to encrypt every tablespace.
+pub const ENCRYPTION_TIMEOUT: Duration = Duration::from_secs(600);
+/// The key id a restore without one uses (the account's `aws/rds` key on AWS).
+pub const DEFAULT_KMS_KEY: &str = "alias/aws/rds";
+
+const ARN_PREFIX: &str = "arn:aws:rds:sandbox:000000000000";
+
+/// The `Clusters` port over a [`Sandbox`].
+#[derive(Clone)]
+pub struct SandboxClusters {
+    sandbox: Sandbox,
+}
+
+impl SandboxClusters {
+    pub fn new(sandbox: Sandbox) -> Self {
+        Self { sandbox }
+    }
+
+    fn cluster_status(&self, record: &ClusterRecord) -> String {
+        let mut status = worker_checked(&record.status, record.worker_pid);
+        if status == status::AVAILABLE && !record.pid.is_some_and(server::process_alive) {
+            status = status::STOPPED.into();
+        }
+        status
+    }
+
+    fn to_cluster(&self, registry: &Registry, record: &ClusterRecord) -> Cluster {
+        let mut members: Vec<&InstanceRecord> = registry
+            .instances
+            .values()
+            .filter(|i| i.cluster_id == record.id)
+            .collect();
+        members.sort_by_key(|i| (!i.writer, i.id.clone()));
+        Cluster {
+            id: record.id.clone(),
+            arn: format!("{ARN_PREFIX}:cluster:{}", record.id),
+            status: self.cluster_status(record),
+            engine: ENGINE.into(),
+            engine_version: record.engine_version.clone(),
+            storage_encrypted: record.storage_encrypted,
+            kms_key_id: record.kms_key_id.clone(),
+            port: Some(i32::from(registry.port)),
+            cluster_parameter_group: record.parameter_group.clone(),
+            tags: record.tags.clone(),
+            endpoint: Some(record.host.to_string()),
+            reader_endpoint: Some(record.host.to_string()),
+            created_at: Some(record.created_at),
+            members: members
+                .into_iter()
+                .map(|i| ClusterMember {
+                    instance_id: i.id.clone(),
+                    is_writer: i.writer,
+                    promotion_tier: i.promotion_tier,
+                })
+                .collect(),
+            ..Cluster::default()
+        }
+    }
+
+    fn to_snapshot(record: &SnapshotRecord) -> ClusterSnapshot {
+        let status = worker_checked(&record.status, record.worker_pid);
+        ClusterSnapshot {
+            id: record.id.clone(),
+            arn: format!("{ARN_PREFIX}:cluster-snapshot:{}", record.id),
+            cluster_id: record.cluster_id.clone(),
+            percent_progress: if status == status::AVAILABLE {
+                100
+            } else {
+                record.percent_progress
+            },
+            status,
+            created_at: Some(record.created_at),
+        }
+    }
+}
+
+/// `creating` whose worker process is gone will never finish: it failed.
+fn worker_checked(recorded: &str, worker: Option<u32>) -> String {
+    match worker {
+        Some(pid)
+            if recorded == status::CREATING
+                && pid != std::process::id()
+                && !server::process_alive(pid) =>
+        {
+            status::FAILED.into()
+        }
+        _ => recorded.to_string(),
+    }
+}
+
+fn not_found(resource: Resource, id: &str) -> PortError {
+    PortError::NotFound {
+        resource,
+        message: id.to_string(),
+    }
+}
+
+fn exists(resource: Resource, id: &str) -> PortError {
+    PortError::AlreadyExists {
+        resource,
+        message: id.to_string(),
+    }
+}
+
+#[async_trait]
+impl Clusters for SandboxClusters {
+    async fn describe_cluster(&self, cluster_id: &str) -> PortResult<Option<Cluster>> {
+        Ok(self.sandbox.registry(|r| {
+            r.clusters
+                .get(cluster_id)
+                .map(|record| self.to_cluster(r, record))
+        }))
+    }
+
+    async fn describe_instance(&self, instance_id: &str) -> PortResult<Option<Instance>> {
+        let found = self.sandbox.registry(|r| {
+            r.instances.get(instance_id).cloned().map(|instance| {
+                let cluster = r.clusters.get(&instance.cluster_id).cloned();
+                (instance, cluster)
+            })
+        });
+        Ok(found.map(|(instance, cluster)| Instance {
+            status: cluster
+                .as_ref()
+                .map_or_else(|| status::FAILED.into(), |c| self.cluster_status(c)),
+            storage_encrypted: cluster.as_ref().is_some_and(|c| c.storage_encrypted),
+            id: instance.id,
+            cluster_id: Some(instance.cluster_id),
+            class: instance.class,
+            engine: ENGINE.into(),
+            promotion_tier: instance.promotion_tier,
+            parameter_group: instance.parameter_group,
+            availability_zone: Some("sandbox-a".into()),
+            publicly_accessible: false,
+        }))
+    }
+
+    async fn describe_cluster_snapshot(
+        &self,
+        snapshot_id: &str,
+    ) -> PortResult<Option<ClusterSnapshot>> {
+        Ok(self
+            .sandbox
+            .registry(|r| r.snapshots.get(snapshot_id).map(Self::to_snapshot)))
+    }
+
+    async fn create_cluster_snapshot(
+        &self,
+        request: &CreateSnapshotRequest,
+    ) -> PortResult<ClusterSnapshot> {
+        let id = request.snapshot_id.clone();
+        let cluster_id = request.cluster_id.clone();
+        if !valid_name(&id) {
+            return Err(PortError::InvalidRequest(format!("snapshot id `{id}`")));
+        }
+        if self.sandbox.cluster_record(&cluster_id).is_none() {
+            return Err(not_found(Resource::Cluster, &cluster_id));
+        }
+        if !self.sandbox.is_running(&cluster_id) {
+            return Err(PortError::InvalidState(format!(
+                "cluster {cluster_id} is not running"
+            )));
+        }
+        let dir = self.sandbox.dir().join("snapshots").join(&id);
+        let record = SnapshotRecord {
+            id: id.clone(),
+            cluster_id: cluster_id.clone(),
+            dir: dir.clone(),
+            status: status::CREATING.into(),
+            percent_progress: 0,
+            created_at: OffsetDateTime::now_utc(),
+            failure: None,
+            binlog: None,
+            tags: request.tags.clone(),
+            worker_pid: Some(std::process::id()),
+        };
+        let inserted = self.sandbox.update(|r| {
+            if r.snapshots.contains_key(&id) {
+                return false;
+            }
+            r.snapshots.insert(id.clone(), record.clone());
+            true
+        })?;
+        if !inserted {
+            return Err(exists(Resource::Snapshot, &id));
+        }
+        let sandbox = self.sandbox.clone();
+        self.sandbox.spawn(async move {
+            let outcome = take_snapshot(&sandbox, &cluster_id, &id, &dir).await;
+            let saved = sandbox.update(|r| {
+                if let Some(s) = r.snapshots.get_mut(&id) {
+                    s.worker_pid = None;
+                    match outcome {
+                        Ok(binlog) => {
+                            s.status = status::AVAILABLE.into();
+                            s.percent_progress = 100;
+                            s.binlog = Some(binlog);
+                        }
+                        Err(e) => {
+                            tracing::warn!(snapshot = %id, error = %e, "snapshot failed");
+                            s.status = status::FAILED.into();
+                            s.failure = Some(e.to_string());
+                        }
+                    }
+                }
+            });
+            if let Err(e) = saved {
+                tracing::error!(snapshot = %id, error = %e, "could not record snapshot outcome");
+            }
+        });
+        Ok(Self::to_snapshot(&record))
+    }
+
+    async fn copy_cluster_parameter_group(
+        &self,
+        request: &CopyParameterGroupRequest,
+    ) -> PortResult<()> {
+        let target = request.target_group.clone();
+        self.sandbox.update(|r| {
+            if !r.parameter_groups.contains_key(&request.source_group) {
+                return Err(not_found(Resource::ParameterGroup, &request.source_group));
+            }
+            if r.parameter_groups.contains_key(&target) {
+                return Err(exists(Resource::ParameterGroup, &target));
+            }
+            r.parameter_groups.insert(
+                target.clone(),
+                ParameterGroupRecord {
+                    name: target.clone(),
+                    copied_from: Some(request.source_group.clone()),
+                    description: request.description.clone(),
+                    tags: request.tags.clone(),
+                },
+            );
+            Ok(())
+        })?
+    }
+
+    async fn restore_cluster(&self, request: &RestoreClusterRequest) -> PortResult<()> {
+        let id = request.cluster_id.clone();
+        if !aurora_core::naming::is_valid_rds_identifier(&id) {
+            return Err(PortError::InvalidRequest(format!("cluster id `{id}`")));
+        }
+        let snapshot = self
+            .sandbox
+            .registry(|r| r.snapshots.get(&request.snapshot_id).cloned())
+            .ok_or_else(|| not_found(Resource::Snapshot, &request.snapshot_id))?;
+        if Self::to_snapshot(&snapshot).status != status::AVAILABLE {
+            return Err(PortError::InvalidState(format!(
+                "snapshot {} is {}",
+                snapshot.id, snapshot.status
+            )));
+        }
+        let kms_key_id = request
+            .kms_key_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_KMS_KEY.into());
+        let key_file = self.sandbox.key_file(&kms_key_id)?;
+        let mut record = self.sandbox.new_cluster_record(&id, Some(key_file))?;
+        record.kms_key_id = Some(kms_key_id);
+        record.tags = request.tags.clone();
+        record.parameter_group = request.cluster_parameter_group.clone();
+        record.restored_from = Some(snapshot.id.clone());
+        record.binlog_start = snapshot.binlog.clone();
+        record.worker_pid = Some(std::process::id());
+        let inserted = self.sandbox.update(|r| {
+            if r.clusters.contains_key(&id) {
+                return false;
+            }
+            r.clusters.insert(id.clone(), record.clone());
+            true
+        })?;
+        if !inserted {
+            return Err(exists(Resource::Cluster, &id));
+        }
+        let sandbox = self.sandbox.clone();
+        self.sandbox.spawn(async move {
+            let outcome = restore_encrypted(&sandbox, &id, &snapshot.dir).await;
+            let saved = sandbox.update(|r| {
+                if let Some(c) = r.clusters.get_mut(&id) {
+                    c.worker_pid = None;
+                    match outcome {
+                        Ok(version) => {
+                            c.engine_version = version;
+                            c.storage_encrypted = true;
+                            c.status = status::AVAILABLE.into();
+                        }
+                        Err(e) => {
+                            tracing::warn!(cluster = %id, error = %e, "restore failed");
+                            c.status = status::FAILED.into();
+                            c.failure = Some(e.to_string());
+                        }
+                    }
+                }
+            });
+            if let Err(e) = saved {
+                tracing::error!(cluster = %id, error = %e, "could not record restore outcome");
+            }
+        });
+        Ok(())
+    }
+
+    async fn create_instance(&self, request: &CreateInstanceRequest) -> PortResult<()> {
+        let id = request.instance_id.clone();
+        self.sandbox.update(|r| {
+            if r.instances.contains_key(&id) {
+                return Err(exists(Resource::Instance, &id));
+            }
+            let Some(cluster) = r.clusters.get(&request.cluster_id) else {
+                return Err(not_found(Resource::Cluster, &request.cluster_id));
+            };
+            let binlog_start = cluster.binlog_start.clone();
+            let writer = !r
+                .instances
+                .values()
+                .any(|i| i.cluster_id == request.cluster_id);
+            r.instances.insert(
+                id.clone(),
+                InstanceRecord {
+                    id: id.clone(),
+                    cluster_id: request.cluster_id.clone(),
+                    class: if request.class.is_empty() {
+                        INSTANCE_CLASS.into()
+                    } else {
+                        request.class.clone()
+                    },
+                    writer,
+                    promotion_tier: request.promotion_tier,
+                    parameter_group: request.parameter_group.clone(),
+                    tags: request.tags.clone(),
+                },
+            );
+            let now = OffsetDateTime::now_utc();
+            let events = r.events.entry(id.clone()).or_default();
+            events.push(EventRecord {
+                time: now,
+                message: "DB instance created".into(),
+            });
+            // The writer is the restored server: its crash recovery reports where the snapshot's
+            // binlog ends, exactly as RDS reports it on the restored cluster's writer.
+            if let (true, Some(position)) = (writer, binlog_start) {
+                events.push(EventRecord {
+                    time: now,
+                    message: format!("{EVENT_PREFIX}{} {}", position.file, position.position),
+                });
+            }
+            Ok(())
+        })?
+    }
+
+    async fn instance_events(
+        &self,
+        instance_id: &str,
+        since: OffsetDateTime,
+    ) -> PortResult<Vec<InstanceEvent>> {
+        let mut events: Vec<InstanceEvent> = self.sandbox.registry(|r| {
+            r.events
+                .get(instance_id)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.time >= since)
+                .map(|e| InstanceEvent {
+                    time: e.time,
+                    message: e.message.clone(),
+                })
+                .collect()
+        });
+        events.sort_by_key(|e| e.time);
+        Ok(events)
+    }
+}
+
+fn valid_name(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 255
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+/// `mariadb-backup --backup` then `--prepare` into `dir`; returns the binlog coordinates.
+async fn take_snapshot(
+    sandbox: &Sandbox,
+    cluster_id: &str,
+    snapshot_id: &str,
+    dir: &Path,
+) -> SandboxResult<BinlogPosition> {
+    let spec = sandbox.server_spec(cluster_id)?;
+    let tools = sandbox.tools();
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir)
+        .map_err(SandboxError::io(format!("creating {}", dir.display())))?;
+    let target = format!("--target-dir={}", dir.display());
+    tools::run(
+        &tools.backup,
+        &[spec.defaults_arg(), "--backup".into(), target.clone()],
+    )
+    .await?;
+    sandbox.update(|r| {
+        if let Some(s) = r.snapshots.get_mut(snapshot_id) {
+            s.percent_progress = 50;
+        }
+    })?;
+    tools::run(
+        &tools.backup,
+        &[
+            format!("--defaults-file={}", dir.join("backup-my.cnf").display()),
+            "--prepare".into(),
+            target,
+        ],
+    )
+    .await?;
+    read_binlog_info(dir)
+}
+
+/// The binlog file and position a prepared backup is consistent with.
+pub fn read_binlog_info(dir: &Path) -> SandboxResult<BinlogPosition> {
+    for name in BINLOG_INFO_FILES {
+        let path = dir.join(name);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        // `<file>\t<position>[\t<gtid>]`
+        let mut fields = text.split_whitespace();
+        if let (Some(file), Some(position)) = (fields.next(), fields.next()) {
+            let message = format!("{EVENT_PREFIX}{file} {position}");
+            return BinlogPosition::from_event_message(&message)
+                .map_err(|e| SandboxError::InvalidState(format!("{}: {e}", path.display())));
+        }
+        return Err(SandboxError::InvalidState(format!(
+            "{} holds no binlog coordinates (is log_bin on?)",
+            path.display()
+        )));
+    }
+    Err(SandboxError::NotFound(format!(
+        "no binlog info file ({}) in {}",
+        BINLOG_INFO_FILES.join(" or "),
+        dir.display()
+    )))
+}
+
+/// Copies the prepared backup into the cluster's new data dir, starts it encrypted, and waits
+/// until every tablespace is encrypted and flushed. Returns the server's version.
+async fn restore_encrypted(
+    sandbox: &Sandbox,
+    cluster_id: &str,
+    backup_dir: &Path,
+) -> SandboxResult<String> {
+    let spec = sandbox.server_spec(cluster_id)?;
+    let tools = sandbox.tools();
+    let _ = std::fs::remove_dir_all(&spec.dir);
+    spec.write_option_file()?;
+    tools::run(
+        &tools.backup,
+        &[
+            spec.defaults_arg(),
+            "--copy-back".into(),
+            format!("--target-dir={}", backup_dir.display()),
+        ],
+    )
+    .await?;
+    sandbox.start_cluster(cluster_id).await?;
+    let mut conn = sandbox.admin_conn(cluster_id).await?;
+    let outcome = wait_encrypted(&mut conn, cluster_id).await;
+    let version = match outcome {
+        Ok(()) => conn
+            .query_first::<String, _>("SELECT VERSION()")
+            .await
+            .map_err(SandboxError::sql(cluster_id))
+            .map(Option::unwrap_or_default),
+        Err(e) => Err(e),
+    };
+    let _ = conn.disconnect().await;
+    version
+}
+
+/// What the server says about encryption at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncryptionState {
+    /// `innodb_encrypt_tables`, `innodb_encrypt_log` and `encrypt_binlog` are on and the key
+    /// management plugin is active.
+    pub configured: bool,
+    pub tablespaces: u64,
+    /// Tablespaces encrypted with no rotation or flush in progress.
+    pub encrypted: u64,
+}
+
+impl EncryptionState {
+    pub fn complete(&self) -> bool {
+        self.configured && self.tablespaces > 0 && self.encrypted == self.tablespaces
+    }
+}
+
+/// Reads the encryption variables and `INNODB_TABLESPACES_ENCRYPTION`.
+pub async fn encryption_state(
+    conn: &mut mysql_async::Conn,
+    cluster_id: &str,
+) -> SandboxResult<EncryptionState> {
+    let configured: Option<u64> = conn
+        .query_first(
+            "SELECT CAST(@@innodb_encrypt_tables <> 'OFF' AND @@innodb_encrypt_log = 1 \
+             AND @@encrypt_binlog = 1 AND (SELECT COUNT(*) FROM information_schema.PLUGINS \
+             WHERE PLUGIN_NAME = 'FILE_KEY_MANAGEMENT' AND PLUGIN_STATUS = 'ACTIVE') = 1 \
+             AS UNSIGNED)",
+        )
+        .await
+        .map_err(SandboxError::sql(cluster_id))?;
+    // Every InnoDB tablespace the server knows, and whether the encryption threads are done
+    // with it; a tablespace missing from INNODB_TABLESPACES_ENCRYPTION counts as not done. The
+    // temporary tablespace is recreated at each start (encrypted per
+    // innodb_encrypt_temporary_tables) and never listed there.
+    let counts: Option<(u64, u64)> = conn
+        .query_first(
+            "SELECT CAST(COUNT(*) AS UNSIGNED), CAST(COALESCE(SUM(e.ENCRYPTION_SCHEME = 1 \
+             AND e.MIN_KEY_VERSION > 0 AND e.ROTATING_OR_FLUSHING = 0), 0) AS UNSIGNED) \
+             FROM (SELECT SPACE FROM information_schema.INNODB_SYS_TABLESPACES \
+                   WHERE NAME <> 'innodb_temporary' \
+                   UNION SELECT SPACE FROM information_schema.INNODB_TABLESPACES_ENCRYPTION) s \
+             LEFT JOIN information_schema.INNODB_TABLESPACES_ENCRYPTION e ON e.SPACE = s.SPACE",
+        )
+        .await
+        .map_err(SandboxError::sql(cluster_id))?;
+    let (tablespaces, encrypted) = counts.unwrap_or((0, 0));
+    Ok(EncryptionState {
+        configured: configured == Some(1),
+        tablespaces,
+        encrypted,
+    })
+}
+
+async fn wait_encrypted(conn: &mut mysql_async::Conn, cluster_id: &str) -> SandboxResult<()> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let state = encryption_state(conn, cluster_id).await?;
+        if state.complete() {
+            break;
+        }
+        if !state.configured {
+            return Err(SandboxError::InvalidState(format!(
+                "{cluster_id} runs without encryption at rest"
+            )));
+        }
+        if started.elapsed() > ENCRYPTION_TIMEOUT {
+            return Err(SandboxError::Timeout {
+                what: format!(
+                    "{cluster_id} to encrypt its tablespaces ({} of {} done)",
+                    state.encrypted, state.tablespaces
+                ),
+                seconds: ENCRYPTION_TIMEOUT.as_secs(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    flush_dirty_pages(conn, cluster_id).await
+}
+
+/// Makes InnoDB write every dirty page now (so no plaintext page image waits in memory for a
+/// later flush), then restores the setting.
+async fn flush_dirty_pages(conn: &mut mysql_async::Conn, cluster_id: &str) -> SandboxResult<()> {
+    let original: Option<f64> = conn
+        .query_first("SELECT @@innodb_max_dirty_pages_pct")
+        .await
+        .map_err(SandboxError::sql(cluster_id))?;
+    conn.query_drop("SET GLOBAL innodb_max_dirty_pages_pct = 0")
+        .await
+        .map_err(SandboxError::sql(cluster_id))?;
+    let started = tokio::time::Instant::now();
+    let outcome = loop {
+        let dirty: Option<(String, u64)> = conn
+            .query_first("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'")
+            .await
+            .map_err(SandboxError::sql(cluster_id))?;
+        if dirty.is_none_or(|(_, pages)| pages == 0) {
+            break Ok(());
+        }
+        if started.elapsed() > ENCRYPTION_TIMEOUT {
+            break Err(SandboxError::Timeout {
+                what: format!("{cluster_id} to flush its dirty pages"),
+                seconds: ENCRYPTION_TIMEOUT.as_secs(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    conn.exec_drop(
+        "SET GLOBAL innodb_max_dirty_pages_pct = ?",
+        (original.unwrap_or(90.0),),
+    )
+    .await
+    .map_err(SandboxError::sql(cluster_id))?;
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_binlog_info_of_mariadb_backup_10_and_11() {
+        let dir = std::env::temp_dir().join(format!("aurora-binlog-info-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("xtrabackup_binlog_info"),
+            "mysql-bin.000001\t1352\t0-1-5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_binlog_info(&dir).unwrap(),
+            BinlogPosition::new("mysql-bin.000001", 1352)
+        );
+        std::fs::write(
+            dir.join("mariadb_backup_binlog_info"),
+            "mysql-bin.000007\t4\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_binlog_info(&dir).unwrap(),
+            BinlogPosition::new("mysql-bin.000007", 4)
+        );
+        std::fs::write(dir.join("mariadb_backup_binlog_info"), "").unwrap();
+        assert!(read_binlog_info(&dir).is_err(), "empty file: log_bin off");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(read_binlog_info(&dir).is_err());
+    }
+
+    #[test]
+    fn creating_without_a_live_worker_is_failed() {
+        assert_eq!(
+            worker_checked("creating", Some(std::process::id())),
+            "creating"
+        );
+        assert_eq!(worker_checked("creating", None), "creating");
+        // pid_max is at most 2^22 on Linux: this pid cannot exist.
+        assert_eq!(worker_checked("creating", Some(u32::MAX - 1)), "failed");
+        assert_eq!(worker_checked("available", Some(u32::MAX - 1)), "available");
+    }
+}

@@ -1,0 +1,323 @@
+//! `Dns` over zone files: one JSON file per zone in `<sandbox>/dns/<zone>.json`, each record a
+//! name, a type, a value and a TTL. Every change rewrites the file to a temporary name and renames
+//! it over the old one, so a client reading the zone sees the old record or the new one, never a
+//! mix; the change is therefore in sync as soon as `upsert_cname` returns.
+//!
+//! Cluster endpoints are loopback addresses that all listen on the sandbox's port, so a record's
+//! value is a host like an Aurora endpoint and clients connect to it at that port.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aurora_core::errors::{PortError, Resource};
+use aurora_core::ports::{ChangeStatus, DnsChange, DnsRecord, PortResult};
+use serde::{Deserialize, Serialize};
+
+use crate::registry::replace_file;
+
+/// How many change ids a zone remembers for `change_status`.
+const CHANGES_KEPT: usize = 100;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Zone {
+    records: Vec<ZoneRecord>,
+    /// Recent change ids, newest last.
+    #[serde(default)]
+    changes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ZoneRecord {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: String,
+    pub value: String,
+    pub ttl: i64,
+}
+
+/// Where a name leads: the host at the end of its CNAME chain and the smallest TTL on the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub host: String,
+    pub ttl_seconds: i64,
+}
+
+/// The sandbox's DNS: zone files in one directory.
+pub struct SandboxDns {
+    dir: PathBuf,
+    /// Serialises this process's read-modify-write cycles.
+    lock: Mutex<()>,
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim_end_matches('.')
+        .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+impl SandboxDns {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    pub fn zone_file(&self, zone_id: &str) -> PortResult<PathBuf> {
+        let valid = !zone_id.is_empty()
+            && zone_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !zone_id.starts_with('.');
+        if !valid {
+            return Err(PortError::InvalidRequest(format!(
+                "zone id `{zone_id}` is not a plain name"
+            )));
+        }
+        Ok(self.dir.join(format!("{zone_id}.json")))
+    }
+
+    /// Creates the zone (empty) if it does not exist.
+    pub fn create_zone(&self, zone_id: &str) -> PortResult<()> {
+        let path = self.zone_file(zone_id)?;
+        if path.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| PortError::Other(e.to_string()))?;
+        write_zone(&path, &Zone::default())
+    }
+
+    /// Follows CNAMEs from `name` to a host (at most 8 hops), as a client does before
+    /// connecting; `None` if the name does not exist.
+    pub fn lookup(&self, zone_id: &str, name: &str) -> PortResult<Option<Resolved>> {
+        let zone = read_zone(&self.zone_file(zone_id)?)?;
+        let mut current = name.to_string();
+        let mut ttl = i64::MAX;
+        for _ in 0..8 {
+            let Some(record) = zone.records.iter().find(|r| same_name(&r.name, &current)) else {
+                let found = current != name;
+                return Ok(found.then_some(Resolved {
+                    host: current,
+                    ttl_seconds: ttl,
+                }));
+            };
+            ttl = ttl.min(record.ttl);
+            if record.record_type != "CNAME" {
+                return Ok(Some(Resolved {
+                    host: record.value.clone(),
+                    ttl_seconds: ttl,
+                }));
+            }
+            current = record.value.clone();
+        }
+        Err(PortError::Other(format!("CNAME loop at `{name}`")))
+    }
+
+    pub fn records(&self, zone_id: &str) -> PortResult<Vec<ZoneRecord>> {
+        Ok(read_zone(&self.zone_file(zone_id)?)?.records)
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn read_zone(path: &Path) -> PortResult<Zone> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            PortError::NotFound {
+                resource: Resource::HostedZone,
+                message: path.display().to_string(),
+            }
+        } else {
+            PortError::Transient(format!("reading {}: {e}", path.display()))
+        }
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| PortError::Other(format!("zone file {}: {e}", path.display())))
+}
+
+fn write_zone(path: &Path, zone: &Zone) -> PortResult<()> {
+    let text = serde_json::to_vec_pretty(zone).map_err(|e| PortError::Other(e.to_string()))?;
+    replace_file(path, &text).map_err(|e| PortError::Transient(e.to_string()))
+}
+
+#[async_trait]
+impl aurora_core::ports::Dns for SandboxDns {
+    async fn resolve(&self, zone_id: &str, name: &str) -> PortResult<Option<DnsRecord>> {
+        let zone = read_zone(&self.zone_file(zone_id)?)?;
+        Ok(zone
+            .records
+            .iter()
+            .find(|r| same_name(&r.name, name))
+            .map(|r| DnsRecord {
+                name: r.name.clone(),
+                record_type: r.record_type.clone(),
+                value: Some(r.value.clone()),
+                ttl: Some(r.ttl),
+            }))
+    }
+
+    async fn upsert_cname(
+        &self,
+        zone_id: &str,
+        name: &str,
+        value: &str,
+        ttl_seconds: i64,
+    ) -> PortResult<DnsChange> {
+        if ttl_seconds < 0 {
+            return Err(PortError::InvalidRequest(format!(
+                "negative TTL {ttl_seconds}"
+            )));
+        }
+        let path = self.zone_file(zone_id)?;
+        let _guard = self.guard();
+        let mut zone = read_zone(&path)?;
+        let record = ZoneRecord {
+            name: name.trim_end_matches('.').to_string(),
+            record_type: "CNAME".into(),
+            value: value.to_string(),
+            ttl: ttl_seconds,
+        };
+        match zone.records.iter_mut().find(|r| same_name(&r.name, name)) {
+            Some(existing) => *existing = record,
+            None => zone.records.push(record),
+        }
+        let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let id = format!("sandbox-{zone_id}-{nanos:x}-{}", zone.changes.len());
+        zone.changes.push(id.clone());
+        let excess = zone.changes.len().saturating_sub(CHANGES_KEPT);
+        zone.changes.drain(..excess);
+        write_zone(&path, &zone)?;
+        Ok(DnsChange {
+            id,
+            status: ChangeStatus::Insync,
+        })
+    }
+
+    async fn change_status(&self, change_id: &str) -> PortResult<ChangeStatus> {
+        let not_found = || PortError::NotFound {
+            resource: Resource::DnsChange,
+            message: change_id.to_string(),
+        };
+        let zone_id = change_id
+            .strip_prefix("sandbox-")
+            .and_then(|rest| rest.rsplitn(3, '-').nth(2))
+            .ok_or_else(not_found)?;
+        let zone = read_zone(&self.zone_file(zone_id)?)?;
+        if zone.changes.iter().any(|c| c == change_id) {
+            Ok(ChangeStatus::Insync)
+        } else {
+            Err(not_found())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aurora_core::ports::Dns;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    fn zone_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("aurora-dns-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[tokio::test]
+    async fn upsert_is_in_sync_at_once_and_resolves_through_the_cname() {
+        let dir = zone_dir("upsert");
+        let dns = SandboxDns::new(&dir);
+        assert!(matches!(
+            dns.resolve("sandbox", "db.test").await,
+            Err(PortError::NotFound {
+                resource: Resource::HostedZone,
+                ..
+            })
+        ));
+        dns.create_zone("sandbox").unwrap();
+        assert_eq!(dns.resolve("sandbox", "db.test").await.unwrap(), None);
+        let change = dns
+            .upsert_cname("sandbox", "db.test.", "127.100.0.1", 5)
+            .await
+            .unwrap();
+        assert_eq!(change.status, ChangeStatus::Insync);
+        assert_eq!(
+            dns.change_status(&change.id).await.unwrap(),
+            ChangeStatus::Insync
+        );
+        let record = dns.resolve("sandbox", "DB.test").await.unwrap().unwrap();
+        assert_eq!(record.record_type, "CNAME");
+        assert_eq!(record.value.as_deref(), Some("127.100.0.1"));
+        assert_eq!(record.ttl, Some(5));
+        assert_eq!(
+            dns.lookup("sandbox", "db.test").unwrap(),
+            Some(Resolved {
+                host: "127.100.0.1".into(),
+                ttl_seconds: 5
+            })
+        );
+        dns.upsert_cname("sandbox", "db.test", "127.100.0.2", 1)
+            .await
+            .unwrap();
+        assert_eq!(dns.records("sandbox").unwrap().len(), 1, "upsert replaces");
+        assert_eq!(
+            dns.lookup("sandbox", "db.test").unwrap().unwrap().host,
+            "127.100.0.2"
+        );
+        assert!(dns.change_status("sandbox-sandbox-ff-0").await.is_err());
+        assert!(matches!(
+            dns.upsert_cname("sandbox", "db.test", "x", -1).await,
+            Err(PortError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            dns.upsert_cname("../etc", "db.test", "x", 1).await,
+            Err(PortError::InvalidRequest(_))
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn readers_see_the_old_or_the_new_record_never_a_torn_file() {
+        let dir = zone_dir("atomic");
+        let dns = SandboxDns::new(&dir);
+        dns.create_zone("sandbox").unwrap();
+        dns.upsert_cname("sandbox", "db.test", "127.100.0.1", 1)
+            .await
+            .unwrap();
+        let path = dns.zone_file("sandbox").unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    let text = std::fs::read_to_string(&path).expect("the zone file always exists");
+                    let zone: Zone = serde_json::from_str(&text).expect("never a torn file");
+                    let value = &zone.records[0].value;
+                    assert!(value == "127.100.0.1" || value == "127.100.0.2", "{value}");
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        for i in 0..300 {
+            let value = if i % 2 == 0 {
+                "127.100.0.2"
+            } else {
+                "127.100.0.1"
+            };
+            dns.upsert_cname("sandbox", "db.test", value, 1)
+                .await
+                .unwrap();
+        }
+        stop.store(true, Ordering::SeqCst);
+        let reads = reader.join().unwrap();
+        assert!(reads > 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

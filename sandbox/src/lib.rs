@@ -1,0 +1,33 @@
+//! The MariaDB sandbox: real `mariadbd` servers on loopback standing in for Aurora clusters, and
+//! adapters of the core ports over them, so the whole migration runs locally on real databases.
+//!
+//! - [`Sandbox`]: a directory holding clusters, snapshots, key files, zone files and a JSON
+//!   registry; starts, stops and kills servers (see [`server`]).
+//! - [`SandboxClusters`] (`Clusters`): snapshot = `mariadb-backup`, restore = copy-back started
+//!   with encryption at rest, the binlog event recorded on the restored writer.
+//! - [`SandboxFence`] (`WriteFence`): `read_only` plus ending application sessions.
+//! - [`SandboxDns`] (`Dns`): zone files replaced atomically.
+//! - [`schema`]: the sample schema, its seed and the plaintext-marker scan.
+//!
+//! Replication and verification are `aurora-sql`'s, unchanged; this crate only runs servers for
+//! them. It depends on no AWS SDK.
+
+pub mod clusters;
+pub mod dns;
+pub mod error;
+pub mod fence;
+pub mod registry;
+mod sandbox;
+pub mod schema;
+pub mod server;
+pub mod tools;
+
+pub use clusters::SandboxClusters;
+pub use dns::SandboxDns;
+pub use error::{SandboxError, SandboxResult};
+pub use fence::SandboxFence;
+pub use sandbox::{
+    ClusterStatus, Sandbox, SandboxConfig, APP_RECORD, APP_RECORD_TTL, DEFAULT_PORT, ENGINE,
+    INSTANCE_CLASS, ZONE_ID,
+};
+pub use tools::INSTALL_COMMAND;

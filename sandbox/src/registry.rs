@@ -1,0 +1,223 @@
+//! The sandbox's memory between CLI invocations: one JSON file in its directory with the clusters
+//! (and their server processes), instances, snapshots, instance events, parameter groups and fence
+//! records. Written whole to a temporary file and renamed over the old one, so a reader never sees
+//! half a registry.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use aurora_core::ports::{FenceRecord, Tag};
+use aurora_core::BinlogPosition;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::{SandboxError, SandboxResult};
+use crate::server::{Encryption, ServerSpec};
+
+pub const FILE_NAME: &str = "sandbox.json";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registry {
+    /// The port every cluster listens on (each on its own loopback address).
+    pub port: u16,
+    pub next_server_id: u32,
+    #[serde(default)]
+    pub clusters: BTreeMap<String, ClusterRecord>,
+    #[serde(default)]
+    pub instances: BTreeMap<String, InstanceRecord>,
+    #[serde(default)]
+    pub snapshots: BTreeMap<String, SnapshotRecord>,
+    /// Instance id → its events, oldest first.
+    #[serde(default)]
+    pub events: BTreeMap<String, Vec<EventRecord>>,
+    #[serde(default)]
+    pub parameter_groups: BTreeMap<String, ParameterGroupRecord>,
+    /// Cluster id → the fence in force.
+    #[serde(default)]
+    pub fences: BTreeMap<String, FenceRecord>,
+    /// The sample schema's application user, if seeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_user: Option<Credentials>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+/// Lifecycle of a cluster as RDS names it.
+pub mod status {
+    pub const CREATING: &str = "creating";
+    pub const AVAILABLE: &str = "available";
+    pub const FAILED: &str = "failed";
+    /// The server is not running (stopped, or killed).
+    pub const STOPPED: &str = "stopped";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterRecord {
+    pub id: String,
+    pub dir: PathBuf,
+    pub host: Ipv4Addr,
+    pub server_id: u32,
+    /// What the sandbox did last: `creating` (restoring, encrypting), `available`, `failed`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub engine_version: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    /// True once the server runs with encryption and every tablespace is encrypted.
+    pub storage_encrypted: bool,
+    pub parameter_group: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// The snapshot it was restored from, and that snapshot's binlog coordinates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_start: Option<BinlogPosition>,
+    /// The process running this cluster's background work, while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_pid: Option<u32>,
+}
+
+impl ClusterRecord {
+    pub fn server(&self, port: u16) -> ServerSpec {
+        ServerSpec {
+            dir: self.dir.clone(),
+            host: self.host,
+            port,
+            server_id: self.server_id,
+            encryption: self
+                .key_file
+                .clone()
+                .map(|key_file| Encryption { key_file }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRecord {
+    pub id: String,
+    pub cluster_id: String,
+    pub class: String,
+    pub writer: bool,
+    pub promotion_tier: Option<i32>,
+    pub parameter_group: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SnapshotRecord {
+    pub id: String,
+    pub cluster_id: String,
+    pub dir: PathBuf,
+    /// `creating` → `available`, or `failed`.
+    pub status: String,
+    pub percent_progress: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// The source's binlog coordinates at the backup's consistent point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog: Option<BinlogPosition>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParameterGroupRecord {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<String>,
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+impl Registry {
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join(FILE_NAME)
+    }
+
+    /// The registry in `dir`, or `None` if there is none yet.
+    pub fn load(dir: &Path) -> SandboxResult<Option<Self>> {
+        let path = Self::path(dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(SandboxError::io(format!("reading {}", path.display()))(e)),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| SandboxError::Registry {
+                path,
+                message: e.to_string(),
+            })
+    }
+
+    /// Replaces the file atomically: a temporary file in the same directory, then a rename.
+    pub fn save(&self, dir: &Path) -> SandboxResult<()> {
+        let path = Self::path(dir);
+        let text = serde_json::to_vec_pretty(self).map_err(|e| SandboxError::Registry {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        replace_file(&path, &text)
+    }
+}
+
+/// Writes `contents` to a temporary sibling of `path`, syncs it, and renames it over `path`.
+pub(crate) fn replace_file(path: &Path, contents: &[u8]) -> SandboxResult<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = path.with_file_name(format!(".{file_name}.{}.{n}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        SandboxError::io(format!("replacing {}", path.display()))(e)
+    })
+}

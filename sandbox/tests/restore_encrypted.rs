@@ -1,0 +1,199 @@
+//! Snapshot and encrypted restore on real servers, driven by the core steps themselves: the
+//! target has the source's rows, reports encryption, and none of its files hold the plaintext
+//! marker that the source's files do.
+
+mod common;
+
+use std::time::Duration;
+
+use aurora_core::ports::{Clusters, SystemClock};
+use aurora_core::steps::{binlog_position, restore, snapshot};
+use aurora_sandbox::clusters::encryption_state;
+use aurora_sandbox::schema::{files_containing, PLAINTEXT_MARKER};
+use aurora_sandbox::Sandbox;
+use mysql_async::prelude::Queryable;
+use serde_json::json;
+
+const STEP_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn state_document(execution: &str) -> serde_json::Value {
+    json!({
+        "sourceClusterId": "orders",
+        "kmsKeyId": "alias/orders-at-rest",
+        "replication": {
+            "engine": "native",
+            "sourceSecretArn": "arn:aws:secretsmanager:sandbox:000000000000:secret:repl",
+            "targetSecretArn": "arn:aws:secretsmanager:sandbox:000000000000:secret:admin"
+        },
+        "switchover": { "mode": "auto" },
+        "execution": { "name": execution }
+    })
+}
+
+async fn digests(sandbox: &Sandbox, cluster: &str) -> Vec<(String, u64, u64)> {
+    let mut conn = sandbox.admin_conn(cluster).await.unwrap();
+    let mut out = Vec::new();
+    for table in ["audit_log", "customers", "orders", "products"] {
+        let rows: Option<u64> = conn
+            .query_first(format!("SELECT COUNT(*) FROM shop.{table}"))
+            .await
+            .unwrap();
+        let checksum: Option<(String, u64)> = conn
+            .query_first(format!("CHECKSUM TABLE shop.{table}"))
+            .await
+            .unwrap();
+        out.push((table.to_string(), rows.unwrap(), checksum.unwrap().1));
+    }
+    conn.disconnect().await.unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_and_encrypted_restore_keep_rows_and_leave_no_plaintext() {
+    common::with_sandbox(common::sandbox("restore"), |sandbox| async move {
+        sandbox.create_source_cluster("orders").await.unwrap();
+        let seeded = sandbox.seed_sample("orders", 1500).await.unwrap();
+        assert_eq!(seeded.orders, 1500);
+        let clusters = sandbox.clusters();
+        let clock = SystemClock;
+
+        // GIVEN the snapshot step, polled until available
+        let mut doc = state_document("run-1");
+        let snapshot_input: snapshot::SnapshotInput = serde_json::from_value(doc.clone()).unwrap();
+        let first = snapshot::run(&snapshot_input, &clusters, &clock)
+            .await
+            .unwrap();
+        assert_eq!(
+            first.status, "creating",
+            "the backup runs in the background"
+        );
+        let snap = common::eventually("the snapshot", STEP_TIMEOUT, || async {
+            let out = snapshot::run(&snapshot_input, &clusters, &clock)
+                .await
+                .unwrap();
+            out.ready.then_some(out)
+        })
+        .await;
+        assert_eq!(snap.percent_progress, 100);
+        doc["snapshot"] = serde_json::to_value(&snap).unwrap();
+
+        // WHEN the restore step is polled until ready
+        let restore_input: restore::RestoreInput = serde_json::from_value(doc.clone()).unwrap();
+        let restored = common::eventually("the encrypted restore", STEP_TIMEOUT, || async {
+            let out = restore::run(&restore_input, &clusters, &clock)
+                .await
+                .unwrap();
+            out.ready.then_some(out)
+        })
+        .await;
+
+        // THEN the target is encrypted with the spec's key, and the writer reports the
+        // snapshot's binlog coordinates in the RDS event the binlog step reads
+        assert!(restored.encrypted);
+        assert_eq!(restored.kms_key_id.as_deref(), Some("alias/orders-at-rest"));
+        let target = clusters
+            .describe_cluster("orders-encrypted")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(target.storage_encrypted);
+        assert_eq!(target.status, "available");
+        assert_ne!(
+            restored.source_endpoint.as_ref().unwrap().host,
+            restored.target_endpoint.as_ref().unwrap().host
+        );
+        doc["restore"] = serde_json::to_value(&restored).unwrap();
+        let binlog_input: binlog_position::BinlogPositionInput =
+            serde_json::from_value(doc.clone()).unwrap();
+        let binlog = binlog_position::run(
+            &binlog_input,
+            &clusters,
+            &clock,
+            binlog_position::DEFAULT_HORIZON,
+        )
+        .await
+        .unwrap();
+        assert!(binlog.position.file.starts_with("mysql-bin."), "{binlog:?}");
+        assert!(binlog.position.position > 4);
+
+        let mut conn = sandbox.admin_conn("orders-encrypted").await.unwrap();
+        let state = encryption_state(&mut conn, "orders-encrypted")
+            .await
+            .unwrap();
+        assert!(state.complete(), "{state:?}");
+        conn.disconnect().await.unwrap();
+
+        // AND the data is the same on both sides
+        assert_eq!(
+            digests(&sandbox, "orders").await,
+            digests(&sandbox, "orders-encrypted").await
+        );
+
+        // AND the marker is in the source's files (binlog, redo) but nowhere in the target's
+        // data files, redo log or binlog
+        let source_dir = sandbox.server_spec("orders").unwrap().data_dir();
+        let target_dir = sandbox.server_spec("orders-encrypted").unwrap().data_dir();
+        let in_source = files_containing(&source_dir, PLAINTEXT_MARKER.as_bytes()).unwrap();
+        assert!(
+            in_source
+                .iter()
+                .any(|p| p.to_string_lossy().contains("mysql-bin.")),
+            "{in_source:?}"
+        );
+        let snapshot_dir = sandbox.dir().join("snapshots").join(&snap.snapshot_id);
+        let in_snapshot = files_containing(&snapshot_dir, PLAINTEXT_MARKER.as_bytes()).unwrap();
+        assert!(
+            in_snapshot
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "ibd")),
+            "the target was restored from plaintext tablespaces: {in_snapshot:?}"
+        );
+        let in_target = files_containing(&target_dir, PLAINTEXT_MARKER.as_bytes()).unwrap();
+        assert!(
+            in_target.is_empty(),
+            "plaintext in the target: {in_target:?}"
+        );
+        // Writes after the restore are encrypted too.
+        let mut conn = sandbox.admin_conn("orders-encrypted").await.unwrap();
+        conn.query_drop(format!(
+            "INSERT INTO shop.audit_log VALUES (NOW(6), 'test', 'after restore {PLAINTEXT_MARKER}')"
+        ))
+        .await
+        .unwrap();
+        conn.query_drop("FLUSH BINARY LOGS").await.unwrap();
+        conn.disconnect().await.unwrap();
+        let in_target = files_containing(&target_dir, PLAINTEXT_MARKER.as_bytes()).unwrap();
+        assert!(
+            in_target.is_empty(),
+            "plaintext in the target: {in_target:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_of_a_stopped_cluster_is_refused_and_a_missing_one_is_not_found() {
+    common::with_sandbox(common::sandbox("refuse"), |sandbox| async move {
+        sandbox.create_source_cluster("orders").await.unwrap();
+        sandbox.stop_cluster("orders").await.unwrap();
+        let clusters = sandbox.clusters();
+        let request = |cluster: &str| aurora_core::ports::CreateSnapshotRequest {
+            cluster_id: cluster.into(),
+            snapshot_id: "snap".into(),
+            tags: Vec::new(),
+        };
+        let stopped = clusters.create_cluster_snapshot(&request("orders")).await;
+        assert!(
+            matches!(stopped, Err(aurora_core::PortError::InvalidState(_))),
+            "{stopped:?}"
+        );
+        let cluster = clusters.describe_cluster("orders").await.unwrap().unwrap();
+        assert_eq!(cluster.status, "stopped");
+        let missing = clusters.create_cluster_snapshot(&request("nope")).await;
+        assert!(
+            matches!(&missing, Err(e) if e.is_not_found(aurora_core::errors::Resource::Cluster)),
+            "{missing:?}"
+        );
+    })
+    .await;
+}
