@@ -507,6 +507,7 @@ async fn restore_encrypted(
     )
     .await?;
     sandbox.start_cluster(cluster_id).await?;
+    sandbox.prepare_server(cluster_id).await?;
     let mut conn = sandbox.admin_conn(cluster_id).await?;
     let outcome = wait_encrypted(&mut conn, cluster_id).await;
     let version = match outcome {

@@ -9,8 +9,11 @@
 //! - [`SandboxDns`] (`Dns`): zone files replaced atomically.
 //! - [`schema`]: the sample schema, its seed and the plaintext-marker scan.
 //!
-//! Replication and verification are `aurora-sql`'s, unchanged; this crate only runs servers for
-//! them. It depends on no AWS SDK.
+//! Replication and verification are `aurora-sql`'s, unchanged: the sandbox installs its
+//! `mysql.rds_*` stand-ins on every server, creates the replication user, and builds
+//! [`aurora_sql::NativeReplication`] / [`aurora_sql::SqlVerifier`] for its clusters
+//! ([`Sandbox::native_replication`], [`Sandbox::verifier`], [`Sandbox::secrets`]). It depends on
+//! no AWS SDK.
 
 pub mod clusters;
 pub mod dns;
@@ -27,7 +30,7 @@ pub use dns::SandboxDns;
 pub use error::{SandboxError, SandboxResult};
 pub use fence::SandboxFence;
 pub use sandbox::{
-    ClusterStatus, Sandbox, SandboxConfig, APP_RECORD, APP_RECORD_TTL, DEFAULT_PORT, ENGINE,
-    INSTANCE_CLASS, ZONE_ID,
+    ClusterStatus, Sandbox, SandboxConfig, ADMIN_SECRET_ARN, APP_RECORD, APP_RECORD_TTL,
+    DEFAULT_PORT, ENGINE, INSTANCE_CLASS, REPLICATION_SECRET_ARN, REPLICATION_USER, ZONE_ID,
 };
 pub use tools::INSTALL_COMMAND;

@@ -40,6 +40,9 @@ pub struct Registry {
     /// The sample schema's application user, if seeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_user: Option<Credentials>,
+    /// The user targets replicate from sources as (`REPLICATION SLAVE`, `BINLOG MONITOR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_user: Option<Credentials>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,6 +33,15 @@ pub const APP_RECORD_TTL: i64 = 1;
 pub const INSTANCE_CLASS: &str = "db.sandbox";
 /// The engine sandbox clusters report: they stand in for Aurora MySQL.
 pub const ENGINE: &str = "aurora-mysql";
+/// The secret ARN [`Sandbox::secrets`] answers with the replication user (the spec's
+/// `replication.sourceSecretArn` for a sandbox run).
+pub const REPLICATION_SECRET_ARN: &str =
+    "arn:aws:secretsmanager:sandbox:000000000000:secret:aurora-sandbox-replication";
+/// The secret ARN [`Sandbox::secrets`] answers with the administrator (`targetSecretArn`).
+pub const ADMIN_SECRET_ARN: &str =
+    "arn:aws:secretsmanager:sandbox:000000000000:secret:aurora-sandbox-admin";
+/// The replication user's name.
+pub const REPLICATION_USER: &str = "repl";
 
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -241,6 +250,121 @@ impl Sandbox {
         connect(cluster_id, &endpoint, "root", None).await
     }
 
+    /// Connection settings of the administrator (`root`, no password, plain TCP on loopback).
+    pub fn admin_settings(&self, cluster_id: &str) -> Option<aurora_sql::ConnectionSettings> {
+        let endpoint = self.endpoint(cluster_id)?;
+        Some(aurora_sql::ConnectionSettings::new(
+            endpoint.host,
+            self.port(),
+            aurora_sql::Credentials::new("root", ""),
+            aurora_sql::Tls::Disabled,
+        ))
+    }
+
+    /// The replication user, created on the first source cluster.
+    pub fn replication_credentials(&self) -> Option<Credentials> {
+        self.registry(|r| r.replication_user.clone())
+    }
+
+    /// Installs `aurora-sql`'s stand-ins for the `mysql.rds_*` procedures, so the native
+    /// replication engine runs here unchanged. Idempotent.
+    pub(crate) async fn prepare_server(&self, cluster_id: &str) -> SandboxResult<()> {
+        let settings = self
+            .admin_settings(cluster_id)
+            .ok_or_else(|| SandboxError::NotFound(format!("cluster {cluster_id}")))?;
+        aurora_sql::install_rds_stand_ins(&settings).await?;
+        Ok(())
+    }
+
+    async fn ensure_replication_user(&self, cluster_id: &str) -> SandboxResult<()> {
+        let credentials = match self.replication_credentials() {
+            Some(c) => c,
+            None => {
+                let c = Credentials {
+                    user: REPLICATION_USER.into(),
+                    password: random_hex(12)?,
+                };
+                self.update(|r| r.replication_user = Some(c.clone()))?;
+                c
+            }
+        };
+        let mut conn = self.admin_conn(cluster_id).await?;
+        // Generated hex: safe to inline (CREATE USER takes no placeholders).
+        for statement in [
+            format!(
+                "CREATE USER IF NOT EXISTS '{}'@'%' IDENTIFIED BY '{}'",
+                credentials.user, credentials.password
+            ),
+            format!(
+                "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{}'@'%'",
+                credentials.user
+            ),
+        ] {
+            conn.query_drop(statement)
+                .await
+                .map_err(SandboxError::sql(cluster_id))?;
+        }
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
+
+    /// The secrets a sandbox run's spec names ([`REPLICATION_SECRET_ARN`], [`ADMIN_SECRET_ARN`]).
+    pub fn secrets(&self) -> aurora_sql::StaticSecrets {
+        let mut secrets = aurora_sql::StaticSecrets::new().with(
+            ADMIN_SECRET_ARN,
+            &aurora_sql::SecretValue {
+                username: "root".into(),
+                password: String::new(),
+                host: None,
+                port: Some(self.port()),
+            },
+        );
+        if let Some(c) = self.replication_credentials() {
+            secrets = secrets.with(
+                REPLICATION_SECRET_ARN,
+                &aurora_sql::SecretValue {
+                    username: c.user,
+                    password: c.password,
+                    host: None,
+                    port: Some(self.port()),
+                },
+            );
+        }
+        secrets
+    }
+
+    /// `aurora-sql`'s native replication from `source` into `target` (replica threads without
+    /// TLS: sandbox servers have no certificates).
+    pub fn native_replication(
+        &self,
+        major: aurora_sql::AuroraMajorVersion,
+        source_id: &str,
+        target_id: &str,
+    ) -> SandboxResult<aurora_sql::NativeReplication> {
+        let replication = self.replication_credentials().ok_or_else(|| {
+            SandboxError::InvalidState("no replication user: create a source cluster".into())
+        })?;
+        let user = aurora_sql::Credentials::new(&replication.user, &replication.password);
+        let mut source = self
+            .admin_settings(source_id)
+            .ok_or_else(|| SandboxError::NotFound(format!("cluster {source_id}")))?;
+        source.credentials = user.clone();
+        let target = self
+            .admin_settings(target_id)
+            .ok_or_else(|| SandboxError::NotFound(format!("cluster {target_id}")))?;
+        Ok(
+            aurora_sql::NativeReplication::new(major, source, target, user)
+                .with_replication_ssl(false),
+        )
+    }
+
+    /// `aurora-sql`'s verifier of one cluster, as the administrator.
+    pub fn verifier(&self, cluster_id: &str) -> SandboxResult<aurora_sql::SqlVerifier> {
+        self.admin_settings(cluster_id)
+            .map(aurora_sql::SqlVerifier::new)
+            .ok_or_else(|| SandboxError::NotFound(format!("cluster {cluster_id}")))
+    }
+
     /// Whether the cluster's server process is running.
     pub fn is_running(&self, cluster_id: &str) -> bool {
         self.cluster_record(cluster_id)
@@ -290,6 +414,8 @@ impl Sandbox {
             );
         })?;
         self.start_cluster(id).await?;
+        self.prepare_server(id).await?;
+        self.ensure_replication_user(id).await?;
         let version = self.server_version(id).await?;
         let record = self
             .update(|r| {

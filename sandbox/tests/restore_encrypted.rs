@@ -6,8 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use aurora_core::ports::{Clusters, SystemClock};
-use aurora_core::steps::{binlog_position, restore, snapshot};
+use aurora_core::ports::{
+    Clusters, Replication, ReplicationState, SystemClock, Verifier, VerifyDepth,
+};
+use aurora_core::steps::{binlog_position, create_migration, restore, snapshot};
 use aurora_sandbox::clusters::encryption_state;
 use aurora_sandbox::schema::{files_containing, PLAINTEXT_MARKER};
 use aurora_sandbox::Sandbox;
@@ -22,8 +24,8 @@ fn state_document(execution: &str) -> serde_json::Value {
         "kmsKeyId": "alias/orders-at-rest",
         "replication": {
             "engine": "native",
-            "sourceSecretArn": "arn:aws:secretsmanager:sandbox:000000000000:secret:repl",
-            "targetSecretArn": "arn:aws:secretsmanager:sandbox:000000000000:secret:admin"
+            "sourceSecretArn": aurora_sandbox::REPLICATION_SECRET_ARN,
+            "targetSecretArn": aurora_sandbox::ADMIN_SECRET_ARN
         },
         "switchover": { "mode": "auto" },
         "execution": { "name": execution }
@@ -153,20 +155,60 @@ async fn snapshot_and_encrypted_restore_keep_rows_and_leave_no_plaintext() {
             in_target.is_empty(),
             "plaintext in the target: {in_target:?}"
         );
-        // Writes after the restore are encrypted too.
+        // AND native replication from the event's position brings the source's later writes
+        // over, encrypted at rest on the target (relay log and binlog included)
+        let replication = sandbox
+            .native_replication(aurora_sql::AuroraMajorVersion::Two, "orders", "orders-encrypted")
+            .unwrap();
+        doc["binlog"] = serde_json::to_value(&binlog).unwrap();
+        let migration_input: create_migration::CreateMigrationInput =
+            serde_json::from_value(doc.clone()).unwrap();
+        let migration = create_migration::run(&migration_input, &replication)
+            .await
+            .unwrap();
+        let mut source = sandbox.admin_conn("orders").await.unwrap();
+        for i in 0..50 {
+            source
+                .query_drop(format!(
+                    "INSERT INTO shop.audit_log VALUES (NOW(6), 'cdc', 'row {i} {PLAINTEXT_MARKER}')"
+                ))
+                .await
+                .unwrap();
+        }
+        source.query_drop("UPDATE shop.products SET price = price + 1 WHERE sku < 'SKU-000010'")
+            .await
+            .unwrap();
+        source.disconnect().await.unwrap();
+        common::eventually("the target to catch up", STEP_TIMEOUT, || async {
+            let status = replication.status(&migration.handle).await.unwrap();
+            assert_ne!(status.state, ReplicationState::Failed, "{status:?}");
+            status
+                .positions
+                .filter(|p| status.state == ReplicationState::Running && p.applied == p.source)
+        })
+        .await;
+        let shop = ["shop".to_string()];
+        let source_digests = sandbox
+            .verifier("orders")
+            .unwrap()
+            .table_digests(&shop, VerifyDepth::Checksums)
+            .await
+            .unwrap();
+        let target_digests = sandbox
+            .verifier("orders-encrypted")
+            .unwrap()
+            .table_digests(&shop, VerifyDepth::Checksums)
+            .await
+            .unwrap();
+        assert_eq!(source_digests, target_digests);
+        assert_eq!(source_digests[0].rows, 1550, "{source_digests:?}");
+        replication.stop(&migration.handle).await.unwrap();
         let mut conn = sandbox.admin_conn("orders-encrypted").await.unwrap();
-        conn.query_drop(format!(
-            "INSERT INTO shop.audit_log VALUES (NOW(6), 'test', 'after restore {PLAINTEXT_MARKER}')"
-        ))
-        .await
-        .unwrap();
         conn.query_drop("FLUSH BINARY LOGS").await.unwrap();
+        conn.query_drop("FLUSH RELAY LOGS").await.unwrap();
         conn.disconnect().await.unwrap();
         let in_target = files_containing(&target_dir, PLAINTEXT_MARKER.as_bytes()).unwrap();
-        assert!(
-            in_target.is_empty(),
-            "plaintext in the target: {in_target:?}"
-        );
+        assert!(in_target.is_empty(), "plaintext in the target: {in_target:?}");
     })
     .await;
 }
