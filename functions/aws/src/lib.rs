@@ -23,6 +23,7 @@ pub mod params;
 pub mod rds;
 pub mod retirement;
 pub mod route53;
+pub mod secrets;
 
 #[cfg(test)]
 mod plan_names;
@@ -37,6 +38,7 @@ pub use params::RdsClusterParameters;
 pub use rds::RdsClusters;
 pub use retirement::RdsClusterRetirement;
 pub use route53::Route53Dns;
+pub use secrets::SecretsManagerSecrets;
 
 use aurora_core::errors::PortError;
 use aws_config::{BehaviorVersion, SdkConfig};

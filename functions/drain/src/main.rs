@@ -1,0 +1,44 @@
+//! Lambda handler of the `Drain` state: wiring only. The step is `aurora_core::steps::drain`;
+//! clients are built once and reused while the function is warm.
+//!
+//! Environment: `DRAIN_BUDGET_SECONDS` (optional, default 60): the longest wait inside one
+//! invocation; keep it well under the function's timeout.
+
+use std::time::Duration;
+
+use aurora_core::parse_input;
+use aurora_core::ports::{SystemClock, TokioSleeper};
+use aurora_core::steps::drain::{self, DrainInput, DrainSettings};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let settings = DrainSettings {
+        budget: budget_from_env()?,
+        ..DrainSettings::default()
+    };
+    let config = aurora_aws::load_config().await;
+    let replication = aurora_aws::DmsReplication::new(&config);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        let input: DrainInput = parse_input(event.payload)?;
+        drain::run(&input, &replication, &SystemClock, &TokioSleeper, settings)
+            .await
+            .map_err(Diagnostic::from)
+    }))
+    .await
+}
+
+fn budget_from_env() -> Result<Duration, Error> {
+    match std::env::var("DRAIN_BUDGET_SECONDS") {
+        Err(_) => Ok(DrainSettings::default().budget),
+        Ok(text) => match text.parse::<u64>() {
+            Ok(seconds) if (1..=840).contains(&seconds) => Ok(Duration::from_secs(seconds)),
+            _ => Err(format!(
+                "DRAIN_BUDGET_SECONDS must be between 1 and 840 seconds, got {text:?}"
+            )
+            .into()),
+        },
+    }
+}
