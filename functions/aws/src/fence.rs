@@ -567,4 +567,118 @@ mod tests {
         assert!(matches!(error, PortError::InvalidState(_)), "{error:?}");
         assert_eq!(tag.num_calls(), 1, "the record was saved first");
     }
+
+    /// Bad input through the step over this adapter: each fails with its name and the smithy
+    /// mocks see no tagging or modifying call.
+    #[tokio::test]
+    async fn bad_fence_input_changes_nothing_on_rds() {
+        use crate::params::RdsClusterParameters;
+        use aurora_core::errors::NamedError;
+        use aurora_core::ports::SystemClock;
+        use aurora_core::steps::fence_writes::{self, FenceWritesInput};
+
+        type Describe = fn() -> Result<
+            DescribeDbClustersOutput,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >;
+        let on_fence: Describe = || Ok(cluster(&[FENCE_SG], vec![]));
+        let normal: Describe = || Ok(cluster(&["sg-0aaaaaaaaaaaaaaaa"], vec![]));
+        let default_group: Describe = || {
+            let mut out = cluster(&["sg-0aaaaaaaaaaaaaaaa"], vec![]);
+            let c = out.db_clusters.as_mut().unwrap().first_mut().unwrap();
+            c.db_cluster_parameter_group = Some("default.aurora-mysql8.0".into());
+            Ok(out)
+        };
+        let missing: Describe = || Err(xml_error(404, "DBClusterNotFoundFault"));
+        let throttled: Describe = || Err(xml_error(400, "Throttling"));
+        let cases: Vec<(&str, serde_json::Value, Describe, bool, &str)> = vec![
+            (
+                "read_only in a shared group",
+                serde_json::json!(["read-only"]),
+                normal,
+                true,
+                "SharedParameterGroup",
+            ),
+            (
+                "read_only in a default group",
+                serde_json::json!(["read-only"]),
+                default_group,
+                false,
+                "SharedParameterGroup",
+            ),
+            (
+                "fenced outside this run",
+                serde_json::json!(["security-group"]),
+                on_fence,
+                false,
+                "InvalidInput",
+            ),
+            (
+                "unknown cluster",
+                serde_json::json!(["security-group", "read-only"]),
+                missing,
+                false,
+                "SourceNotFound",
+            ),
+            (
+                "throttled",
+                serde_json::json!(["read-only"]),
+                throttled,
+                false,
+                "Transient",
+            ),
+        ];
+        for (case, methods, describe, shared, name) in cases {
+            let one = mock!(Client::describe_db_clusters)
+                .match_requests(|r| r.db_cluster_identifier() == Some("orders"))
+                .then_compute_response(move |_| match describe() {
+                    Ok(out) => aws_smithy_mocks::MockResponse::Output(out),
+                    Err(http) => aws_smithy_mocks::MockResponse::Http(http),
+                });
+            let all = mock!(Client::describe_db_clusters)
+                .match_requests(|r| r.db_cluster_identifier().is_none())
+                .then_output(move || {
+                    let user = |id: &str| {
+                        rds::DbCluster::builder()
+                            .db_cluster_identifier(id)
+                            .db_cluster_parameter_group("orders-params")
+                            .build()
+                    };
+                    let mut out = DescribeDbClustersOutput::builder().db_clusters(user("orders"));
+                    if shared {
+                        out = out.db_clusters(user("payments"));
+                    }
+                    out.build()
+                });
+            let params = mock!(Client::describe_db_cluster_parameters)
+                .then_output(|| DescribeDbClusterParametersOutput::builder().build());
+            let tag = mock!(Client::add_tags_to_resource)
+                .then_output(|| AddTagsToResourceOutput::builder().build());
+            let modify = mock!(Client::modify_db_cluster)
+                .then_output(|| ModifyDbClusterOutput::builder().build());
+            let set = mock!(Client::modify_db_cluster_parameter_group)
+                .then_output(|| ModifyDbClusterParameterGroupOutput::builder().build());
+            let client = client!(aws_sdk_rds, &one, &all, &params, &tag, &modify, &set);
+            let fence = RdsWriteFence::from_client(client.clone());
+            let parameters = RdsClusterParameters::from_client(client);
+            let input: FenceWritesInput = serde_json::from_value(serde_json::json!({
+                "action": "fence",
+                "sourceClusterId": "orders",
+                "switchover": {"fence": methods, "fenceSecurityGroupId": FENCE_SG},
+                "execution": {"name": "exec-1"}
+            }))
+            .unwrap();
+
+            let error = fence_writes::run(&input, &fence, Some(&parameters), &SystemClock)
+                .await
+                .expect_err(case);
+
+            assert_eq!(error.error_name(), name, "{case}: {error}");
+            assert_eq!(
+                (tag.num_calls(), modify.num_calls(), set.num_calls()),
+                (0, 0, 0),
+                "{case}: no create/modify call"
+            );
+        }
+    }
 }
