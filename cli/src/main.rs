@@ -6,6 +6,7 @@
 mod asl;
 mod failure;
 mod progress;
+mod sandbox;
 mod sfn;
 mod validate;
 mod view;
@@ -45,6 +46,8 @@ enum Command {
     /// List the executions of the deployed state machine.
     #[command(long_about = sfn::list::LONG_ABOUT)]
     List(sfn::list::Args),
+    /// Local MariaDB clusters to migrate: up, status, down.
+    Sandbox(sandbox::Args),
 }
 
 #[tokio::main]
@@ -58,6 +61,7 @@ async fn main() -> ExitCode {
         Command::Approve(args) => sfn::approve::run_approve(args).await,
         Command::Abort(args) => sfn::approve::run_abort(args).await,
         Command::List(args) => sfn::list::run(args).await,
+        Command::Sandbox(args) => sandbox::run(args).await,
     }
 }
 

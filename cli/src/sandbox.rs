@@ -1,0 +1,242 @@
+//! `aurora-encrypt sandbox up|down|status`: a local MariaDB "Aurora" to migrate.
+//!
+//! `up` starts a source cluster (a real `mariadbd` on a loopback address, `log_bin`, ROW
+//! binlogs) seeded with the sample schema, points the DNS name at it and leaves it running;
+//! `status` lists the clusters of the sandbox; `down` stops every server and deletes the sandbox
+//! (or keeps the data with `--keep`). State lives in the sandbox directory, so the three run as
+//! separate invocations. Ctrl-C during `up` stops what it started.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aurora_sandbox::{Sandbox, SandboxConfig, SandboxError};
+use clap::{Args as ClapArgs, Subcommand};
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: SandboxCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Start a seeded source cluster and leave it running.
+    Up(UpArgs),
+    /// Stop every sandbox server and delete the sandbox directory.
+    Down(DownArgs),
+    /// List the sandbox's clusters and whether their servers run.
+    Status(DirArgs),
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct DirArgs {
+    /// Sandbox directory [default: <system temp dir>/aurora-encrypt-sandbox].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+impl DirArgs {
+    fn dir(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(SandboxConfig::default_dir)
+    }
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Rows seeded into each table of the sample schema.
+    #[arg(long, default_value_t = 1000)]
+    pub rows: u64,
+    /// Port every cluster listens on, each on its own loopback address (not 3306).
+    #[arg(long, default_value_t = aurora_sandbox::DEFAULT_PORT)]
+    pub port: u16,
+    /// Identifier of the source cluster.
+    #[arg(long, default_value = "orders")]
+    pub cluster: String,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// Stop the servers but keep the data directory.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+pub async fn run(args: Args) -> ExitCode {
+    let outcome = match args.command {
+        SandboxCommand::Up(args) => up(args).await,
+        SandboxCommand::Down(args) => down(args).await,
+        SandboxCommand::Status(args) => status(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn up(args: UpArgs) -> Result<ExitCode, SandboxError> {
+    let config = SandboxConfig {
+        dir: args.dir.dir(),
+        port: args.port,
+    };
+    let sandbox = Sandbox::open(config)?;
+    let work = async {
+        if sandbox.status().iter().any(|c| c.id == args.cluster) {
+            sandbox.start_cluster(&args.cluster).await?;
+            println!("cluster {} was already there: running", args.cluster);
+        } else {
+            sandbox.create_source_cluster(&args.cluster).await?;
+            let seeded = sandbox.seed_sample(&args.cluster, args.rows).await?;
+            println!(
+                "seeded `{}`: {} rows (customers {}, products {}, orders {}, audit_log {})",
+                aurora_sandbox::schema::DATABASE,
+                seeded.total(),
+                seeded.customers,
+                seeded.products,
+                seeded.orders,
+                seeded.audit_log
+            );
+        }
+        Ok::<(), SandboxError>(())
+    };
+    tokio::select! {
+        done = work => done?,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: stopping the sandbox's servers");
+            sandbox.shutdown().await?;
+            return Ok(ExitCode::from(130));
+        }
+    }
+    sandbox.detach();
+    print_connection_info(&sandbox);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_connection_info(sandbox: &Sandbox) {
+    println!("sandbox in {}", sandbox.dir().display());
+    for cluster in sandbox.status() {
+        println!(
+            "  {}  {}:{}  {}{}",
+            cluster.id,
+            cluster.endpoint,
+            cluster.port,
+            cluster.status,
+            if cluster.storage_encrypted {
+                "  encrypted"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "    admin: mariadb --defaults-file={}",
+            cluster.defaults_file.display()
+        );
+    }
+    if let Some(app) = sandbox.app_credentials() {
+        println!(
+            "  application user `{}` (password in {}), via DNS name {} (zone {})",
+            app.user,
+            sandbox.dir().join("sandbox.json").display(),
+            aurora_sandbox::APP_RECORD,
+            sandbox.dir().join("dns").join("sandbox.json").display()
+        );
+    }
+    println!(
+        "stop with: aurora-encrypt sandbox down --dir {}",
+        sandbox.dir().display()
+    );
+}
+
+async fn down(args: DownArgs) -> Result<ExitCode, SandboxError> {
+    let dir = args.dir.dir();
+    let Some(sandbox) = Sandbox::existing(&dir)? else {
+        println!("no sandbox in {}", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    if args.keep {
+        sandbox.shutdown().await?;
+        println!("stopped every server; data kept in {}", dir.display());
+    } else {
+        sandbox.destroy().await?;
+        println!("stopped every server and removed {}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(args: DirArgs) -> Result<ExitCode, SandboxError> {
+    let dir = args.dir();
+    let Some(sandbox) = Sandbox::existing(&dir)? else {
+        println!("no sandbox in {}", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let clusters = sandbox.status();
+    if clusters.is_empty() {
+        println!("sandbox in {}: no clusters", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<24} {:<10} {:<22} {:<8} {:<9}",
+        "CLUSTER", "STATUS", "ENDPOINT", "PID", "ENCRYPTED"
+    );
+    for c in clusters {
+        println!(
+            "{:<24} {:<10} {:<22} {:<8} {:<9}",
+            c.id,
+            c.status,
+            format!("{}:{}", c.endpoint, c.port),
+            c.pid
+                .filter(|_| c.running)
+                .map_or_else(|| "-".to_string(), |p| p.to_string()),
+            if c.storage_encrypted { "yes" } else { "no" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    }
+
+    #[test]
+    fn up_takes_rows_dir_and_port() {
+        let cli = Cli::try_parse_from([
+            "x", "up", "--rows", "50", "--dir", "/tmp/sb", "--port", "23306",
+        ])
+        .unwrap();
+        let SandboxCommand::Up(up) = cli.command else {
+            panic!("not up");
+        };
+        assert_eq!(up.rows, 50);
+        assert_eq!(up.port, 23306);
+        assert_eq!(up.dir.dir(), PathBuf::from("/tmp/sb"));
+        assert_eq!(up.cluster, "orders");
+    }
+
+    #[test]
+    fn down_keeps_data_only_when_asked_and_dir_defaults_to_temp() {
+        let cli = Cli::try_parse_from(["x", "down"]).unwrap();
+        let SandboxCommand::Down(down) = cli.command else {
+            panic!("not down");
+        };
+        assert!(!down.keep);
+        assert_eq!(down.dir.dir(), SandboxConfig::default_dir());
+        let cli = Cli::try_parse_from(["x", "down", "--keep"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            SandboxCommand::Down(DownArgs { keep: true, .. })
+        ));
+    }
+}
