@@ -577,20 +577,20 @@ mod tests {
         use aurora_core::ports::SystemClock;
         use aurora_core::steps::fence_writes::{self, FenceWritesInput};
 
-        type Describe = fn() -> Result<
-            DescribeDbClustersOutput,
-            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-        >;
-        let on_fence: Describe = || Ok(cluster(&[FENCE_SG], vec![]));
-        let normal: Describe = || Ok(cluster(&["sg-0aaaaaaaaaaaaaaaa"], vec![]));
+        use aws_sdk_rds::operation::describe_db_clusters::DescribeDBClustersError;
+        use aws_smithy_mocks::MockResponse;
+        type Describe = fn() -> MockResponse<DescribeDbClustersOutput, DescribeDBClustersError>;
+        let on_fence: Describe = || MockResponse::Output(cluster(&[FENCE_SG], vec![]));
+        let normal: Describe = || MockResponse::Output(cluster(&["sg-0aaaaaaaaaaaaaaaa"], vec![]));
         let default_group: Describe = || {
             let mut out = cluster(&["sg-0aaaaaaaaaaaaaaaa"], vec![]);
-            let c = out.db_clusters.as_mut().unwrap().first_mut().unwrap();
-            c.db_cluster_parameter_group = Some("default.aurora-mysql8.0".into());
-            Ok(out)
+            if let Some(c) = out.db_clusters.as_mut().and_then(|c| c.first_mut()) {
+                c.db_cluster_parameter_group = Some("default.aurora-mysql8.0".into());
+            }
+            MockResponse::Output(out)
         };
-        let missing: Describe = || Err(xml_error(404, "DBClusterNotFoundFault"));
-        let throttled: Describe = || Err(xml_error(400, "Throttling"));
+        let missing: Describe = || MockResponse::Http(xml_error(404, "DBClusterNotFoundFault"));
+        let throttled: Describe = || MockResponse::Http(xml_error(400, "Throttling"));
         let cases: Vec<(&str, serde_json::Value, Describe, bool, &str)> = vec![
             (
                 "read_only in a shared group",
@@ -631,10 +631,7 @@ mod tests {
         for (case, methods, describe, shared, name) in cases {
             let one = mock!(Client::describe_db_clusters)
                 .match_requests(|r| r.db_cluster_identifier() == Some("orders"))
-                .then_compute_response(move |_| match describe() {
-                    Ok(out) => aws_smithy_mocks::MockResponse::Output(out),
-                    Err(http) => aws_smithy_mocks::MockResponse::Http(http),
-                });
+                .then_compute_response(move |_| describe());
             let all = mock!(Client::describe_db_clusters)
                 .match_requests(|r| r.db_cluster_identifier().is_none())
                 .then_output(move || {
