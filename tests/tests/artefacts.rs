@@ -14,17 +14,6 @@ use serde_json::{json, Value};
 const CLUSTER_ASL: &str = "statemachine/encrypt-cluster.asl.json";
 const FLEET_ASL: &str = "statemachine/encrypt-fleet.asl.json";
 
-/// Bin crates other engineers are writing in parallel: a Task may name them before they land.
-/// Everything else must exist. Remove a name once its crate is in `functions/`.
-const PENDING_BINS: &[&str] = &[
-    "preflight",
-    "fence-writes",
-    "drain",
-    "verify",
-    "stop-migration",
-    "cleanup",
-];
-
 /// The error names every Lambda Task retries.
 const TRANSIENT_NAMES: &[&str] = &[
     "Transient",
@@ -156,17 +145,13 @@ fn every_task_resource_is_a_template_function_with_a_bin_crate_or_sns() {
             .as_str()
             .unwrap_or_else(|| panic!("{id}: no Metadata.BuildProperties.Binary"));
         let manifest = repo_root().join("functions").join(bin).join("Cargo.toml");
-        match std::fs::read_to_string(&manifest) {
-            Ok(text) => assert!(
-                text.contains(&format!("name = \"{bin}\"")),
-                "{}: package is not named {bin}",
-                manifest.display()
-            ),
-            Err(_) => assert!(
-                PENDING_BINS.contains(&bin),
-                "{id}: no bin crate functions/{bin}"
-            ),
-        }
+        let text = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|e| panic!("{id}: no bin crate functions/{bin}: {e}"));
+        assert!(
+            text.contains(&format!("name = \"{bin}\"")),
+            "{}: package is not named {bin}",
+            manifest.display()
+        );
     }
     let orphans: Vec<_> = functions
         .keys()
