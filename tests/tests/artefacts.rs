@@ -269,7 +269,7 @@ fn states_follow_the_pipeline_contract() {
         ("SwapDns", "${SwapDnsFunctionArn}", "$.dnsSwap"),
         ("RevertDns", "${SwapDnsFunctionArn}", "$.dnsSwap"),
         ("StopMigration", "${StopMigrationFunctionArn}", "$.stop"),
-        ("Cleanup", "${CleanupFunctionArn}", "$.cleanup"),
+        ("Cleanup", "${CleanupFunctionArn}", "$.cleanedUp"),
     ];
     for (name, resource, result_path) in table {
         let state = states

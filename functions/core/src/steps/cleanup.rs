@@ -17,7 +17,8 @@
 //! uses it); resetting the source's binlog retention is left to the operator.
 //!
 //! Input: the state document (`sourceClusterId`, `targetClusterId`, `execution`, `cleanup`,
-//! `migration`?, `fence`?, `rollback`?). Output: [`CleanupOutput`] at `$.cleanup`.
+//! `migration`?, `fence`?, `rollback`?). Output: [`CleanupOutput`] at `$.cleanedUp`
+//! (`$.cleanup` holds the spec's cleanup settings).
 //! Errors: `NotReady`, `SnapshotFailed`, `InvalidInput`, `TargetClusterTaken`, `Transient`.
 
 use serde::{Deserialize, Serialize};
