@@ -819,17 +819,23 @@ mod tests {
     }
 
     /// The committed schema is what editors validate against; regenerate with
-    /// `UPDATE_SCHEMA=1 cargo test -p aurora-core`.
+    /// `UPDATE_SCHEMA=1 cargo test -p aurora-core`. Compared as JSON values, not text: key order
+    /// depends on whether a workspace build enables serde_json's `preserve_order`.
     #[test]
     fn committed_schema_is_current() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../schema/migration-spec.schema.json");
-        let generated =
-            serde_json::to_string_pretty(&schemars::schema_for!(MigrationSpec)).unwrap() + "\n";
+        let generated = serde_json::to_value(schemars::schema_for!(MigrationSpec)).unwrap();
         if std::env::var_os("UPDATE_SCHEMA").is_some() {
-            std::fs::write(&path, &generated).unwrap();
+            std::fs::write(
+                &path,
+                serde_json::to_string_pretty(&generated).unwrap() + "\n",
+            )
+            .unwrap();
         }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let committed: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+                .unwrap_or_default();
         assert!(
             committed == generated,
             "{} is stale: run UPDATE_SCHEMA=1 cargo test -p aurora-core",
