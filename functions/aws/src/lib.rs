@@ -1,6 +1,7 @@
 //! AWS SDK adapters of the `aurora-core` ports: RDS ([`RdsClusters`]), DMS homogeneous data
 //! migrations ([`DmsReplication`]), CloudWatch ([`CloudWatchLag`]) and Route 53
-//! ([`Route53Dns`]).
+//! ([`Route53Dns`]); [`ReplicationEngines`] picks DMS or native (`aurora-sql`) replication per
+//! state document.
 //!
 //! Each adapter is a thin translation: it builds the request from the port's types, maps the
 //! response back, and classifies failures by error code ([`classify`]). Decisions stay in the
@@ -21,6 +22,7 @@ pub mod fence;
 pub mod kms;
 pub mod params;
 pub mod rds;
+pub mod replication_engine;
 pub mod retirement;
 pub mod route53;
 pub mod secrets;
@@ -36,6 +38,7 @@ pub use fence::RdsWriteFence;
 pub use kms::AwsKmsKeys;
 pub use params::RdsClusterParameters;
 pub use rds::RdsClusters;
+pub use replication_engine::{ReplicationEngines, StateReplication};
 pub use retirement::RdsClusterRetirement;
 pub use route53::Route53Dns;
 pub use secrets::SecretsManagerSecrets;
