@@ -1,8 +1,15 @@
 //! Lambda handler of the `Drain` state: wiring only. The step is `aurora_core::steps::drain`;
 //! clients are built once and reused while the function is warm.
 //!
-//! Environment: `DRAIN_BUDGET_SECONDS` (optional, default 60): the longest wait inside one
-//! invocation; keep it well under the function's timeout.
+//! The replication engine is the one `$.replication.engine` names, chosen per invocation
+//! (`aurora_aws::ReplicationEngines`): DMS, or native binlog replication over SQL with the
+//! credentials of the secrets `$.replication` names.
+//!
+//! Environment:
+//! - `DRAIN_BUDGET_SECONDS` (optional, default 60): the longest wait inside one invocation;
+//!   keep it well under the function's timeout.
+//! - `RDS_CA_BUNDLE` (optional; required by the native engine): path of the RDS CA bundle
+//!   (`global-bundle.pem`) the TLS connections verify the servers against.
 
 use std::time::Duration;
 
@@ -20,8 +27,9 @@ async fn main() -> Result<(), Error> {
         ..DrainSettings::default()
     };
     let config = aurora_aws::load_config().await;
-    let replication = aurora_aws::DmsReplication::new(&config);
+    let engines = aurora_aws::ReplicationEngines::from_env(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        let replication = engines.for_state(&event.payload)?;
         let input: DrainInput = parse_input(event.payload)?;
         drain::run(&input, &replication, &SystemClock, &TokioSleeper, settings)
             .await

@@ -1,5 +1,12 @@
 //! Lambda handler of the `PollLatency` state: wiring only. The step is
 //! `aurora_core::steps::poll_latency`; clients are built once and reused while the function is warm.
+//!
+//! The replication engine is the one `$.replication.engine` names, chosen per invocation
+//! (`aurora_aws::ReplicationEngines`): DMS, or native binlog replication over SQL with the
+//! credentials of the secrets `$.replication` names.
+//!
+//! Environment: `RDS_CA_BUNDLE` (optional; required by the native engine): path of the RDS CA
+//! bundle (`global-bundle.pem`) the TLS connections verify the servers against.
 
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
@@ -11,9 +18,10 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = aurora_aws::load_config().await;
-    let replication = aurora_aws::DmsReplication::new(&config);
+    let engines = aurora_aws::ReplicationEngines::from_env(&config);
     let metrics = aurora_aws::CloudWatchLag::new(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        let replication = engines.for_state(&event.payload)?;
         let input: PollLatencyInput = parse_input(event.payload)?;
         poll_latency::run(&input, &replication, &metrics, &SystemClock)
             .await
