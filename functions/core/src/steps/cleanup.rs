@@ -33,6 +33,8 @@ use crate::spec::CleanupSpec;
 use crate::state::{ExecutionRef, MigrationOutput};
 use crate::steps::fence_writes::FenceOutput;
 
+/// `dms:*` removes a DMS migration and `secretsmanager:GetSecretValue` a native one; `rds:*`
+/// retires clusters when asked.
 pub const IAM_ACTIONS: &[&str] = &[
     "dms:DescribeDataMigrations",
     "dms:StopDataMigration",
@@ -47,6 +49,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:ModifyDBCluster",
     "rds:DeleteDBInstance",
     "rds:DeleteDBCluster",
+    "secretsmanager:GetSecretValue",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

@@ -18,6 +18,7 @@ use crate::ports::{CdcRequest, Replication, ReplicationState};
 use crate::spec::MigrationSpec;
 use crate::state::{BinlogOutput, ExecutionRef, MigrationOutput, RestoreOutput};
 
+/// `dms:*` and `iam:PassRole` for the DMS engine; `secretsmanager:GetSecretValue` for the native engine's credentials.
 pub const IAM_ACTIONS: &[&str] = &[
     "dms:CreateDataProvider",
     "dms:DescribeDataProviders",
@@ -30,6 +31,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "dms:StartDataMigration",
     "dms:AddTagsToResource",
     "iam:PassRole",
+    "secretsmanager:GetSecretValue",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

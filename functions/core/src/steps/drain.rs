@@ -28,7 +28,11 @@ use crate::spec::SwitchoverSpec;
 use crate::state::MigrationOutput;
 use crate::steps::fence_writes::FenceOutput;
 
-pub const IAM_ACTIONS: &[&str] = &["dms:DescribeDataMigrations"];
+/// `dms:*` for the DMS engine; `secretsmanager:GetSecretValue` for the native engine's credentials.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dms:DescribeDataMigrations",
+    "secretsmanager:GetSecretValue",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrainSettings {

@@ -21,7 +21,13 @@ use crate::ports::{Clock, LagMetrics, Replication, ReplicationState};
 use crate::spec::SwitchoverSpec;
 use crate::state::{LagOutput, MigrationOutput};
 
-pub const IAM_ACTIONS: &[&str] = &["dms:DescribeDataMigrations", "cloudwatch:GetMetricData"];
+/// DMS status and CloudWatch lag metrics for the DMS engine; `secretsmanager:GetSecretValue` for
+/// the native engine's credentials.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dms:DescribeDataMigrations",
+    "cloudwatch:GetMetricData",
+    "secretsmanager:GetSecretValue",
+];
 
 /// Below this lag (or four times the threshold, if larger) polls stay short.
 const NEAR_SYNC_SECONDS: u64 = 60;

@@ -11,7 +11,12 @@ use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
 use crate::ports::{Replication, ReplicationState};
 use crate::state::MigrationOutput;
 
-pub const IAM_ACTIONS: &[&str] = &["dms:DescribeDataMigrations", "dms:StopDataMigration"];
+/// `dms:*` for the DMS engine; `secretsmanager:GetSecretValue` for the native engine's credentials.
+pub const IAM_ACTIONS: &[&str] = &[
+    "dms:DescribeDataMigrations",
+    "dms:StopDataMigration",
+    "secretsmanager:GetSecretValue",
+];
 
 /// DMS takes a minute or two to stop a data migration.
 const STOP_POLL_SECONDS: u32 = 15;
