@@ -19,7 +19,12 @@ pub mod clusters;
 pub mod dns;
 pub mod error;
 pub mod fence;
+pub mod kms;
+pub mod lag;
+pub mod migration;
+pub mod parameters;
 pub mod registry;
+pub mod retirement;
 mod sandbox;
 pub mod schema;
 pub mod server;
@@ -29,6 +34,11 @@ pub use clusters::SandboxClusters;
 pub use dns::SandboxDns;
 pub use error::{SandboxError, SandboxResult};
 pub use fence::SandboxFence;
+pub use kms::SandboxKms;
+pub use lag::NoLagMetrics;
+pub use migration::{SandboxReplication, SandboxVerifier};
+pub use parameters::SandboxParameters;
+pub use retirement::SandboxRetirement;
 pub use sandbox::{
     ClusterStatus, Sandbox, SandboxConfig, ADMIN_SECRET_ARN, APP_RECORD, APP_RECORD_TTL,
     DEFAULT_PORT, ENGINE, INSTANCE_CLASS, REPLICATION_SECRET_ARN, REPLICATION_USER, ZONE_ID,

@@ -118,6 +118,9 @@ impl ServerSpec {
                  innodb_encrypt_log=ON\n\
                  innodb_encrypt_temporary_tables=ON\n\
                  innodb_encryption_threads=4\n\
+                 # Pages freed after the copy-back (purged undo logs) are zeroed: background\n\
+                 # encryption skips free pages, which would keep their plaintext otherwise.\n\
+                 innodb_immediate_scrub_data_uncompressed=ON\n\
                  encrypt_binlog=ON\n\
                  encrypt_tmp_files=ON\n\
                  encrypt_tmp_disk_tables=ON\n\

@@ -258,8 +258,11 @@ impl ReplicaStatus {
         self.sql_running.eq_ignore_ascii_case("Yes")
     }
 
+    /// Still on its way up: `Connecting`, or MariaDB's `Preparing` (set while the I/O thread
+    /// starts, e.g. while parallel apply workers start).
     fn io_connecting(&self) -> bool {
         self.io_running.eq_ignore_ascii_case("Connecting")
+            || self.io_running.eq_ignore_ascii_case("Preparing")
     }
 
     fn stopped(&self) -> bool {
@@ -509,6 +512,11 @@ mod tests {
         assert_eq!(
             status("Connecting", "Yes", None).state(),
             ReplicationState::Starting
+        );
+        assert_eq!(
+            status("Preparing", "Yes", None).state(),
+            ReplicationState::Starting,
+            "MariaDB's I/O thread reads Preparing while it starts"
         );
         assert_eq!(status("No", "No", None).state(), ReplicationState::Stopped);
         let mut configured = status("No", "No", None);

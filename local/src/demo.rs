@@ -1,0 +1,375 @@
+//! The demo: a real migration of a live, written-to database to an encrypted copy, on one
+//! machine. Brings a sandbox up (source seeded with the sample schema, whose rows carry the
+//! plaintext marker), starts the writers, runs `encrypt-cluster.asl.json` on the local engine
+//! (switchover `auto`, scaled waits), keeps writing a moment after the switchover, stops the
+//! writers, checks the invariants and reports. The sandbox is destroyed afterwards unless
+//! asked to keep it, whatever happened.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use asl_engine::{HistoryEvent, Status};
+use aurora_sandbox::{Sandbox, SandboxConfig, SandboxError};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::checks::{self, AtRest, WriteCheck};
+use crate::runner::{self, Approval, LocalRun, RunOptions};
+use crate::sandbox_ports::{sandbox_ports, SandboxPortSettings};
+use crate::timing::{self, Timing};
+use crate::writers::{self, WriteLoad, WriteLoadConfig, WriteLoadResult};
+
+pub const SOURCE: &str = "orders";
+pub const TARGET: &str = "orders-encrypted";
+/// The key alias the demo encrypts with (a key file in the sandbox).
+pub const KMS_ALIAS: &str = "alias/orders-at-rest";
+/// At most this many lost or duplicated ids are listed in the report.
+const IDS_LISTED: usize = 20;
+
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    pub rows: u64,
+    pub writers: usize,
+    /// Writes per second, all writers together.
+    pub rate: f64,
+    pub time_scale: f64,
+    /// The sandbox directory; a fresh one under the temp dir when `None`.
+    pub dir: Option<PathBuf>,
+    pub port: u16,
+    /// Leave the sandbox running afterwards.
+    pub keep: bool,
+    /// Writing before the run starts, and after it ends.
+    pub warmup: Duration,
+    pub cooldown: Duration,
+    pub ports: SandboxPortSettings,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            rows: 2000,
+            writers: 4,
+            rate: 200.0,
+            time_scale: 0.01,
+            dir: None,
+            port: aurora_sandbox::DEFAULT_PORT,
+            keep: false,
+            warmup: Duration::from_millis(500),
+            cooldown: Duration::from_millis(500),
+            ports: SandboxPortSettings::default(),
+        }
+    }
+}
+
+/// The migration spec the demo runs.
+pub fn spec() -> Value {
+    json!({
+        "sourceClusterId": SOURCE,
+        "targetClusterId": TARGET,
+        "kmsKeyId": KMS_ALIAS,
+        "replication": {
+            "engine": "native",
+            "sourceSecretArn": aurora_sandbox::REPLICATION_SECRET_ARN,
+            "targetSecretArn": aurora_sandbox::ADMIN_SECRET_ARN
+        },
+        "switchover": { "mode": "auto", "maxLagSeconds": 5, "drainTimeoutSeconds": 60 },
+        "verify": { "mode": "checksums" },
+        "dns": {
+            "hostedZoneId": aurora_sandbox::ZONE_ID,
+            "recordName": aurora_sandbox::APP_RECORD,
+            "ttlSeconds": aurora_sandbox::APP_RECORD_TTL
+        }
+    })
+}
+
+/// Time spent in one phase (filled in by the caller, which knows the phase names).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhaseTime {
+    pub phase: String,
+    pub ms: f64,
+}
+
+/// The demo's report: `--json` prints it as is.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DemoReport {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    pub invariants_hold: bool,
+    pub failed_invariants: Vec<String>,
+    pub rows: u64,
+    pub writers: usize,
+    pub rate_writes_per_second: f64,
+    pub time_scale: f64,
+    pub acknowledged_inserts: usize,
+    pub acknowledged_updates: usize,
+    pub lost_writes: usize,
+    pub duplicate_writes: usize,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lost_ids: Vec<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_ids: Vec<u64>,
+    /// The Verify step compared every table's row count and checksum, source and target, at
+    /// the drained position while the source was fenced.
+    pub checksums_match: bool,
+    pub tables_compared: u64,
+    pub rows_compared: u64,
+    pub target_encrypted_at_rest: bool,
+    pub target_files_with_marker: Vec<String>,
+    pub source_files_with_marker: usize,
+    /// The longest gap between acknowledged writes that overlaps the fenced window.
+    pub write_unavailable_ms: Option<f64>,
+    /// From FenceWrites scheduled to SwapDns succeeded.
+    pub fenced_window_ms: Option<f64>,
+    pub writer_errors: writers::WriterErrors,
+    pub acknowledged_on_target_after_swap: usize,
+    pub state_transitions: u64,
+    pub step_functions_cost_usd: f64,
+    pub phases: Vec<PhaseTime>,
+    /// Handler, wait and overhead times of the execution (see `timing`).
+    pub timing: Timing,
+    pub total_ms: f64,
+    pub peak_memory_kib: Option<u64>,
+    pub sandbox_dir: String,
+}
+
+/// A finished demo: the report, and the execution's history for the caller's views.
+#[derive(Debug)]
+pub struct DemoOutcome {
+    pub report: DemoReport,
+    pub history: Vec<HistoryEvent>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Run(#[from] runner::RunError),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Runs the demo. `observe` sees the execution's history as it grows; `interrupt` resolving
+/// stops everything (the sandbox is still cleaned up).
+pub async fn run_demo(
+    options: DemoOptions,
+    observe: impl FnMut(&[HistoryEvent]),
+    interrupt: impl Future<Output = ()>,
+) -> Result<DemoOutcome, DemoError> {
+    let dir = options.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "aurora-encrypt-demo-{}-{}",
+            std::process::id(),
+            time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000
+        ))
+    });
+    let sandbox = Sandbox::open(SandboxConfig {
+        dir,
+        port: options.port,
+    })?;
+    let outcome = tokio::select! {
+        outcome = demo(&sandbox, &options, observe) => outcome,
+        () = interrupt => Err(DemoError::Interrupted),
+    };
+    if options.keep {
+        sandbox.detach();
+    } else {
+        let destroyed = sandbox.destroy().await;
+        if outcome.is_ok() {
+            destroyed?;
+        }
+    }
+    outcome
+}
+
+async fn demo(
+    sandbox: &Sandbox,
+    options: &DemoOptions,
+    observe: impl FnMut(&[HistoryEvent]),
+) -> Result<DemoOutcome, DemoError> {
+    let started = std::time::Instant::now();
+    sandbox.create_source_cluster(SOURCE).await?;
+    sandbox.seed_sample(SOURCE, options.rows).await?;
+    writers::create_table(sandbox, SOURCE).await?;
+    sandbox.prepare_source_for_migration(SOURCE).await?;
+
+    let load = WriteLoad::start(
+        sandbox,
+        WriteLoadConfig {
+            writers: options.writers,
+            rate_per_second: options.rate,
+            seeded_rows: options.rows,
+            ..WriteLoadConfig::default()
+        },
+    )?;
+    tokio::time::sleep(options.warmup).await;
+    let ports = sandbox_ports(sandbox, SOURCE, TARGET, options.ports);
+    let run = runner::run_local(
+        ports,
+        spec(),
+        RunOptions {
+            time_scale: options.time_scale,
+            approval: Approval::Auto,
+            ..RunOptions::default()
+        },
+        observe,
+        std::future::pending(),
+    )
+    .await;
+    // Keep writing a moment on whichever cluster the name now leads to.
+    tokio::time::sleep(options.cooldown).await;
+    let writes = load.stop().await;
+    let run = run?;
+
+    let check = checks::check_writes(sandbox, TARGET, &writes.inserted_ids()).await;
+    let at_rest = checks::scan_at_rest(sandbox, SOURCE, TARGET);
+    let report = report(
+        sandbox,
+        options,
+        &run,
+        &writes,
+        check,
+        at_rest,
+        started.elapsed(),
+    );
+    Ok(DemoOutcome {
+        report,
+        history: run.outcome.history,
+    })
+}
+
+fn report(
+    sandbox: &Sandbox,
+    options: &DemoOptions,
+    run: &LocalRun,
+    writes: &WriteLoadResult,
+    check: Result<WriteCheck, SandboxError>,
+    at_rest: Result<AtRest, SandboxError>,
+    total: Duration,
+) -> DemoReport {
+    let history = &run.outcome.history;
+    let (status, error, cause) = match &run.outcome.status {
+        Status::Succeeded(_) => ("SUCCEEDED".to_string(), None, None),
+        Status::Failed { error, cause } => {
+            ("FAILED".to_string(), Some(error.clone()), cause.clone())
+        }
+        Status::Aborted => ("ABORTED".to_string(), None, None),
+    };
+    let verify = run
+        .outcome
+        .output()
+        .and_then(|o| o.get("verify"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let checksums_match = verify.get("verified").and_then(Value::as_bool) == Some(true)
+        && verify.get("mode").and_then(Value::as_str) == Some("checksums");
+    let fence = timing::first_scheduled(history, "FenceWrites");
+    let swap = timing::last_succeeded(history, "SwapDns");
+    let times: Vec<_> = writes.acks.iter().map(|a| a.at).collect();
+    let gap = match (fence, swap) {
+        (Some(f), Some(s)) => checks::longest_gap(&times, f, s),
+        _ => None,
+    };
+    let target_host = sandbox.endpoint(TARGET).map(|e| e.host);
+    let mut failed = Vec::new();
+    if status != "SUCCEEDED" {
+        failed.push(format!("the execution ended {status}"));
+    }
+    let (lost, duplicates) = match &check {
+        Ok(c) => (c.lost.clone(), c.duplicates.clone()),
+        Err(e) => {
+            failed.push(format!("writes could not be checked on the target: {e}"));
+            (Vec::new(), Vec::new())
+        }
+    };
+    if !lost.is_empty() {
+        failed.push(format!(
+            "{} acknowledged writes are missing on the target",
+            lost.len()
+        ));
+    }
+    if !duplicates.is_empty() {
+        failed.push(format!(
+            "{} writes are duplicated on the target",
+            duplicates.len()
+        ));
+    }
+    if !checksums_match {
+        failed.push("the Verify step did not confirm equal checksums".into());
+    }
+    let (target_files, source_files, encrypted) = match &at_rest {
+        Ok(a) => (
+            a.target_files_with_marker
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
+            a.source_files_with_marker.len(),
+            a.target_encrypted(),
+        ),
+        Err(e) => {
+            failed.push(format!("the data files could not be scanned: {e}"));
+            (Vec::new(), 0, false)
+        }
+    };
+    if at_rest.is_ok() && !encrypted {
+        failed.push("plaintext found in the target's files (or none in the source's)".into());
+    }
+    let transitions = run.outcome.state_transitions;
+    DemoReport {
+        status,
+        error,
+        cause,
+        invariants_hold: failed.is_empty(),
+        failed_invariants: failed,
+        rows: options.rows,
+        writers: options.writers,
+        rate_writes_per_second: options.rate,
+        time_scale: options.time_scale,
+        acknowledged_inserts: writes.acks.iter().filter(|a| a.id.is_some()).count(),
+        acknowledged_updates: writes.acks.iter().filter(|a| a.id.is_none()).count(),
+        lost_writes: lost.len(),
+        duplicate_writes: duplicates.len(),
+        lost_ids: lost.into_iter().take(IDS_LISTED).collect(),
+        duplicate_ids: duplicates.into_iter().take(IDS_LISTED).collect(),
+        checksums_match,
+        tables_compared: verify
+            .get("tablesCompared")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        rows_compared: verify
+            .get("rowsCompared")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+        target_encrypted_at_rest: encrypted,
+        target_files_with_marker: target_files,
+        source_files_with_marker: source_files,
+        write_unavailable_ms: gap.map(|g| round(g.ms)),
+        fenced_window_ms: match (fence, swap) {
+            (Some(f), Some(s)) => Some(round((s - f).whole_microseconds() as f64 / 1000.0)),
+            _ => None,
+        },
+        writer_errors: writes.errors,
+        acknowledged_on_target_after_swap: writes
+            .acks
+            .iter()
+            .filter(|a| Some(&a.host) == target_host.as_ref())
+            .count(),
+        state_transitions: transitions,
+        step_functions_cost_usd: transitions as f64 * 0.025 / 1000.0,
+        phases: Vec::new(),
+        timing: timing::timing(history),
+        total_ms: round(total.as_secs_f64() * 1000.0),
+        peak_memory_kib: checks::peak_memory_kib(),
+        sandbox_dir: sandbox.dir().display().to_string(),
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}

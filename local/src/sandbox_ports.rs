@@ -1,0 +1,70 @@
+//! The pipeline's ports over the MariaDB sandbox: the sandbox's own adapters, `aurora-sql`'s
+//! native replication, verifier and binlog retention reader, real time, and a drain tuned for
+//! loopback servers (a read every 20 ms: the fenced window is downtime).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aurora_core::ports::{SystemClock, TokioSleeper};
+use aurora_core::steps::binlog_position::DEFAULT_HORIZON;
+use aurora_core::steps::drain::DrainSettings;
+use aurora_core::steps::preflight::PreflightSettings;
+use aurora_pipeline::Ports;
+use aurora_sandbox::Sandbox;
+
+use crate::AuroraVersioned;
+
+/// What differs between a sandbox run and a Lambda's defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxPortSettings {
+    pub drain: DrainSettings,
+}
+
+impl Default for SandboxPortSettings {
+    fn default() -> Self {
+        Self {
+            drain: DrainSettings {
+                budget: Duration::from_secs(30),
+                // Loopback servers answer a status read in a few milliseconds.
+                interval: Duration::from_millis(20),
+                consecutive_zero_reads: 3,
+            },
+        }
+    }
+}
+
+/// Ports for migrating `source_id` to `target_id` in `sandbox` (the target is created by the
+/// run; its verifier connects when called).
+pub fn sandbox_ports(
+    sandbox: &Sandbox,
+    source_id: &str,
+    target_id: &str,
+    settings: SandboxPortSettings,
+) -> Ports {
+    Ports {
+        clusters: Arc::new(AuroraVersioned(sandbox.clusters())),
+        parameters: Arc::new(sandbox.parameters()),
+        kms: Arc::new(sandbox.kms()),
+        retention: Some(Arc::new(sandbox.binlog_retention())),
+        replication: Arc::new(sandbox.replication()),
+        lag: Arc::new(sandbox.lag_metrics()),
+        fence: Arc::new(sandbox.fence()),
+        source_verifier: Arc::new(sandbox.lazy_verifier(source_id)),
+        target_verifier: Arc::new(sandbox.lazy_verifier(target_id)),
+        dns: Arc::new(sandbox.dns()),
+        retirement: Arc::new(sandbox.retirement()),
+        clock: Arc::new(SystemClock),
+        sleeper: Arc::new(TokioSleeper),
+        binlog_horizon: DEFAULT_HORIZON,
+        preflight: PreflightSettings::default(),
+        drain: settings.drain,
+    }
+}
+
+/// The source and target cluster ids a spec names (the target defaulted as preflight does);
+/// `None` when the spec does not parse (preflight then reports why).
+pub fn cluster_ids(spec: &serde_json::Value) -> Option<(String, String)> {
+    let spec = aurora_core::spec::MigrationSpec::from_value(spec).ok()?;
+    let target = spec.target_cluster_id();
+    Some((spec.source_cluster_id, target))
+}

@@ -1,0 +1,342 @@
+//! The demo's application: `K` writers, each inserting rows with ids of its own (and updating
+//! seeded rows), paced to a total rate, through the sandbox's DNS name as a well-behaved client
+//! does: the name is resolved from the zone file at every (re)connect and again once its TTL has
+//! passed (moving to the new host if the answer changed); any error drops the connection, and
+//! the writer waits a few milliseconds, re-resolves and reconnects. A write counts only once
+//! the server has acknowledged it; a failed write's id is never reused, so a write whose commit
+//! was cut off cannot be duplicated by the client itself.
+//!
+//! Rows go to `shop.demo_writes`, which deliberately has no unique key: a change replicated
+//! twice would show up as a duplicate id instead of breaking replication.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aurora_sandbox::schema::PLAINTEXT_MARKER;
+use aurora_sandbox::{Sandbox, SandboxError, SandboxResult, APP_RECORD, ZONE_ID};
+use mysql_async::prelude::Queryable;
+use time::OffsetDateTime;
+
+/// The table the writers insert into, created on the source before the snapshot.
+pub const DEMO_TABLE: &str = "CREATE TABLE IF NOT EXISTS shop.demo_writes (
+        id BIGINT UNSIGNED NOT NULL,
+        writer INT UNSIGNED NOT NULL,
+        written_at DATETIME(6) NOT NULL,
+        payload VARCHAR(100) NOT NULL,
+        KEY (id)
+    ) ENGINE=InnoDB";
+
+/// `ER_OPTION_PREVENTS_STATEMENT`: the server runs with `read_only`.
+const READ_ONLY_ERROR: u16 = 1290;
+
+#[derive(Debug, Clone, Copy)]
+pub struct WriteLoadConfig {
+    pub writers: usize,
+    /// Writes per second, all writers together.
+    pub rate_per_second: f64,
+    /// Every `update_every`-th write of a writer updates a seeded customer instead (0: never).
+    pub update_every: u32,
+    /// Seeded customers (ids 1..=rows) the updates pick from.
+    pub seeded_rows: u64,
+    /// Pause after a failed write before re-resolving and reconnecting.
+    pub retry_backoff: Duration,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+impl Default for WriteLoadConfig {
+    fn default() -> Self {
+        Self {
+            writers: 4,
+            rate_per_second: 200.0,
+            update_every: 4,
+            seeded_rows: 0,
+            retry_backoff: Duration::from_millis(3),
+            connect_timeout: Duration::from_secs(1),
+            statement_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One acknowledged write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ack {
+    /// The inserted id; `None` for an update.
+    pub id: Option<u64>,
+    pub writer: usize,
+    /// When the acknowledgement arrived.
+    pub at: OffsetDateTime,
+    /// The host the write went to.
+    pub host: String,
+}
+
+/// What the writers met besides acknowledgements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriterErrors {
+    /// Refused by a read-only (fenced) server.
+    pub read_only: u64,
+    /// Connection refused, killed or timed out.
+    pub connection: u64,
+    pub other: u64,
+    pub reconnects: u64,
+}
+
+impl WriterErrors {
+    fn add(&mut self, other: &WriterErrors) {
+        self.read_only += other.read_only;
+        self.connection += other.connection;
+        self.other += other.other;
+        self.reconnects += other.reconnects;
+    }
+}
+
+/// Writers running in the background.
+pub struct WriteLoad {
+    stop: Arc<AtomicBool>,
+    acks: Arc<Mutex<Vec<Ack>>>,
+    tasks: Vec<tokio::task::JoinHandle<WriterErrors>>,
+}
+
+/// Everything the writers did.
+#[derive(Debug, Clone, Default)]
+pub struct WriteLoadResult {
+    /// Sorted by time.
+    pub acks: Vec<Ack>,
+    pub errors: WriterErrors,
+}
+
+impl WriteLoadResult {
+    pub fn inserted_ids(&self) -> Vec<u64> {
+        self.acks.iter().filter_map(|a| a.id).collect()
+    }
+}
+
+/// Creates the writers' table on `cluster` (before the snapshot, so the target has it).
+pub async fn create_table(sandbox: &Sandbox, cluster: &str) -> SandboxResult<()> {
+    let mut conn = sandbox.admin_conn(cluster).await?;
+    conn.query_drop(DEMO_TABLE)
+        .await
+        .map_err(|e| SandboxError::Sql {
+            cluster: cluster.to_string(),
+            message: e.to_string(),
+        })?;
+    let _ = conn.disconnect().await;
+    Ok(())
+}
+
+impl WriteLoad {
+    /// Starts the writers as the sandbox's application user.
+    pub fn start(sandbox: &Sandbox, config: WriteLoadConfig) -> SandboxResult<Self> {
+        let credentials = sandbox.app_credentials().ok_or_else(|| {
+            SandboxError::InvalidState("no application user: seed the sample schema first".into())
+        })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let acks = Arc::new(Mutex::new(Vec::new()));
+        let writers = config.writers.max(1);
+        let interval = Duration::from_secs_f64(writers as f64 / config.rate_per_second.max(0.1));
+        let tasks = (0..writers)
+            .map(|w| {
+                let writer = Writer {
+                    index: w,
+                    writers,
+                    sandbox: sandbox.clone(),
+                    user: credentials.user.clone(),
+                    password: credentials.password.clone(),
+                    port: sandbox.port(),
+                    config,
+                    interval,
+                    stop: stop.clone(),
+                    acks: acks.clone(),
+                };
+                tokio::spawn(writer.run())
+            })
+            .collect();
+        Ok(Self { stop, acks, tasks })
+    }
+
+    /// Acknowledged writes so far.
+    pub fn acknowledged(&self) -> usize {
+        self.acks.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// Stops the writers and returns what they did.
+    pub async fn stop(self) -> WriteLoadResult {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut errors = WriterErrors::default();
+        for task in self.tasks {
+            if let Ok(e) = task.await {
+                errors.add(&e);
+            }
+        }
+        let mut acks = self
+            .acks
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default();
+        acks.sort_by_key(|a| a.at);
+        WriteLoadResult { acks, errors }
+    }
+}
+
+struct Writer {
+    index: usize,
+    writers: usize,
+    sandbox: Sandbox,
+    user: String,
+    password: String,
+    port: u16,
+    config: WriteLoadConfig,
+    interval: Duration,
+    stop: Arc<AtomicBool>,
+    acks: Arc<Mutex<Vec<Ack>>>,
+}
+
+/// A connection and where the name pointed when it was made.
+struct Session {
+    conn: mysql_async::Conn,
+    host: String,
+    resolved_at: Instant,
+    ttl: Duration,
+}
+
+impl Writer {
+    async fn run(self) -> WriterErrors {
+        let mut errors = WriterErrors::default();
+        let mut session: Option<Session> = None;
+        let mut op: u64 = 0;
+        let mut inserts: u64 = 0;
+        let mut next = Instant::now();
+        let dns = self.sandbox.dns();
+        while !self.stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if next > now {
+                tokio::time::sleep(next - now).await;
+            } else if now - next > Duration::from_secs(1) {
+                next = now;
+            }
+            next += self.interval;
+
+            // Honour the TTL: once it has passed, ask again and follow a changed answer.
+            if let Some(s) = &mut session {
+                if s.resolved_at.elapsed() >= s.ttl {
+                    match dns.lookup(ZONE_ID, APP_RECORD) {
+                        Ok(Some(r)) if r.host != s.host => session = None,
+                        Ok(Some(r)) => {
+                            s.resolved_at = Instant::now();
+                            s.ttl = ttl(r.ttl_seconds);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if session.is_none() {
+                match self.connect(&dns).await {
+                    Ok(s) => {
+                        errors.reconnects += 1;
+                        session = Some(s);
+                    }
+                    Err(()) => {
+                        errors.connection += 1;
+                        tokio::time::sleep(self.config.retry_backoff).await;
+                        // Retry now: a failed attempt does not use up a paced slot.
+                        next = Instant::now();
+                        continue;
+                    }
+                }
+            }
+            let Some(s) = session.as_mut() else { continue };
+            op += 1;
+            let update = self.config.update_every > 0
+                && self.config.seeded_rows > 0
+                && op.is_multiple_of(u64::from(self.config.update_every));
+            let (statement, id) = if update {
+                let customer =
+                    (op * self.writers as u64 + self.index as u64) % self.config.seeded_rows + 1;
+                (
+                    format!(
+                        "UPDATE shop.customers SET notes = 'updated by writer {} op {op} {PLAINTEXT_MARKER}' WHERE id = {customer}",
+                        self.index
+                    ),
+                    None,
+                )
+            } else {
+                inserts += 1;
+                let id = (inserts - 1) * self.writers as u64 + self.index as u64 + 1;
+                (
+                    format!(
+                        "INSERT INTO shop.demo_writes (id, writer, written_at, payload) VALUES ({id}, {}, NOW(6), 'write {id} {PLAINTEXT_MARKER}')",
+                        self.index
+                    ),
+                    Some(id),
+                )
+            };
+            let done =
+                tokio::time::timeout(self.config.statement_timeout, s.conn.query_drop(statement))
+                    .await;
+            match done {
+                Ok(Ok(())) => {
+                    let ack = Ack {
+                        id,
+                        writer: self.index,
+                        at: OffsetDateTime::now_utc(),
+                        host: s.host.clone(),
+                    };
+                    if let Ok(mut acks) = self.acks.lock() {
+                        acks.push(ack);
+                    }
+                }
+                Ok(Err(mysql_async::Error::Server(e))) if e.code == READ_ONLY_ERROR => {
+                    errors.read_only += 1;
+                    session = None;
+                    tokio::time::sleep(self.config.retry_backoff).await;
+                    // Retry now: a failed attempt does not use up a paced slot.
+                    next = Instant::now();
+                }
+                Ok(Err(mysql_async::Error::Server(_))) => {
+                    errors.other += 1;
+                    session = None;
+                    tokio::time::sleep(self.config.retry_backoff).await;
+                    // Retry now: a failed attempt does not use up a paced slot.
+                    next = Instant::now();
+                }
+                Ok(Err(_)) | Err(_) => {
+                    errors.connection += 1;
+                    session = None;
+                    tokio::time::sleep(self.config.retry_backoff).await;
+                    // Retry now: a failed attempt does not use up a paced slot.
+                    next = Instant::now();
+                }
+            }
+        }
+        if let Some(s) = session {
+            let _ = tokio::time::timeout(Duration::from_millis(200), s.conn.disconnect()).await;
+        }
+        errors
+    }
+
+    async fn connect(&self, dns: &aurora_sandbox::SandboxDns) -> Result<Session, ()> {
+        let resolved = dns.lookup(ZONE_ID, APP_RECORD).ok().flatten().ok_or(())?;
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(resolved.host.clone())
+            .tcp_port(self.port)
+            .user(Some(self.user.clone()))
+            .pass(Some(self.password.clone()))
+            .prefer_socket(false);
+        let conn = tokio::time::timeout(self.config.connect_timeout, mysql_async::Conn::new(opts))
+            .await
+            .map_err(|_| ())?
+            .map_err(|_| ())?;
+        Ok(Session {
+            conn,
+            host: resolved.host,
+            resolved_at: Instant::now(),
+            ttl: ttl(resolved.ttl_seconds),
+        })
+    }
+}
+
+fn ttl(seconds: i64) -> Duration {
+    Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+}

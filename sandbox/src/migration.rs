@@ -1,0 +1,199 @@
+//! What a whole migration needs from the sandbox beyond the cluster, fence and DNS adapters:
+//! the remaining ports ([`SandboxParameters`], [`SandboxKms`], [`SandboxRetirement`],
+//! [`NoLagMetrics`], `aurora-sql`'s binlog retention reader), and replication and verifiers
+//! that find their servers when called. A run's ports are built before the target exists;
+//! these resolve cluster ids to servers on each call, like an AWS client resolves endpoints.
+//!
+//! [`Sandbox::prepare_source_for_migration`] does on a source what an operator does on Aurora
+//! before a run: `binlog retention hours` set with `mysql.rds_set_configuration`, and the
+//! replication user allowed to read it (preflight checks it logged in as that user).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aurora_core::errors::{PortError, Resource};
+use aurora_core::ports::{
+    CdcRequest, PortResult, Replication, ReplicationHandle, ReplicationStatus, TableDigest,
+    Verifier, VerifyDepth,
+};
+use mysql_async::prelude::Queryable;
+
+use crate::error::{SandboxError, SandboxResult};
+use crate::sandbox::{Sandbox, REPLICATION_USER};
+use crate::{NoLagMetrics, SandboxKms, SandboxParameters, SandboxRetirement};
+
+/// The binlog retention a prepared source keeps: a week, as AWS recommends for migrations.
+pub const BINLOG_RETENTION_HOURS: u32 = 168;
+
+impl Sandbox {
+    pub fn parameters(&self) -> SandboxParameters {
+        SandboxParameters::new(self.clone())
+    }
+    pub fn kms(&self) -> SandboxKms {
+        SandboxKms
+    }
+    pub fn retirement(&self) -> SandboxRetirement {
+        SandboxRetirement::new(self.clone())
+    }
+    pub fn lag_metrics(&self) -> NoLagMetrics {
+        NoLagMetrics
+    }
+    /// Native replication between whichever sandbox clusters a call names.
+    pub fn replication(&self) -> SandboxReplication {
+        SandboxReplication {
+            sandbox: self.clone(),
+        }
+    }
+    /// A verifier of `cluster_id`, connecting when called (the cluster may not exist yet).
+    pub fn lazy_verifier(&self, cluster_id: &str) -> SandboxVerifier {
+        SandboxVerifier {
+            sandbox: self.clone(),
+            cluster_id: cluster_id.to_string(),
+        }
+    }
+    /// `aurora-sql`'s binlog retention reader over the sandbox's secrets (plain TCP).
+    pub fn binlog_retention(&self) -> aurora_sql::SqlBinlogRetention {
+        aurora_sql::SqlBinlogRetention::new(Arc::new(self.secrets()), aurora_sql::Tls::Disabled)
+    }
+
+    /// Sets `binlog retention hours` on the source with `mysql.rds_set_configuration` and lets
+    /// the replication user read it through `mysql.rds_show_configuration`. Idempotent.
+    pub async fn prepare_source_for_migration(&self, cluster_id: &str) -> SandboxResult<()> {
+        let mut conn = self.admin_conn(cluster_id).await?;
+        let statements = [
+            format!(
+                "CALL mysql.rds_set_configuration('binlog retention hours', {BINLOG_RETENTION_HOURS})"
+            ),
+            // Freed pages are zeroed, so a snapshot carries no stale plaintext in free pages
+            // that the encrypted restore's background encryption would skip.
+            "SET GLOBAL innodb_immediate_scrub_data_uncompressed = ON".to_string(),
+            format!(
+                "GRANT EXECUTE ON PROCEDURE mysql.rds_show_configuration TO '{REPLICATION_USER}'@'%'"
+            ),
+        ];
+        for statement in statements {
+            conn.query_drop(statement)
+                .await
+                .map_err(SandboxError::sql(cluster_id))?;
+        }
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
+
+    /// Settings of a replica that Aurora has and a stock MariaDB lacks, best effort (they can
+    /// only change while no replica thread runs, i.e. the first time):
+    /// - parallel apply (`slave_parallel_mode=optimistic`): one SQL thread committing each
+    ///   event with its own fsync falls behind a source that group-commits a few hundred writes
+    ///   a second, and every second of lag is a second of fenced downtime at the switchover;
+    /// - freed pages zeroed at once (`innodb_immediate_scrub_data_uncompressed`), so no plaintext
+    ///   undo record survives on a free page of the encrypted target.
+    async fn tune_replica(&self, cluster_id: &str) {
+        let Ok(mut conn) = self.admin_conn(cluster_id).await else {
+            return;
+        };
+        for statement in [
+            "SET GLOBAL innodb_immediate_scrub_data_uncompressed = ON",
+            "SET GLOBAL slave_parallel_mode = 'optimistic'",
+            "SET GLOBAL slave_parallel_threads = 4",
+        ] {
+            if let Err(e) = conn.query_drop(statement).await {
+                tracing::debug!(cluster = cluster_id, error = %e, statement, "replica setting left as is");
+            }
+        }
+        let _ = conn.disconnect().await;
+    }
+
+    /// The cluster a restored cluster's snapshot was taken of.
+    fn source_of(&self, target_id: &str) -> Option<String> {
+        self.registry(|r| {
+            let snapshot = r.clusters.get(target_id)?.restored_from.clone()?;
+            r.snapshots.get(&snapshot).map(|s| s.cluster_id.clone())
+        })
+    }
+}
+
+/// `aurora-sql`'s [`NativeReplication`](aurora_sql::NativeReplication), unchanged, built for the
+/// pair of clusters each call is about: the request's, or the handle's target (its id) and the
+/// cluster that target was restored from.
+#[derive(Clone)]
+pub struct SandboxReplication {
+    sandbox: Sandbox,
+}
+
+impl SandboxReplication {
+    fn engine(&self, source: &str, target: &str) -> PortResult<aurora_sql::NativeReplication> {
+        Ok(self.sandbox.native_replication(
+            // The stand-ins answer both generations; MariaDB knows SHOW REPLICA STATUS.
+            aurora_sql::AuroraMajorVersion::Three,
+            source,
+            target,
+        )?)
+    }
+
+    fn for_handle(&self, handle: &ReplicationHandle) -> PortResult<aurora_sql::NativeReplication> {
+        let source = self
+            .sandbox
+            .source_of(&handle.id)
+            .ok_or_else(|| PortError::NotFound {
+                resource: Resource::Migration,
+                message: format!(
+                    "{}: target cluster {} is not a restored sandbox cluster",
+                    handle.name, handle.id
+                ),
+            })?;
+        self.engine(&source, &handle.id)
+    }
+}
+
+#[async_trait]
+impl Replication for SandboxReplication {
+    async fn ensure_cdc(&self, request: &CdcRequest) -> PortResult<ReplicationHandle> {
+        self.sandbox.tune_replica(&request.target.cluster_id).await;
+        self.engine(&request.source.cluster_id, &request.target.cluster_id)?
+            .ensure_cdc(request)
+            .await
+    }
+    async fn start(&self, handle: &ReplicationHandle) -> PortResult<()> {
+        self.for_handle(handle)?.start(handle).await
+    }
+    async fn status(&self, handle: &ReplicationHandle) -> PortResult<ReplicationStatus> {
+        self.for_handle(handle)?.status(handle).await
+    }
+    async fn stop(&self, handle: &ReplicationHandle) -> PortResult<()> {
+        match self.for_handle(handle) {
+            Ok(engine) => engine.stop(handle).await,
+            // The target is gone: nothing replicates into it.
+            Err(PortError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    async fn remove(&self, handle: &ReplicationHandle) -> PortResult<()> {
+        match self.for_handle(handle) {
+            Ok(engine) => engine.remove(handle).await,
+            Err(PortError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `aurora-sql`'s [`SqlVerifier`](aurora_sql::SqlVerifier) of one cluster, as the
+/// administrator, built when called.
+#[derive(Clone)]
+pub struct SandboxVerifier {
+    sandbox: Sandbox,
+    cluster_id: String,
+}
+
+#[async_trait]
+impl Verifier for SandboxVerifier {
+    async fn table_digests(
+        &self,
+        databases: &[String],
+        depth: VerifyDepth,
+    ) -> PortResult<Vec<TableDigest>> {
+        self.sandbox
+            .verifier(&self.cluster_id)?
+            .table_digests(databases, depth)
+            .await
+    }
+}
