@@ -4,8 +4,10 @@
 //! [`Command`] plus a module exposing `Args` and `run`.
 
 mod asl;
+mod demo;
 mod failure;
 mod progress;
+mod run;
 mod sandbox;
 mod sfn;
 mod validate;
@@ -48,6 +50,12 @@ enum Command {
     List(sfn::list::Args),
     /// Local MariaDB clusters to migrate: up, status, down.
     Sandbox(sandbox::Args),
+    /// Run a migration on the local engine, every step in-process (sandbox or AWS).
+    #[command(long_about = run::LONG_ABOUT)]
+    Run(run::Args),
+    /// Migrate a live local database under load and prove nothing was lost.
+    #[command(long_about = demo::LONG_ABOUT)]
+    Demo(demo::Args),
 }
 
 #[tokio::main]
@@ -62,6 +70,8 @@ async fn main() -> ExitCode {
         Command::Abort(args) => sfn::approve::run_abort(args).await,
         Command::List(args) => sfn::list::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Run(args) => run::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
     }
 }
 

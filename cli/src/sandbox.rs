@@ -93,6 +93,8 @@ async fn up(args: UpArgs) -> Result<ExitCode, SandboxError> {
         } else {
             sandbox.create_source_cluster(&args.cluster).await?;
             let seeded = sandbox.seed_sample(&args.cluster, args.rows).await?;
+            // Binlog retention set as on Aurora before a migration, so preflight passes.
+            sandbox.prepare_source_for_migration(&args.cluster).await?;
             println!(
                 "seeded `{}`: {} rows (customers {}, products {}, orders {}, audit_log {})",
                 aurora_sandbox::schema::DATABASE,

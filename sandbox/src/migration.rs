@@ -85,6 +85,10 @@ impl Sandbox {
     /// - parallel apply (`slave_parallel_mode=optimistic`): one SQL thread committing each
     ///   event with its own fsync falls behind a source that group-commits a few hundred writes
     ///   a second, and every second of lag is a second of fenced downtime at the switchover;
+    /// - commits flushed to the redo log once a second while replicating
+    ///   (`innodb_flush_log_at_trx_commit=2`, Aurora replicas do not fsync per commit either);
+    ///   the applied position is stored with the data, so a crash resumes consistently. Full
+    ///   durability is restored when the replication is stopped ([`Sandbox::restore_durability`]);
     /// - freed pages zeroed at once (`innodb_immediate_scrub_data_uncompressed`), so no plaintext
     ///   undo record survives on a free page of the encrypted target.
     async fn tune_replica(&self, cluster_id: &str) {
@@ -95,10 +99,27 @@ impl Sandbox {
             "SET GLOBAL innodb_immediate_scrub_data_uncompressed = ON",
             "SET GLOBAL slave_parallel_mode = 'optimistic'",
             "SET GLOBAL slave_parallel_threads = 4",
+            "SET GLOBAL innodb_flush_log_at_trx_commit = 2",
         ] {
             if let Err(e) = conn.query_drop(statement).await {
                 tracing::debug!(cluster = cluster_id, error = %e, statement, "replica setting left as is");
             }
+        }
+        let _ = conn.disconnect().await;
+    }
+
+    /// Every commit flushed to disk again (`innodb_flush_log_at_trx_commit=1`), once the target
+    /// no longer replicates and serves the application. Best effort: a stopped server starts
+    /// with the option file's setting anyway.
+    async fn restore_durability(&self, cluster_id: &str) {
+        let Ok(mut conn) = self.admin_conn(cluster_id).await else {
+            return;
+        };
+        if let Err(e) = conn
+            .query_drop("SET GLOBAL innodb_flush_log_at_trx_commit = 1")
+            .await
+        {
+            tracing::warn!(cluster = cluster_id, error = %e, "durability not restored");
         }
         let _ = conn.disconnect().await;
     }
@@ -161,7 +182,11 @@ impl Replication for SandboxReplication {
     }
     async fn stop(&self, handle: &ReplicationHandle) -> PortResult<()> {
         match self.for_handle(handle) {
-            Ok(engine) => engine.stop(handle).await,
+            Ok(engine) => {
+                engine.stop(handle).await?;
+                self.sandbox.restore_durability(&handle.id).await;
+                Ok(())
+            }
             // The target is gone: nothing replicates into it.
             Err(PortError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
@@ -169,7 +194,11 @@ impl Replication for SandboxReplication {
     }
     async fn remove(&self, handle: &ReplicationHandle) -> PortResult<()> {
         match self.for_handle(handle) {
-            Ok(engine) => engine.remove(handle).await,
+            Ok(engine) => {
+                engine.remove(handle).await?;
+                self.sandbox.restore_durability(&handle.id).await;
+                Ok(())
+            }
             Err(PortError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }

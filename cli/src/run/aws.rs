@@ -1,0 +1,228 @@
+//! The AWS backend of `run --local`: the pipeline's ports over the same adapters the Lambdas
+//! use, so a laptop with credentials drives a real migration. What a Lambda reads from the
+//! state document (the replication engine, endpoints for SQL) is resolved here when a port is
+//! called, from the spec and `DescribeDBClusters`.
+//!
+//! Refused before anything starts, with a named error: no AWS region configured
+//! (`AwsRegionMissing`); SQL access needed (verification, the native engine) without an RDS CA
+//! bundle to verify the servers' certificates (`RdsCaBundleMissing`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aurora_aws::replication_engine::{ca_bundle_tls, ReplicationEngines};
+use aurora_core::errors::PortError;
+use aurora_core::ports::{
+    CdcRequest, Clusters, DatabaseEndpoint, PortResult, Replication, ReplicationHandle,
+    ReplicationStatus, SystemClock, TableDigest, TokioSleeper, Verifier, VerifyDepth,
+};
+use aurora_core::spec::{MigrationSpec, ReplicationSpec, VerifyMode};
+use aurora_core::steps::preflight::{engine_major_version, PreflightSettings};
+use aurora_core::steps::{binlog_position, drain::DrainSettings};
+use aurora_pipeline::Ports;
+use aurora_sql::{SecretValue, SecretsSource, SqlBinlogRetention, SqlVerifier, Tls};
+use serde_json::{json, Value};
+
+/// Why the AWS backend cannot start.
+#[derive(Debug)]
+pub struct NotRunnable {
+    pub name: &'static str,
+    pub message: String,
+}
+
+/// Secrets Manager as the SQL adapters' source of credentials.
+#[derive(Clone)]
+struct Secrets(aurora_aws::SecretsManagerSecrets);
+
+#[async_trait]
+impl SecretsSource for Secrets {
+    async fn secret_json(&self, secret_arn: &str) -> PortResult<String> {
+        self.0.secret_string(secret_arn).await
+    }
+}
+
+/// A cluster's writer endpoint, from `DescribeDBClusters`.
+async fn endpoint(clusters: &dyn Clusters, id: &str) -> PortResult<DatabaseEndpoint> {
+    let cluster = clusters
+        .describe_cluster(id)
+        .await?
+        .ok_or_else(|| PortError::InvalidState(format!("cluster {id} does not exist (yet)")))?;
+    let host = cluster
+        .endpoint
+        .ok_or_else(|| PortError::InvalidState(format!("cluster {id} has no endpoint yet")))?;
+    Ok(DatabaseEndpoint {
+        cluster_id: id.to_string(),
+        host,
+        port: cluster.port.unwrap_or(3306),
+    })
+}
+
+/// A SQL verifier of one cluster, connecting (and fetching its secret) when called.
+struct AwsVerifier {
+    clusters: Arc<aurora_aws::RdsClusters>,
+    secrets: Secrets,
+    cluster_id: String,
+    secret_arn: String,
+    tls: Tls,
+}
+
+#[async_trait]
+impl Verifier for AwsVerifier {
+    async fn table_digests(
+        &self,
+        databases: &[String],
+        depth: VerifyDepth,
+    ) -> PortResult<Vec<TableDigest>> {
+        let endpoint = endpoint(&*self.clusters, &self.cluster_id).await?;
+        let secret = SecretValue::from_json(&self.secrets.secret_json(&self.secret_arn).await?)?;
+        SqlVerifier::new(secret.at_endpoint(&endpoint, self.tls.clone())?)
+            .table_digests(databases, depth)
+            .await
+    }
+}
+
+/// The replication engine the spec names, through the Lambdas' own chooser, with the state
+/// document it reads built from the spec and the clusters as they are now.
+struct AwsReplication {
+    engines: ReplicationEngines,
+    clusters: Arc<aurora_aws::RdsClusters>,
+    replication: Value,
+    native: bool,
+    source_id: String,
+    target_id: String,
+}
+
+impl AwsReplication {
+    async fn state(&self) -> PortResult<Value> {
+        if !self.native {
+            return Ok(json!({ "replication": self.replication }));
+        }
+        let source = endpoint(&*self.clusters, &self.source_id).await?;
+        let target = endpoint(&*self.clusters, &self.target_id).await?;
+        let version = self
+            .clusters
+            .describe_cluster(&self.source_id)
+            .await?
+            .map(|c| c.engine_version)
+            .unwrap_or_default();
+        Ok(json!({
+            "replication": self.replication,
+            "restore": { "sourceEndpoint": source, "targetEndpoint": target },
+            "preflight": { "engineMajorVersion": engine_major_version(&version) },
+        }))
+    }
+}
+
+fn invalid(e: impl std::fmt::Display) -> PortError {
+    PortError::InvalidRequest(e.to_string())
+}
+
+#[async_trait]
+impl Replication for AwsReplication {
+    async fn ensure_cdc(&self, request: &CdcRequest) -> PortResult<ReplicationHandle> {
+        let state = self.state().await?;
+        let engine = self.engines.for_state(&state).map_err(invalid)?;
+        engine.ensure_cdc(request).await
+    }
+    async fn start(&self, handle: &ReplicationHandle) -> PortResult<()> {
+        let state = self.state().await?;
+        let engine = self.engines.for_state(&state).map_err(invalid)?;
+        engine.start(handle).await
+    }
+    async fn status(&self, handle: &ReplicationHandle) -> PortResult<ReplicationStatus> {
+        let state = self.state().await?;
+        let engine = self.engines.for_state(&state).map_err(invalid)?;
+        engine.status(handle).await
+    }
+    async fn stop(&self, handle: &ReplicationHandle) -> PortResult<()> {
+        let state = self.state().await?;
+        let engine = self.engines.for_state(&state).map_err(invalid)?;
+        engine.stop(handle).await
+    }
+    async fn remove(&self, handle: &ReplicationHandle) -> PortResult<()> {
+        let state = self.state().await?;
+        let engine = self.engines.for_state(&state).map_err(invalid)?;
+        engine.remove(handle).await
+    }
+}
+
+/// Ports over AWS for `spec`, or why they cannot work from here.
+pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, NotRunnable> {
+    let parsed = MigrationSpec::from_value(spec).map_err(|e| NotRunnable {
+        name: "InvalidInput",
+        message: e.to_string(),
+    })?;
+    let config = aurora_aws::load_config().await;
+    if config.region().is_none() {
+        return Err(NotRunnable {
+            name: "AwsRegionMissing",
+            message: "no AWS region is configured: set AWS_REGION or a profile's region".into(),
+        });
+    }
+    let tls = ca_bundle_tls(
+        ca_bundle
+            .map(PathBuf::into_os_string)
+            .or_else(|| std::env::var_os("RDS_CA_BUNDLE")),
+    );
+    let native = matches!(parsed.replication, ReplicationSpec::Native(_));
+    let needs_sql = native || parsed.verify.mode != VerifyMode::Off;
+    let Some(tls) = tls
+        .filter(|_| needs_sql)
+        .or_else(|| (!needs_sql).then_some(Tls::Disabled))
+    else {
+        return Err(NotRunnable {
+            name: "RdsCaBundleMissing",
+            message: "verification and the native engine connect to the clusters over TLS: pass --rds-ca-bundle global-bundle.pem (or set RDS_CA_BUNDLE), or set verify.mode to off with the dms engine".into(),
+        });
+    };
+    let (source_secret, target_secret) = match &parsed.replication {
+        ReplicationSpec::Dms(d) => (d.source_secret_arn.clone(), d.target_secret_arn.clone()),
+        ReplicationSpec::Native(n) => (n.source_secret_arn.clone(), n.target_secret_arn.clone()),
+    };
+    let clusters = Arc::new(aurora_aws::RdsClusters::new(&config));
+    let secrets = Secrets(aurora_aws::SecretsManagerSecrets::new(&config));
+    let source_id = parsed.source_cluster_id.clone();
+    let target_id = parsed.target_cluster_id();
+    let verifier = |cluster_id: &str, secret_arn: &str| AwsVerifier {
+        clusters: clusters.clone(),
+        secrets: secrets.clone(),
+        cluster_id: cluster_id.to_string(),
+        secret_arn: secret_arn.to_string(),
+        tls: tls.clone(),
+    };
+    Ok(Ports {
+        clusters: clusters.clone(),
+        parameters: Arc::new(aurora_aws::RdsClusterParameters::new(&config)),
+        kms: Arc::new(aurora_aws::AwsKmsKeys::new(&config)),
+        retention: (tls != Tls::Disabled).then(|| {
+            Arc::new(SqlBinlogRetention::new(
+                Arc::new(secrets.clone()),
+                tls.clone(),
+            )) as Arc<dyn aurora_core::ports::BinlogRetention>
+        }),
+        replication: Arc::new(AwsReplication {
+            engines: ReplicationEngines::new(
+                aurora_aws::DmsReplication::new(&config),
+                aurora_aws::SecretsManagerSecrets::new(&config),
+                (tls != Tls::Disabled).then(|| tls.clone()),
+            ),
+            clusters: clusters.clone(),
+            replication: spec.get("replication").cloned().unwrap_or(Value::Null),
+            native,
+            source_id: source_id.clone(),
+            target_id: target_id.clone(),
+        }),
+        lag: Arc::new(aurora_aws::CloudWatchLag::new(&config)),
+        fence: Arc::new(aurora_aws::RdsWriteFence::new(&config)),
+        source_verifier: Arc::new(verifier(&source_id, &source_secret)),
+        target_verifier: Arc::new(verifier(&target_id, &target_secret)),
+        dns: Arc::new(aurora_aws::Route53Dns::new(&config)),
+        retirement: Arc::new(aurora_aws::RdsClusterRetirement::new(&config)),
+        clock: Arc::new(SystemClock),
+        sleeper: Arc::new(TokioSleeper),
+        binlog_horizon: binlog_position::DEFAULT_HORIZON,
+        preflight: PreflightSettings::default(),
+        drain: DrainSettings::default(),
+    })
+}

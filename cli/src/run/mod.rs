@@ -1,0 +1,175 @@
+//! `aurora-encrypt run --spec <spec.json> --local`: runs statemachine/encrypt-cluster.asl.json
+//! on the local engine with every step in-process, over the MariaDB sandbox (`--backend
+//! sandbox`, default) or AWS (`--backend aws`: the Lambdas' adapters, from this machine), with
+//! the same progress view as `watch`. The approval gate is answered at a prompt, or at once with
+//! `--auto-approve`. Ctrl-C stops the execution (like StopExecution: no rollback) and, on the
+//! sandbox, stops its servers cleanly.
+
+pub mod aws;
+pub mod summary;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use asl_engine::Status;
+use aurora_local::{run_local, sandbox_ports, Approval, RunOptions, SandboxPortSettings};
+use aurora_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{json, Value};
+
+use crate::progress::{Event, Progress};
+use crate::view::{ProgressView, TerminalView};
+
+pub const LONG_ABOUT: &str = "Run a migration with the state machine on this machine: every step runs in-process on the local Amazon States Language engine, over the MariaDB sandbox (--backend sandbox, started with `aurora-encrypt sandbox up`) or over AWS (--backend aws, with your credentials and the same adapters as the Lambdas). Shows phase, step, CDC lag and the next irreversible step; prints per-phase durations, state transitions and what Step Functions Standard would have charged.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Sandbox,
+    Aws,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The migration spec (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub spec: PathBuf,
+    /// Run on the local engine (the only mode of `run`; deployed stacks use `start`).
+    #[arg(long, required = true)]
+    pub local: bool,
+    /// Where the steps act.
+    #[arg(long, value_enum, default_value_t = Backend::Sandbox)]
+    pub backend: Backend,
+    /// Approve the switchover as soon as the target is in sync.
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Multiply every Wait and Retry interval by this factor (e.g. 0.01).
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Write the execution history to this file as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+    /// Sandbox directory [default: <system temp dir>/aurora-encrypt-sandbox].
+    #[arg(long, value_name = "DIR")]
+    pub sandbox_dir: Option<PathBuf>,
+    /// RDS CA bundle (global-bundle.pem) for SQL over TLS (aws backend; or RDS_CA_BUNDLE).
+    #[arg(long, value_name = "FILE")]
+    pub rds_ca_bundle: Option<PathBuf>,
+}
+
+fn refuse(name: &str, message: &str) -> ExitCode {
+    eprintln!("{}", json!({"error": name, "cause": message}));
+    ExitCode::from(2)
+}
+
+pub async fn run(args: Args) -> ExitCode {
+    let spec: Value = match std::fs::read_to_string(&args.spec)
+        .map_err(|e| format!("cannot read {}: {e}", args.spec.display()))
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("not valid JSON: {e}")))
+    {
+        Ok(spec) => spec,
+        Err(cause) => return refuse("InvalidInput", &cause),
+    };
+    let mut sandbox = None;
+    let ports = match args.backend {
+        Backend::Sandbox => {
+            let dir = args
+                .sandbox_dir
+                .clone()
+                .unwrap_or_else(SandboxConfig::default_dir);
+            let opened = match Sandbox::existing(&dir) {
+                Ok(Some(s)) => s,
+                Ok(None) => {
+                    return refuse(
+                        "SandboxMissing",
+                        &format!(
+                            "no sandbox in {}: start one with `aurora-encrypt sandbox up`",
+                            dir.display()
+                        ),
+                    )
+                }
+                Err(e) => return refuse("SandboxUnusable", &e.to_string()),
+            };
+            let Some((source, target)) = aurora_local::sandbox_ports::cluster_ids(&spec) else {
+                return refuse(
+                    "InvalidInput",
+                    "the spec does not parse: run `aurora-encrypt validate --spec` for details",
+                );
+            };
+            let ports = sandbox_ports(&opened, &source, &target, SandboxPortSettings::default());
+            sandbox = Some(opened);
+            ports
+        }
+        Backend::Aws => match aws::ports(&spec, args.rds_ca_bundle.clone()).await {
+            Ok(ports) => ports,
+            Err(e) => return refuse(e.name, &e.message),
+        },
+    };
+    let approval = if args.auto_approve {
+        Approval::Auto
+    } else {
+        Approval::Prompt
+    };
+    let mut progress = Progress::new();
+    let mut view = TerminalView::for_stdout();
+    let hint = (approval == Approval::Prompt).then_some("answer `yes` below to switch over");
+    let run = run_local(
+        ports,
+        spec,
+        RunOptions {
+            time_scale: args.time_scale,
+            approval,
+            ..RunOptions::default()
+        },
+        |events| {
+            for event in events {
+                progress.apply(&Event::from(event));
+            }
+            let waiting = progress.pending_approval().is_some();
+            view.show(&progress, if waiting { hint } else { None });
+        },
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    )
+    .await;
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => return refuse("InvalidDefinition", &e.to_string()),
+    };
+    view.finish(&progress);
+    let history = &run.outcome.history;
+    summary::print(
+        history,
+        run.outcome.state_transitions,
+        &aurora_local::timing::timing(history),
+    );
+    if let Some(path) = &args.history {
+        if let Err(e) = std::fs::write(path, run.outcome.history_json_lines()) {
+            eprintln!(
+                "warning: cannot write the history to {}: {e}",
+                path.display()
+            );
+        }
+    }
+    if let Some(sandbox) = sandbox {
+        if run.interrupted {
+            eprintln!("interrupted: the execution was stopped; stopping the sandbox's servers");
+            if let Err(e) = sandbox.shutdown().await {
+                eprintln!("error: {e}");
+            }
+            // A prompt may still be reading the terminal.
+            std::process::exit(130);
+        }
+        // The target this run restored is the application's database now: keep it running.
+        sandbox.detach();
+    }
+    match run.outcome.status {
+        Status::Succeeded(output) => {
+            if let Some(cleaned) = output.get("cleanedUp") {
+                println!("cleanup: {cleaned}");
+            }
+            ExitCode::SUCCESS
+        }
+        Status::Failed { .. } => ExitCode::from(1),
+        Status::Aborted => ExitCode::from(130),
+    }
+}
