@@ -43,6 +43,8 @@ pub struct WriteLoadConfig {
     pub retry_backoff: Duration,
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
+    /// Added to every id, so that two loads on one table never write the same ids.
+    pub id_offset: u64,
 }
 
 impl Default for WriteLoadConfig {
@@ -55,6 +57,7 @@ impl Default for WriteLoadConfig {
             retry_backoff: Duration::from_millis(3),
             connect_timeout: Duration::from_secs(1),
             statement_timeout: Duration::from_secs(2),
+            id_offset: 0,
         }
     }
 }
@@ -263,7 +266,10 @@ impl Writer {
                 )
             } else {
                 inserts += 1;
-                let id = (inserts - 1) * self.writers as u64 + self.index as u64 + 1;
+                let id = self.config.id_offset
+                    + (inserts - 1) * self.writers as u64
+                    + self.index as u64
+                    + 1;
                 (
                     format!(
                         "INSERT INTO shop.demo_writes (id, writer, written_at, payload) VALUES ({id}, {}, NOW(6), 'write {id} {PLAINTEXT_MARKER}')",

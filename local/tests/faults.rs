@@ -1,0 +1,322 @@
+//! Faults on the sandbox, real MariaDB servers, the real state machine on the local engine: each
+//! failure before the swap rolls back, leaves the source writable, and loses no acknowledged
+//! write; a rollback can be followed by a successful run; a record already migrated is refused.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use asl_engine::{Execution, Outcome, Status};
+use async_trait::async_trait;
+use aurora_core::errors::PortError;
+use aurora_core::ports::{ChangeStatus, DnsChange, DnsRecord, PortResult};
+use aurora_local::demo::{self, SOURCE, TARGET};
+use aurora_local::writers::{self, WriteLoad, WriteLoadConfig, WriteLoadResult};
+use aurora_local::{runner, sandbox_ports, SandboxPortSettings};
+use aurora_pipeline::{Notifications, Ports};
+use aurora_sandbox::{Sandbox, SandboxDns, APP_RECORD, ZONE_ID};
+use mysql_async::prelude::Queryable;
+use serde_json::{json, Value};
+
+const TIME_SCALE: f64 = 0.01;
+const ROWS: u64 = 100;
+
+/// The demo's spec, asking for approval (the faults are injected at the gate) and deleting the
+/// target on rollback (so a re-run restores afresh).
+fn spec(mode: &str) -> Value {
+    let mut spec = demo::spec();
+    spec["switchover"]["mode"] = json!(mode);
+    spec["cleanup"] = json!({"deleteTargetOnRollback": true});
+    spec
+}
+
+async fn source_with_writers(sandbox: &Sandbox) -> WriteLoad {
+    sandbox.create_source_cluster(SOURCE).await.unwrap();
+    sandbox.seed_sample(SOURCE, ROWS).await.unwrap();
+    writers::create_table(sandbox, SOURCE).await.unwrap();
+    sandbox.prepare_source_for_migration(SOURCE).await.unwrap();
+    WriteLoad::start(
+        sandbox,
+        WriteLoadConfig {
+            writers: 2,
+            rate_per_second: 60.0,
+            seeded_rows: ROWS,
+            ..WriteLoadConfig::default()
+        },
+    )
+    .unwrap()
+}
+
+fn start(ports: Ports, spec: Value) -> Execution {
+    runner::engine(ports, Notifications::default(), TIME_SCALE)
+        .unwrap()
+        .start(spec)
+}
+
+fn ports(sandbox: &Sandbox) -> Ports {
+    sandbox_ports(sandbox, SOURCE, TARGET, SandboxPortSettings::default())
+}
+
+/// Waits for the approval gate, runs `fault`, approves.
+async fn at_the_gate<F: std::future::Future<Output = ()>>(
+    execution: Execution,
+    fault: F,
+) -> Outcome {
+    let task = tokio::time::timeout(Duration::from_secs(120), execution.next_pending_task())
+        .await
+        .expect("the run reaches the approval gate");
+    fault.await;
+    execution
+        .send_task_success(&task.token, json!({"approved": true}))
+        .unwrap();
+    execution.wait().await
+}
+
+fn failed_with(outcome: &Outcome) -> String {
+    match &outcome.status {
+        Status::Failed { error, .. } => error.clone(),
+        other => panic!("expected a failed (rolled back) execution, got {other:?}"),
+    }
+}
+
+fn entered(outcome: &Outcome, state: &str) -> bool {
+    outcome
+        .history
+        .iter()
+        .any(|e| e.event_type.as_str().ends_with("StateEntered") && e.state_name() == Some(state))
+}
+
+async fn admin_query(sandbox: &Sandbox, cluster: &str, sql: &str) {
+    let mut conn = sandbox.admin_conn(cluster).await.unwrap();
+    conn.query_drop(sql).await.unwrap();
+    conn.disconnect().await.unwrap();
+}
+
+/// The source is writable again and the application's name still leads to it; every
+/// acknowledged insert is on it.
+async fn assert_source_serves_everything(sandbox: &Sandbox, writes: &WriteLoadResult) {
+    let mut conn = sandbox.admin_conn(SOURCE).await.unwrap();
+    let read_only: Option<u64> = conn.query_first("SELECT @@global.read_only").await.unwrap();
+    conn.disconnect().await.unwrap();
+    assert_eq!(read_only, Some(0), "the source is writable");
+    let source_host = sandbox.endpoint(SOURCE).unwrap().host;
+    let resolved = sandbox.dns().lookup(ZONE_ID, APP_RECORD).unwrap().unwrap();
+    assert_eq!(resolved.host, source_host, "the name leads to the source");
+    let check = aurora_local::checks::check_writes(sandbox, SOURCE, &writes.inserted_ids())
+        .await
+        .unwrap();
+    assert!(check.acknowledged > 20, "the writers wrote: {check:?}");
+    assert!(
+        check.lost.is_empty(),
+        "lost on the source: {:?}",
+        check.lost
+    );
+    assert!(check.duplicates.is_empty(), "{:?}", check.duplicates);
+    let last = writes.acks.last().unwrap();
+    assert_eq!(
+        last.host, source_host,
+        "the last acknowledged write went to the source"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replication_broken_during_cdc_rolls_back_and_keeps_every_acknowledged_write() {
+    if !common::mariadb_available("replication broken during CDC") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("broken-cdc"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        let execution = start(ports(&sandbox), spec("approval"));
+        // GIVEN a row on the target that the source then inserts too: the replica's SQL thread
+        // stops on a duplicate key.
+        let outcome = at_the_gate(execution, async {
+            let row = "INSERT INTO shop.customers (id, email, name, notes, created_at) \
+                       VALUES (999999, 'conflict@example.test', 'c', 'n', NOW())";
+            admin_query(&sandbox, TARGET, row).await;
+            admin_query(&sandbox, SOURCE, row).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let writes = load.stop().await;
+        assert_eq!(failed_with(&outcome), "MigrationFailed");
+        assert!(!entered(&outcome, "FenceWrites"), "never fenced");
+        assert!(entered(&outcome, "CleanupOnRollback"));
+        assert_source_serves_everything(&sandbox, &writes).await;
+        assert!(
+            sandbox.endpoint(TARGET).is_none(),
+            "the target was deleted on rollback as asked"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn target_killed_before_the_swap_rolls_back_and_leaves_the_source_writable() {
+    if !common::mariadb_available("target killed before the swap") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("killed-target"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        let execution = start(ports(&sandbox), spec("approval"));
+        let outcome = at_the_gate(execution, async {
+            sandbox.kill_cluster(TARGET).await.unwrap();
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let writes = load.stop().await;
+        let error = failed_with(&outcome);
+        assert!(
+            ["Transient", "MigrationFailed"].contains(&error.as_str()),
+            "{error}"
+        );
+        assert!(!entered(&outcome, "SwapDns"));
+        assert!(entered(&outcome, "NotifyRolledBack"));
+        assert_source_serves_everything(&sandbox, &writes).await;
+    })
+    .await;
+}
+
+/// Route 53 refusing the change to the target (the revert to the source still works).
+struct RefusingDns {
+    inner: SandboxDns,
+    source_host: String,
+}
+
+#[async_trait]
+impl aurora_core::ports::Dns for RefusingDns {
+    async fn resolve(&self, zone_id: &str, name: &str) -> PortResult<Option<DnsRecord>> {
+        self.inner.resolve(zone_id, name).await
+    }
+    async fn upsert_cname(
+        &self,
+        zone_id: &str,
+        name: &str,
+        value: &str,
+        ttl_seconds: i64,
+    ) -> PortResult<DnsChange> {
+        if value != self.source_host {
+            return Err(PortError::AccessDenied(format!(
+                "not allowed to point {name} at {value}"
+            )));
+        }
+        self.inner
+            .upsert_cname(zone_id, name, value, ttl_seconds)
+            .await
+    }
+    async fn change_status(&self, change_id: &str) -> PortResult<ChangeStatus> {
+        self.inner.change_status(change_id).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_dns_swap_unfences_the_source_which_keeps_serving_and_a_rerun_succeeds() {
+    if !common::mariadb_available("DNS swap fails") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("dns-fails"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        let mut refusing = ports(&sandbox);
+        refusing.dns = Arc::new(RefusingDns {
+            inner: sandbox.dns(),
+            source_host: sandbox.endpoint(SOURCE).unwrap().host,
+        });
+        // WHEN the swap is refused after the fence
+        let outcome = start(refusing, spec("auto")).wait().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let writes = load.stop().await;
+        // THEN the run rolls back through the unfence and the source serves again
+        assert_eq!(failed_with(&outcome), "AccessDenied");
+        assert!(entered(&outcome, "FenceWrites"));
+        assert!(entered(&outcome, "UnfenceWrites"));
+        assert!(
+            writes.errors.read_only > 0,
+            "the writers met the fence: {:?}",
+            writes.errors
+        );
+        assert_source_serves_everything(&sandbox, &writes).await;
+
+        // AND a second run with a working DNS succeeds
+        let load = WriteLoad::start(
+            &sandbox,
+            WriteLoadConfig {
+                writers: 2,
+                rate_per_second: 60.0,
+                seeded_rows: ROWS,
+                id_offset: 1_000_000,
+                ..WriteLoadConfig::default()
+            },
+        )
+        .unwrap();
+        let outcome = start(ports(&sandbox), spec("auto")).wait().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let second = load.stop().await;
+        assert!(
+            matches!(outcome.status, Status::Succeeded(_)),
+            "{:?}",
+            outcome.status
+        );
+        let target_host = sandbox.endpoint(TARGET).unwrap().host;
+        assert_eq!(
+            sandbox
+                .dns()
+                .lookup(ZONE_ID, APP_RECORD)
+                .unwrap()
+                .unwrap()
+                .host,
+            target_host
+        );
+        let mut acked = writes.inserted_ids();
+        acked.extend(second.inserted_ids());
+        let check = aurora_local::checks::check_writes(&sandbox, TARGET, &acked)
+            .await
+            .unwrap();
+        assert!(check.lost.is_empty(), "lost: {:?}", check.lost);
+        assert!(
+            check.duplicates.is_empty(),
+            "duplicated: {:?}",
+            check.duplicates
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_run_on_a_migrated_record_is_refused_and_changes_nothing() {
+    if !common::mariadb_available("second run on a migrated record") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("second-run"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        let first = start(ports(&sandbox), spec("auto")).wait().await;
+        load.stop().await;
+        assert!(
+            matches!(first.status, Status::Succeeded(_)),
+            "{:?}",
+            first.status
+        );
+        let registry = std::fs::read_to_string(sandbox.dir().join("sandbox.json")).unwrap();
+        let zone = std::fs::read_to_string(sandbox.dir().join("dns/sandbox.json")).unwrap();
+
+        let second = start(ports(&sandbox), spec("auto")).wait().await;
+        let error = failed_with(&second);
+        assert!(
+            ["DnsRecordNotOnSource", "TargetClusterTaken"].contains(&error.as_str()),
+            "{error}"
+        );
+        assert!(entered(&second, "NotifyPreflightFailed"));
+        assert!(!entered(&second, "Snapshot"));
+        assert_eq!(
+            std::fs::read_to_string(sandbox.dir().join("sandbox.json")).unwrap(),
+            registry,
+            "no cluster, snapshot or fence changed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(sandbox.dir().join("dns/sandbox.json")).unwrap(),
+            zone,
+            "the record still leads to the target"
+        );
+    })
+    .await;
+}
