@@ -202,3 +202,26 @@ fn print_table(r: &DemoReport) {
         println!("error: {error}: {}", r.cause.as_deref().unwrap_or_default());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn demo_defaults_to_four_writers_at_200_writes_per_second_with_scaled_waits() {
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!((cli.args.writers, cli.args.rate), (4, 200.0));
+        assert_eq!(cli.args.time_scale, 0.01);
+        assert!(!cli.args.json && !cli.args.keep);
+        let cli = Cli::try_parse_from(["x", "--rows", "50", "--json", "--keep"]).unwrap();
+        assert_eq!(cli.args.rows, 50);
+        assert!(cli.args.json && cli.args.keep);
+    }
+}

@@ -173,3 +173,38 @@ pub async fn run(args: Args) -> ExitCode {
         Status::Aborted => ExitCode::from(130),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn run_needs_local_and_defaults_to_the_sandbox_backend() {
+        assert!(Cli::try_parse_from(["x", "--spec", "s.json"]).is_err());
+        let cli = Cli::try_parse_from(["x", "--spec", "s.json", "--local"]).unwrap();
+        assert_eq!(cli.args.backend, Backend::Sandbox);
+        assert!(!cli.args.auto_approve);
+        let cli = Cli::try_parse_from([
+            "x",
+            "--spec",
+            "s.json",
+            "--local",
+            "--backend",
+            "aws",
+            "--auto-approve",
+            "--time-scale",
+            "0.01",
+        ])
+        .unwrap();
+        assert_eq!(cli.args.backend, Backend::Aws);
+        assert!(cli.args.auto_approve);
+        assert_eq!(cli.args.time_scale, 0.01);
+    }
+}
