@@ -178,6 +178,8 @@ pub enum PreflightError {
     BinlogRetentionTooShort { found: String, required: u32 },
     #[error("`{id}` already exists and was not created by aurora-encrypt for source `{source_cluster}`; choose another targetClusterId or delete it")]
     TargetTaken { id: String, source_cluster: String },
+    #[error("`{id}` was restored by an earlier run ({execution}) and is kept for inspection; its data and binlog position belong to that run's snapshot, so a new run cannot reuse it: delete it (or set cleanup.deleteTargetOnRollback) or choose another targetClusterId")]
+    TargetLeftByEarlierRun { id: String, execution: String },
     #[error("DNS record `{record}` {found}; expected a CNAME to the source writer endpoint `{expected}`: fix dns.recordName or the record")]
     DnsRecordNotOnSource {
         record: String,
@@ -205,7 +207,7 @@ impl NamedError for PreflightError {
             }
             SharedParameterGroup { .. } => error_names::SHARED_PARAMETER_GROUP,
             BinlogRetentionTooShort { .. } => error_names::BINLOG_RETENTION_TOO_SHORT,
-            TargetTaken { .. } => error_names::TARGET_CLUSTER_TAKEN,
+            TargetTaken { .. } | TargetLeftByEarlierRun { .. } => error_names::TARGET_CLUSTER_TAKEN,
             DnsRecordNotOnSource { .. } => error_names::DNS_RECORD_NOT_ON_SOURCE,
             Port(e) => e.default_name(),
         }
@@ -482,7 +484,9 @@ async fn check_retention(
     }
 }
 
-/// `Reuse` when the target exists and carries our owner tag for this source.
+/// The target id must be free. Preflight runs before this execution creates anything, so a
+/// target carrying our owner tag was left by an earlier run (kept after a rollback, or already
+/// migrated): reusing it would replicate from a new snapshot's position into the old data.
 async fn check_target(
     source: &Cluster,
     target_id: &str,
@@ -491,7 +495,13 @@ async fn check_target(
     match clusters.describe_cluster(target_id).await? {
         None => Ok(PlannedAction::Create),
         Some(target) if target.tag(naming::OWNER_TAG) == Some(source.id.as_str()) => {
-            Ok(PlannedAction::Reuse)
+            Err(PreflightError::TargetLeftByEarlierRun {
+                id: target_id.into(),
+                execution: target
+                    .tag(naming::EXECUTION_TAG)
+                    .unwrap_or("unknown execution")
+                    .into(),
+            })
         }
         Some(_) => Err(PreflightError::TargetTaken {
             id: target_id.into(),
@@ -946,19 +956,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_target_we_created_earlier_is_reused() {
+    async fn a_target_left_by_an_earlier_run_is_refused() {
         let world = World::new();
         world.clusters.add_foreign_cluster("orders-encrypted");
         world.clusters.update_cluster("orders-encrypted", |c| {
-            c.tags.push(Tag::new(naming::OWNER_TAG, "orders"))
+            c.tags.push(Tag::new(naming::OWNER_TAG, "orders"));
+            c.tags.push(Tag::new(naming::EXECUTION_TAG, "run-1"));
         });
-        let doc = world.run(spec()).await.unwrap();
-        let cluster = plan(&doc)
-            .resources
-            .into_iter()
-            .find(|r| r.kind == "db-cluster")
-            .unwrap();
-        assert_eq!(cluster.action, PlannedAction::Reuse);
+        let err = world.run(spec()).await.unwrap_err();
+        assert_eq!(err.error_name(), "TargetClusterTaken");
+        assert!(err.to_string().contains("run-1"), "{err}");
+        assert!(world.clusters.mutations().is_empty());
     }
 
     #[tokio::test]

@@ -64,7 +64,7 @@ pub struct RestoreInput {
 pub enum RestoreError {
     #[error("source cluster `{0}` not found")]
     SourceNotFound(String),
-    #[error("`{0}` already exists and was not created by aurora-encrypt for this source")]
+    #[error("`{0}` already exists and was not created by this execution for this source")]
     TargetTaken(String),
     #[error("snapshot `{0}` is not available yet")]
     SnapshotNotReady(String),
@@ -122,7 +122,11 @@ pub async fn run(
             clock,
         ));
     };
-    if target.tag(naming::OWNER_TAG) != Some(source.id.as_str()) {
+    // Only this execution's own restore may be resumed: a target an earlier run left behind
+    // holds that run's data, which a new snapshot's binlog position does not match.
+    if target.tag(naming::OWNER_TAG) != Some(source.id.as_str())
+        || target.tag(naming::EXECUTION_TAG) != Some(input.execution.name.as_str())
+    {
         return Err(RestoreError::TargetTaken(target_id));
     }
     let started = target.created_at.unwrap_or_else(|| clock.now());
@@ -516,6 +520,21 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.error_name(), "TargetNotEncrypted");
+    }
+
+    #[tokio::test]
+    async fn target_left_by_an_earlier_execution_is_not_resumed() {
+        let rds = FakeClusters::with_source("orders");
+        rds.add_foreign_cluster("orders-encrypted");
+        rds.update_cluster("orders-encrypted", |c| {
+            c.tags.push(Tag::new(naming::OWNER_TAG, "orders"));
+            c.tags.push(Tag::new(naming::EXECUTION_TAG, "exec-0"));
+        });
+        let err = run(&input(), &rds, &FakeClock::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "TargetClusterTaken");
+        assert!(rds.mutations().is_empty());
     }
 
     #[tokio::test]
