@@ -6,6 +6,7 @@
 //! longer backoff.
 
 use aurora_core::errors::{PortError, Resource};
+use aurora_core::ports::PortResult;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -88,6 +89,8 @@ const NOT_FOUND: &[(&str, Resource)] = &[
     ("ResourceNotFoundFault", Resource::Migration),
     ("NoSuchHostedZone", Resource::HostedZone),
     ("NoSuchChange", Resource::DnsChange),
+    // KMS's code for a key or alias that does not exist; the caller says which.
+    ("NotFoundException", Resource::Other),
 ];
 
 const ALREADY_EXISTS: &[(&str, Resource)] = &[
@@ -139,6 +142,26 @@ where
             resource,
             &describe(context, code.as_deref(), status, detail),
         ),
+    }
+}
+
+/// A describe call's response, or `None` when the service says the resource asked for does not
+/// exist; every other failure is classified as by [`classify`].
+pub fn found<O, E, R>(
+    result: Result<O, SdkError<E, R>>,
+    resource: Resource,
+    context: &str,
+) -> PortResult<Option<O>>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: HttpStatus + std::fmt::Debug,
+{
+    match result {
+        Ok(output) => Ok(Some(output)),
+        Err(error) => match classify(error, resource, context) {
+            missing if missing.is_not_found(resource) => Ok(None),
+            error => Err(error),
+        },
     }
 }
 

@@ -6,9 +6,8 @@ use aurora_core::errors::Resource;
 use aurora_core::ports::{KmsKey, KmsKeys, PortResult};
 use aws_config::SdkConfig;
 use aws_sdk_kms::Client;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::classify::classify;
+use crate::classify::found;
 
 #[derive(Clone, Debug)]
 pub struct AwsKmsKeys {
@@ -28,11 +27,13 @@ impl AwsKmsKeys {
 #[async_trait]
 impl KmsKeys for AwsKmsKeys {
     async fn describe_key(&self, key: &str) -> PortResult<Option<KmsKey>> {
-        let output = match self.client.describe_key().key_id(key).send().await {
-            Ok(output) => output,
-            // KMS's own code for a key or alias that does not exist (HTTP 400).
-            Err(e) if e.code() == Some("NotFoundException") => return Ok(None),
-            Err(e) => return Err(classify(e, Resource::Other, key)),
+        let Some(output) = found(
+            self.client.describe_key().key_id(key).send().await,
+            Resource::KmsKey,
+            key,
+        )?
+        else {
+            return Ok(None);
         };
         Ok(output.key_metadata().map(|m| KmsKey {
             arn: m.arn().unwrap_or_default().to_string(),

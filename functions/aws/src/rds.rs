@@ -2,7 +2,7 @@
 //! cluster parameter group, restore encrypted, recreate instances; read an instance's events.
 
 use async_trait::async_trait;
-use aurora_core::errors::{PortError, Resource};
+use aurora_core::errors::Resource;
 use aurora_core::ports::{
     Cluster, ClusterMember, ClusterSnapshot, Clusters, CopyParameterGroupRequest,
     CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, PortResult,
@@ -13,7 +13,7 @@ use aws_sdk_rds::types::{self as rds, SourceType};
 use aws_sdk_rds::Client;
 use time::{Duration, OffsetDateTime};
 
-use crate::classify::classify;
+use crate::classify::{classify, found};
 use crate::{to_offset, to_smithy};
 
 /// DescribeEvents refuses a StartTime older than this.
@@ -31,15 +31,6 @@ impl RdsClusters {
 
     pub fn from_client(client: Client) -> Self {
         Self { client }
-    }
-}
-
-/// `Ok(None)` for a not-found error of this resource kind; every other error stays an error.
-fn none_if_missing<T>(error: PortError, kind: Resource) -> PortResult<Option<T>> {
-    if error.is_not_found(kind) {
-        Ok(None)
-    } else {
-        Err(error)
     }
 }
 
@@ -137,63 +128,45 @@ fn snapshot_from_rds(s: &rds::DbClusterSnapshot) -> ClusterSnapshot {
 #[async_trait]
 impl Clusters for RdsClusters {
     async fn describe_cluster(&self, cluster_id: &str) -> PortResult<Option<Cluster>> {
-        let output = match self
-            .client
-            .describe_db_clusters()
-            .db_cluster_identifier(cluster_id)
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(e) => {
-                return none_if_missing(
-                    classify(e, Resource::Cluster, cluster_id),
-                    Resource::Cluster,
-                )
-            }
-        };
-        Ok(output.db_clusters().first().map(cluster_from_rds))
+        let output = found(
+            self.client
+                .describe_db_clusters()
+                .db_cluster_identifier(cluster_id)
+                .send()
+                .await,
+            Resource::Cluster,
+            cluster_id,
+        )?;
+        Ok(output.and_then(|o| o.db_clusters().first().map(cluster_from_rds)))
     }
 
     async fn describe_instance(&self, instance_id: &str) -> PortResult<Option<Instance>> {
-        let output = match self
-            .client
-            .describe_db_instances()
-            .db_instance_identifier(instance_id)
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(e) => {
-                return none_if_missing(
-                    classify(e, Resource::Instance, instance_id),
-                    Resource::Instance,
-                )
-            }
-        };
-        Ok(output.db_instances().first().map(instance_from_rds))
+        let output = found(
+            self.client
+                .describe_db_instances()
+                .db_instance_identifier(instance_id)
+                .send()
+                .await,
+            Resource::Instance,
+            instance_id,
+        )?;
+        Ok(output.and_then(|o| o.db_instances().first().map(instance_from_rds)))
     }
 
     async fn describe_cluster_snapshot(
         &self,
         snapshot_id: &str,
     ) -> PortResult<Option<ClusterSnapshot>> {
-        let output = match self
-            .client
-            .describe_db_cluster_snapshots()
-            .db_cluster_snapshot_identifier(snapshot_id)
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(e) => {
-                return none_if_missing(
-                    classify(e, Resource::Snapshot, snapshot_id),
-                    Resource::Snapshot,
-                )
-            }
-        };
-        Ok(output.db_cluster_snapshots().first().map(snapshot_from_rds))
+        let output = found(
+            self.client
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(snapshot_id)
+                .send()
+                .await,
+            Resource::Snapshot,
+            snapshot_id,
+        )?;
+        Ok(output.and_then(|o| o.db_cluster_snapshots().first().map(snapshot_from_rds)))
     }
 
     async fn create_cluster_snapshot(
@@ -331,6 +304,7 @@ impl Clusters for RdsClusters {
 mod tests {
     use super::*;
     use crate::test_support::{client, xml_error};
+    use aurora_core::errors::PortError;
     use aws_sdk_rds::operation::create_db_cluster_snapshot::CreateDbClusterSnapshotOutput;
     use aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput;
     use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;

@@ -15,6 +15,7 @@ pub enum Resource {
     HostedZone,
     Record,
     DnsChange,
+    KmsKey,
     Other,
 }
 
