@@ -173,7 +173,7 @@ fn print_table(r: &DemoReport) {
         ),
         ("demo total".into(), format!("{:.0} ms", r.total_ms)),
         (
-            "peak memory".into(),
+            "peak memory (CLI)".into(),
             r.peak_memory_kib
                 .map_or_else(|| "-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
         ),

@@ -1,16 +1,20 @@
-//! `aurora-encrypt sandbox up|down|status`: a local MariaDB "Aurora" to migrate.
+//! `aurora-encrypt sandbox up|reset|down|status`: a local MariaDB "Aurora" to migrate.
 //!
 //! `up` starts a source cluster (a real `mariadbd` on a loopback address, `log_bin`, ROW
-//! binlogs) seeded with the sample schema, points the DNS name at it and leaves it running;
-//! `status` lists the clusters of the sandbox; `down` stops every server and deletes the sandbox
-//! (or keeps the data with `--keep`). State lives in the sandbox directory, so the three run as
-//! separate invocations. Ctrl-C during `up` stops what it started.
+//! binlogs) seeded with the sample schema, points the DNS name at it, writes a ready-to-run
+//! `spec.json` beside it and leaves it running; `reset` is `down` then `up`, to migrate again
+//! from the start; `status` lists the clusters of the sandbox; `down` stops every server and
+//! deletes the sandbox (or keeps the data with `--keep`). State lives in the sandbox directory,
+//! so they run as separate invocations. Ctrl-C during `up` stops what it started.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aurora_sandbox::{Sandbox, SandboxConfig, SandboxError};
 use clap::{Args as ClapArgs, Subcommand};
+
+/// The ready-to-run spec `up` writes into the sandbox directory.
+pub const SPEC_FILE: &str = "spec.json";
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -20,8 +24,10 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
-    /// Start a seeded source cluster and leave it running.
+    /// Start a seeded source cluster, write spec.json for it, and leave it running.
     Up(UpArgs),
+    /// Delete the sandbox and start it again as `up` does: migrate again from the start.
+    Reset(UpArgs),
     /// Stop every sandbox server and delete the sandbox directory.
     Down(DownArgs),
     /// List the sandbox's clusters and whether their servers run.
@@ -31,7 +37,7 @@ pub enum SandboxCommand {
 #[derive(Debug, ClapArgs)]
 pub struct DirArgs {
     /// Sandbox directory [default: <system temp dir>/aurora-encrypt-sandbox].
-    #[arg(long)]
+    #[arg(long = "sandbox-dir", value_name = "DIR", alias = "dir")]
     pub dir: Option<PathBuf>,
 }
 
@@ -68,6 +74,7 @@ pub struct DownArgs {
 pub async fn run(args: Args) -> ExitCode {
     let outcome = match args.command {
         SandboxCommand::Up(args) => up(args).await,
+        SandboxCommand::Reset(args) => reset(args).await,
         SandboxCommand::Down(args) => down(args).await,
         SandboxCommand::Status(args) => status(args),
     };
@@ -117,7 +124,44 @@ async fn up(args: UpArgs) -> Result<ExitCode, SandboxError> {
     }
     sandbox.detach();
     print_connection_info(&sandbox);
+    let spec_path = write_spec(&sandbox, &args.cluster)?;
+    println!(
+        "spec for a migration of `{}`: {}",
+        args.cluster,
+        spec_path.display()
+    );
+    println!(
+        "run it with:\n  aurora-encrypt run --local --spec {} --sandbox-dir {} --time-scale 0.01",
+        spec_path.display(),
+        sandbox.dir().display()
+    );
+    println!(
+        "  (switchover mode `approval`: answer `yes` at the prompt, or from another terminal:\n   aurora-encrypt approve --local --sandbox-dir {})",
+        sandbox.dir().display()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `spec.json` for migrating `cluster` to `<cluster>-encrypted`, with approval.
+fn write_spec(sandbox: &Sandbox, cluster: &str) -> Result<PathBuf, SandboxError> {
+    let spec =
+        aurora_local::demo::sandbox_spec(cluster, &format!("{cluster}-encrypted"), "approval");
+    let path = sandbox.dir().join(SPEC_FILE);
+    let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
+    std::fs::write(&path, text + "\n").map_err(|source| SandboxError::Io {
+        context: format!("writing {}", path.display()),
+        source,
+    })?;
+    Ok(path)
+}
+
+async fn reset(args: UpArgs) -> Result<ExitCode, SandboxError> {
+    let dir = args.dir.dir();
+    if let Some(sandbox) = Sandbox::existing(&dir)? {
+        sandbox.destroy().await?;
+        println!("removed the sandbox in {}", dir.display());
+    }
+    up(args).await
 }
 
 fn print_connection_info(sandbox: &Sandbox) {
@@ -150,7 +194,7 @@ fn print_connection_info(sandbox: &Sandbox) {
         );
     }
     println!(
-        "stop with: aurora-encrypt sandbox down --dir {}",
+        "stop with: aurora-encrypt sandbox down --sandbox-dir {}",
         sandbox.dir().display()
     );
 }
@@ -215,7 +259,14 @@ mod tests {
     #[test]
     fn up_takes_rows_dir_and_port() {
         let cli = Cli::try_parse_from([
-            "x", "up", "--rows", "50", "--dir", "/tmp/sb", "--port", "23306",
+            "x",
+            "up",
+            "--rows",
+            "50",
+            "--sandbox-dir",
+            "/tmp/sb",
+            "--port",
+            "23306",
         ])
         .unwrap();
         let SandboxCommand::Up(up) = cli.command else {

@@ -68,15 +68,17 @@ pub fn read_spec_text(source: &str) -> Result<String, Failure> {
 
 /// Parses strictly and validates as preflight does, at `now`.
 pub fn check(text: &str, now: OffsetDateTime) -> Result<CheckedSpec, Failure> {
+    // JSON syntax first, so a typo is reported where it is in the text, not as a field.
+    let input = serde_json::from_str(text).map_err(|e| {
+        let cause = format!(
+            "the spec is not valid JSON: line {}, column {}: {e}",
+            e.line(),
+            e.column()
+        );
+        Failure::new("InvalidInput", cause.clone(), BAD_INPUT).with_hint(cause)
+    })?;
     let spec = MigrationSpec::from_json(text)?;
     spec.validate(now)?;
-    let input = serde_json::from_str(text).map_err(|e| {
-        Failure::new(
-            "InvalidInput",
-            format!("the spec is not valid JSON: {e}"),
-            BAD_INPUT,
-        )
-    })?;
     Ok(CheckedSpec { spec, input })
 }
 
@@ -117,6 +119,22 @@ mod tests {
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 00:00 UTC);
+
+    #[test]
+    fn malformed_json_is_reported_at_its_position_not_as_a_field() {
+        let failure = check("{\n  \"sourceClusterId\": \"orders\",\n  oops\n}", NOW).unwrap_err();
+        assert_eq!(failure.error, "InvalidInput");
+        assert!(
+            failure.cause.contains("line 3, column 3"),
+            "{}",
+            failure.cause
+        );
+        assert!(
+            !failure.cause.contains("sourceClusterId"),
+            "{}",
+            failure.cause
+        );
+    }
 
     fn dms_spec() -> Value {
         json!({

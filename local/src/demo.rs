@@ -64,16 +64,23 @@ impl Default for DemoOptions {
 
 /// The migration spec the demo runs.
 pub fn spec() -> Value {
+    sandbox_spec(SOURCE, TARGET, "auto")
+}
+
+/// A ready-to-run spec for migrating sandbox cluster `source` to `target` with switchover
+/// `mode`: the sandbox's zone, record, secrets and a key alias filled in. `sandbox up` writes it
+/// as `spec.json`, so a newcomer runs a migration without looking anything up.
+pub fn sandbox_spec(source: &str, target: &str, mode: &str) -> Value {
     json!({
-        "sourceClusterId": SOURCE,
-        "targetClusterId": TARGET,
+        "sourceClusterId": source,
+        "targetClusterId": target,
         "kmsKeyId": KMS_ALIAS,
         "replication": {
             "engine": "native",
             "sourceSecretArn": aurora_sandbox::REPLICATION_SECRET_ARN,
             "targetSecretArn": aurora_sandbox::ADMIN_SECRET_ARN
         },
-        "switchover": { "mode": "auto", "maxLagSeconds": 5, "drainTimeoutSeconds": 60 },
+        "switchover": { "mode": mode, "maxLagSeconds": 5, "drainTimeoutSeconds": 60 },
         "verify": { "mode": "checksums" },
         "dns": {
             "hostedZoneId": aurora_sandbox::ZONE_ID,

@@ -12,6 +12,7 @@
 //! - [`checks`]: lost and duplicated writes, encryption at rest;
 //! - [`demo`]: the demo from sandbox up to report.
 
+pub mod approval_box;
 mod aurora_version;
 pub mod checks;
 pub mod demo;

@@ -10,20 +10,25 @@ use asl_engine::{Definition, Engine, HistoryEvent, Outcome, PendingTask};
 use aurora_pipeline::{local_substitutions, registry, Notifications, Ports, ENCRYPT_CLUSTER_ASL};
 use serde_json::{json, Value};
 
+use crate::approval_box::{ApprovalBox, PendingApproval};
+
 /// How the approval gate (`AwaitApproval`, switchover mode `approval`) is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Approval {
     /// Approved as soon as it is asked (`--auto-approve`).
     Auto,
-    /// Asked on the terminal: `yes` switches over, anything else (or end of input) rolls back.
+    /// Asked on the terminal: `yes` switches over, anything else rolls back. Closed standard
+    /// input answers nothing: the run waits for the mailbox, if it has one.
     Prompt,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Multiplies every Wait and Retry interval of the definition.
     pub time_scale: f64,
     pub approval: Approval,
+    /// Where `aurora-encrypt approve --local` can answer the gate from another terminal.
+    pub mailbox: Option<ApprovalBox>,
     /// How often the history is read for the observer.
     pub poll_interval: Duration,
 }
@@ -33,6 +38,7 @@ impl Default for RunOptions {
         Self {
             time_scale: 1.0,
             approval: Approval::Auto,
+            mailbox: None,
             poll_interval: Duration::from_millis(50),
         }
     }
@@ -88,7 +94,12 @@ pub async fn run_local(
     let execution = engine.start(input);
     let mut seen = 0;
     let mut interrupted = false;
-    let mut prompt: Option<tokio::task::JoinHandle<bool>> = None;
+    let mut prompt: Option<tokio::task::JoinHandle<Option<bool>>> = None;
+    let mut published = false;
+    let mut stdin_closed = false;
+    if let Some(mailbox) = &options.mailbox {
+        mailbox.clear();
+    }
     tokio::pin!(interrupt);
     loop {
         let history = execution.history();
@@ -108,20 +119,51 @@ pub async fn run_local(
                     );
                 }
                 Approval::Prompt => {
-                    let answer = prompt.get_or_insert_with(|| ask(&task));
-                    if answer.is_finished() {
-                        let approved = answer.await.unwrap_or(false);
+                    if let (Some(mailbox), false) = (&options.mailbox, published) {
+                        published = mailbox
+                            .publish(&PendingApproval {
+                                execution: execution.id().to_string(),
+                                state: task.state_name.clone(),
+                            })
+                            .is_ok();
+                    }
+                    let mut answer = options
+                        .mailbox
+                        .as_ref()
+                        .and_then(ApprovalBox::take_answer)
+                        .map(|a| (a.approved, a.note, "aurora-encrypt approve --local"));
+                    if prompt.is_none() && !stdin_closed {
+                        prompt = Some(ask(&task, options.mailbox.as_ref()));
+                    }
+                    if let Some(asked) = prompt.take_if(|p| answer.is_none() && p.is_finished()) {
+                        match asked.await {
+                            Ok(Some(approved)) => {
+                                answer = Some((approved, None, "aurora-encrypt run (prompt)"));
+                            }
+                            // Closed standard input: only the mailbox can answer now.
+                            _ if options.mailbox.is_some() => stdin_closed = true,
+                            _ => {
+                                let why = "standard input closed and no other way to approve";
+                                answer = Some((false, Some(why.into()), "aurora-encrypt run"));
+                            }
+                        }
+                    }
+                    if let Some((approved, note, by)) = answer {
                         prompt = None;
+                        published = false;
+                        if let Some(mailbox) = &options.mailbox {
+                            mailbox.clear();
+                        }
                         let _ = if approved {
                             execution.send_task_success(
                                 &task.token,
-                                json!({"approved": true, "by": "aurora-encrypt run (prompt)"}),
+                                json!({"approved": true, "by": by, "comment": note}),
                             )
                         } else {
                             execution.send_task_failure(
                                 &task.token,
                                 "Aborted",
-                                Some("refused at the aurora-encrypt run prompt".into()),
+                                Some(note.unwrap_or_else(|| format!("refused by {by}"))),
                             )
                         };
                     }
@@ -150,22 +192,37 @@ pub async fn run_local(
     })
 }
 
-/// Asks on the terminal whether to switch over; `false` on anything but `yes`.
-fn ask(task: &PendingTask) -> tokio::task::JoinHandle<bool> {
+/// Asks on the terminal whether to switch over: `Some(true)` on `yes`, `Some(false)` on any
+/// other line, `None` when standard input is closed (nobody will answer there).
+fn ask(task: &PendingTask, mailbox: Option<&ApprovalBox>) -> tokio::task::JoinHandle<Option<bool>> {
     let state = task.state_name.clone();
+    let elsewhere = mailbox.map(|m| {
+        let sandbox = m.dir().parent().unwrap_or(m.dir());
+        format!(
+            " Or, from another terminal: aurora-encrypt approve --local --sandbox-dir {} (abort --local to refuse).",
+            sandbox.display()
+        )
+    });
     tokio::task::spawn_blocking(move || {
         let mut stderr = std::io::stderr();
         let _ = writeln!(
             stderr,
-            "\n{state}: the target is in sync. Type `yes` to fence the source and switch over; anything else rolls back."
+            "\n{state}: the target is in sync. Type `yes` to fence the source and switch over; anything else rolls back.{}",
+            elsewhere.as_deref().unwrap_or_default()
         );
         if !std::io::stdin().is_terminal() {
             let _ = writeln!(stderr, "(reading the answer from standard input)");
         }
         let mut line = String::new();
         match std::io::stdin().lock().read_line(&mut line) {
-            Ok(_) => line.trim().eq_ignore_ascii_case("yes"),
-            Err(_) => false,
+            Ok(0) | Err(_) => {
+                let _ = writeln!(
+                    stderr,
+                    "standard input is closed: waiting for an answer from another terminal"
+                );
+                None
+            }
+            Ok(_) => Some(line.trim().eq_ignore_ascii_case("yes")),
         }
     })
 }

@@ -636,3 +636,30 @@ fn status(state: ReplicationState, lag: Option<u64>) -> ReplicationStatus {
         positions: None,
     }
 }
+
+/// An item without `sourceClusterId` is reported as failed by index; the Map goes on (it used
+/// to fail the whole fleet with `States.Runtime`, since `IsString` on a missing path is an error).
+#[tokio::test]
+async fn fleet_reports_an_item_without_source_cluster_id_and_finishes() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../statemachine/encrypt-fleet.asl.json"
+    ))
+    .unwrap();
+    let substitutions = std::collections::HashMap::from([(
+        "EncryptClusterStateMachineArn".to_string(),
+        "arn:aws:states:eu-west-1:123456789012:stateMachine:encrypt-cluster".to_string(),
+    )]);
+    let engine = Engine::new(Definition::parse(&text).unwrap())
+        .with_substitutions(&substitutions)
+        .unwrap();
+    let outcome = engine
+        .start(json!({"clusters": [{"x": 1}, {"sourceClusterId": 7}]}))
+        .wait()
+        .await;
+    let Status::Succeeded(output) = outcome.status else {
+        panic!("the fleet failed: {:?}", outcome.status);
+    };
+    assert_eq!(output["failed"], json!([0, 1]));
+    assert_eq!(output["results"][0]["error"], "InvalidInput");
+}

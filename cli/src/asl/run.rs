@@ -1,4 +1,5 @@
-//! `aurora-encrypt asl run`: execute a definition with no task handlers.
+//! `aurora-encrypt asl run`: execute a definition with no task handlers. A Task state fails
+//! there, so the project's own definitions run through `aurora-encrypt run --local`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,8 @@ use serde_json::{json, Value};
 /// Arguments of `aurora-encrypt asl run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The definition file (e.g. statemachine/encrypt-cluster.asl.json).
+    /// The definition file. Task states have no handler here (they fail); the project's own
+    /// definitions run with `aurora-encrypt run --local`.
     pub definition: PathBuf,
 
     /// The execution input: a JSON file, or `-` for stdin. Defaults to `{}`.

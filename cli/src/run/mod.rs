@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use asl_engine::Status;
+use aurora_local::approval_box::ApprovalBox;
 use aurora_local::{run_local, sandbox_ports, Approval, RunOptions, SandboxPortSettings};
 use aurora_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{json, Value};
@@ -110,13 +111,18 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let mut progress = Progress::new();
     let mut view = TerminalView::for_stdout();
-    let hint = (approval == Approval::Prompt).then_some("answer `yes` below to switch over");
+    let hint = (approval == Approval::Prompt)
+        .then_some("answer `yes` below, or `aurora-encrypt approve --local` from another terminal");
+    let mailbox = sandbox
+        .as_ref()
+        .map(|s: &Sandbox| ApprovalBox::in_sandbox(s.dir()));
     let run = run_local(
         ports,
         spec,
         RunOptions {
             time_scale: args.time_scale,
             approval,
+            mailbox,
             ..RunOptions::default()
         },
         |events| {
@@ -150,6 +156,7 @@ pub async fn run(args: Args) -> ExitCode {
             );
         }
     }
+    let sandbox_dir = sandbox.as_ref().map(|s| s.dir().to_path_buf());
     if let Some(sandbox) = sandbox {
         if run.interrupted {
             eprintln!("interrupted: the execution was stopped; stopping the sandbox's servers");
@@ -169,9 +176,24 @@ pub async fn run(args: Args) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Status::Failed { .. } => ExitCode::from(1),
+        Status::Failed { error, .. } => {
+            if let Some(dir) = sandbox_dir.filter(|_| reruns_need_a_reset(Some(error.as_str()))) {
+                eprintln!(
+                    "the sandbox still holds an earlier run's result; to migrate again from the start: aurora-encrypt sandbox reset --sandbox-dir {}",
+                    dir.display()
+                );
+            }
+            ExitCode::from(1)
+        }
         Status::Aborted => ExitCode::from(130),
     }
+}
+
+/// Errors a second run on the same sandbox meets: the first one's target exists, or DNS already
+/// points at it.
+fn reruns_need_a_reset(error: Option<&str>) -> bool {
+    use aurora_core::error_names::{DNS_RECORD_NOT_ON_SOURCE, TARGET_CLUSTER_TAKEN};
+    matches!(error, Some(e) if e == TARGET_CLUSTER_TAKEN || e == DNS_RECORD_NOT_ON_SOURCE)
 }
 
 #[cfg(test)]

@@ -6,12 +6,16 @@
 //! back through its Catch. Neither uses `StopExecution`, which would end the execution without
 //! running the rollback (the source could stay fenced and the replication keep running).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aurora_core::error_names;
+use aurora_local::approval_box::{
+    ApprovalAnswer, ApprovalBox, ApprovalBoxError, PendingApproval as LocalPending,
+};
 use serde_json::json;
 
-use super::{aws_config, aws_failure, fetch_history};
+use super::{aws_config, aws_failure, check_execution_arn, fetch_history};
 use crate::failure::{Failure, FAILED};
 use crate::progress::{PendingApproval, Progress};
 
@@ -50,8 +54,11 @@ Examples:
 #[derive(Debug, clap::Args)]
 pub struct ApproveArgs {
     /// The execution's ARN (printed by `start`, listed by `list`).
-    #[arg(value_name = "EXECUTION_ARN")]
-    pub execution_arn: String,
+    #[arg(value_name = "EXECUTION_ARN", required_unless_present = "local")]
+    pub execution_arn: Option<String>,
+
+    #[command(flatten)]
+    pub local: LocalGate,
 
     /// A note recorded in the approval's output (e.g. a change ticket).
     #[arg(long, value_name = "TEXT")]
@@ -62,12 +69,52 @@ pub struct ApproveArgs {
 #[derive(Debug, clap::Args)]
 pub struct AbortArgs {
     /// The execution's ARN (printed by `start`, listed by `list`).
-    #[arg(value_name = "EXECUTION_ARN")]
-    pub execution_arn: String,
+    #[arg(value_name = "EXECUTION_ARN", required_unless_present = "local")]
+    pub execution_arn: Option<String>,
+
+    #[command(flatten)]
+    pub local: LocalGate,
 
     /// Why: becomes the failure's cause in the execution history and the notification.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
+}
+
+/// Answering a local run (`aurora-encrypt run --local` over the sandbox) instead of a deployed
+/// execution.
+#[derive(Debug, clap::Args)]
+pub struct LocalGate {
+    /// Answer the approval of the local run waiting on the sandbox (`run --local`).
+    #[arg(long, conflicts_with = "execution_arn")]
+    pub local: bool,
+
+    /// Sandbox directory of that run [default: <system temp dir>/aurora-encrypt-sandbox].
+    #[arg(long, value_name = "DIR", requires = "local")]
+    pub sandbox_dir: Option<PathBuf>,
+}
+
+impl LocalGate {
+    /// Writes `answer` to the local run's mailbox; the run picks it up within moments.
+    fn answer(&self, answer: ApprovalAnswer) -> Result<LocalPending, Failure> {
+        let dir = self
+            .sandbox_dir
+            .clone()
+            .unwrap_or_else(aurora_sandbox::SandboxConfig::default_dir);
+        ApprovalBox::in_sandbox(&dir)
+            .answer(&answer)
+            .map_err(|e| match e {
+                ApprovalBoxError::NothingPending(_) => Failure::new(
+                    "NoPendingApproval",
+                    e.to_string(),
+                    FAILED,
+                )
+                .with_hint(format!(
+                    "{e}: `aurora-encrypt run --local --sandbox-dir {}` asks for approval once the target is in sync (switchover mode `approval`)",
+                    dir.display()
+                )),
+                ApprovalBoxError::Io { .. } => Failure::new("SandboxUnusable", e.to_string(), FAILED),
+            })
+    }
 }
 
 /// The approval the execution waits for, or why there is none.
@@ -136,8 +183,26 @@ pub async fn abort(
 
 /// Runs `approve`.
 pub async fn run_approve(args: ApproveArgs) -> ExitCode {
+    let Some(execution_arn) = args.execution_arn.filter(|_| !args.local.local) else {
+        return match args.local.answer(ApprovalAnswer {
+            approved: true,
+            note: args.comment,
+        }) {
+            Ok(pending) => {
+                println!(
+                    "approved {} at {}: the switchover proceeds (FenceWrites next)",
+                    pending.execution, pending.state
+                );
+                ExitCode::SUCCESS
+            }
+            Err(failure) => failure.report(),
+        };
+    };
+    if let Err(failure) = check_execution_arn(&execution_arn) {
+        return failure.report();
+    }
     let client = aws_sdk_sfn::Client::new(&aws_config().await);
-    match approve(&client, &args.execution_arn, args.comment.as_deref()).await {
+    match approve(&client, &execution_arn, args.comment.as_deref()).await {
         Ok(pending) => {
             println!(
                 "approved at {}: the switchover proceeds (FenceWrites next)",
@@ -151,12 +216,30 @@ pub async fn run_approve(args: ApproveArgs) -> ExitCode {
 
 /// Runs `abort`.
 pub async fn run_abort(args: AbortArgs) -> ExitCode {
+    let Some(execution_arn) = args.execution_arn.filter(|_| !args.local.local) else {
+        return match args.local.answer(ApprovalAnswer {
+            approved: false,
+            note: args.reason,
+        }) {
+            Ok(pending) => {
+                println!(
+                    "aborted {} at {}: the local run rolls back",
+                    pending.execution, pending.state
+                );
+                ExitCode::SUCCESS
+            }
+            Err(failure) => failure.report(),
+        };
+    };
+    if let Err(failure) = check_execution_arn(&execution_arn) {
+        return failure.report();
+    }
     let client = aws_sdk_sfn::Client::new(&aws_config().await);
-    match abort(&client, &args.execution_arn, args.reason.as_deref()).await {
+    match abort(&client, &execution_arn, args.reason.as_deref()).await {
         Ok(pending) => {
             println!(
                 "aborted at {}: the state machine rolls back; `aurora-encrypt watch {}` follows it",
-                pending.state_name, args.execution_arn
+                pending.state_name, execution_arn
             );
             ExitCode::SUCCESS
         }

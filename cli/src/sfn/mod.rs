@@ -94,20 +94,78 @@ pub async fn machine_arn_from_stack(
 }
 
 /// Turns an SDK error into a failure named by the AWS error code (`ExecutionDoesNotExist`,
-/// `TaskTimedOut`, `AccessDeniedException`…), or `AwsRequestFailed` when the request never got
-/// an answer (no credentials, no network).
+/// `TaskTimedOut`, `AccessDeniedException`…) with AWS's message and request id, or, when the
+/// request never got an answer (no credentials, no region, no network), a named failure with
+/// one sentence saying which.
 pub fn aws_failure<E, R>(operation: &str, error: SdkError<E, R>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: Debug + Send + Sync + 'static,
 {
-    let name = error.code().unwrap_or("AwsRequestFailed").to_string();
-    let cause = match error.message() {
-        Some(message) => message.to_string(),
-        None => DisplayErrorContext(&error).to_string(),
-    };
-    let hint = format!("{operation} failed: {name}: {cause}");
+    if let Some(code) = error.code() {
+        let mut cause = error.message().unwrap_or("no message").to_string();
+        if let Some(id) = error.meta().extra("aws_request_id") {
+            cause.push_str(&format!(" (request id {id})"));
+        }
+        let hint = format!("{operation} failed: {code}: {cause}");
+        return Failure::new(code, cause, FAILED).with_hint(hint);
+    }
+    let (name, cause) = unanswered(&DisplayErrorContext(&error).to_string());
+    let hint = format!("{operation} was not sent: {cause}");
     Failure::new(name, cause, FAILED).with_hint(hint)
+}
+
+/// A name and one sentence for a request that got no answer from AWS, from the SDK's error
+/// chain (which runs to kilobytes of nested detail).
+fn unanswered(chain: &str) -> (&'static str, String) {
+    let lower = chain.to_ascii_lowercase();
+    if lower.contains("credential") || lower.contains("no matching auth scheme") {
+        (
+            "NoCredentials",
+            "no AWS credentials were found: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
+        )
+    } else if lower.contains("region") {
+        (
+            "NoRegion",
+            "no AWS region is set: export AWS_REGION or set a region in your AWS profile".into(),
+        )
+    } else if lower.contains("timeout") || lower.contains("timed out") {
+        ("AwsRequestTimedOut", "the request to AWS timed out".into())
+    } else {
+        let first = chain.split(": ").next().unwrap_or(chain);
+        (
+            "AwsRequestFailed",
+            format!(
+                "the request could not reach AWS ({first}); check the network and proxy settings"
+            ),
+        )
+    }
+}
+
+/// Refuses a malformed execution ARN before anything is sent to AWS.
+pub fn check_execution_arn(arn: &str) -> Result<(), Failure> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let well_formed = parts.len() == 8
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "states"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5] == "execution"
+        && !parts[6].is_empty()
+        && !parts[7].is_empty();
+    if well_formed {
+        return Ok(());
+    }
+    let cause = format!(
+        "`{arn}` is not an execution ARN (arn:PARTITION:states:REGION:ACCOUNT:execution:STATE_MACHINE:NAME)"
+    );
+    Err(
+        Failure::new("InvalidInput", cause.clone(), BAD_INPUT).with_hint(format!(
+            "{cause}; `aurora-encrypt list` shows the executions"
+        )),
+    )
 }
 
 /// The whole history of an execution, oldest first, read page by page.
@@ -197,5 +255,49 @@ pub fn event_from_sdk(event: &HistoryEvent) -> Event {
         } else {
             Value::Object(details)
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_arns_are_checked_before_anything_is_sent() {
+        let arn = "arn:aws:states:eu-west-1:123456789012:execution:aurora-encrypt:orders-1";
+        assert!(check_execution_arn(arn).is_ok());
+        let gov = "arn:aws-us-gov:states:us-gov-west-1:123456789012:execution:m:n";
+        assert!(check_execution_arn(gov).is_ok());
+        for bad in [
+            "not-an-arn",
+            "arn:aws:states:eu-west-1:123456789012:stateMachine:aurora-encrypt",
+            "arn:aws:states:eu-west-1:1234:execution:aurora-encrypt:orders-1",
+            "arn:aws:lambda:eu-west-1:123456789012:execution:aurora-encrypt:orders-1",
+        ] {
+            let failure = check_execution_arn(bad).unwrap_err();
+            assert_eq!(
+                (failure.error.as_str(), failure.exit_code),
+                ("InvalidInput", BAD_INPUT)
+            );
+            assert!(failure.cause.contains(bad));
+        }
+    }
+
+    #[test]
+    fn an_unanswered_request_is_one_sentence_naming_what_is_missing() {
+        let chain = "dispatch failure: other: no credentials provider was found: the credential provider chain found nothing (Profile(...), Environment(...)) ".repeat(20);
+        let (name, cause) = unanswered(&chain);
+        assert_eq!(name, "NoCredentials");
+        assert!(
+            cause.len() < 200 && cause.contains("AWS_PROFILE"),
+            "{cause}"
+        );
+        assert_eq!(
+            unanswered("dispatch failure: io: connection refused").0,
+            "AwsRequestFailed"
+        );
+        assert!(!unanswered("dispatch failure: io: connection refused")
+            .1
+            .contains("io:"));
     }
 }

@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{aws_config, fetch_history};
+use super::{aws_config, check_execution_arn, fetch_history};
 use crate::failure::{Failure, FAILED};
 use crate::progress::{ExecutionStatus, Progress};
 use crate::view::{ProgressView, TerminalView};
@@ -101,6 +101,9 @@ pub async fn watch(
 /// Runs `watch`: exit 0 when the execution succeeded, 1 when it failed, was aborted or timed
 /// out.
 pub async fn run(args: Args) -> ExitCode {
+    if let Err(failure) = check_execution_arn(&args.execution_arn) {
+        return failure.report();
+    }
     let client = aws_sdk_sfn::Client::new(&aws_config().await);
     let mut view = TerminalView::for_stdout();
     let polling = Polling::up_to(Duration::from_secs(args.max_poll_seconds));

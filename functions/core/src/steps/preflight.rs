@@ -178,7 +178,7 @@ pub enum PreflightError {
     BinlogRetentionTooShort { found: String, required: u32 },
     #[error("`{id}` already exists and was not created by aurora-encrypt for source `{source_cluster}`; choose another targetClusterId or delete it")]
     TargetTaken { id: String, source_cluster: String },
-    #[error("`{id}` was restored by an earlier run ({execution}) and is kept for inspection; its data and binlog position belong to that run's snapshot, so a new run cannot reuse it: delete it (or set cleanup.deleteTargetOnRollback) or choose another targetClusterId")]
+    #[error("`{id}` was restored by an earlier run ({execution}), which either switched over to it or rolled back and kept it for inspection; its data and binlog position belong to that run's snapshot, so a new run cannot reuse it: choose another targetClusterId, or delete it if nothing uses it (after a rollback, cleanup.deleteTargetOnRollback does that)")]
     TargetLeftByEarlierRun { id: String, execution: String },
     #[error("DNS record `{record}` {found}; expected a CNAME to the source writer endpoint `{expected}`: fix dns.recordName or the record")]
     DnsRecordNotOnSource {
