@@ -140,7 +140,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                     retention: p.retention.as_deref(),
                     clock: &*p.clock,
                 };
-                preflight::run(&i, &ports, p.preflight).await
+                preflight::run(&i, &ports, p.preflight.clone()).await
             },
         ))
     });
