@@ -59,6 +59,8 @@ pub fn local_substitutions() -> HashMap<String, String> {
         })
         .collect();
     map.insert("NotificationTopicArn".into(), LOCAL_TOPIC_ARN.into());
+    // Service integrations are `arn:${Partition}:states:::…` so that aws-cn and aws-us-gov work.
+    map.insert("Partition".into(), "aws".into());
     map
 }
 

@@ -2,8 +2,59 @@
 //! verifies TLS with, definitions that work in every partition, and triggers that cannot be
 //! deployed without what their runs need.
 
-use aurora_tests::{read, resources_of_type, template};
-use serde_json::json;
+use aurora_tests::{asl, read, resources_of_type, template};
+use serde_json::{json, Value};
+
+const CLUSTER_ASL: &str = "statemachine/encrypt-cluster.asl.json";
+const FLEET_ASL: &str = "statemachine/encrypt-fleet.asl.json";
+
+/// The `DefinitionSubstitutions` of the state machine deploying `asl_path`.
+fn substitutions(template: &Value, asl_path: &str) -> serde_json::Map<String, Value> {
+    let uri = format!("../{asl_path}");
+    resources_of_type(template, "AWS::Serverless::StateMachine")
+        .into_iter()
+        .find(|(_, r)| r["Properties"]["DefinitionUri"] == uri.as_str())
+        .and_then(|(_, r)| {
+            r["Properties"]["DefinitionSubstitutions"]
+                .as_object()
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no state machine with substitutions deploys {asl_path}"))
+}
+
+fn walk_strings(value: &Value, f: &mut impl FnMut(&str)) {
+    match value {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter().for_each(|v| walk_strings(v, f)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| {
+            f(k);
+            walk_strings(v, f)
+        }),
+        _ => {}
+    }
+}
+
+/// The template is partition-aware (`${AWS::Partition}`), so the definitions must be too: an ARN
+/// written `arn:aws:` would fail in aws-cn and aws-us-gov.
+#[test]
+fn no_asl_string_names_a_fixed_partition_and_partition_is_substituted() {
+    let template = template();
+    for path in [CLUSTER_ASL, FLEET_ASL] {
+        let mut fixed = Vec::new();
+        walk_strings(&asl(path), &mut |s| {
+            if s.contains("arn:aws:") || s.contains("arn:aws-cn:") || s.contains("arn:aws-us-gov:")
+            {
+                fixed.push(s.to_string());
+            }
+        });
+        assert!(fixed.is_empty(), "{path}: fixed partition in {fixed:?}");
+        assert_eq!(
+            substitutions(&template, path).get("Partition"),
+            Some(&json!({"Ref": "AWS::Partition"})),
+            "{path}"
+        );
+    }
+}
 
 /// Preflight checks its own RDS CA bundle on behalf of Verify and the native engine's steps,
 /// so every function that speaks SQL must have the same one: the layer the template builds,
