@@ -429,7 +429,11 @@ fn no_statement_grants_every_action_or_passes_any_role() {
                     let action = action.as_str().unwrap_or_default();
                     assert!(!action.contains('*'), "{id}: wildcard action {action}");
                     if action == "iam:PassRole" {
-                        assert_eq!(statement["Resource"], json!({"Ref": "DmsServiceRoleArn"}));
+                        assert_eq!(
+                            statement["Resource"],
+                            json!([{"Ref": "DmsServiceRoleArn"}, {"Fn::If": ["HasSecretsAccessRole",
+                                {"Ref": "DmsSecretsAccessRoleArn"}, {"Ref": "AWS::NoValue"}]}])
+                        );
                         assert_eq!(
                             statement["Condition"]["StringEquals"]["iam:PassedToService"],
                             "dms.amazonaws.com"

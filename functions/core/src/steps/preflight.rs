@@ -45,6 +45,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "kms:DescribeKey",
     "route53:ListResourceRecordSets",
     "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
 ];
 
 /// The key RDS uses when the spec names none.
