@@ -59,6 +59,8 @@ pub fn local_substitutions() -> HashMap<String, String> {
         })
         .collect();
     map.insert("NotificationTopicArn".into(), LOCAL_TOPIC_ARN.into());
+    // Service integrations are `arn:${Partition}:states:::…` so that aws-cn and aws-us-gov work.
+    map.insert("Partition".into(), "aws".into());
     map
 }
 
@@ -140,7 +142,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                     retention: p.retention.as_deref(),
                     clock: &*p.clock,
                 };
-                preflight::run(&i, &ports, p.preflight).await
+                preflight::run(&i, &ports, p.preflight.clone()).await
             },
         ))
     });

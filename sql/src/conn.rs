@@ -10,6 +10,7 @@ use aurora_core::ports::PortResult;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Row, SslOpts, Value};
 
+use crate::ca_bundle::check_ca_bundle;
 use crate::credentials::{redact, ConnectionSettings, Tls};
 
 /// An open connection and the settings it came from (for messages and redaction).
@@ -30,6 +31,11 @@ pub(crate) async fn connect(settings: &ConnectionSettings) -> PortResult<Session
         .prefer_socket(false)
         .stmt_cache_size(0);
     if let Tls::Required { root_certs } = &settings.tls {
+        // The driver would read the bundle only after the TCP handshake and report a missing
+        // file as a retryable I/O error; it is a deployment error, so say so before dialling.
+        for bundle in root_certs {
+            check_ca_bundle(bundle).map_err(|e| PortError::InvalidRequest(e.to_string()))?;
+        }
         // rustls needs a process-wide crypto provider, and cannot pick one by itself when a
         // binary also links the AWS SDK's (aws-lc-rs). Whoever installs first wins; either
         // provider verifies the same certificates.
@@ -363,5 +369,26 @@ mod tests {
             classify(&untrusted, "connect", &settings, &[]),
             PortError::Other(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_missing_ca_bundle_fails_before_dialling_and_is_not_transient() {
+        // Port 9 on loopback: were the server dialled, the refusal would read as Transient.
+        let settings = ConnectionSettings::new(
+            "127.0.0.1",
+            9,
+            Credentials::new("admin", "pw12"),
+            Tls::Required {
+                root_certs: vec!["/opt/rds-ca/global-bundle.pem.missing".into()],
+            },
+        );
+        let Err(error) = connect(&settings).await else {
+            panic!("connected without a CA bundle")
+        };
+        let PortError::InvalidRequest(text) = &error else {
+            panic!("{error:?}")
+        };
+        assert!(text.contains("global-bundle.pem.missing"), "{text}");
+        assert_ne!(error.default_name(), "Transient");
     }
 }

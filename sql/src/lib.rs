@@ -13,6 +13,7 @@
 //! Credentials come from Secrets Manager secret JSON through [`SecretsSource`]; no password is
 //! ever printed, logged or put in an error.
 
+mod ca_bundle;
 mod conn;
 mod credentials;
 mod replication;
@@ -23,6 +24,7 @@ mod verify;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use ca_bundle::{check_ca_bundle, CaBundleError, CA_BUNDLE_FIX};
 pub use conn::quote_identifier;
 pub use credentials::{
     ConnectionSettings, Credentials, SecretValue, SecretsSource, StaticSecrets, Tls,

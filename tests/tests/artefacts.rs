@@ -84,7 +84,10 @@ fn both_definitions_parse_on_the_engine_with_every_state_reachable() {
         let dummy: HashMap<String, String> = placeholders(definition.source())
             .into_iter()
             .map(|name| {
-                let arn = format!("arn:aws:lambda:us-east-1:123456789012:function:{name}");
+                let arn = match name.as_str() {
+                    "Partition" => "aws".to_string(),
+                    _ => format!("arn:aws:lambda:us-east-1:123456789012:function:{name}"),
+                };
                 (name, arn)
             })
             .collect();
@@ -126,7 +129,7 @@ fn every_task_resource_is_a_template_function_with_a_bin_crate_or_sns() {
         .unwrap()
         .task_resources()
     {
-        if resource.starts_with("arn:aws:states:::sns:publish") {
+        if resource.starts_with("arn:${Partition}:states:::sns:publish") {
             continue;
         }
         let name = resource
@@ -325,7 +328,10 @@ fn states_follow_the_pipeline_contract() {
     // Notifications go through the SNS integration, not a Lambda.
     for (name, state) in &states {
         if name.starts_with("Notify") {
-            assert_eq!(state["Resource"], "arn:aws:states:::sns:publish", "{name}");
+            assert_eq!(
+                state["Resource"], "arn:${Partition}:states:::sns:publish",
+                "{name}"
+            );
             assert_eq!(
                 state["Parameters"]["TopicArn"], "${NotificationTopicArn}",
                 "{name}"
@@ -340,7 +346,7 @@ fn approval_publishes_its_task_token_so_a_cli_finds_it_in_the_history() {
     let approval = &states["AwaitApproval"];
     assert_eq!(
         approval["Resource"],
-        "arn:aws:states:::sns:publish.waitForTaskToken"
+        "arn:${Partition}:states:::sns:publish.waitForTaskToken"
     );
     assert_eq!(
         approval["Parameters"]["Message"]["taskToken.$"],
@@ -423,7 +429,11 @@ fn no_statement_grants_every_action_or_passes_any_role() {
                     let action = action.as_str().unwrap_or_default();
                     assert!(!action.contains('*'), "{id}: wildcard action {action}");
                     if action == "iam:PassRole" {
-                        assert_eq!(statement["Resource"], json!({"Ref": "DmsServiceRoleArn"}));
+                        assert_eq!(
+                            statement["Resource"],
+                            json!([{"Ref": "DmsServiceRoleArn"}, {"Fn::If": ["HasSecretsAccessRole",
+                                {"Ref": "DmsSecretsAccessRoleArn"}, {"Ref": "AWS::NoValue"}]}])
+                        );
                         assert_eq!(
                             statement["Condition"]["StringEquals"]["iam:PassedToService"],
                             "dms.amazonaws.com"
@@ -462,7 +472,7 @@ fn fleet_runs_children_through_the_cluster_state_machine_and_catches_per_item() 
     let child = &states["EncryptCluster"];
     assert_eq!(
         child["Resource"],
-        "arn:aws:states:::states:startExecution.sync:2"
+        "arn:${Partition}:states:::states:startExecution.sync:2"
     );
     assert_eq!(
         child["Parameters"]["StateMachineArn"],

@@ -176,6 +176,14 @@ pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, No
             message: "verification and the native engine connect to the clusters over TLS: pass --rds-ca-bundle global-bundle.pem (or set RDS_CA_BUNDLE), or set verify.mode to off with the dms engine".into(),
         });
     };
+    if let Tls::Required { root_certs } = &tls {
+        for bundle in root_certs {
+            aurora_sql::check_ca_bundle(bundle).map_err(|e| NotRunnable {
+                name: "RdsCaBundleMissing",
+                message: e.to_string(),
+            })?;
+        }
+    }
     let (source_secret, target_secret) = match &parsed.replication {
         ReplicationSpec::Dms(d) => (d.source_secret_arn.clone(), d.target_secret_arn.clone()),
         ReplicationSpec::Native(n) => (n.source_secret_arn.clone(), n.target_secret_arn.clone()),

@@ -209,8 +209,11 @@ impl NativePlan {
         let tls = tls.ok_or_else(|| {
             InvalidInput::new(
                 RDS_CA_BUNDLE,
-                "native replication connects with TLS verified against the RDS CA bundle: set \
-                 RDS_CA_BUNDLE to the path of global-bundle.pem (the RdsCaBundleLayerArn layer)",
+                format!(
+                    "native replication connects with TLS verified against the RDS CA bundle, and \
+                     RDS_CA_BUNDLE is not set: {}",
+                    aurora_sql::CA_BUNDLE_FIX
+                ),
             )
         })?;
         let major = state

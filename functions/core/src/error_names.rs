@@ -36,6 +36,8 @@ pub const BACKTRACK_ENABLED: &str = "BacktrackEnabled";
 pub const VERIFICATION_TIMED_OUT: &str = "VerificationTimedOut";
 /// An operator refused the switchover at the approval gate (`aurora-encrypt abort`): roll back.
 pub const ABORTED: &str = "Aborted";
+/// Verification or the native engine needs the RDS CA bundle and the functions have none.
+pub const RDS_CA_BUNDLE_MISSING: &str = "RdsCaBundleMissing";
 
 /// Every name above, for cross-checks against the ASL.
 pub const ALL: &[&str] = &[
@@ -63,6 +65,7 @@ pub const ALL: &[&str] = &[
     BACKTRACK_ENABLED,
     VERIFICATION_TIMED_OUT,
     ABORTED,
+    RDS_CA_BUNDLE_MISSING,
 ];
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! Lambda handler of the `Preflight` state: wiring only. The step is
 //! `aurora_core::steps::preflight`; clients are built once and reused while the function is warm.
 //!
-//! Environment: `MIN_BINLOG_RETENTION_HOURS` (optional, default 24); `RDS_CA_BUNDLE` (optional:
-//! path of the RDS CA bundle, e.g. `global-bundle.pem` shipped with the function). Without the
-//! bundle, preflight cannot log in to the source over TLS and reports binlog retention as a
-//! warning instead of checking it.
+//! Environment: `MIN_BINLOG_RETENTION_HOURS` (optional, default 24); `RDS_CA_BUNDLE`: path of
+//! the RDS CA bundle (`/opt/rds-ca/global-bundle.pem` from the stack's `RdsCaBundleLayer`). The
+//! bundle is checked once at start-up: without a readable one, preflight refuses specs that
+//! verify or replicate natively (`RdsCaBundleMissing`), since the other SQL functions have the
+//! same layer, and reports binlog retention as a warning instead of checking it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,8 +13,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aurora_core::parse_input;
 use aurora_core::ports::{BinlogRetention, PortResult, SystemClock};
-use aurora_core::steps::preflight::{self, PreflightInput, PreflightPorts, PreflightSettings};
-use aurora_sql::{SecretsSource, SqlBinlogRetention, Tls};
+use aurora_core::steps::preflight::{
+    self, PreflightInput, PreflightPorts, PreflightSettings, SqlTls,
+};
+use aurora_sql::{check_ca_bundle, SecretsSource, SqlBinlogRetention, Tls, CA_BUNDLE_FIX};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -30,23 +33,36 @@ impl SecretsSource for Secrets {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let bundle = std::env::var_os("RDS_CA_BUNDLE")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    let sql_tls = match &bundle {
+        None => SqlTls::Missing(format!("RDS_CA_BUNDLE is not set: {CA_BUNDLE_FIX}")),
+        Some(path) => match check_ca_bundle(path) {
+            Ok(_) => SqlTls::Ready,
+            Err(error) => SqlTls::Missing(error.to_string()),
+        },
+    };
     let settings = PreflightSettings {
         min_binlog_retention_hours: hours_from_env()?,
+        sql_tls,
     };
     let config = aurora_aws::load_config().await;
     let clusters = aurora_aws::RdsClusters::new(&config);
     let parameters = aurora_aws::RdsClusterParameters::new(&config);
     let kms = aurora_aws::AwsKmsKeys::new(&config);
     let dns = aurora_aws::Route53Dns::new(&config);
-    let retention = std::env::var_os("RDS_CA_BUNDLE").map(|bundle| {
-        let secrets = Arc::new(Secrets(aurora_aws::SecretsManagerSecrets::new(&config)));
-        SqlBinlogRetention::new(
-            secrets,
-            Tls::Required {
-                root_certs: vec![PathBuf::from(bundle)],
-            },
-        )
-    });
+    let retention = bundle
+        .filter(|_| settings.sql_tls == SqlTls::Ready)
+        .map(|bundle| {
+            let secrets = Arc::new(Secrets(aurora_aws::SecretsManagerSecrets::new(&config)));
+            SqlBinlogRetention::new(
+                secrets,
+                Tls::Required {
+                    root_certs: vec![bundle],
+                },
+            )
+        });
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let input: PreflightInput = parse_input(event.payload)?;
         let ports = PreflightPorts {
@@ -57,7 +73,7 @@ async fn main() -> Result<(), Error> {
             retention: retention.as_ref().map(|r| r as &dyn BinlogRetention),
             clock: &SystemClock,
         };
-        preflight::run(&input, &ports, settings)
+        preflight::run(&input, &ports, settings.clone())
             .await
             .map_err(Diagnostic::from)
     }))

@@ -6,13 +6,16 @@
 //! needs `SELECT` on the verified databases). Secrets are fetched only when a side is read, so
 //! `verify.mode: off` touches nothing.
 //!
-//! Environment: `RDS_CA_BUNDLE` (required): path of the RDS CA bundle (`global-bundle.pem`)
-//! the TLS connections verify the servers against.
+//! Environment: `RDS_CA_BUNDLE`: path of the RDS CA bundle (`global-bundle.pem`) the TLS
+//! connections verify the servers against. Needed only when a side is read: without it, a
+//! verification fails with `InvalidInput` naming the variable (Preflight refuses such a spec
+//! before anything is created), and `verify.mode: off` still succeeds.
 
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 use aurora_core::errors::InvalidInput;
+use aurora_core::errors::PortError;
 use aurora_core::parse_input;
 use aurora_core::ports::{
     DatabaseEndpoint, PortResult, SystemClock, TableDigest, TokioSleeper, Verifier, VerifyDepth,
@@ -20,7 +23,7 @@ use aurora_core::ports::{
 use aurora_core::spec::ReplicationSpec;
 use aurora_core::state::RestoreOutput;
 use aurora_core::steps::verify::{self, VerifyInput};
-use aurora_sql::{SecretValue, SqlVerifier, Tls};
+use aurora_sql::{SecretValue, SqlVerifier, Tls, CA_BUNDLE_FIX};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
@@ -37,7 +40,8 @@ struct SecretVerifier<'a> {
     secrets: &'a aurora_aws::SecretsManagerSecrets,
     secret_arn: String,
     endpoint: DatabaseEndpoint,
-    tls: Tls,
+    /// `None`: no CA bundle configured.
+    tls: Option<Tls>,
 }
 
 #[async_trait]
@@ -47,8 +51,11 @@ impl Verifier for SecretVerifier<'_> {
         databases: &[String],
         depth: VerifyDepth,
     ) -> PortResult<Vec<TableDigest>> {
+        let tls = self.tls.clone().ok_or_else(|| {
+            PortError::InvalidRequest(format!("RDS_CA_BUNDLE is not set: {CA_BUNDLE_FIX}"))
+        })?;
         let secret = SecretValue::from_json(&self.secrets.secret_string(&self.secret_arn).await?)?;
-        let settings = secret.at_endpoint(&self.endpoint, self.tls.clone())?;
+        let settings = secret.at_endpoint(&self.endpoint, tls)?;
         SqlVerifier::new(settings)
             .table_digests(databases, depth)
             .await
@@ -58,11 +65,11 @@ impl Verifier for SecretVerifier<'_> {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let bundle = std::env::var_os("RDS_CA_BUNDLE")
-        .ok_or("RDS_CA_BUNDLE must name the RDS CA bundle file (global-bundle.pem)")?;
-    let tls = Tls::Required {
-        root_certs: vec![PathBuf::from(bundle)],
-    };
+    let tls = std::env::var_os("RDS_CA_BUNDLE")
+        .filter(|p| !p.is_empty())
+        .map(|bundle| Tls::Required {
+            root_certs: vec![PathBuf::from(bundle)],
+        });
     let config = aurora_aws::load_config().await;
     let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {

@@ -50,6 +50,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:DeleteDBInstance",
     "rds:DeleteDBCluster",
     "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

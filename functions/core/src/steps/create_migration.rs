@@ -32,6 +32,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "dms:AddTagsToResource",
     "iam:PassRole",
     "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

@@ -32,6 +32,7 @@ use crate::steps::fence_writes::FenceOutput;
 pub const IAM_ACTIONS: &[&str] = &[
     "dms:DescribeDataMigrations",
     "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

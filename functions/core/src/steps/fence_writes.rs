@@ -33,7 +33,6 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:ResetDBClusterParameterGroup",
     "rds:AddTagsToResource",
     "rds:RemoveTagsFromResource",
-    "rds:ListTagsForResource",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,6 +27,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "dms:DescribeDataMigrations",
     "cloudwatch:GetMetricData",
     "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
 ];
 
 /// Below this lag (or four times the threshold, if larger) polls stay short.

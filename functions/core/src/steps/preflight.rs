@@ -12,7 +12,9 @@
 //! group and no other cluster uses it (`SharedParameterGroup`); the source keeps its binlogs long
 //! enough (`BinlogRetentionTooShort`; a warning when no SQL reader is wired); the target cluster
 //! id and instance ids are free or ours from an earlier attempt (`TargetClusterTaken`); the DNS
-//! record exists and is a CNAME to the source's writer endpoint (`DnsRecordNotOnSource`).
+//! record exists and is a CNAME to the source's writer endpoint (`DnsRecordNotOnSource`); when
+//! verification or the native engine will speak SQL over TLS, the functions have a readable RDS
+//! CA bundle (`RdsCaBundleMissing`), so that nothing fails for want of it while writes are fenced.
 //!
 //! **Re-keying.** An encrypted source is refused unless `kmsKeyId` is given and resolves to a key
 //! other than the source's: then the run copies it under the new key (`preflight.encryption.rekey`).
@@ -33,7 +35,7 @@ use crate::ports::{
     BinlogRetention, Clock, Cluster, ClusterParameters, Clusters, DatabaseEndpoint, Dns, KmsKey,
     KmsKeys,
 };
-use crate::spec::{FenceMethod, MigrationSpec, ReplicationSpec};
+use crate::spec::{FenceMethod, MigrationSpec, ReplicationSpec, VerifyMode};
 use crate::state::ExecutionRef;
 
 pub const IAM_ACTIONS: &[&str] = &[
@@ -43,6 +45,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "kms:DescribeKey",
     "route53:ListResourceRecordSets",
     "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
 ];
 
 /// The key RDS uses when the spec names none.
@@ -70,17 +73,31 @@ pub struct PreflightPorts<'a> {
     pub clock: &'a dyn Clock,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreflightSettings {
     pub min_binlog_retention_hours: u32,
+    /// Whether the functions that speak SQL to the clusters can verify their TLS certificates.
+    pub sql_tls: SqlTls,
 }
 
 impl Default for PreflightSettings {
     fn default() -> Self {
         Self {
             min_binlog_retention_hours: DEFAULT_MIN_BINLOG_RETENTION_HOURS,
+            sql_tls: SqlTls::Ready,
         }
     }
+}
+
+/// The TLS set-up of the functions that speak SQL (Verify, and the replication steps with the
+/// native engine). The template gives them all the same RDS CA bundle, so Preflight's own copy
+/// stands for theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlTls {
+    /// A readable CA bundle, or no TLS at all (the loopback sandbox).
+    Ready,
+    /// No usable bundle; the text says which file and what is wrong with it.
+    Missing(String),
 }
 
 /// What preflight found and what a real run will do: stored at `$.preflight`.
@@ -186,6 +203,8 @@ pub enum PreflightError {
         found: String,
         expected: String,
     },
+    #[error("{needs} connects to the clusters over TLS, but {reason}")]
+    RdsCaBundleMissing { needs: String, reason: String },
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -209,6 +228,7 @@ impl NamedError for PreflightError {
             BinlogRetentionTooShort { .. } => error_names::BINLOG_RETENTION_TOO_SHORT,
             TargetTaken { .. } | TargetLeftByEarlierRun { .. } => error_names::TARGET_CLUSTER_TAKEN,
             DnsRecordNotOnSource { .. } => error_names::DNS_RECORD_NOT_ON_SOURCE,
+            RdsCaBundleMissing { .. } => error_names::RDS_CA_BUNDLE_MISSING,
             Port(e) => e.default_name(),
         }
     }
@@ -243,6 +263,7 @@ pub async fn run(
     if input.execution.name.trim().is_empty() {
         return Err(InvalidInput::new("execution.name", "must not be empty").into());
     }
+    check_sql_tls(&spec, &settings.sql_tls)?;
     let mut warnings = Vec::new();
 
     let source_id = spec.source_cluster_id.clone();
@@ -297,7 +318,7 @@ pub async fn run(
         &spec,
         writer_endpoint.as_ref(),
         ports.retention,
-        settings,
+        &settings,
         &mut warnings,
     )
     .await?;
@@ -456,11 +477,38 @@ async fn check_parameter_group(
     Ok(group)
 }
 
+/// Verification and the native engine log in to the clusters over TLS from other functions,
+/// the first of them after the snapshot and Verify while writes are fenced: a bundle they lack
+/// is refused here, before anything is created.
+fn check_sql_tls(spec: &MigrationSpec, tls: &SqlTls) -> Result<(), PreflightError> {
+    let SqlTls::Missing(reason) = tls else {
+        return Ok(());
+    };
+    let mut needs = Vec::new();
+    if matches!(spec.replication, ReplicationSpec::Native(_)) {
+        needs.push("replication.engine `native`".to_string());
+    }
+    if spec.verify.mode != VerifyMode::Off {
+        let mode = serde_json::to_value(spec.verify.mode)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        needs.push(format!("verify.mode `{mode}`"));
+    }
+    if needs.is_empty() {
+        return Ok(());
+    }
+    Err(PreflightError::RdsCaBundleMissing {
+        needs: needs.join(" and "),
+        reason: reason.clone(),
+    })
+}
+
 async fn check_retention(
     spec: &MigrationSpec,
     endpoint: Option<&DatabaseEndpoint>,
     retention: Option<&dyn BinlogRetention>,
-    settings: PreflightSettings,
+    settings: &PreflightSettings,
     warnings: &mut Vec<String>,
 ) -> Result<Option<u32>, PreflightError> {
     let required = settings.min_binlog_retention_hours;
@@ -760,6 +808,7 @@ mod tests {
         retention: FakeRetention,
         clock: FakeClock,
         with_retention: bool,
+        sql_tls: SqlTls,
     }
 
     impl World {
@@ -772,6 +821,7 @@ mod tests {
                 retention: FakeRetention::hours(Some(48)),
                 clock: FakeClock::default(),
                 with_retention: true,
+                sql_tls: SqlTls::Ready,
             }
         }
 
@@ -792,7 +842,11 @@ mod tests {
                     .then_some(&self.retention as &dyn BinlogRetention),
                 clock: &self.clock,
             };
-            run(&input, &ports, PreflightSettings::default()).await
+            let settings = PreflightSettings {
+                sql_tls: self.sql_tls.clone(),
+                ..PreflightSettings::default()
+            };
+            run(&input, &ports, settings).await
         }
 
         /// Preflight only reads: the fakes' logs of calls that create or change something.
@@ -1000,6 +1054,52 @@ mod tests {
             .any(|r| r.action == PlannedAction::Delete && r.name == "orders"));
     }
 
+    const NO_BUNDLE: &str = "RDS CA bundle `/opt/rds-ca/global-bundle.pem` cannot be read";
+
+    #[tokio::test]
+    async fn the_native_engine_without_a_ca_bundle_is_refused_by_name() {
+        let mut world = World::new();
+        world.sql_tls = SqlTls::Missing(NO_BUNDLE.into());
+        let native = with(
+            with(spec(), "/verify", json!({"mode": "off"})),
+            "/replication",
+            json!({
+                "engine": "native",
+                "sourceSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:source-AbCdEf",
+                "targetSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:target-AbCdEf"
+            }),
+        );
+        let err = world.run(native).await.unwrap_err();
+        assert_eq!(err.error_name(), "RdsCaBundleMissing");
+        let text = err.to_string();
+        assert!(text.contains("replication.engine `native`"), "{text}");
+        assert!(!text.contains("verify.mode"), "{text}");
+        assert!(text.contains("/opt/rds-ca/global-bundle.pem"), "{text}");
+        world.assert_nothing_changed("native without a bundle");
+    }
+
+    #[tokio::test]
+    async fn verification_without_a_ca_bundle_names_the_mode() {
+        let mut world = World::new();
+        world.sql_tls = SqlTls::Missing(NO_BUNDLE.into());
+        let err = world
+            .run(with(spec(), "/verify", json!({"mode": "counts"})))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "RdsCaBundleMissing");
+        assert!(err.to_string().contains("verify.mode `counts`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn dms_without_verification_needs_no_ca_bundle() {
+        let mut world = World::new();
+        world.sql_tls = SqlTls::Missing(NO_BUNDLE.into());
+        world
+            .run(with(spec(), "/verify", json!({"mode": "off"})))
+            .await
+            .unwrap();
+    }
+
     #[test]
     fn major_version_comes_from_the_aurora_version() {
         assert_eq!(engine_major_version("5.7.mysql_aurora.2.11.2"), Some(2));
@@ -1076,6 +1176,12 @@ mod tests {
                 with(spec(), "/switchover/fence", json!(["security-group"])),
                 none(),
                 "InvalidInput",
+            ),
+            (
+                "checksums without an RDS CA bundle",
+                spec(),
+                env(|w| w.sql_tls = SqlTls::Missing(NO_BUNDLE.into())),
+                "RdsCaBundleMissing",
             ),
             (
                 "unknown cluster",

@@ -16,6 +16,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "dms:DescribeDataMigrations",
     "dms:StopDataMigration",
     "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
 ];
 
 /// DMS takes a minute or two to stop a data migration.

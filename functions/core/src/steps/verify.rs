@@ -24,7 +24,7 @@ use crate::spec::{VerifyMode, VerifySpec};
 use crate::steps::drain::{DrainOutput, DrainPositions};
 
 /// Verification is SQL only (credentials from Secrets Manager).
-pub const IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue"];
+pub const IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue", "kms:Decrypt"];
 
 /// How many differing tables the error message names.
 const NAMED_IN_ERROR: usize = 5;
