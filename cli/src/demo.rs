@@ -40,9 +40,22 @@ pub struct Args {
     /// Port the sandbox's servers listen on (each on its own loopback address).
     #[arg(long, default_value_t = aurora_sandbox::DEFAULT_PORT)]
     pub port: u16,
+    /// Migrate this many sandbox clusters through encrypt-fleet.asl.json, each migration a
+    /// child execution of encrypt-cluster, each cluster under its own write load (--writers
+    /// and --rate then apply per cluster).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=16))]
+    pub clusters: u64,
+    /// With --clusters: the fleet's maxConcurrency (children running at once).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_concurrency: u64,
 }
 
+mod fleet;
+
 pub async fn run(args: Args) -> ExitCode {
+    if args.clusters > 1 {
+        return fleet::run(args).await;
+    }
     let options = DemoOptions {
         rows: args.rows,
         writers: args.writers.max(1),
@@ -223,5 +236,15 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--rows", "50", "--json", "--keep"]).unwrap();
         assert_eq!(cli.args.rows, 50);
         assert!(cli.args.json && cli.args.keep);
+    }
+
+    #[test]
+    fn demo_runs_one_cluster_unless_asked_for_a_fleet_of_two_at_a_time() {
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!((cli.args.clusters, cli.args.max_concurrency), (1, 2));
+        let cli = Cli::try_parse_from(["x", "--clusters", "3", "--max-concurrency", "1"]).unwrap();
+        assert_eq!((cli.args.clusters, cli.args.max_concurrency), (3, 1));
+        assert!(Cli::try_parse_from(["x", "--clusters", "0"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--clusters", "3", "--max-concurrency", "0"]).is_err());
     }
 }

@@ -10,12 +10,15 @@
 //! - [`writers`]: the demo's application, writing through the sandbox's DNS name and recording
 //!   every acknowledged write;
 //! - [`checks`]: lost and duplicated writes, encryption at rest;
-//! - [`demo`]: the demo from sandbox up to report.
+//! - [`demo`]: the demo from sandbox up to report;
+//! - [`fleet`]: several clusters at once through `encrypt-fleet.asl.json`, each migration a
+//!   child execution of encrypt-cluster.
 
 pub mod approval_box;
 mod aurora_version;
 pub mod checks;
 pub mod demo;
+pub mod fleet;
 pub mod runner;
 pub mod sandbox_ports;
 pub mod timing;

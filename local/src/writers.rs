@@ -130,8 +130,19 @@ pub async fn create_table(sandbox: &Sandbox, cluster: &str) -> SandboxResult<()>
 }
 
 impl WriteLoad {
-    /// Starts the writers as the sandbox's application user.
+    /// Starts the writers as the sandbox's application user, writing through the application
+    /// record (`APP_RECORD`).
     pub fn start(sandbox: &Sandbox, config: WriteLoadConfig) -> SandboxResult<Self> {
+        Self::start_through(sandbox, config, APP_RECORD)
+    }
+
+    /// Starts the writers writing through the DNS name `record` of the sandbox's zone (one
+    /// application per cluster in the fleet demo).
+    pub fn start_through(
+        sandbox: &Sandbox,
+        config: WriteLoadConfig,
+        record: &str,
+    ) -> SandboxResult<Self> {
         let credentials = sandbox.app_credentials().ok_or_else(|| {
             SandboxError::InvalidState("no application user: seed the sample schema first".into())
         })?;
@@ -148,6 +159,7 @@ impl WriteLoad {
                     user: credentials.user.clone(),
                     password: credentials.password.clone(),
                     port: sandbox.port(),
+                    record: record.to_string(),
                     config,
                     interval,
                     stop: stop.clone(),
@@ -190,6 +202,7 @@ struct Writer {
     user: String,
     password: String,
     port: u16,
+    record: String,
     config: WriteLoadConfig,
     interval: Duration,
     stop: Arc<AtomicBool>,
@@ -224,7 +237,7 @@ impl Writer {
             // Honour the TTL: once it has passed, ask again and follow a changed answer.
             if let Some(s) = &mut session {
                 if s.resolved_at.elapsed() >= s.ttl {
-                    match dns.lookup(ZONE_ID, APP_RECORD) {
+                    match dns.lookup(ZONE_ID, &self.record) {
                         Ok(Some(r)) if r.host != s.host => session = None,
                         Ok(Some(r)) => {
                             s.resolved_at = Instant::now();
@@ -323,7 +336,7 @@ impl Writer {
     }
 
     async fn connect(&self, dns: &aurora_sandbox::SandboxDns) -> Result<Session, ()> {
-        let resolved = dns.lookup(ZONE_ID, APP_RECORD).ok().flatten().ok_or(())?;
+        let resolved = dns.lookup(ZONE_ID, &self.record).ok().flatten().ok_or(())?;
         let opts = mysql_async::OptsBuilder::default()
             .ip_or_hostname(resolved.host.clone())
             .tcp_port(self.port)

@@ -166,7 +166,14 @@ impl Pattern {
 }
 
 /// Parses an RFC 3339 timestamp as Step Functions accepts it (an offset or `Z` is required).
+/// Parses an ISO-8601 extended offset date-time the way Step Functions does: `T` between date
+/// and time (RFC 3339 also allows a space, AWS does not), seconds present, a fraction of any
+/// length, `Z` or a numeric offset, no leap second.
 pub(crate) fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
+    let bytes = text.as_bytes();
+    if !matches!(bytes.get(10), Some(b'T' | b't')) || bytes.get(17..19) == Some(b"60") {
+        return None;
+    }
     OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 

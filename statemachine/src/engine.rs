@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 
+use crate::child::StateMachines;
 use crate::definition::{Definition, DefinitionError};
 use crate::error::{names, StatesError};
 use crate::history::{self, EventType, History, HistoryEvent};
@@ -24,6 +25,7 @@ pub struct Engine {
     time_scale: f64,
     name: String,
     seed: Option<u64>,
+    state_machines: StateMachines,
 }
 
 /// How an execution ended.
@@ -33,7 +35,7 @@ pub enum Status {
     Succeeded(Value),
     /// Failed with an uncaught error.
     Failed {
-        /// The error name.
+        /// The error name; empty when a Fail state without `Error` ended the execution.
         error: String,
         /// The cause, when known.
         cause: Option<String>,
@@ -77,6 +79,7 @@ impl Engine {
             time_scale: 1.0,
             name: "local".into(),
             seed: None,
+            state_machines: StateMachines::default(),
         }
     }
 
@@ -124,18 +127,36 @@ impl Engine {
         &self.definition
     }
 
+    /// The state machines `startExecution` Tasks can start (shared with the children).
+    pub fn with_state_machines(mut self, state_machines: StateMachines) -> Self {
+        self.state_machines = state_machines;
+        self
+    }
+
+    /// The state machines `startExecution` Tasks can start, and the children they ran.
+    pub fn state_machines(&self) -> &StateMachines {
+        &self.state_machines
+    }
+
     /// Starts an execution on the current Tokio runtime.
     pub fn start(&self, input: Value) -> Execution {
+        self.start_named(input, None)
+    }
+
+    /// Starts an execution with a given name (`StartExecution`'s `name`), a UUID when `None`.
+    pub fn start_named(&self, input: Value, name: Option<String>) -> Execution {
         let mut rng = match self.seed {
             Some(seed) => fastrand::Rng::with_seed(seed),
             None => fastrand::Rng::new(),
         };
-        let execution_name = uuid_v4(&mut rng);
+        let generated = uuid_v4(&mut rng);
+        let execution_name = name.unwrap_or(generated);
         let account = "arn:aws:states:local:000000000000";
         let role_arn = "arn:aws:iam::000000000000:role/aurora-encrypt-local";
         let id = format!("{account}:execution:{}:{execution_name}", self.name);
         let rt = Arc::new(Runtime {
             registry: self.registry.clone(),
+            state_machines: self.state_machines.clone(),
             time_scale: self.time_scale,
             history: History::default(),
             transitions: AtomicU64::new(0),
@@ -179,7 +200,7 @@ impl Engine {
                         task_rt.record(
                             &mut lane,
                             EventType::ExecutionTimedOut,
-                            json!({"error": error.error, "cause": error.cause}),
+                            error.event_details(),
                         );
                         return Err(error);
                     }
@@ -192,11 +213,9 @@ impl Engine {
                     EventType::ExecutionSucceeded,
                     json!({"output": output.to_string()}),
                 ),
-                Err(error) => task_rt.record(
-                    &mut lane,
-                    EventType::ExecutionFailed,
-                    json!({"error": error.error, "cause": error.cause}),
-                ),
+                Err(error) => {
+                    task_rt.record(&mut lane, EventType::ExecutionFailed, error.event_details())
+                }
             };
             result
         });
@@ -281,6 +300,15 @@ impl Execution {
         self.handle.abort();
     }
 
+    /// A handle that stops this execution from elsewhere.
+    pub(crate) fn stopper(&self) -> Stopper {
+        Stopper {
+            abort: self.handle.abort_handle(),
+            rt: self.rt.clone(),
+            id: self.id.clone(),
+        }
+    }
+
     /// Waits for the end of the execution.
     pub async fn wait(self) -> Outcome {
         let status = match self.handle.await {
@@ -315,6 +343,34 @@ impl Execution {
         };
         Outcome {
             status,
+            history: self.rt.history.snapshot(),
+            state_transitions: self.rt.transitions.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Stops an execution whose [`Execution`] is being waited on elsewhere.
+pub(crate) struct Stopper {
+    abort: tokio::task::AbortHandle,
+    rt: Arc<Runtime>,
+    id: String,
+}
+
+impl Stopper {
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Stops the execution and returns it as aborted, with its history so far.
+    pub(crate) fn stop(&self) -> Outcome {
+        self.abort.abort();
+        let mut lane = Lane {
+            prev: last_event_id(&self.rt),
+        };
+        self.rt
+            .record(&mut lane, EventType::ExecutionAborted, Value::Null);
+        Outcome {
+            status: Status::Aborted,
             history: self.rt.history.snapshot(),
             state_transitions: self.rt.transitions.load(Ordering::Relaxed),
         }

@@ -21,6 +21,8 @@ pub mod names {
     pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
     /// The execution was stopped through the API.
     pub const ABORTED: &str = "States.Aborted";
+    /// A Map's failed iterations exceeded its `ToleratedFailureCount`/`…Percentage`.
+    pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
 }
 
 /// A named error with an optional cause, the unit Step Functions moves between states: what a
@@ -28,7 +30,8 @@ pub mod names {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{error}{}", cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
 pub struct StatesError {
-    /// The error name (`errorType` of a Lambda, `Error` of a Fail state, or `States.*`).
+    /// The error name (`errorType` of a Lambda, `Error` of a Fail state, or `States.*`); empty
+    /// for a Fail state without `Error`.
     pub error: String,
     /// Free-text detail.
     pub cause: Option<String>,
@@ -53,12 +56,35 @@ impl StatesError {
         self.error == names::RUNTIME || self.error == names::DATA_LIMIT_EXCEEDED
     }
 
-    /// The error output a Catch passes on: `{"Error": …, "Cause": …}` (Cause only when known).
+    /// Whether the error has a name: a Fail state without `Error` raises one without, and AWS
+    /// then reports no error field at all (an empty [`error`](Self::error) stands for that).
+    pub fn has_name(&self) -> bool {
+        !self.error.is_empty()
+    }
+
+    /// The error output a Catch passes on: `{"Error": …, "Cause": …}`, each only when known.
     pub fn to_error_output(&self) -> Value {
-        match &self.cause {
-            Some(cause) => json!({ "Error": self.error, "Cause": cause }),
-            None => json!({ "Error": self.error }),
+        let mut out = json!({});
+        if self.has_name() {
+            out["Error"] = json!(self.error);
         }
+        if let Some(cause) = &self.cause {
+            out["Cause"] = json!(cause);
+        }
+        out
+    }
+
+    /// The `error`/`cause` details of a failure event, each only when known, as in the
+    /// history of Step Functions.
+    pub(crate) fn event_details(&self) -> Value {
+        let mut out = json!({});
+        if self.has_name() {
+            out["error"] = json!(self.error);
+        }
+        if let Some(cause) = &self.cause {
+            out["cause"] = json!(cause);
+        }
+        out
     }
 
     /// Prefixes a runtime error's cause with the state it happened in, the way AWS words it, so

@@ -62,6 +62,7 @@ event_types!(
     MapIterationStarted,
     MapIterationSucceeded,
     MapIterationFailed,
+    TaskSubmitted,
 );
 
 impl EventType {

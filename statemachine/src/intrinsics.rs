@@ -351,6 +351,25 @@ fn as_str<'v>(v: &'v Value, what: &str) -> Result<&'v str, String> {
         .ok_or_else(|| format!("{what} must be a string, got {v}"))
 }
 
+/// A number rounded half up (towards positive infinity, like Java's `Math.round`): what AWS
+/// does to each `States.MathAdd` operand, although its guide asks for integers.
+fn as_rounded_int(v: &Value, what: &str) -> Result<i64, String> {
+    if let Some(n) = v.as_i64() {
+        return Ok(n);
+    }
+    v.as_f64()
+        .filter(|f| f.abs() < 9e15)
+        .map(|f| {
+            let rounded = if f.fract().abs() == 0.5 {
+                f.ceil()
+            } else {
+                f.round()
+            };
+            rounded as i64
+        })
+        .ok_or_else(|| format!("{what} must be a number, got {v}"))
+}
+
 fn as_int(v: &Value, what: &str) -> Result<i64, String> {
     v.as_i64()
         .or_else(|| {
@@ -384,6 +403,10 @@ fn eval_call(
         }
         Function::StringToJson => {
             let text = as_str(&args[0], "the argument")?;
+            // AWS answers null for a blank string rather than failing on it.
+            if text.trim().is_empty() {
+                return Ok(Value::Null);
+            }
             serde_json::from_str(text).map_err(|e| format!("'{text}' is not valid JSON: {e}"))
         }
         Function::JsonToString => serde_json::to_string(&args[0])
@@ -488,8 +511,8 @@ fn eval_call(
             Ok(Value::from(value))
         }
         Function::MathAdd => {
-            let a = as_int(&args[0], "the first operand")?;
-            let b = as_int(&args[1], "the second operand")?;
+            let a = as_rounded_int(&args[0], "the first operand")?;
+            let b = as_rounded_int(&args[1], "the second operand")?;
             a.checked_add(b)
                 .map(Value::from)
                 .ok_or_else(|| "integer overflow".into())
@@ -522,10 +545,7 @@ fn format(template: &str, args: &[Value]) -> Result<Value, String> {
                 let arg = next
                     .next()
                     .ok_or("the template has more placeholders than arguments")?;
-                match arg {
-                    Value::String(s) => out.push_str(s),
-                    other => out.push_str(&other.to_string()),
-                }
+                java_text(arg, &mut out);
             }
             '{' | '}' => return Err(format!("unescaped '{c}' in the template")),
             c => out.push(c),
@@ -535,6 +555,37 @@ fn format(template: &str, args: &[Value]) -> Result<Value, String> {
         return Err("the template has fewer placeholders than arguments".into());
     }
     Ok(Value::String(out))
+}
+
+/// How AWS renders a `States.Format` argument: its Java `toString`, so strings appear bare,
+/// objects as `{k=v, k2=v2}` and arrays as `[a, b]` (not as JSON), e.g. `{Arg1=1, Arg2=[]}`.
+fn java_text(value: &Value, out: &mut String) {
+    match value {
+        Value::String(s) => out.push_str(s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                java_text(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(key);
+                out.push('=');
+                java_text(item, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

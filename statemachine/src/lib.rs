@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod child;
 pub mod choice;
 pub mod definition;
 mod engine;
@@ -37,6 +38,7 @@ mod states;
 pub mod task;
 pub mod template;
 
+pub use child::{ChildExecution, StateMachines};
 pub use definition::{Definition, DefinitionError};
 pub use engine::{Engine, Execution, Outcome, Status};
 pub use error::StatesError;

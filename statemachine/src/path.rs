@@ -534,6 +534,31 @@ impl Cursor {
         }
     }
 
+    /// A quoted field name in bracket notation. As in the JSONPath library behind Step
+    /// Functions, a backslash only stops the next character from ending the name: the text
+    /// between the quotes is the key, backslashes included (`$['a\"b']` selects the key
+    /// `a\"b`), as recorded executions on AWS show.
+    fn quoted_verbatim(&mut self) -> Result<String, String> {
+        let quote = self.peek().ok_or("expected a quoted string")?;
+        self.pos += 1;
+        let start = self.pos;
+        loop {
+            match self.peek() {
+                None => return Err("unterminated string".into()),
+                Some('\\') => {
+                    self.peek_at(1).ok_or("unterminated string")?;
+                    self.pos += 2;
+                }
+                Some(c) if c == quote => {
+                    let name = self.chars[start..self.pos].iter().collect();
+                    self.pos += 1;
+                    return Ok(name);
+                }
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
     fn integer(&mut self) -> Result<Option<i64>, String> {
         self.skip_ws();
         let start = self.pos;
@@ -568,14 +593,14 @@ impl Cursor {
                 Segment::Filter(Box::new(filter))
             }
             Some('\'' | '"') => {
-                let mut names = vec![Segment::Field(self.quoted()?)];
+                let mut names = vec![Segment::Field(self.quoted_verbatim()?)];
                 loop {
                     self.skip_ws();
                     if !self.eat(',') {
                         break;
                     }
                     self.skip_ws();
-                    names.push(Segment::Field(self.quoted()?));
+                    names.push(Segment::Field(self.quoted_verbatim()?));
                 }
                 if names.len() == 1 {
                     names.remove(0)

@@ -5,7 +5,12 @@
 //! 1. the resource string itself, with any `.waitForTaskToken`/`.sync` suffix removed;
 //! 2. for a Lambda ARN (`arn:aws:lambda:…:function:Name[:qualifier]`), `Name`;
 //! 3. for `arn:aws:states:::lambda:invoke`, the `FunctionName` parameter (or its `Name`), called
-//!    with `Payload` and answered as `{"Payload": …, "StatusCode": 200}` like the integration.
+//!    with `Payload` and answered as `{"Payload": …, "StatusCode": 200}` like the integration;
+//! 4. with no handler, `arn:aws:states:::states:startExecution[.sync[:2]]` starts a child
+//!    execution of a registered state machine (see [`crate::child`]).
+//!
+//! ARNs may name any partition (`arn:aws-cn:…`, or a `${Partition}` placeholder left unsubstituted):
+//! resources are resolved after `DefinitionSubstitutions`.
 //!
 //! A `.waitForTaskToken` resource suspends the task until its token is answered with
 //! `send_task_success`/`send_task_failure` (see [`crate::Execution`]); its handler, if any, is
@@ -84,8 +89,6 @@ pub(crate) struct Resolved {
     pub wrap_payload: bool,
 }
 
-const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
-
 /// Splits the service-integration suffix off a resource: `(base, waits_for_token)`.
 pub(crate) fn integration_pattern(resource: &str) -> (&str, bool) {
     if let Some(base) = resource.strip_suffix(".waitForTaskToken") {
@@ -163,7 +166,7 @@ impl TaskRegistry {
                 wrap_payload: false,
             };
         }
-        if base == LAMBDA_INVOKE {
+        if crate::child::service_action(base) == Some(("lambda", "invoke")) {
             if let Some(handler) = parameters
                 .get("FunctionName")
                 .and_then(Value::as_str)

@@ -33,8 +33,14 @@ const EXECUTION_FAILED: u8 = 1;
 /// Exit code when the definition or input cannot be used.
 const BAD_INPUT: u8 = 2;
 
+/// Prints the failure as AWS's DescribeExecution reports it: no `error` when the execution
+/// failed without a name (a Fail state without `Error`).
 fn report(error: &str, cause: Option<&str>, code: u8) -> ExitCode {
-    eprintln!("{}", json!({"error": error, "cause": cause}));
+    let mut failure = json!({ "cause": cause });
+    if !error.is_empty() {
+        failure["error"] = json!(error);
+    }
+    eprintln!("{failure}");
     ExitCode::from(code)
 }
 

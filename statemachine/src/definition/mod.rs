@@ -241,8 +241,19 @@ pub(crate) enum Concurrency {
     Path(Path),
 }
 
+/// A tolerated failure count or percentage given literally or by a path.
+#[derive(Debug)]
+pub(crate) enum Tolerance {
+    Fixed(f64),
+    Path(Path),
+}
+
 #[derive(Debug)]
 pub(crate) struct MapState {
+    /// `ToleratedFailureCount`/`…Path`: absent means no failure is tolerated.
+    pub tolerated_count: Option<Tolerance>,
+    /// `ToleratedFailurePercentage`/`…Path`.
+    pub tolerated_percentage: Option<Tolerance>,
     pub processor: Arc<StateMachine>,
     pub items_path: SelectPath,
     pub item_selector: Option<Template>,

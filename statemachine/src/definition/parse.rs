@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{
     ChoiceState, Concurrency, DefinitionError, FailField, FailState, MapState, ParallelState,
-    PassState, Seconds, State, StateKind, StateMachine, TaskState, Transition, WaitFor,
+    PassState, Seconds, State, StateKind, StateMachine, TaskState, Tolerance, Transition, WaitFor,
 };
 use crate::choice::{parse_rule, parse_timestamp};
 use crate::io::{ResultPath, SelectPath};
@@ -25,11 +25,6 @@ const UNSUPPORTED: &[&str] = &[
     "ItemReader",
     "ItemBatcher",
     "ResultWriter",
-    "ToleratedFailurePercentage",
-    "ToleratedFailurePercentagePath",
-    "ToleratedFailureCount",
-    "ToleratedFailureCountPath",
-    "Label",
 ];
 
 const IO: &[&str] = &["InputPath", "OutputPath"];
@@ -74,6 +69,11 @@ fn fields_for(type_name: &str) -> Option<Vec<&'static str>> {
             "MaxConcurrencyPath",
             "Retry",
             "Catch",
+            "ToleratedFailureCount",
+            "ToleratedFailureCountPath",
+            "ToleratedFailurePercentage",
+            "ToleratedFailurePercentagePath",
+            "Label",
         ],
         _ => return None,
     };
@@ -516,19 +516,9 @@ fn map_state(f: &Fields<'_>) -> Result<MapState, DefinitionError> {
                 "use either ItemProcessor or the legacy Iterator, not both",
             ))
         }
-        (Some(p), None) => {
-            let at = f.loc("ItemProcessor");
-            if let Some(mode) = p.pointer("/ProcessorConfig/Mode") {
-                if mode != "INLINE" && mode != "DISTRIBUTED" {
-                    return Err(DefinitionError::new(
-                        format!("{at}/ProcessorConfig/Mode"),
-                        "must be INLINE or DISTRIBUTED",
-                    ));
-                }
-            }
-            machine_with(p, &at, &["ProcessorConfig"])?
-        }
-        (None, Some(it)) => machine(it, &f.loc("Iterator"))?,
+        // AWS accepts a ProcessorConfig in the legacy Iterator as well.
+        (Some(p), None) => processor(p, &f.loc("ItemProcessor"))?,
+        (None, Some(it)) => processor(it, &f.loc("Iterator"))?,
         (None, None) => {
             return Err(DefinitionError::new(
                 f.at,
@@ -559,7 +549,50 @@ fn map_state(f: &Fields<'_>) -> Result<MapState, DefinitionError> {
         (None, Some(p)) => Concurrency::Path(p),
         (None, None) => Concurrency::Fixed(0),
     };
+    let tolerated_count = match (
+        f.non_negative("ToleratedFailureCount", 0)?,
+        f.path("ToleratedFailureCountPath")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(f.err(
+                "ToleratedFailureCount",
+                "cannot be combined with ToleratedFailureCountPath",
+            ))
+        }
+        (Some(n), None) => Some(Tolerance::Fixed(n as f64)),
+        (None, Some(p)) => Some(Tolerance::Path(p)),
+        (None, None) => None,
+    };
+    let percentage = match f.obj.get("ToleratedFailurePercentage") {
+        None => None,
+        Some(v) => Some(
+            v.as_f64()
+                .filter(|p| (0.0..=100.0).contains(p))
+                .ok_or_else(|| {
+                    f.err(
+                        "ToleratedFailurePercentage",
+                        "must be a number from 0 to 100",
+                    )
+                })?,
+        ),
+    };
+    let tolerated_percentage = match (percentage, f.path("ToleratedFailurePercentagePath")?) {
+        (Some(_), Some(_)) => {
+            return Err(f.err(
+                "ToleratedFailurePercentage",
+                "cannot be combined with ToleratedFailurePercentagePath",
+            ))
+        }
+        (Some(p), None) => Some(Tolerance::Fixed(p)),
+        (None, Some(p)) => Some(Tolerance::Path(p)),
+        (None, None) => None,
+    };
+    if let Some(label) = f.string("Label")? {
+        check_label(label).map_err(|e| f.err("Label", e))?;
+    }
     Ok(MapState {
+        tolerated_count,
+        tolerated_percentage,
         processor: Arc::new(processor),
         items_path: f.select_path("ItemsPath")?,
         item_selector,
@@ -569,4 +602,33 @@ fn map_state(f: &Fields<'_>) -> Result<MapState, DefinitionError> {
         retry: retry(f)?,
         catch: catch(f)?,
     })
+}
+
+/// An `ItemProcessor` (or legacy `Iterator`): a machine with an optional `ProcessorConfig`.
+fn processor(value: &Value, at: &str) -> Result<StateMachine, DefinitionError> {
+    if let Some(mode) = value.pointer("/ProcessorConfig/Mode") {
+        if mode != "INLINE" && mode != "DISTRIBUTED" {
+            return Err(DefinitionError::new(
+                format!("{at}/ProcessorConfig/Mode"),
+                "must be INLINE or DISTRIBUTED",
+            ));
+        }
+    }
+    machine_with(value, at, &["ProcessorConfig"])
+}
+
+/// A Map run's `Label`: 1 to 40 characters, none of them whitespace, a control character, a
+/// quote or backquote, or one of `? * < > { } [ ] : ; , \ | ^ ~ $ # % &` (the characters Step
+/// Functions refuses in names).
+fn check_label(label: &str) -> Result<(), String> {
+    if label.is_empty() || label.chars().count() > 40 {
+        return Err("must have 1 to 40 characters".into());
+    }
+    match label
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || "?*<>{}[]:;,\\|^~$#%&`\"".contains(*c))
+    {
+        Some(c) => Err(format!("contains the invalid character {c:?}")),
+        None => Ok(()),
+    }
 }

@@ -5,6 +5,8 @@ use serde_json::Value;
 use super::{finish, Entry, Runtime, Step};
 use crate::definition::{ChoiceState, FailField, FailState, PassState};
 use crate::error::{names, StatesError};
+use crate::path::Root;
+use crate::template::Expr;
 
 /// Pass: `Result` (a literal, never a template) or the `Parameters` payload, or the effective
 /// input, placed by `ResultPath`.
@@ -64,6 +66,20 @@ pub(super) fn fail(rt: &Runtime, entry: &Entry<'_>, fail: &FailState, raw: Value
         match field {
             FailField::Absent => Ok(None),
             FailField::Literal(s) => Ok(Some(s.clone())),
+            FailField::Dynamic(Expr::Path(path)) => match path.eval(&raw, &ctx) {
+                Ok(Value::String(s)) => Ok(Some(s)),
+                Ok(other) => Err(StatesError::runtime(format!(
+                    "The {name}Path '{path}' must resolve to a string, got {other}"
+                ))),
+                // AWS's wording, with the document the path was applied to.
+                Err(_) => Err(StatesError::runtime(format!(
+                    "The JSONPath '{path}' specified for the field '{name}Path' could not be found in the input '{}'",
+                    match path.root() {
+                        Root::Input => &raw,
+                        Root::Context => &ctx,
+                    }
+                ))),
+            },
             FailField::Dynamic(expr) => match rt.with_rng(|rng| expr.eval(&raw, &ctx, rng))? {
                 Value::String(s) => Ok(Some(s)),
                 other => Err(StatesError::runtime(format!(

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::child::StateMachines;
 use crate::definition::{State, StateKind, StateMachine, Transition};
 use crate::error::StatesError;
 use crate::history::{EventType, History};
@@ -29,6 +30,7 @@ use crate::template::Template;
 #[derive(Debug)]
 pub(crate) struct Runtime {
     pub registry: TaskRegistry,
+    pub state_machines: StateMachines,
     pub time_scale: f64,
     pub history: History,
     pub transitions: AtomicU64,

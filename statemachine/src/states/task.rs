@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::{Entry, Lane, Recovery, Runtime, Step};
+use crate::child;
 use crate::definition::{Seconds, TaskState};
 use crate::error::{names, StatesError};
 use crate::history::EventType;
@@ -108,11 +109,10 @@ fn seconds(
 
 /// `resourceType`/`resource` as Step Functions splits them in the history.
 fn describe(resource: &str) -> (String, String) {
-    if let Some(rest) = resource.strip_prefix("arn:aws:states:::") {
-        let (service, action) = rest.split_once(':').unwrap_or((rest, ""));
+    if let Some((service, action)) = child::service_action(resource) {
         return (service.to_string(), action.to_string());
     }
-    if resource.starts_with("arn:aws:lambda:") {
+    if resource.split(':').nth(2) == Some("lambda") && resource.starts_with("arn:") {
         return ("lambda".into(), resource.to_string());
     }
     ("local".into(), resource.to_string())
@@ -136,7 +136,13 @@ impl Attempt<'_> {
     ) -> Result<Value, StatesError> {
         let resource = &self.task.resource;
         let resolved = rt.registry.resolve(resource, &parameters);
-        if resolved.handler.is_none() && self.token.is_none() {
+        // A registered handler wins; otherwise `states:startExecution` runs a child in-process.
+        let child = resolved
+            .handler
+            .is_none()
+            .then(|| child::pattern(resource))
+            .flatten();
+        if resolved.handler.is_none() && child.is_none() && self.token.is_none() {
             return Err(StatesError::runtime(format!(
                 "no handler is registered for the Task resource '{resource}'"
             )));
@@ -180,9 +186,22 @@ impl Attempt<'_> {
             retry_count: self.retry_count,
         };
         let heartbeat = self.heartbeat;
+        let submitted_details = about.clone();
+        let lane_in_work = &mut *lane;
         let work = async move {
             let mut output = Value::Null;
-            if let Some(handler) = resolved.handler {
+            if let Some(pattern) = child {
+                let submitted = |started: &Value| {
+                    if pattern != child::Pattern::Start {
+                        let mut details = submitted_details;
+                        details["output"] = json!(started.to_string());
+                        rt.record(lane_in_work, EventType::TaskSubmitted, details);
+                    }
+                };
+                output =
+                    child::start_execution(&rt.state_machines, pattern, &resolved.input, submitted)
+                        .await?;
+            } else if let Some(handler) = resolved.handler {
                 let out = handler.invoke(resolved.input, context).await?;
                 output = if resolved.wrap_payload {
                     json!({"ExecutedVersion": "$LATEST", "Payload": out, "StatusCode": 200})
@@ -213,8 +232,11 @@ impl Attempt<'_> {
                 rt.record(lane, EventType::TaskSucceeded, details);
             }
             Err(error) => {
-                details["error"] = json!(error.error);
-                details["cause"] = json!(error.cause);
+                if let (Some(details), Value::Object(failure)) =
+                    (details.as_object_mut(), error.event_details())
+                {
+                    details.extend(failure);
+                }
                 let event = if error.error == names::TIMEOUT {
                     EventType::TaskTimedOut
                 } else {

@@ -1,7 +1,7 @@
 //! Wait: for `Seconds`/`SecondsPath`, or until `Timestamp`/`TimestampPath` (immediately when it
-//! is in the past). The wait is compressed by the engine's time scale. A negative or non-integer
-//! `SecondsPath`, or a `TimestampPath` that is not RFC 3339 with an offset, is `States.Runtime`
-//! with the cause AWS reports.
+//! is in the past). The wait is compressed by the engine's time scale. A negative, non-integer or
+//! missing `SecondsPath`, a `TimestampPath` that is not an ISO-8601 date-time with `T` and an
+//! offset, or a delay beyond 2^31 - 1 seconds is `States.Runtime` with the cause AWS reports.
 
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -24,9 +24,11 @@ pub(super) async fn run(
         WaitFor::Seconds(s) => *s as f64,
         WaitFor::Timestamp(at) => until(*at),
         WaitFor::SecondsPath(path) => {
-            let value = path
-                .eval(&effective, &ctx)
-                .map_err(|e| StatesError::runtime(e.to_string()))?;
+            let value = path.eval(&effective, &ctx).map_err(|_| {
+                StatesError::runtime(format!(
+                    "The SecondsPath parameter does not reference an input value: {path}"
+                ))
+            })?;
             match value.as_i64() {
                 Some(n) if n < 0 => {
                     return Err(StatesError::runtime(format!(
@@ -35,9 +37,12 @@ pub(super) async fn run(
                 }
                 Some(n) => n as f64,
                 None => {
+                    let shown = value
+                        .as_str()
+                        .map_or_else(|| value.to_string(), str::to_string);
                     return Err(StatesError::runtime(format!(
-                        "The SecondsPath parameter does not reference a valid integer value: {path} == {value}"
-                    )))
+                        "The SecondsPath parameter cannot be parsed as a long value: {path} == {shown}"
+                    )));
                 }
             }
         }
@@ -54,6 +59,10 @@ pub(super) async fn run(
             until(at)
         }
     };
+    // AWS keeps a wait's delay in a signed 32-bit count of seconds (about 68 years).
+    if seconds > f64::from(i32::MAX) {
+        return Err(StatesError::runtime("Wait state delay is too long."));
+    }
     rt.sleep(seconds).await;
     let output = entry.state.output_path.apply(&effective, &ctx)?;
     Ok(finish(entry.state, output))
