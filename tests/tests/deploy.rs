@@ -270,3 +270,41 @@ fn the_schedule_input_renders_to_a_spec_that_validates() {
         "the default ScheduledSpec {default} must not pass for a spec"
     );
 }
+
+/// The SubnetIds description names the endpoint of every API a function in the VPC calls
+/// (its policy's service prefixes), and says that Route 53 needs a NAT.
+#[test]
+fn subnet_description_names_every_endpoint_the_vpc_functions_need() {
+    let template = template();
+    let description = template["Parameters"]["SubnetIds"]["Description"]
+        .as_str()
+        .unwrap();
+    for (id, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        if function["Properties"].get("VpcConfig").is_none() {
+            continue;
+        }
+        let short = id.trim_end_matches("Function");
+        for action in aurora_tests::function_actions(function) {
+            let endpoint = match action.split(':').next().unwrap() {
+                "iam" => continue,
+                "cloudwatch" => "monitoring",
+                "route53" => {
+                    assert!(description.contains("Route 53 has no"), "{id}: {action}");
+                    assert!(description.contains("NAT"), "{id}: {action}");
+                    continue;
+                }
+                // Decrypting a secret goes through Secrets Manager, not the KMS endpoint.
+                "kms" if action == "kms:Decrypt" => continue,
+                service => service,
+            };
+            let at = description
+                .find(&format!("{endpoint} ("))
+                .unwrap_or_else(|| panic!("{id} calls {action}: no {endpoint} endpoint named"));
+            let list = &description[at..at + description[at..].find(')').unwrap()];
+            assert!(
+                list.contains(short) || list.contains("all seven"),
+                "{id} calls {action}, but the {endpoint} endpoint lists {list}"
+            );
+        }
+    }
+}

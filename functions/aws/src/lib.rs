@@ -28,6 +28,8 @@ pub mod route53;
 pub mod secrets;
 
 #[cfg(test)]
+mod iam_policy;
+#[cfg(test)]
 mod plan_names;
 #[cfg(test)]
 mod test_support;
