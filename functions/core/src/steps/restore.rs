@@ -125,7 +125,8 @@ pub async fn run(
     // Only this execution's own restore may be resumed: a target an earlier run left behind
     // holds that run's data, which a new snapshot's binlog position does not match.
     if target.tag(naming::OWNER_TAG) != Some(source.id.as_str())
-        || target.tag(naming::EXECUTION_TAG) != Some(input.execution.name.as_str())
+        || target.tag(naming::EXECUTION_TAG)
+            != Some(naming::execution_tag_value(&input.execution.name).as_str())
     {
         return Err(RestoreError::TargetTaken(target_id));
     }
@@ -229,6 +230,10 @@ async fn restore_cluster(
         deletion_protection: source.deletion_protection,
         copy_tags_to_snapshot: source.copy_tags_to_snapshot,
         tags,
+        // Serverless v2 needs its capacity range before any db.serverless instance is added.
+        serverless_v2_scaling: source.extras.serverless_v2_scaling,
+        storage_type: source.extras.storage_type.clone(),
+        network_type: source.extras.network_type.clone(),
     };
     match clusters.restore_cluster(&request).await {
         // A concurrent attempt started it; the next poll checks that it is ours.
@@ -292,6 +297,8 @@ async fn create_instance(
         availability_zone: pair.source.availability_zone.clone(),
         publicly_accessible: pair.source.publicly_accessible,
         tags: carried_tags(source, &input.execution.name),
+        ca_certificate: pair.source.extras.ca_certificate.clone(),
+        performance_insights: pair.source.extras.performance_insights.clone(),
     };
     match clusters.create_instance(&request).await {
         Ok(()) | Err(PortError::AlreadyExists { .. }) => Ok(()),
@@ -429,6 +436,39 @@ mod tests {
                 "restore_cluster orders-encrypted"
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn restore_carries_serverless_storage_network_ca_and_performance_insights() {
+        use crate::ports::{PerformanceInsights, ServerlessV2Scaling};
+        let rds = FakeClusters::with_source("orders");
+        let scaling = ServerlessV2Scaling {
+            min_capacity: 0.5,
+            max_capacity: 32.0,
+            seconds_until_auto_pause: None,
+        };
+        rds.update_cluster("orders", |c| {
+            c.extras.serverless_v2_scaling = Some(scaling);
+            c.extras.storage_type = Some("aurora-iopt1".into());
+            c.extras.network_type = Some("DUAL".into());
+        });
+        let insights = PerformanceInsights {
+            kms_key_id: Some("arn:aws:kms:eu-west-1:123456789012:key/pi".into()),
+            retention_days: Some(31),
+        };
+        rds.update_instance("orders-writer", |i| {
+            i.extras.ca_certificate = Some("rds-ca-ecc384-g1".into());
+            i.extras.performance_insights = Some(insights.clone());
+        });
+        let clock = FakeClock::default();
+        run_to_ready(&rds, &clock).await;
+        let request = rds.restore_request("orders-encrypted");
+        assert_eq!(request.serverless_v2_scaling, Some(scaling));
+        assert_eq!(request.storage_type.as_deref(), Some("aurora-iopt1"));
+        assert_eq!(request.network_type.as_deref(), Some("DUAL"));
+        let writer = rds.instance_request("orders-encrypted-writer");
+        assert_eq!(writer.ca_certificate.as_deref(), Some("rds-ca-ecc384-g1"));
+        assert_eq!(writer.performance_insights, Some(insights));
     }
 
     #[tokio::test]
