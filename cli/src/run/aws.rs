@@ -232,5 +232,6 @@ pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, No
         binlog_horizon: binlog_position::DEFAULT_HORIZON,
         preflight: PreflightSettings::default(),
         drain: DrainSettings::default(),
+        restore: aurora_core::steps::restore::RestoreSettings::default(),
     })
 }
