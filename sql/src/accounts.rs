@@ -67,7 +67,7 @@ async fn read_accounts(session: &mut Session<'_>) -> PortResult<Vec<Account>> {
 
 /// A string literal with quotes and backslashes escaped, for statements that take no
 /// placeholders (`SHOW GRANTS FOR`).
-fn quote_literal(text: &str) -> String {
+pub(crate) fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 

@@ -669,3 +669,26 @@ async fn accounts_differ_by_name_after_user_changes_that_replication_does_not_ca
     assert!(!text.contains(secret), "{text}");
     assert!(!text.contains("IDENTIFIED"), "{text}");
 }
+
+#[tokio::test]
+async fn reinstalling_the_stand_ins_keeps_the_grants_on_them() {
+    let server = TestServer::start(1).await.unwrap();
+    server.install_rds_stand_ins().await.unwrap();
+    server
+        .execute(
+            "CREATE USER 'reader'@'%' IDENTIFIED BY 'x'; \
+             GRANT EXECUTE ON PROCEDURE mysql.rds_show_configuration TO 'reader'@'%'",
+        )
+        .await
+        .unwrap();
+    let verifier = SqlVerifier::new(server.admin());
+    let before = verifier.accounts().await.unwrap();
+    // A restored sandbox server gets its stand-ins again; Aurora's procedures keep their grants.
+    server.install_rds_stand_ins().await.unwrap();
+    let after = verifier.accounts().await.unwrap();
+    assert_eq!(
+        aurora_core::steps::verify::compare_accounts(&before, &after),
+        vec![]
+    );
+    assert!(format!("{after:?}").contains("rds_show_configuration"));
+}
