@@ -64,6 +64,9 @@ impl<C: Clusters> Clusters for AuroraVersioned<C> {
     ) -> PortResult<Vec<InstanceEvent>> {
         self.0.instance_events(instance_id, since).await
     }
+    async fn cluster_id_by_resource_id(&self, resource_id: &str) -> PortResult<Option<String>> {
+        self.0.cluster_id_by_resource_id(resource_id).await
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::steps::binlog_position::DEFAULT_HORIZON;
 use aurora_core::steps::drain::DrainSettings;
 use aurora_core::steps::preflight::PreflightSettings;
+use aurora_core::steps::restore::RestoreSettings;
 use aurora_pipeline::Ports;
 use aurora_sandbox::Sandbox;
 
@@ -18,6 +19,8 @@ use crate::AuroraVersioned;
 #[derive(Debug, Clone, Copy)]
 pub struct SandboxPortSettings {
     pub drain: DrainSettings,
+    /// The parameter group's settling time: AWS's 5 minutes at the demo's time scale (0.01).
+    pub restore: RestoreSettings,
 }
 
 impl Default for SandboxPortSettings {
@@ -28,6 +31,9 @@ impl Default for SandboxPortSettings {
                 // Loopback servers answer a status read in a few milliseconds.
                 interval: Duration::from_millis(20),
                 consecutive_zero_reads: 3,
+            },
+            restore: RestoreSettings {
+                parameter_group_settle: time::Duration::seconds(3),
             },
         }
     }
@@ -58,6 +64,7 @@ pub fn sandbox_ports(
         binlog_horizon: DEFAULT_HORIZON,
         preflight: PreflightSettings::default(),
         drain: settings.drain,
+        restore: settings.restore,
     }
 }
 

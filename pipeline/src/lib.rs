@@ -83,6 +83,7 @@ pub struct Ports {
     pub binlog_horizon: time::Duration,
     pub preflight: preflight::PreflightSettings,
     pub drain: drain::DrainSettings,
+    pub restore: restore::RestoreSettings,
 }
 
 /// The messages the state machine published, in order (the local SNS topic).
@@ -153,7 +154,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     });
     add("restore", |p, input| {
         Box::pin(call(input, move |i: restore::RestoreInput| async move {
-            restore::run(&i, &*p.clusters, &*p.clock).await
+            restore::run_with(&i, &*p.clusters, &*p.clock, p.restore).await
         }))
     });
     add("binlog-position", |p, input| {

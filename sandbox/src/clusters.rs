@@ -24,6 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aurora_core::binlog::EVENT_PREFIX;
 use aurora_core::errors::{PortError, Resource};
+use aurora_core::naming::{self, NameKind, TagRules};
 use aurora_core::ports::{
     Cluster, ClusterMember, ClusterSnapshot, Clusters, CopyParameterGroupRequest,
     CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, PortResult,
@@ -179,6 +180,7 @@ impl Clusters for SandboxClusters {
             parameter_group: instance.parameter_group,
             availability_zone: Some("sandbox-a".into()),
             publicly_accessible: false,
+            extras: Default::default(),
         }))
     }
 
@@ -197,9 +199,8 @@ impl Clusters for SandboxClusters {
     ) -> PortResult<ClusterSnapshot> {
         let id = request.snapshot_id.clone();
         let cluster_id = request.cluster_id.clone();
-        if !valid_name(&id) {
-            return Err(PortError::InvalidRequest(format!("snapshot id `{id}`")));
-        }
+        rds_name(NameKind::DbClusterSnapshot, &id)?;
+        rds_tags(&request.tags)?;
         if self.sandbox.cluster_record(&cluster_id).is_none() {
             return Err(not_found(Resource::Cluster, &cluster_id));
         }
@@ -263,6 +264,8 @@ impl Clusters for SandboxClusters {
         request: &CopyParameterGroupRequest,
     ) -> PortResult<()> {
         let target = request.target_group.clone();
+        rds_name(NameKind::DbClusterParameterGroup, &target)?;
+        rds_tags(&request.tags)?;
         self.sandbox.update(|r| {
             if !r.parameter_groups.contains_key(&request.source_group) {
                 return Err(not_found(Resource::ParameterGroup, &request.source_group));
@@ -285,9 +288,8 @@ impl Clusters for SandboxClusters {
 
     async fn restore_cluster(&self, request: &RestoreClusterRequest) -> PortResult<()> {
         let id = request.cluster_id.clone();
-        if !aurora_core::naming::is_valid_rds_identifier(&id) {
-            return Err(PortError::InvalidRequest(format!("cluster id `{id}`")));
-        }
+        rds_name(NameKind::DbCluster, &id)?;
+        rds_tags(&request.tags)?;
         let snapshot = self
             .sandbox
             .registry(|r| r.snapshots.get(&request.snapshot_id).cloned())
@@ -349,6 +351,8 @@ impl Clusters for SandboxClusters {
 
     async fn create_instance(&self, request: &CreateInstanceRequest) -> PortResult<()> {
         let id = request.instance_id.clone();
+        rds_name(NameKind::DbInstance, &id)?;
+        rds_tags(&request.tags)?;
         self.sandbox.update(|r| {
             if r.instances.contains_key(&id) {
                 return Err(exists(Resource::Instance, &id));
@@ -415,14 +419,25 @@ impl Clusters for SandboxClusters {
         events.sort_by_key(|e| e.time);
         Ok(events)
     }
+
+    async fn cluster_id_by_resource_id(&self, resource_id: &str) -> PortResult<Option<String>> {
+        Ok(self.sandbox.registry(|r| {
+            r.clusters
+                .keys()
+                .find(|id| naming::stand_in_resource_id(id) == resource_id)
+                .cloned()
+        }))
+    }
 }
 
-fn valid_name(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 255
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+/// RDS refuses a name outside its documented rule with `InvalidParameterValue`; so does the
+/// sandbox, so a plan that works here works on AWS.
+fn rds_name(kind: NameKind, name: &str) -> PortResult<()> {
+    kind.check(name).map_err(PortError::InvalidRequest)
+}
+
+fn rds_tags(tags: &[aurora_core::ports::Tag]) -> PortResult<()> {
+    naming::check_tags(TagRules::Rds, tags).map_err(PortError::InvalidRequest)
 }
 
 /// `mariadb-backup --backup` then `--prepare` into `dir`; returns the binlog coordinates.

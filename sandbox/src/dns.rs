@@ -167,11 +167,13 @@ impl aurora_core::ports::Dns for SandboxDns {
         value: &str,
         ttl_seconds: i64,
     ) -> PortResult<DnsChange> {
-        if ttl_seconds < 0 {
+        // ResourceRecordSet.TTL is 0-2147483647 (Route 53 API reference).
+        if !(0..=i64::from(i32::MAX)).contains(&ttl_seconds) {
             return Err(PortError::InvalidRequest(format!(
-                "negative TTL {ttl_seconds}"
+                "TTL {ttl_seconds} is outside 0-2147483647"
             )));
         }
+        aurora_core::naming::check_dns_name(name).map_err(PortError::InvalidRequest)?;
         let path = self.zone_file(zone_id)?;
         let _guard = self.guard();
         let mut zone = read_zone(&path)?;

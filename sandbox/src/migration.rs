@@ -169,6 +169,15 @@ impl SandboxReplication {
 #[async_trait]
 impl Replication for SandboxReplication {
     async fn ensure_cdc(&self, request: &CdcRequest) -> PortResult<ReplicationHandle> {
+        // DMS refuses what its API refuses: the sandbox holds every resource name and tag of a
+        // replication to DMS's rules, whichever engine the spec names.
+        for (_, name) in aurora_core::naming::dms_resource_names(&request.name) {
+            aurora_core::naming::NameKind::DmsResource
+                .check(&name)
+                .map_err(PortError::InvalidRequest)?;
+        }
+        aurora_core::naming::check_tags(aurora_core::naming::TagRules::Dms, &request.tags)
+            .map_err(PortError::InvalidRequest)?;
         self.sandbox.tune_replica(&request.target.cluster_id).await;
         self.engine(&request.source.cluster_id, &request.target.cluster_id)?
             .ensure_cdc(request)
@@ -224,5 +233,9 @@ impl Verifier for SandboxVerifier {
             .verifier(&self.cluster_id)?
             .table_digests(databases, depth)
             .await
+    }
+
+    async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
+        self.sandbox.verifier(&self.cluster_id)?.accounts().await
     }
 }

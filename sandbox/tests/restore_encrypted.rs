@@ -79,12 +79,22 @@ async fn snapshot_and_encrypted_restore_keep_rows_and_leave_no_plaintext() {
         assert_eq!(snap.percent_progress, 100);
         doc["snapshot"] = serde_json::to_value(&snap).unwrap();
 
-        // WHEN the restore step is polled until ready
-        let restore_input: restore::RestoreInput = serde_json::from_value(doc.clone()).unwrap();
+        // WHEN the restore step is polled until ready, its previous output handed back at
+        // `restore` as the state machine does (the parameter group copy settles first)
+        let settings = restore::RestoreSettings {
+            parameter_group_settle: time::Duration::seconds(1),
+        };
+        let previous = std::sync::Mutex::new(None::<serde_json::Value>);
         let restored = common::eventually("the encrypted restore", STEP_TIMEOUT, || async {
-            let out = restore::run(&restore_input, &clusters, &clock)
+            let mut state = doc.clone();
+            if let Some(out) = previous.lock().unwrap().clone() {
+                state["restore"] = out;
+            }
+            let input: restore::RestoreInput = serde_json::from_value(state).unwrap();
+            let out = restore::run_with(&input, &clusters, &clock, settings)
                 .await
                 .unwrap();
+            *previous.lock().unwrap() = Some(serde_json::to_value(&out).unwrap());
             out.ready.then_some(out)
         })
         .await;

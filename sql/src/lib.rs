@@ -4,7 +4,7 @@
 //! - [`NativeReplication`]: [`Replication`](aurora_core::ports::Replication) by binlog
 //!   replication configured on the target with Aurora's `mysql.rds_*` procedures;
 //! - [`SqlVerifier`]: [`Verifier`](aurora_core::ports::Verifier) by row counts and
-//!   `CHECKSUM TABLE`;
+//!   `CHECKSUM TABLE`, and accounts with their grants ([`accounts`]);
 //! - [`SqlBinlogRetention`]: [`BinlogRetention`](aurora_core::ports::BinlogRetention) from
 //!   `mysql.rds_show_configuration` or the server's binlog expiry;
 //! - [`RDS_STAND_INS`]: MariaDB stand-ins for the `mysql.rds_*` procedures;
@@ -14,6 +14,7 @@
 //! ever printed, logged or put in an error.
 
 mod ca_bundle;
+mod accounts;
 mod conn;
 mod credentials;
 mod replication;
@@ -25,6 +26,7 @@ mod verify;
 pub mod testing;
 
 pub use ca_bundle::{check_ca_bundle, CaBundleError, CA_BUNDLE_FIX};
+pub use accounts::accounts;
 pub use conn::quote_identifier;
 pub use credentials::{
     ConnectionSettings, Credentials, SecretValue, SecretsSource, StaticSecrets, Tls,

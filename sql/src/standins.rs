@@ -6,7 +6,8 @@
 
 use aurora_core::ports::PortResult;
 
-use crate::conn::connect;
+use crate::accounts::quote_literal;
+use crate::conn::{cell, connect, quote_identifier};
 use crate::credentials::ConnectionSettings;
 
 /// The SQL that (re)creates `mysql.rds_set_external_master`, `mysql.rds_set_external_source`,
@@ -21,6 +22,10 @@ pub const RDS_STAND_INS: &str = include_str!("rds_standins.sql");
 
 /// Installs [`RDS_STAND_INS`] on the server, without writing them to its binlog (they must not
 /// replicate). Needs a user with `ALL PRIVILEGES` (it writes to the `mysql` schema).
+///
+/// Re-creating a procedure drops the privileges granted on it (`automatic_sp_privileges`), which
+/// Aurora's own procedures never lose: the grants on the stand-ins are read first and given back,
+/// so a restored copy keeps the accounts of its source exactly.
 pub async fn install_rds_stand_ins(settings: &ConnectionSettings) -> PortResult<()> {
     let mut session = connect(settings).await?;
     let installed = async {
@@ -30,9 +35,45 @@ pub async fn install_rds_stand_ins(settings: &ConnectionSettings) -> PortResult<
                 "disable binlog for the stand-ins",
             )
             .await?;
+        let grants = session
+            .query(
+                "SELECT User, Host, Routine_name, Proc_priv FROM mysql.procs_priv \
+                 WHERE Db = 'mysql' AND Routine_type = 'PROCEDURE' AND Routine_name LIKE 'rds\\_%'",
+                "read the grants on the stand-ins",
+            )
+            .await?;
         session
             .query(RDS_STAND_INS, "install mysql.rds_* stand-ins")
-            .await
+            .await?;
+        for row in &grants {
+            let (Some(user), Some(host), Some(routine), Some(privileges)) =
+                (cell(row, 0), cell(row, 1), cell(row, 2), cell(row, 3))
+            else {
+                continue;
+            };
+            // `Proc_priv` is a SET of `Execute`, `Alter Routine` and `Grant`.
+            let privileges: Vec<String> = privileges
+                .split(',')
+                .filter(|p| !p.is_empty() && !p.eq_ignore_ascii_case("Grant"))
+                .map(str::to_ascii_uppercase)
+                .collect();
+            if privileges.is_empty() {
+                continue;
+            }
+            session
+                .query(
+                    &format!(
+                        "GRANT {} ON PROCEDURE mysql.{} TO {}@{}",
+                        privileges.join(", "),
+                        quote_identifier(&routine),
+                        quote_literal(&user),
+                        quote_literal(&host)
+                    ),
+                    "give back a grant on a stand-in",
+                )
+                .await?;
+        }
+        Ok::<(), aurora_core::PortError>(())
     }
     .await;
     session.close().await;

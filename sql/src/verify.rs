@@ -16,7 +16,7 @@
 
 use async_trait::async_trait;
 use aurora_core::errors::{PortError, Resource};
-use aurora_core::ports::{PortResult, TableDigest, Verifier, VerifyDepth};
+use aurora_core::ports::{Account, PortResult, TableDigest, Verifier, VerifyDepth};
 use mysql_async::Value;
 
 use crate::conn::{cell, connect, quote_identifier, Session};
@@ -163,5 +163,9 @@ impl Verifier for SqlVerifier {
         .await;
         session.close().await;
         digests
+    }
+
+    async fn accounts(&self) -> PortResult<Vec<Account>> {
+        crate::accounts::accounts(&self.settings).await
     }
 }

@@ -617,3 +617,78 @@ async fn tls_connections_verify_the_server_certificate() {
         .unwrap_err();
     assert!(matches!(err, PortError::AccessDenied(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn accounts_differ_by_name_after_user_changes_that_replication_does_not_carry() {
+    use aurora_core::steps::verify::compare_accounts;
+    let (a, b) = tokio::join!(TestServer::start(1), TestServer::start(2));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let left = SqlVerifier::new(a.admin());
+    let right = SqlVerifier::new(b.admin());
+    let before = left.accounts().await.unwrap();
+    assert!(!before.is_empty());
+    // Each test server has an administrator of its own password: the one difference so far.
+    let admin_only = vec![("'admin'@'%'".to_string(), "authentication".to_string())];
+    let named = |l: &[aurora_core::ports::Account], r: &[aurora_core::ports::Account]| {
+        compare_accounts(l, r)
+            .into_iter()
+            .map(|d| (d.account, d.reason))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(named(&before, &right.accounts().await.unwrap()), admin_only);
+
+    let secret = "Acc0unt-pa55word-that-must-never-show";
+    a.execute(&format!(
+        "SET SESSION sql_log_bin = 0; \
+         CREATE USER 'reporting'@'%' IDENTIFIED BY '{secret}'; \
+         GRANT SELECT ON shop.* TO 'reporting'@'%'; \
+         CREATE USER 'ops'@'%' IDENTIFIED BY '{secret}'"
+    ))
+    .await
+    .unwrap();
+    b.execute("SET SESSION sql_log_bin = 0; CREATE USER 'ops'@'%' IDENTIFIED BY 'another'")
+        .await
+        .unwrap();
+
+    let (l, r) = (
+        left.accounts().await.unwrap(),
+        right.accounts().await.unwrap(),
+    );
+    assert_eq!(
+        named(&l, &r),
+        vec![
+            admin_only[0].clone(),
+            ("'ops'@'%'".to_string(), "authentication".to_string()),
+            (
+                "'reporting'@'%'".to_string(),
+                "missing on target".to_string()
+            ),
+        ]
+    );
+    let text = format!("{l:?}");
+    assert!(!text.contains(secret), "{text}");
+    assert!(!text.contains("IDENTIFIED"), "{text}");
+}
+
+#[tokio::test]
+async fn reinstalling_the_stand_ins_keeps_the_grants_on_them() {
+    let server = TestServer::start(1).await.unwrap();
+    server.install_rds_stand_ins().await.unwrap();
+    server
+        .execute(
+            "CREATE USER 'reader'@'%' IDENTIFIED BY 'x'; \
+             GRANT EXECUTE ON PROCEDURE mysql.rds_show_configuration TO 'reader'@'%'",
+        )
+        .await
+        .unwrap();
+    let verifier = SqlVerifier::new(server.admin());
+    let before = verifier.accounts().await.unwrap();
+    // A restored sandbox server gets its stand-ins again; Aurora's procedures keep their grants.
+    server.install_rds_stand_ins().await.unwrap();
+    let after = verifier.accounts().await.unwrap();
+    assert_eq!(
+        aurora_core::steps::verify::compare_accounts(&before, &after),
+        vec![]
+    );
+    assert!(format!("{after:?}").contains("rds_show_configuration"));
+}

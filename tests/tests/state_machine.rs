@@ -94,6 +94,10 @@ impl World {
             binlog_horizon: time::Duration::minutes(30),
             preflight: PreflightSettings::default(),
             drain: DrainSettings::default(),
+            // The fake clock does not move with the engine's waits.
+            restore: aurora_core::steps::restore::RestoreSettings {
+                parameter_group_settle: time::Duration::ZERO,
+            },
         };
         let definition = Definition::parse(ENCRYPT_CLUSTER_ASL).expect("the definition parses");
         Engine::new(definition)

@@ -80,6 +80,14 @@ impl Verifier for AwsVerifier {
             .table_digests(databases, depth)
             .await
     }
+
+    async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
+        let endpoint = endpoint(&*self.clusters, &self.cluster_id).await?;
+        let secret = SecretValue::from_json(&self.secrets.secret_json(&self.secret_arn).await?)?;
+        SqlVerifier::new(secret.at_endpoint(&endpoint, self.tls.clone())?)
+            .accounts()
+            .await
+    }
 }
 
 /// The replication engine the spec names, through the Lambdas' own chooser, with the state
@@ -232,5 +240,6 @@ pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, No
         binlog_horizon: binlog_position::DEFAULT_HORIZON,
         preflight: PreflightSettings::default(),
         drain: DrainSettings::default(),
+        restore: aurora_core::steps::restore::RestoreSettings::default(),
     })
 }

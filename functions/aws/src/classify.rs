@@ -64,6 +64,14 @@ const INVALID_REQUEST: &[&str] = &[
     "ValidationException",
     "MissingParameter",
     "InvalidNextToken",
+    // Route 53, KMS, Secrets Manager and RDS codes for a malformed or unusable argument.
+    "InvalidArgument",
+    "InvalidDomainName",
+    "InvalidArnException",
+    "InvalidParameterException",
+    "InvalidSubnet",
+    // Secrets Manager: e.g. the secret is scheduled for deletion.
+    "InvalidRequestException",
 ];
 
 const INVALID_STATE: &[&str] = &[
@@ -75,6 +83,7 @@ const INVALID_STATE: &[&str] = &[
     "InvalidVPCNetworkStateFault",
     "InvalidResourceStateFault",
     "InvalidOperationFault",
+    "InvalidDBSnapshotState",
 ];
 
 /// Not-found codes, with the kind of resource each one names.
@@ -91,6 +100,24 @@ const NOT_FOUND: &[(&str, Resource)] = &[
     ("NoSuchChange", Resource::DnsChange),
     // KMS's code for a key or alias that does not exist; the caller says which.
     ("NotFoundException", Resource::Other),
+    // Secrets Manager: the secret does not exist (or is not visible to the caller).
+    ("ResourceNotFoundException", Resource::Other),
+];
+
+/// Codes that say a KMS key cannot be used by the caller or by the service on its behalf.
+const KEY_UNUSABLE: &[&str] = &[
+    // RDS and DMS: the key is disabled, pending deletion, or its policy shuts the service out.
+    "KMSKeyNotAccessibleFault",
+    // Secrets Manager: the secret's key does not decrypt for the caller (`kms:Decrypt`).
+    "DecryptionFailure",
+    // DMS, for the instance profile's or the migration's key.
+    "KMSDisabledFault",
+    "KMSInvalidStateFault",
+    "KMSNotFoundFault",
+    "KMSFault",
+    // KMS itself (DescribeKey).
+    "DisabledException",
+    "KMSInvalidStateException",
 ];
 
 const ALREADY_EXISTS: &[(&str, Resource)] = &[
@@ -197,6 +224,9 @@ pub fn from_code(
             message,
         };
     }
+    if KEY_UNUSABLE.contains(&code) {
+        return PortError::KeyUnusable(message);
+    }
     if ACCESS_DENIED.contains(&code) {
         return PortError::AccessDenied(message);
     }
@@ -209,7 +239,24 @@ pub fn from_code(
     match status {
         // A code we do not know, but the status says the server failed or throttled us.
         Some(429) | Some(500..=599) => PortError::Transient(message),
-        _ => PortError::Other(message),
+        // Quotas (DMS `ResourceQuotaExceededFault`, RDS `DBClusterQuotaExceededFault` …), DMS
+        // `FailedDependencyFault` and every code not listed above: the operator sees the
+        // service's own code and message, under `AwsError`, not a guess such as `InvalidInput`.
+        _ => PortError::Aws {
+            code: code.to_string(),
+            message,
+        },
+    }
+}
+
+/// A not-found from a call that names something this run created moments ago: AWS control
+/// planes are eventually consistent, so it is a reason to retry, not bad input.
+pub fn not_yet_visible(error: PortError) -> PortError {
+    match error {
+        PortError::NotFound { message, .. } => {
+            PortError::Transient(format!("{message} (created moments ago; not visible yet)"))
+        }
+        other => other,
     }
 }
 
@@ -277,7 +324,7 @@ mod tests {
         ));
         assert!(matches!(
             from_code(Some("SomethingNew"), Some(400), Resource::Other, "m"),
-            PortError::Other(_)
+            PortError::Aws { .. }
         ));
     }
 
@@ -319,6 +366,61 @@ mod tests {
             classify_code("InvalidChangeBatch"),
             PortError::InvalidRequest(_)
         ));
-        assert_eq!(classify_code("Unheard"), PortError::Other("m".into()));
+        assert_eq!(
+            classify_code("Unheard"),
+            PortError::Aws {
+                code: "Unheard".into(),
+                message: "m".into()
+            }
+        );
+    }
+
+    #[test]
+    fn secrets_manager_dms_and_kms_codes_have_their_own_meaning() {
+        assert!(classify_code("ResourceNotFoundException").is_not_found(Resource::Other));
+        for code in ["DecryptionFailure", "KMSKeyNotAccessibleFault"] {
+            let error = classify_code(code);
+            assert!(matches!(error, PortError::KeyUnusable(_)), "{code}");
+            assert_eq!(error.default_name(), "KmsKeyUnusable");
+        }
+        for code in [
+            "FailedDependencyFault",
+            "ResourceQuotaExceededFault",
+            "DBClusterQuotaExceededFault",
+        ] {
+            let error = from_code(Some(code), Some(400), Resource::Migration, "ctx: why");
+            assert_eq!(error.default_name(), "AwsError", "{code}");
+            assert!(
+                matches!(&error, PortError::Aws { code: c, .. } if c == code),
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unclassified_error_reaches_the_operator_with_its_code_and_message() {
+        let error = describe(
+            "orders",
+            Some("BrandNewFault"),
+            Some(400),
+            Some("the why".into()),
+        );
+        let error = from_code(Some("BrandNewFault"), Some(400), Resource::Cluster, &error);
+        assert_eq!(error.default_name(), "AwsError");
+        assert_eq!(
+            error.to_string(),
+            "orders: BrandNewFault (HTTP 400): the why"
+        );
+    }
+
+    #[test]
+    fn not_found_right_after_a_create_is_transient() {
+        let missing = classify_code("ResourceNotFoundFault");
+        assert!(matches!(not_yet_visible(missing), PortError::Transient(_)));
+        let denied = classify_code("AccessDeniedFault");
+        assert!(matches!(
+            not_yet_visible(denied),
+            PortError::AccessDenied(_)
+        ));
     }
 }

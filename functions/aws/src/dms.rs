@@ -23,7 +23,7 @@ use aws_sdk_databasemigration::types::{
 use aws_sdk_databasemigration::Client;
 
 use crate::build_error;
-use crate::classify::classify;
+use crate::classify::{classify, not_yet_visible};
 
 /// The data provider engine name DMS uses for Aurora MySQL ("A value of aurora represents Amazon
 /// Aurora MySQL-Compatible Edition", CreateDataProvider API reference).
@@ -71,8 +71,8 @@ impl ResourceNames {
 /// Starting, Load running, Load complete replication ongoing, Replication ongoing, Reloading
 /// target, Stopping, Stopped and Failed ("Statuses of homogeneous data migrations", DMS user
 /// guide); the API's spelling (case, spaces, `_` or `-`) is not documented, so it is normalised.
-/// An unknown status is not an error: it reads as `Failed` if it says so, otherwise as still
-/// `Starting`, and the raw text stays in `status_text` for the operator.
+/// An unknown status is [`ReplicationState::Unknown`], never a guess: the raw text stays in
+/// `status_text` for the operator.
 pub fn state_from_status(status: &str) -> ReplicationState {
     let normalised: String = status
         .to_ascii_lowercase()
@@ -92,8 +92,7 @@ pub fn state_from_status(status: &str) -> ReplicationState {
         "stopped" | "load-complete" | "complete" | "completed" => ReplicationState::Stopped,
         "failed" | "error" => ReplicationState::Failed,
         "deleting" => ReplicationState::Deleting,
-        other if other.contains("fail") || other.contains("error") => ReplicationState::Failed,
-        _ => ReplicationState::Starting,
+        _ => ReplicationState::Unknown,
     }
 }
 
@@ -210,15 +209,51 @@ impl DmsReplication {
     }
 
     async fn find_migration(&self, name: &str) -> PortResult<Option<String>> {
-        find_arn_by_name!(
-            self,
-            describe_data_migrations,
-            "data-migration-identifier",
-            name,
-            data_migrations,
-            data_migration_name,
-            data_migration_arn
-        )
+        match self.find_data_migration(None, name).await? {
+            Some(migration) => migration
+                .data_migration_arn()
+                .map(|arn| Some(arn.to_string()))
+                .ok_or_else(|| missing_arn("data migration", name)),
+            None => Ok(None),
+        }
+    }
+
+    /// The data migration with this ARN or this name. DescribeDataMigrations documents no filter
+    /// names (unlike the other DMS Describe* calls, whose `*-identifier` filters are documented),
+    /// so every page is listed and matched here; `WithoutSettings` keeps the pages small.
+    async fn find_data_migration(
+        &self,
+        arn: Option<&str>,
+        name: &str,
+    ) -> PortResult<Option<dms::DataMigration>> {
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .describe_data_migrations()
+                .without_settings(true)
+                .set_marker(marker.take())
+                .send()
+                .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => match classify(e, Resource::Migration, arn.unwrap_or(name)) {
+                    PortError::NotFound { .. } => return Ok(None),
+                    other => return Err(other),
+                },
+            };
+            let found = page.data_migrations().iter().find(|m| {
+                arn.is_some_and(|arn| m.data_migration_arn() == Some(arn))
+                    || m.data_migration_name() == Some(name)
+            });
+            if let Some(migration) = found {
+                return Ok(Some(migration.clone()));
+            }
+            match page.marker() {
+                Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+                _ => return Ok(None),
+            }
+        }
     }
 
     async fn ensure_data_provider(
@@ -335,8 +370,9 @@ impl DmsReplication {
                 .and_then(|p| p.migration_project_arn())
                 .map(str::to_string)
                 .ok_or_else(|| missing_arn("migration project", name)),
+            // The providers and the profile were found or created moments ago.
             Err(e) => self.lost_race(
-                classify(e, Resource::Migration, name),
+                not_yet_visible(classify(e, Resource::Migration, name)),
                 self.find_project(name).await,
             ),
         }
@@ -375,8 +411,9 @@ impl DmsReplication {
                 .and_then(|m| m.data_migration_arn())
                 .map(str::to_string)
                 .ok_or_else(|| missing_arn("data migration", name)),
+            // The project was found or created moments ago.
             Err(e) => self.lost_race(
-                classify(e, Resource::Migration, name),
+                not_yet_visible(classify(e, Resource::Migration, name)),
                 self.find_migration(name).await,
             ),
         }
@@ -396,34 +433,12 @@ impl DmsReplication {
     }
 
     async fn describe(&self, handle: &ReplicationHandle) -> PortResult<dms::DataMigration> {
-        let filter = identifier_filter("data-migration-identifier", &handle.id)?;
-        let mut marker: Option<String> = None;
-        loop {
-            let page = self
-                .client
-                .describe_data_migrations()
-                .filters(filter.clone())
-                .set_marker(marker.take())
-                .send()
-                .await
-                .map_err(|e| classify(e, Resource::Migration, &handle.id))?;
-            let found = page.data_migrations().iter().find(|m| {
-                m.data_migration_arn() == Some(handle.id.as_str())
-                    || m.data_migration_name() == Some(handle.name.as_str())
-            });
-            if let Some(migration) = found {
-                return Ok(migration.clone());
-            }
-            match page.marker() {
-                Some(next) if !next.is_empty() => marker = Some(next.to_string()),
-                _ => {
-                    return Err(PortError::NotFound {
-                        resource: Resource::Migration,
-                        message: format!("data migration {}", handle.id),
-                    })
-                }
-            }
-        }
+        self.find_data_migration(Some(&handle.id), &handle.name)
+            .await?
+            .ok_or_else(|| PortError::NotFound {
+                resource: Resource::Migration,
+                message: format!("data migration {}", handle.id),
+            })
     }
 
     async fn state(&self, handle: &ReplicationHandle) -> PortResult<ReplicationState> {
@@ -483,7 +498,8 @@ impl Replication for DmsReplication {
             .start_type(StartReplicationMigrationTypeValue::StartReplication)
             .send()
             .await
-            .map_err(|e| classify(e, Resource::Migration, &handle.id));
+            // CreateMigration starts the migration it has just created.
+            .map_err(|e| not_yet_visible(classify(e, Resource::Migration, &handle.id)));
         match started {
             Ok(_) => Ok(()),
             // A retried start finds the migration already on its way: that is what was asked.
@@ -930,10 +946,9 @@ mod tests {
                     )
                 })
                 .then_output(|| DescribeMigrationProjectsOutput::builder().build()),
+            // No filter: DescribeDataMigrations documents none.
             mock!(Client::describe_data_migrations)
-                .match_requests(|r| {
-                    filter_is(r.filters(), "data-migration-identifier", "orders-encrypt")
-                })
+                .match_requests(|r| r.filters().is_empty() && r.without_settings() == Some(true))
                 .then_output(|| DescribeDataMigrationsOutput::builder().build()),
         ];
         let creates = creates();
@@ -1012,6 +1027,53 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn not_found_right_after_a_create_is_retried_not_bad_input() {
+        let start = mock!(Client::start_data_migration)
+            .then_http_response(|| json_error(400, "ResourceNotFoundFault"));
+        let replication = DmsReplication::from_client(client!(aws_sdk_databasemigration, &start));
+        let error = replication.start(&handle()).await.unwrap_err();
+        assert_eq!(error.default_name(), "Transient", "{error:?}");
+
+        let describe = mock!(Client::describe_data_migrations)
+            .then_output(|| DescribeDataMigrationsOutput::builder().build());
+        let create = mock!(Client::create_data_migration)
+            .then_http_response(|| json_error(400, "ResourceNotFoundFault"));
+        let replication =
+            DmsReplication::from_client(client!(aws_sdk_databasemigration, &describe, &create));
+        let settings = match &request().settings {
+            ReplicationSpec::Dms(s) => s.clone(),
+            ReplicationSpec::Native(_) => unreachable!(),
+        };
+        let error = replication
+            .ensure_migration(&request(), "project", &settings)
+            .await
+            .unwrap_err();
+        assert_eq!(error.default_name(), "Transient", "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn quota_and_failed_dependency_reach_the_operator_under_their_own_code() {
+        for code in ["ResourceQuotaExceededFault", "FailedDependencyFault"] {
+            let describe = mock!(Client::describe_data_migrations)
+                .then_output(|| DescribeDataMigrationsOutput::builder().build());
+            let create = mock!(Client::create_data_migration)
+                .then_http_response(move || json_error(400, code));
+            let replication =
+                DmsReplication::from_client(client!(aws_sdk_databasemigration, &describe, &create));
+            let settings = match &request().settings {
+                ReplicationSpec::Dms(s) => s.clone(),
+                ReplicationSpec::Native(_) => unreachable!(),
+            };
+            let error = replication
+                .ensure_migration(&request(), "project", &settings)
+                .await
+                .unwrap_err();
+            assert_eq!(error.default_name(), "AwsError", "{code}: {error:?}");
+            assert!(error.to_string().contains(code), "{error}");
+        }
+    }
+
+    #[tokio::test]
     async fn start_uses_start_replication() {
         let rule = mock!(Client::start_data_migration)
             .match_requests(|r| {
@@ -1058,10 +1120,7 @@ mod tests {
     #[tokio::test]
     async fn status_follows_pages_and_reads_latency_and_failure() {
         let first = mock!(Client::describe_data_migrations)
-            .match_requests(|r| {
-                r.marker().is_none()
-                    && filter_is(r.filters(), "data-migration-identifier", MIGRATION_ARN)
-            })
+            .match_requests(|r| r.marker().is_none() && r.filters().is_empty())
             .then_output(|| {
                 DescribeDataMigrationsOutput::builder()
                     .data_migrations(
@@ -1151,6 +1210,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_unknown_status_is_reported_as_unknown_with_its_text() {
+        let rule = mock!(Client::describe_data_migrations).then_output(|| {
+            DescribeDataMigrationsOutput::builder()
+                .data_migrations(migration("Preparing"))
+                .build()
+        });
+        let replication = DmsReplication::from_client(client!(aws_sdk_databasemigration, &rule));
+        let status = replication.status(&handle()).await.unwrap();
+        assert_eq!(status.state, ReplicationState::Unknown);
+        assert_eq!(status.status_text, "Preparing");
+    }
+
+    #[tokio::test]
+    async fn a_migration_is_found_by_arn_even_after_a_rename() {
+        let rule = mock!(Client::describe_data_migrations).then_output(|| {
+            let mut renamed = migration("Ready");
+            renamed.data_migration_name = Some("renamed".into());
+            DescribeDataMigrationsOutput::builder()
+                .data_migrations(renamed)
+                .build()
+        });
+        let replication = DmsReplication::from_client(client!(aws_sdk_databasemigration, &rule));
+        let status = replication.status(&handle()).await.unwrap();
+        assert_eq!(status.state, ReplicationState::Ready);
+    }
+
+    #[tokio::test]
     async fn stopping_a_stopped_migration_is_not_an_error() {
         let stop = mock!(Client::stop_data_migration)
             .match_requests(|r| r.data_migration_identifier() == Some(MIGRATION_ARN))
@@ -1231,8 +1317,9 @@ mod tests {
             ("stopped", Stopped),
             ("Failed", Failed),
             ("Deleting", Deleting),
-            ("failed-start", Failed),
-            ("something new", Starting),
+            ("failed-start", Unknown),
+            ("something new", Unknown),
+            ("", Unknown),
         ] {
             assert_eq!(state_from_status(status), state, "{status}");
         }

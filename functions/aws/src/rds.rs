@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use aurora_core::errors::Resource;
 use aurora_core::ports::{
-    Cluster, ClusterMember, ClusterSnapshot, Clusters, CopyParameterGroupRequest,
-    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, PortResult,
-    RestoreClusterRequest, Tag,
+    Cluster, ClusterExtras, ClusterMember, ClusterSnapshot, Clusters, CopyParameterGroupRequest,
+    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, InstanceExtras,
+    PerformanceInsights, PortResult, RestoreClusterRequest, ServerlessV2Scaling, Tag,
 };
 use aws_config::SdkConfig;
 use aws_sdk_rds::types::{self as rds, SourceType};
@@ -89,6 +89,33 @@ fn cluster_from_rds(c: &rds::DbCluster) -> Cluster {
                 })
             })
             .collect(),
+        extras: ClusterExtras {
+            serverless_v2_scaling: c.serverless_v2_scaling_configuration().and_then(|s| {
+                Some(ServerlessV2Scaling {
+                    min_capacity: s.min_capacity()?,
+                    max_capacity: s.max_capacity()?,
+                    seconds_until_auto_pause: s.seconds_until_auto_pause(),
+                })
+            }),
+            storage_type: c.storage_type().map(str::to_string),
+            network_type: c.network_type().map(str::to_string),
+            associated_roles: c
+                .associated_roles()
+                .iter()
+                .filter_map(|r| {
+                    let arn = r.role_arn()?;
+                    Some(match r.feature_name() {
+                        Some(feature) if !feature.is_empty() => format!("{arn} ({feature})"),
+                        _ => arn.to_string(),
+                    })
+                })
+                .collect(),
+            domains: c
+                .domain_memberships()
+                .iter()
+                .filter_map(|d| d.domain().map(str::to_string))
+                .collect(),
+        },
     }
 }
 
@@ -108,6 +135,16 @@ fn instance_from_rds(i: &rds::DbInstance) -> Instance {
         availability_zone: i.availability_zone().map(str::to_string),
         publicly_accessible: i.publicly_accessible().unwrap_or(false),
         storage_encrypted: i.storage_encrypted().unwrap_or(false),
+        extras: InstanceExtras {
+            ca_certificate: i.ca_certificate_identifier().map(str::to_string),
+            performance_insights: i.performance_insights_enabled().unwrap_or(false).then(|| {
+                PerformanceInsights {
+                    kms_key_id: i.performance_insights_kms_key_id().map(str::to_string),
+                    retention_days: i.performance_insights_retention_period(),
+                }
+            }),
+            monitoring_interval: i.monitoring_interval().unwrap_or(0),
+        },
     }
 }
 
@@ -234,6 +271,15 @@ impl Clusters for RdsClusters {
             .deletion_protection(request.deletion_protection)
             .copy_tags_to_snapshot(request.copy_tags_to_snapshot)
             .set_tags(tags_to_rds(&request.tags))
+            .set_serverless_v2_scaling_configuration(request.serverless_v2_scaling.map(|s| {
+                rds::ServerlessV2ScalingConfiguration::builder()
+                    .min_capacity(s.min_capacity)
+                    .max_capacity(s.max_capacity)
+                    .set_seconds_until_auto_pause(s.seconds_until_auto_pause)
+                    .build()
+            }))
+            .set_storage_type(request.storage_type.clone())
+            .set_network_type(request.network_type.clone())
             .send()
             .await
             .map_err(|e| classify(e, Resource::Cluster, &request.cluster_id))?;
@@ -252,6 +298,20 @@ impl Clusters for RdsClusters {
             .set_availability_zone(request.availability_zone.clone())
             .publicly_accessible(request.publicly_accessible)
             .set_tags(tags_to_rds(&request.tags))
+            .set_ca_certificate_identifier(request.ca_certificate.clone())
+            .set_enable_performance_insights(request.performance_insights.as_ref().map(|_| true))
+            .set_performance_insights_kms_key_id(
+                request
+                    .performance_insights
+                    .as_ref()
+                    .and_then(|p| p.kms_key_id.clone()),
+            )
+            .set_performance_insights_retention_period(
+                request
+                    .performance_insights
+                    .as_ref()
+                    .and_then(|p| p.retention_days),
+            )
             .send()
             .await
             .map_err(|e| classify(e, Resource::Instance, &request.instance_id))?;
@@ -298,6 +358,28 @@ impl Clusters for RdsClusters {
         events.sort_by_key(|e| e.time);
         Ok(events)
     }
+
+    async fn cluster_id_by_resource_id(&self, resource_id: &str) -> PortResult<Option<String>> {
+        // `db-cluster-resource-id` is a documented filter of DescribeDBClusters; a filter that
+        // matches nothing answers with an empty list.
+        let filter = rds::Filter::builder()
+            .name("db-cluster-resource-id")
+            .values(resource_id)
+            .build();
+        let output = self
+            .client
+            .describe_db_clusters()
+            .filters(filter)
+            .send()
+            .await
+            .map_err(|e| classify(e, Resource::Cluster, resource_id))?;
+        Ok(output
+            .db_clusters()
+            .iter()
+            .find(|c| c.db_cluster_resource_id() == Some(resource_id))
+            .and_then(|c| c.db_cluster_identifier())
+            .map(str::to_string))
+    }
 }
 
 #[cfg(test)]
@@ -332,7 +414,51 @@ mod tests {
             deletion_protection: true,
             copy_tags_to_snapshot: true,
             tags: vec![Tag::new("app", "orders")],
+            serverless_v2_scaling: Some(ServerlessV2Scaling {
+                min_capacity: 0.5,
+                max_capacity: 16.0,
+                seconds_until_auto_pause: None,
+            }),
+            storage_type: Some("aurora-iopt1".into()),
+            network_type: Some("DUAL".into()),
         }
+    }
+
+    #[tokio::test]
+    async fn a_config_resource_id_resolves_through_the_documented_filter() {
+        let rule = mock!(Client::describe_db_clusters)
+            .match_requests(|r| {
+                r.db_cluster_identifier().is_none()
+                    && r.filters().len() == 1
+                    && r.filters()[0].name() == Some("db-cluster-resource-id")
+                    && r.filters()[0].values() == ["cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ"]
+            })
+            .then_output(|| {
+                DescribeDbClustersOutput::builder()
+                    .db_clusters(
+                        rds::DbCluster::builder()
+                            .db_cluster_identifier("orders")
+                            .db_cluster_resource_id("cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+                            .build(),
+                    )
+                    .build()
+            });
+        let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &rule));
+        assert_eq!(
+            clusters
+                .cluster_id_by_resource_id("cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("orders")
+        );
+        let none = mock!(Client::describe_db_clusters)
+            .then_output(|| DescribeDbClustersOutput::builder().build());
+        let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &none));
+        assert_eq!(
+            clusters.cluster_id_by_resource_id("cluster-NOPE").await,
+            Ok(None)
+        );
     }
 
     #[tokio::test]
@@ -382,6 +508,25 @@ mod tests {
                                     .promotion_tier(2)
                                     .build(),
                             )
+                            .serverless_v2_scaling_configuration(
+                                rds::ServerlessV2ScalingConfigurationInfo::builder()
+                                    .min_capacity(0.5)
+                                    .max_capacity(16.0)
+                                    .build(),
+                            )
+                            .storage_type("aurora-iopt1")
+                            .network_type("DUAL")
+                            .associated_roles(
+                                rds::DbClusterRole::builder()
+                                    .role_arn("arn:aws:iam::123456789012:role/s3-import")
+                                    .feature_name("s3Import")
+                                    .build(),
+                            )
+                            .domain_memberships(
+                                rds::DomainMembership::builder()
+                                    .domain("d-1234567890")
+                                    .build(),
+                            )
                             .build(),
                     )
                     .build()
@@ -425,6 +570,19 @@ mod tests {
                         promotion_tier: Some(2)
                     },
                 ],
+                extras: ClusterExtras {
+                    serverless_v2_scaling: Some(ServerlessV2Scaling {
+                        min_capacity: 0.5,
+                        max_capacity: 16.0,
+                        seconds_until_auto_pause: None,
+                    }),
+                    storage_type: Some("aurora-iopt1".into()),
+                    network_type: Some("DUAL".into()),
+                    associated_roles: vec![
+                        "arn:aws:iam::123456789012:role/s3-import (s3Import)".into()
+                    ],
+                    domains: vec!["d-1234567890".into()],
+                },
             }
         );
         assert_eq!(
@@ -477,6 +635,10 @@ mod tests {
                         .availability_zone("eu-west-1a")
                         .publicly_accessible(false)
                         .storage_encrypted(true)
+                        .ca_certificate_identifier("rds-ca-rsa2048-g1")
+                        .performance_insights_enabled(true)
+                        .performance_insights_retention_period(7)
+                        .monitoring_interval(60)
                         .build(),
                 )
                 .build()
@@ -492,6 +654,17 @@ mod tests {
         assert_eq!(instance.parameter_group.as_deref(), Some("orders-inst"));
         assert_eq!(instance.cluster_id.as_deref(), Some("orders"));
         assert!(instance.storage_encrypted);
+        assert_eq!(
+            instance.extras,
+            InstanceExtras {
+                ca_certificate: Some("rds-ca-rsa2048-g1".into()),
+                performance_insights: Some(PerformanceInsights {
+                    kms_key_id: None,
+                    retention_days: Some(7),
+                }),
+                monitoring_interval: 60,
+            }
+        );
     }
 
     #[tokio::test]
@@ -555,6 +728,11 @@ mod tests {
                     && r.tags().len() == 1
                     && r.tags()[0].key() == Some("app")
                     && r.tags()[0].value() == Some("orders")
+                    && r.serverless_v2_scaling_configuration().is_some_and(|s| {
+                        s.min_capacity() == Some(0.5) && s.max_capacity() == Some(16.0)
+                    })
+                    && r.storage_type() == Some("aurora-iopt1")
+                    && r.network_type() == Some("DUAL")
             })
             .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
         let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &rule));
@@ -573,6 +751,9 @@ mod tests {
                     && r.vpc_security_group_ids.is_none()
                     && r.enable_cloudwatch_logs_exports.is_none()
                     && r.tags.is_none()
+                    && r.serverless_v2_scaling_configuration().is_none()
+                    && r.storage_type().is_none()
+                    && r.network_type().is_none()
             })
             .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
         let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &rule));
@@ -632,6 +813,10 @@ mod tests {
                     && r.availability_zone() == Some("eu-west-1a")
                     && r.publicly_accessible() == Some(false)
                     && r.tags().len() == 1
+                    && r.ca_certificate_identifier() == Some("rds-ca-rsa2048-g1")
+                    && r.enable_performance_insights() == Some(true)
+                    && r.performance_insights_kms_key_id() == Some("alias/aws/rds")
+                    && r.performance_insights_retention_period() == Some(7)
             })
             .then_output(|| CreateDbInstanceOutput::builder().build());
         let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &rule));
@@ -646,6 +831,11 @@ mod tests {
                 availability_zone: Some("eu-west-1a".into()),
                 publicly_accessible: false,
                 tags: vec![Tag::new("app", "orders")],
+                ca_certificate: Some("rds-ca-rsa2048-g1".into()),
+                performance_insights: Some(PerformanceInsights {
+                    kms_key_id: Some("alias/aws/rds".into()),
+                    retention_days: Some(7),
+                }),
             })
             .await
             .unwrap();

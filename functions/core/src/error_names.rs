@@ -38,6 +38,14 @@ pub const VERIFICATION_TIMED_OUT: &str = "VerificationTimedOut";
 pub const ABORTED: &str = "Aborted";
 /// Verification or the native engine needs the RDS CA bundle and the functions have none.
 pub const RDS_CA_BUNDLE_MISSING: &str = "RdsCaBundleMissing";
+/// AWS refused a call for a reason this project has no name for (a quota, a failed dependency,
+/// a new code): `errorMessage` carries the service's own code and message. Never retried.
+pub const AWS_ERROR: &str = "AwsError";
+/// `aurora_enhanced_binlog` is on for the source: its binlog is not in snapshots.
+pub const ENHANCED_BINLOG_ENABLED: &str = "EnhancedBinlogEnabled";
+/// The source uses something the encrypted copy cannot carry over (associated IAM roles, a
+/// Kerberos domain, enhanced monitoring); the message says what and how to proceed.
+pub const SOURCE_FEATURE_NOT_CARRIED: &str = "SourceFeatureNotCarried";
 
 /// Every name above, for cross-checks against the ASL.
 pub const ALL: &[&str] = &[
@@ -66,6 +74,9 @@ pub const ALL: &[&str] = &[
     VERIFICATION_TIMED_OUT,
     ABORTED,
     RDS_CA_BUNDLE_MISSING,
+    AWS_ERROR,
+    ENHANCED_BINLOG_ENABLED,
+    SOURCE_FEATURE_NOT_CARRIED,
 ];
 
 #[cfg(test)]

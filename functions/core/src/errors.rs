@@ -41,6 +41,15 @@ pub enum PortError {
     /// Anything else the service reported, with its code.
     #[error("{0}")]
     Other(String),
+    /// A KMS key the call depends on cannot be used: disabled, pending deletion, or not usable by
+    /// the caller or the service (RDS/DMS `KMSKeyNotAccessibleFault`, Secrets Manager
+    /// `DecryptionFailure`).
+    #[error("KMS key unusable: {0}")]
+    KeyUnusable(String),
+    /// An AWS error this project has no meaning for (a quota, a failed dependency, a code it
+    /// has never seen): it reaches the operator under its own code and message.
+    #[error("{message}")]
+    Aws { code: String, message: String },
 }
 
 impl PortError {
@@ -51,6 +60,8 @@ impl PortError {
             PortError::AccessDenied(_) => error_names::ACCESS_DENIED,
             PortError::InvalidRequest(_) => error_names::INVALID_INPUT,
             PortError::InvalidState(_) => error_names::NOT_READY,
+            PortError::KeyUnusable(_) => error_names::KMS_KEY_UNUSABLE,
+            PortError::Aws { .. } => error_names::AWS_ERROR,
             PortError::NotFound { .. } | PortError::AlreadyExists { .. } | PortError::Other(_) => {
                 error_names::INVALID_INPUT
             }
@@ -154,6 +165,16 @@ mod tests {
         assert_eq!(
             PortError::InvalidState("x".into()).default_name(),
             "NotReady"
+        );
+        let quota = PortError::Aws {
+            code: "ResourceQuotaExceededFault".into(),
+            message: "orders: ResourceQuotaExceededFault: too many".into(),
+        };
+        assert_eq!(quota.default_name(), "AwsError");
+        assert!(quota.to_string().contains("ResourceQuotaExceededFault"));
+        assert_eq!(
+            PortError::KeyUnusable("k".into()).default_name(),
+            "KmsKeyUnusable"
         );
     }
 }

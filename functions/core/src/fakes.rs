@@ -89,6 +89,8 @@ struct Rds {
     instance_requests: BTreeMap<String, CreateInstanceRequest>,
     events: BTreeMap<String, Vec<InstanceEvent>>,
     mutations: Vec<String>,
+    /// Resource ids set by hand; any other cluster has its stand-in resource id.
+    resource_ids: BTreeMap<String, String>,
 }
 
 /// A tiny RDS: clusters, instances, snapshots and events.
@@ -99,6 +101,13 @@ pub struct FakeClusters {
 }
 
 impl FakeClusters {
+    /// Gives `cluster` the resource id `resource_id` (as in a recorded AWS Config event).
+    pub fn set_resource_id(&self, cluster: &str, resource_id: &str) {
+        lock(&self.rds)
+            .resource_ids
+            .insert(cluster.to_string(), resource_id.to_string());
+    }
+
     /// An unencrypted Aurora MySQL 3 cluster `source` with a writer and two readers.
     pub fn with_source(source: &str) -> Self {
         let fake = Self::default();
@@ -242,6 +251,12 @@ impl FakeClusters {
     pub fn update_cluster(&self, id: &str, f: impl FnOnce(&mut Cluster)) {
         if let Some(c) = lock(&self.rds).clusters.get_mut(id) {
             f(c);
+        }
+    }
+
+    pub fn update_instance(&self, id: &str, f: impl FnOnce(&mut Instance)) {
+        if let Some(instance) = lock(&self.rds).instances.get_mut(id) {
+            f(instance);
         }
     }
 
@@ -476,6 +491,22 @@ impl Clusters for FakeClusters {
             .collect();
         events.sort_by_key(|e| e.time);
         Ok(events)
+    }
+
+    async fn cluster_id_by_resource_id(&self, resource_id: &str) -> PortResult<Option<String>> {
+        self.failures.take("cluster_id_by_resource_id")?;
+        let rds = lock(&self.rds);
+        Ok(rds
+            .clusters
+            .keys()
+            .find(|id| {
+                rds.resource_ids
+                    .get(*id)
+                    .cloned()
+                    .unwrap_or_else(|| crate::naming::stand_in_resource_id(id))
+                    == resource_id
+            })
+            .cloned())
     }
 }
 
@@ -1157,12 +1188,20 @@ pub struct FakeVerifier {
     pub hang: bool,
     pub asked: Mutex<Vec<(Vec<String>, VerifyDepth)>>,
     failures: Failures,
+    /// The server's accounts; by default one application user, the same on every fake.
+    pub accounts: Mutex<Vec<crate::ports::Account>>,
 }
 
 impl FakeVerifier {
     /// `(database, table, rows, checksum)` rows.
     pub fn with(tables: &[(&str, &str, u64, u64)]) -> Self {
         let fake = Self::default();
+        *lock(&fake.accounts) = vec![crate::ports::Account {
+            user: "app".into(),
+            host: "%".into(),
+            authentication_digest: "digest-of-app".into(),
+            grants: vec!["GRANT SELECT, INSERT, UPDATE, DELETE ON `shop`.* TO `app`@`%`".into()],
+        }];
         *lock(&fake.digests) = tables
             .iter()
             .map(|(db, table, rows, sum)| TableDigest {
@@ -1212,6 +1251,13 @@ impl Verifier for FakeVerifier {
             .collect();
         digests.sort();
         Ok(digests)
+    }
+
+    async fn accounts(&self) -> PortResult<Vec<crate::ports::Account>> {
+        self.failures.take("accounts")?;
+        let mut accounts = lock(&self.accounts).clone();
+        accounts.sort();
+        Ok(accounts)
     }
 }
 

@@ -19,9 +19,15 @@ const DEFAULT_DNS_TTL_SECONDS: i64 = 60;
 /// What to encrypt, how to replicate, and how to switch over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(title = "aurora-encrypt migration spec", deny_unknown_fields)]
+#[schemars(
+    title = "aurora-encrypt migration spec",
+    deny_unknown_fields,
+    extend("anyOf" = [{"required": ["sourceClusterId"]}, {"required": ["sourceClusterResourceId"]}])
+)]
 pub struct MigrationSpec {
-    /// The unencrypted (or to be re-keyed) Aurora MySQL cluster.
+    /// The unencrypted (or to be re-keyed) Aurora MySQL cluster. May be left out when
+    /// `sourceClusterResourceId` names it instead; preflight then fills it in.
+    #[serde(default)]
     pub source_cluster_id: String,
     /// The encrypted copy to create; default `<sourceClusterId>-encrypted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,6 +51,10 @@ pub struct MigrationSpec {
     /// Run preflight only and report the plan.
     #[serde(default)]
     pub dry_run: bool,
+    /// The source by its resource id (`cluster-…`), as AWS Config reports it; preflight resolves
+    /// it to `sourceClusterId` (DescribeDBClusters, filter `db-cluster-resource-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_cluster_resource_id: Option<String>,
 }
 
 /// How change data capture reaches the target.
@@ -314,22 +324,36 @@ impl MigrationSpec {
     /// Checks everything that can be checked without calling AWS. `now` is used to refuse a
     /// maintenance window that has already passed.
     pub fn validate(&self, now: OffsetDateTime) -> Result<(), InvalidInput> {
-        check(
-            naming::is_valid_rds_identifier(&self.source_cluster_id),
-            "sourceClusterId",
-            "must be 1-63 letters, digits or hyphens, start with a letter, and not end with or contain two hyphens",
-        )?;
-        let target = self.target_cluster_id();
-        check(
-            naming::is_valid_rds_identifier(&target),
-            "targetClusterId",
-            format!("`{target}` is not a valid cluster identifier (set targetClusterId explicitly if the default is too long)"),
-        )?;
-        check(
-            !target.eq_ignore_ascii_case(&self.source_cluster_id),
-            "targetClusterId",
-            "must differ from sourceClusterId",
-        )?;
+        if let Some(resource_id) = &self.source_cluster_resource_id {
+            check(
+                naming::is_cluster_resource_id(resource_id),
+                "sourceClusterResourceId",
+                "must be a cluster resource id like cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ (DbClusterResourceId)",
+            )?;
+        }
+        // A source named only by its resource id is checked once preflight has resolved it.
+        let resolved =
+            !self.source_cluster_id.is_empty() || self.source_cluster_resource_id.is_none();
+        if resolved {
+            check(
+                naming::is_valid_rds_identifier(&self.source_cluster_id),
+                "sourceClusterId",
+                "must be 1-63 letters, digits or hyphens, start with a letter, and not end with or contain two hyphens",
+            )?;
+        }
+        if resolved || self.target_cluster_id.is_some() {
+            let target = self.target_cluster_id();
+            check(
+                naming::is_valid_rds_identifier(&target),
+                "targetClusterId",
+                format!("`{target}` is not a valid cluster identifier (set targetClusterId explicitly if the default is too long)"),
+            )?;
+            check(
+                !target.eq_ignore_ascii_case(&self.source_cluster_id),
+                "targetClusterId",
+                "must differ from sourceClusterId",
+            )?;
+        }
         if let Some(key) = &self.kms_key_id {
             check(
                 is_kms_key_reference(key),
@@ -355,12 +379,9 @@ impl MigrationSpec {
                 "dns.hostedZoneId",
                 "must be a Route 53 hosted zone id like Z0123456789ABCDEFGHIJ",
             )?;
-            let name = dns.record_name.trim_end_matches('.');
-            check(
-                !name.is_empty() && name.len() <= 253 && !name.contains(char::is_whitespace),
-                "dns.recordName",
-                "must be a DNS name",
-            )?;
+            if let Err(reason) = naming::check_dns_name(&dns.record_name) {
+                return Err(InvalidInput::new("dns.recordName", reason));
+            }
             check(
                 dns.ttl_seconds >= 0,
                 "dns.ttlSeconds",
@@ -400,10 +421,18 @@ impl MigrationSpec {
                     "secret:",
                 )?;
                 let profile = &dms.instance_profile;
+                // ReplicationSubnetGroupIdentifier: at most 255 letters, digits, periods,
+                // spaces, underscores or hyphens, and not `default`.
+                let subnet = &profile.subnet_group_identifier;
                 check(
-                    !profile.subnet_group_identifier.trim().is_empty(),
+                    !subnet.trim().is_empty()
+                        && subnet.len() <= 255
+                        && !subnet.eq_ignore_ascii_case("default")
+                        && subnet
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ' ' | '_' | '-')),
                     "replication.instanceProfile.subnetGroupIdentifier",
-                    "must name a DMS subnet group",
+                    "must name a DMS subnet group: at most 255 letters, digits, periods, spaces, underscores or hyphens, not `default`",
                 )?;
                 for (i, group) in profile.vpc_security_group_ids.iter().enumerate() {
                     check(
@@ -514,7 +543,27 @@ fn check_arn(
     resource_prefix: &str,
 ) -> Result<(), InvalidInput> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    // IAM: a role name is 1-64 of `[\w+=,.@-]` under a path of at most 512 characters. Secrets
+    // Manager: a secret name is 1-512 of letters, digits and `/_+=.@-`. Both ARNs: at most 2048.
+    let name_ok = |resource: &str| match service {
+        "iam" => resource.rsplit_once('/').is_some_and(|(path, name)| {
+            path.len() <= 512
+                && (1..=64).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+        }),
+        "secretsmanager" => resource.strip_prefix(resource_prefix).is_some_and(|name| {
+            (1..=512).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+        }),
+        _ => true,
+    };
     let ok = parts.len() == 6
+        && arn.len() <= 2048
+        && name_ok(parts[5])
         && parts[0] == "arn"
         && parts[1].starts_with("aws")
         && parts[2] == service
@@ -551,12 +600,14 @@ fn is_kms_key_reference(key: &str) -> bool {
         s.strip_prefix("mrk-")
             .is_some_and(|h| h.len() == 32 && h.chars().all(|c| c.is_ascii_hexdigit()))
     };
+    // AliasName: 1-256 characters including `alias/`, `^[a-zA-Z0-9:/_-]+$`.
     let is_alias = |s: &str| {
-        s.strip_prefix("alias/").is_some_and(|n| {
-            !n.is_empty()
-                && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
-        })
+        s.len() <= 256
+            && s.strip_prefix("alias/").is_some_and(|n| {
+                !n.is_empty()
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-'))
+            })
     };
     if let Some(rest) = key.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
@@ -627,6 +678,20 @@ mod tests {
     }
 
     #[test]
+    fn a_source_may_be_named_by_its_resource_id_alone() {
+        let mut value = with(valid(), "/sourceClusterId", Value::Null);
+        value["sourceClusterResourceId"] = json!("cluster-ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+        let spec = parse_and_validate(&value).unwrap();
+        assert_eq!(spec.source_cluster_id, "");
+        value["sourceClusterResourceId"] = json!("orders");
+        let error = parse_and_validate(&value).unwrap_err();
+        assert_eq!(error.field, "sourceClusterResourceId");
+        let error =
+            parse_and_validate(&with(valid(), "/sourceClusterId", Value::Null)).unwrap_err();
+        assert_eq!(error.field, "sourceClusterId");
+    }
+
+    #[test]
     fn minimal_native_spec_is_valid() {
         let spec = parse_and_validate(&json!({
             "sourceClusterId": "orders",
@@ -647,7 +712,7 @@ mod tests {
             (
                 "missing source",
                 with(valid(), "/sourceClusterId", Value::Null),
-                "$",
+                "sourceClusterId",
             ),
             (
                 "bad source id",
@@ -677,6 +742,51 @@ mod tests {
                 "bad kms key",
                 with(valid(), "/kmsKeyId", json!("my key")),
                 "kmsKeyId",
+            ),
+            (
+                "kms alias over 256 characters",
+                with(
+                    valid(),
+                    "/kmsKeyId",
+                    json!(format!("alias/{}", "k".repeat(251))),
+                ),
+                "kmsKeyId",
+            ),
+            (
+                "role name over 64 characters",
+                with(
+                    valid(),
+                    "/replication/serviceRoleArn",
+                    json!(format!("arn:aws:iam::123456789012:role/{}", "r".repeat(65))),
+                ),
+                "replication.serviceRoleArn",
+            ),
+            (
+                "secret name with a space",
+                with(
+                    valid(),
+                    "/replication/sourceSecretArn",
+                    json!("arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders repl"),
+                ),
+                "replication.sourceSecretArn",
+            ),
+            (
+                "subnet group `default`",
+                with(
+                    valid(),
+                    "/replication/instanceProfile/subnetGroupIdentifier",
+                    json!("default"),
+                ),
+                "replication.instanceProfile.subnetGroupIdentifier",
+            ),
+            (
+                "record name label over 63 characters",
+                with(
+                    valid(),
+                    "/dns/recordName",
+                    json!(format!("{}.example.com", "d".repeat(64))),
+                ),
+                "dns.recordName",
             ),
             (
                 "bad instance class",
@@ -847,10 +957,15 @@ mod tests {
     fn schema_rejects_unknown_fields_like_the_parser() {
         let schema = serde_json::to_value(schemars::schema_for!(MigrationSpec)).unwrap();
         assert_eq!(schema["additionalProperties"], false);
+        // The source is named by its identifier or, from AWS Config, by its resource id.
+        assert_eq!(
+            schema["anyOf"],
+            json!([{"required": ["sourceClusterId"]}, {"required": ["sourceClusterResourceId"]}])
+        );
         assert!(schema["required"]
             .as_array()
             .unwrap()
-            .contains(&json!("sourceClusterId")));
+            .contains(&json!("replication")));
     }
 
     #[test]

@@ -71,6 +71,13 @@ pub struct RestoreOutput {
     pub target_endpoint: Option<DatabaseEndpoint>,
     pub ready: bool,
     pub next_poll_seconds: u32,
+    /// While the target's new cluster parameter group settles: when a cluster may use it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub parameter_group_usable_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

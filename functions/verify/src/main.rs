@@ -60,6 +60,12 @@ impl Verifier for SecretVerifier<'_> {
             .table_digests(databases, depth)
             .await
     }
+
+    async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
+        let secret = SecretValue::from_json(&self.secrets.secret_string(&self.secret_arn).await?)?;
+        let settings = secret.at_endpoint(&self.endpoint, self.tls.clone())?;
+        SqlVerifier::new(settings).accounts().await
+    }
 }
 
 #[tokio::main]

@@ -32,6 +32,50 @@ pub struct Cluster {
     pub reader_endpoint: Option<String>,
     pub created_at: Option<OffsetDateTime>,
     pub members: Vec<ClusterMember>,
+    pub extras: ClusterExtras,
+}
+
+/// Cluster settings a restore carries over (scaling, storage, network) or preflight refuses by
+/// name (associated IAM roles and a Kerberos domain: re-creating them needs `iam:PassRole` on
+/// roles the deployment does not know).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClusterExtras {
+    /// `ServerlessV2ScalingConfiguration`: a cluster must have it before any `db.serverless`
+    /// instance is added.
+    pub serverless_v2_scaling: Option<ServerlessV2Scaling>,
+    /// `StorageType`: `aurora` or `aurora-iopt1` (I/O-Optimized).
+    pub storage_type: Option<String>,
+    /// `NetworkType`: `IPV4` or `DUAL`.
+    pub network_type: Option<String>,
+    /// `AssociatedRoles` (S3, Lambda … integration), as `role ARN (feature)`.
+    pub associated_roles: Vec<String>,
+    /// `DomainMemberships`: Active Directory directory ids (Kerberos authentication).
+    pub domains: Vec<String>,
+}
+
+/// Aurora Serverless v2 capacity range in ACUs.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ServerlessV2Scaling {
+    pub min_capacity: f64,
+    pub max_capacity: f64,
+    pub seconds_until_auto_pause: Option<i32>,
+}
+
+/// Instance settings a restore carries over (CA certificate, Performance Insights) or preflight
+/// refuses by name (enhanced monitoring: its role needs `iam:PassRole`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InstanceExtras {
+    /// `CACertificateIdentifier` of the server certificate clients verify.
+    pub ca_certificate: Option<String>,
+    pub performance_insights: Option<PerformanceInsights>,
+    /// `MonitoringInterval` in seconds; 0 when enhanced monitoring is off.
+    pub monitoring_interval: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PerformanceInsights {
+    pub kms_key_id: Option<String>,
+    pub retention_days: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -66,6 +110,7 @@ pub struct Instance {
     pub availability_zone: Option<String>,
     pub publicly_accessible: bool,
     pub storage_encrypted: bool,
+    pub extras: InstanceExtras,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -87,7 +132,7 @@ pub struct CreateSnapshotRequest {
 }
 
 /// Everything RestoreDBClusterFromSnapshot is given: the source's configuration plus the key.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct RestoreClusterRequest {
     pub cluster_id: String,
     pub snapshot_id: String,
@@ -104,6 +149,9 @@ pub struct RestoreClusterRequest {
     pub deletion_protection: bool,
     pub copy_tags_to_snapshot: bool,
     pub tags: Vec<Tag>,
+    pub serverless_v2_scaling: Option<ServerlessV2Scaling>,
+    pub storage_type: Option<String>,
+    pub network_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -117,6 +165,8 @@ pub struct CreateInstanceRequest {
     pub availability_zone: Option<String>,
     pub publicly_accessible: bool,
     pub tags: Vec<Tag>,
+    pub ca_certificate: Option<String>,
+    pub performance_insights: Option<PerformanceInsights>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,4 +210,12 @@ pub trait Clusters: Send + Sync {
         instance_id: &str,
         since: OffsetDateTime,
     ) -> PortResult<Vec<InstanceEvent>>;
+    /// The identifier of the cluster whose resource id (`cluster-…`, the id AWS Config reports)
+    /// is `resource_id`, or `None` if no cluster has it. The default refuses: an adapter that
+    /// cannot resolve resource ids says so rather than guessing.
+    async fn cluster_id_by_resource_id(&self, resource_id: &str) -> PortResult<Option<String>> {
+        Err(crate::errors::PortError::InvalidRequest(format!(
+            "this adapter cannot resolve the cluster resource id `{resource_id}`"
+        )))
+    }
 }

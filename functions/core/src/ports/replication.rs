@@ -55,6 +55,9 @@ pub enum ReplicationState {
     Stopped,
     Failed,
     Deleting,
+    /// The engine reported a status this project does not know (`status_text` holds it). Never
+    /// read as any other state: a step that must act on the state waits or stops instead.
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -24,6 +24,26 @@ pub struct TableDigest {
     pub checksum: Option<u64>,
 }
 
+/// One database account as the server has it: binlog replication on Aurora MySQL 3 carries
+/// neither the `mysql` schema nor CREATE USER, GRANT or REVOKE, so verification compares these.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Account {
+    pub user: String,
+    pub host: String,
+    /// A digest of the authentication plugin and stored credential, never the credential: equal
+    /// on both sides exactly when the account authenticates the same way.
+    pub authentication_digest: String,
+    /// `SHOW GRANTS` lines, sorted, with any `IDENTIFIED …` clause removed.
+    pub grants: Vec<String>,
+}
+
+impl Account {
+    /// `'user'@'host'`, as MySQL names an account.
+    pub fn name(&self) -> String {
+        format!("'{}'@'{}'", self.user, self.host)
+    }
+}
+
 #[async_trait]
 pub trait Verifier: Send + Sync {
     /// Digests of every base table of `databases` (all user databases when empty), sorted by
@@ -33,4 +53,12 @@ pub trait Verifier: Send + Sync {
         databases: &[String],
         depth: VerifyDepth,
     ) -> PortResult<Vec<TableDigest>>;
+
+    /// Every account of the server with its grants, sorted by user and host. The default
+    /// refuses, so a verifier that cannot list accounts never passes as one that found them equal.
+    async fn accounts(&self) -> PortResult<Vec<Account>> {
+        Err(crate::errors::PortError::InvalidRequest(
+            "this verifier cannot list database accounts".into(),
+        ))
+    }
 }

@@ -132,6 +132,7 @@ mod tests {
                 target_endpoint: None,
                 ready,
                 next_poll_seconds: 0,
+                parameter_group_usable_at: None,
             },
         }
     }

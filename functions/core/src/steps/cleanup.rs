@@ -206,7 +206,10 @@ async fn remove_replication(
                 )));
             }
         }
-        ReplicationState::Stopping | ReplicationState::Creating | ReplicationState::Deleting => {
+        ReplicationState::Stopping
+        | ReplicationState::Creating
+        | ReplicationState::Deleting
+        | ReplicationState::Unknown => {
             return Err(CleanupError::Waiting(format!(
                 "replication `{}` is {state:?}",
                 handle.name
@@ -414,7 +417,10 @@ mod tests {
         assert_eq!(error.error_name(), "NotReady");
         assert_eq!(
             world.clusters.mutations(),
-            vec!["create_cluster_snapshot aurora-encrypt-final-orders-exec-1"]
+            vec![format!(
+                "create_cluster_snapshot {}",
+                naming::final_snapshot_id("orders", "exec-1")
+            )]
         );
         assert!(
             world.retirement.mutations().is_empty(),
@@ -449,7 +455,7 @@ mod tests {
         let out = world.run(&input).await.unwrap();
         assert_eq!(
             out.final_snapshot_id.as_deref(),
-            Some("aurora-encrypt-final-orders-exec-1")
+            Some(naming::final_snapshot_id("orders", "exec-1").as_str())
         );
         assert_eq!(out.deleted, vec!["orders"]);
         assert_eq!(
@@ -461,9 +467,11 @@ mod tests {
     #[tokio::test]
     async fn a_failed_final_snapshot_keeps_the_source() {
         let world = World::new(ReplicationState::Stopped);
-        world
-            .clusters
-            .add_snapshot("aurora-encrypt-final-orders-exec-1", "orders", "failed");
+        world.clusters.add_snapshot(
+            &naming::final_snapshot_id("orders", "exec-1"),
+            "orders",
+            "failed",
+        );
         let error = world
             .run(&input(json!({"cleanup": {"retireSource": true}})))
             .await

@@ -6,8 +6,8 @@
 //! the target cluster, so a re-run finds them instead of creating duplicates.
 //!
 //! Input: the spec, `execution`, `restore` (endpoints), `binlog`. Output: [`MigrationOutput`].
-//! Errors: `NotReady` (still being created: retried), `MigrationFailed`, `InvalidInput`,
-//! `Transient`.
+//! Errors: `NotReady` (still being created, or in a status this project does not know: retried,
+//! never guessed to be started), `MigrationFailed`, `InvalidInput`, `Transient`.
 
 use serde::Deserialize;
 
@@ -53,6 +53,8 @@ pub enum CreateMigrationError {
     NotReady { name: String },
     #[error("migration `{name}` failed: {reason}")]
     Failed { name: String, reason: String },
+    #[error("migration `{name}` reports status `{status}`, which aurora-encrypt does not know; not starting it until it reads as ready")]
+    UnknownStatus { name: String, status: String },
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -61,7 +63,9 @@ impl NamedError for CreateMigrationError {
     fn error_name(&self) -> &'static str {
         match self {
             CreateMigrationError::MissingEndpoint(_) => error_names::INVALID_INPUT,
-            CreateMigrationError::NotReady { .. } => error_names::NOT_READY,
+            CreateMigrationError::NotReady { .. } | CreateMigrationError::UnknownStatus { .. } => {
+                error_names::NOT_READY
+            }
             CreateMigrationError::Failed { .. } => error_names::MIGRATION_FAILED,
             CreateMigrationError::Port(e) => e.default_name(),
         }
@@ -94,7 +98,14 @@ pub async fn run(
         tags: super::ownership_tags(&input.spec.source_cluster_id, &input.execution.name),
     };
     let handle = replication.ensure_cdc(&request).await?;
-    let status = replication.status(&handle).await?;
+    let status = match replication.status(&handle).await {
+        Ok(status) => status,
+        // Created moments ago and not visible to a describe yet: eventual consistency.
+        Err(e) if e.is_not_found(crate::errors::Resource::Migration) => {
+            return Err(CreateMigrationError::NotReady { name: handle.name })
+        }
+        Err(e) => return Err(e.into()),
+    };
     let state = match status.state {
         ReplicationState::Ready => {
             replication.start(&handle).await?;
@@ -102,6 +113,12 @@ pub async fn run(
         }
         ReplicationState::Creating => {
             return Err(CreateMigrationError::NotReady { name: handle.name })
+        }
+        ReplicationState::Unknown => {
+            return Err(CreateMigrationError::UnknownStatus {
+                name: handle.name,
+                status: status.status_text,
+            })
         }
         ReplicationState::Failed
         | ReplicationState::Stopped
@@ -192,6 +209,30 @@ mod tests {
     async fn still_creating_is_not_ready() {
         let dms = FakeReplication::default();
         *dms.initial_state.lock().unwrap() = Some(ReplicationState::Creating);
+        let err = run(&input(), &dms).await.unwrap_err();
+        assert_eq!(err.error_name(), "NotReady");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_status_is_not_ready_and_never_taken_for_started() {
+        let dms = FakeReplication::default();
+        *dms.initial_state.lock().unwrap() = Some(ReplicationState::Unknown);
+        let err = run(&input(), &dms).await.unwrap_err();
+        assert_eq!(err.error_name(), "NotReady");
+        assert!(err.to_string().contains("does not know"), "{err}");
+        assert!(!dms.mutations().iter().any(|m| m.starts_with("start ")));
+    }
+
+    #[tokio::test]
+    async fn a_migration_not_yet_visible_after_its_creation_is_not_ready() {
+        let dms = FakeReplication::default();
+        dms.fail_next(
+            "status",
+            PortError::NotFound {
+                resource: crate::errors::Resource::Migration,
+                message: "aurora-encrypt-orders-encrypted".into(),
+            },
+        );
         let err = run(&input(), &dms).await.unwrap_err();
         assert_eq!(err.error_name(), "NotReady");
     }

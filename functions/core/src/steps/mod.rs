@@ -21,6 +21,9 @@ use crate::ports::Tag;
 pub(crate) fn ownership_tags(source_cluster_id: &str, execution_name: &str) -> Vec<Tag> {
     vec![
         Tag::new(crate::naming::OWNER_TAG, source_cluster_id),
-        Tag::new(crate::naming::EXECUTION_TAG, execution_name),
+        Tag::new(
+            crate::naming::EXECUTION_TAG,
+            crate::naming::execution_tag_value(execution_name),
+        ),
     ]
 }

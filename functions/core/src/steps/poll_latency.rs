@@ -82,10 +82,12 @@ pub async fn run(
                 }),
             })
         }
+        // An unknown status is neither progress nor failure: keep polling, never gate on it.
         ReplicationState::Creating
         | ReplicationState::Ready
         | ReplicationState::Starting
-        | ReplicationState::Running => {}
+        | ReplicationState::Running
+        | ReplicationState::Unknown => {}
     }
     let running = status.state == ReplicationState::Running;
     let metrics_lag = if running {

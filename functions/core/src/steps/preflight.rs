@@ -8,7 +8,9 @@
 //! not encrypted (`SourceAlreadyEncrypted`) unless the spec names a different KMS key (a re-key);
 //! the key exists, is enabled, symmetric and in the source's region (`KmsKeyUnusable`); backtrack
 //! is off (`BacktrackEnabled`); `binlog_format` is `ROW` in the cluster parameter group and applied
-//! on every member (`BinlogFormatNotRow`); with a `read-only` fence, that group is not a `default.`
+//! on every member (`BinlogFormatNotRow`); enhanced binlog is off (`EnhancedBinlogEnabled`: its
+//! files are not in backups, so a restored cluster starts a binlog sequence of its own and the
+//! crash-recovery position is missing or in the wrong sequence); with a `read-only` fence, that group is not a `default.`
 //! group and no other cluster uses it (`SharedParameterGroup`); the source keeps its binlogs long
 //! enough (`BinlogRetentionTooShort`; a warning when no SQL reader is wired); the target cluster
 //! id and instance ids are free or ours from an earlier attempt (`TargetClusterTaken`); the DNS
@@ -187,6 +189,14 @@ pub enum PreflightError {
     BacktrackEnabled { cluster: String, seconds: i64 },
     #[error("binlog_format is `{value}` in cluster parameter group `{group}`; set binlog_format=ROW in a custom cluster parameter group attached to the source and reboot its writer")]
     BinlogFormatNotRow { group: String, value: String },
+    #[error("`{resource}` uses {feature}, which the encrypted copy cannot carry over: {fix}")]
+    FeatureNotCarried {
+        resource: String,
+        feature: String,
+        fix: String,
+    },
+    #[error("aurora_enhanced_binlog is `{value}` in cluster parameter group `{group}`: enhanced binlog files are not in snapshots, so the restored target's binlog position cannot continue the source's; set aurora_enhanced_binlog=0, binlog_backup=1 and binlog_replication_globaldb=1 in that group and reboot the writer")]
+    EnhancedBinlogEnabled { group: String, value: String },
     #[error("cluster parameter group `{group}` is not applied on {members:?} yet (pending reboot), so binlog_format=ROW may not be in effect; reboot them and start again")]
     BinlogFormatNotApplied { group: String, members: Vec<String> },
     #[error("the `read-only` fence sets read_only in cluster parameter group `{group}`, but {reason}; attach a copy used by this cluster alone, or fence with `security-group` only")]
@@ -225,6 +235,8 @@ impl NamedError for PreflightError {
                 error_names::BINLOG_FORMAT_NOT_ROW
             }
             SharedParameterGroup { .. } => error_names::SHARED_PARAMETER_GROUP,
+            EnhancedBinlogEnabled { .. } => error_names::ENHANCED_BINLOG_ENABLED,
+            FeatureNotCarried { .. } => error_names::SOURCE_FEATURE_NOT_CARRIED,
             BinlogRetentionTooShort { .. } => error_names::BINLOG_RETENTION_TOO_SHORT,
             TargetTaken { .. } | TargetLeftByEarlierRun { .. } => error_names::TARGET_CLUSTER_TAKEN,
             DnsRecordNotOnSource { .. } => error_names::DNS_RECORD_NOT_ON_SOURCE,
@@ -266,6 +278,10 @@ pub async fn run(
     check_sql_tls(&spec, &settings.sql_tls)?;
     let mut warnings = Vec::new();
 
+    if let Some(resource_id) = spec.source_cluster_resource_id.clone() {
+        resolve_resource_id(&mut spec, &resource_id, ports.clusters).await?;
+        spec.validate(now)?;
+    }
     let source_id = spec.source_cluster_id.clone();
     let source = ports
         .clusters
@@ -298,6 +314,7 @@ pub async fn run(
             seconds: source.backtrack_window,
         });
     }
+    check_carried_features(&spec, &source, ports.clusters).await?;
     let group = check_parameter_group(&spec, &source, ports.parameters).await?;
     if spec.switchover.fence.contains(&FenceMethod::SecurityGroup) {
         if let Some(fence_group) = &spec.switchover.fence_security_group_id {
@@ -428,6 +445,85 @@ async fn check_encryption(
     })
 }
 
+/// The restore carries Serverless v2 scaling, storage type, network type, the instances' CA
+/// certificate and Performance Insights. Associated IAM roles, a Kerberos domain and enhanced
+/// monitoring each need `iam:PassRole` on a role of the account's own that the deployment does
+/// not know, so they are refused here, by name, before anything is created.
+async fn check_carried_features(
+    spec: &MigrationSpec,
+    source: &Cluster,
+    clusters: &dyn Clusters,
+) -> Result<(), PreflightError> {
+    let refuse = |resource: &str, feature: String, fix: &str| PreflightError::FeatureNotCarried {
+        resource: resource.to_string(),
+        feature,
+        fix: fix.to_string(),
+    };
+    if !source.extras.associated_roles.is_empty() {
+        return Err(refuse(
+            &source.id,
+            format!("associated IAM roles {:?}", source.extras.associated_roles),
+            "remove them from the source for the migration (aws rds remove-role-from-db-cluster) and add them to the target after the switchover",
+        ));
+    }
+    if !source.extras.domains.is_empty() {
+        return Err(refuse(
+            &source.id,
+            format!("Kerberos authentication in directory {:?}", source.extras.domains),
+            "join the target to the directory after the switchover (aws rds modify-db-cluster --domain), or leave the directory for the migration",
+        ));
+    }
+    let serverless = spec.instance_class.as_deref() == Some("db.serverless");
+    if serverless && source.extras.serverless_v2_scaling.is_none() {
+        return Err(refuse(
+            &source.id,
+            "instanceClass db.serverless without a Serverless v2 scaling configuration".into(),
+            "set one on the source (aws rds modify-db-cluster --serverless-v2-scaling-configuration) or choose a provisioned instanceClass",
+        ));
+    }
+    for member in &source.members {
+        let Some(instance) = clusters.describe_instance(&member.instance_id).await? else {
+            continue;
+        };
+        if instance.extras.monitoring_interval > 0 {
+            return Err(refuse(
+                &instance.id,
+                format!(
+                    "enhanced monitoring (every {} s)",
+                    instance.extras.monitoring_interval
+                ),
+                "turn it off on the source's instances for the migration (aws rds modify-db-instance --monitoring-interval 0) and on again on the target's after the switchover",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// AWS Config names a cluster by its resource id (`cluster-…`); every later step needs the
+/// identifier. A spec that names both must name the same cluster.
+async fn resolve_resource_id(
+    spec: &mut MigrationSpec,
+    resource_id: &str,
+    clusters: &dyn Clusters,
+) -> Result<(), PreflightError> {
+    let found = clusters
+        .cluster_id_by_resource_id(resource_id)
+        .await?
+        .ok_or_else(|| PreflightError::SourceNotFound(resource_id.to_string()))?;
+    if !spec.source_cluster_id.is_empty() && !spec.source_cluster_id.eq_ignore_ascii_case(&found) {
+        return Err(InvalidInput::new(
+            "sourceClusterResourceId",
+            format!(
+                "`{resource_id}` is cluster `{found}`, not sourceClusterId `{}`",
+                spec.source_cluster_id
+            ),
+        )
+        .into());
+    }
+    spec.source_cluster_id = found;
+    Ok(())
+}
+
 async fn check_parameter_group(
     spec: &MigrationSpec,
     source: &Cluster,
@@ -446,6 +542,15 @@ async fn check_parameter_group(
         .unwrap_or_else(|| "OFF".into());
     if !value.eq_ignore_ascii_case("ROW") {
         return Err(PreflightError::BinlogFormatNotRow { group, value });
+    }
+    // Unset means the engine default, which is off.
+    if let Some(value) = parameters
+        .parameter(&group, "aurora_enhanced_binlog")
+        .await?
+        .and_then(|p| p.value)
+        .filter(|v| !matches!(v.trim().to_ascii_uppercase().as_str(), "0" | "OFF" | ""))
+    {
+        return Err(PreflightError::EnhancedBinlogEnabled { group, value });
     }
     let pending = parameters.members_pending_reboot(&source.id).await?;
     if !pending.is_empty() {
@@ -912,8 +1017,9 @@ mod tests {
             .iter()
             .map(|r| (r.kind.as_str(), r.name.as_str()))
             .collect();
+        let snapshot = naming::snapshot_id("orders", "exec-1");
         for expected in [
-            ("db-cluster-snapshot", "aurora-encrypt-orders-exec-1"),
+            ("db-cluster-snapshot", snapshot.as_str()),
             (
                 "db-cluster-parameter-group",
                 "orders-encrypted-aurora-encrypt",
@@ -1047,7 +1153,7 @@ mod tests {
         assert!(plan
             .resources
             .iter()
-            .any(|r| r.name == "aurora-encrypt-final-orders-exec-1"));
+            .any(|r| r.name == naming::final_snapshot_id("orders", "exec-1")));
         assert!(plan
             .resources
             .iter()
@@ -1291,6 +1397,45 @@ mod tests {
                     })
                 }),
                 "BinlogFormatNotRow",
+            ),
+            (
+                "associated IAM role",
+                spec(),
+                env(|w| {
+                    w.clusters.update_cluster("orders", |c| {
+                        c.extras.associated_roles =
+                            vec!["arn:aws:iam::123456789012:role/s3 (s3Import)".into()]
+                    })
+                }),
+                "SourceFeatureNotCarried",
+            ),
+            (
+                "Kerberos domain",
+                spec(),
+                env(|w| {
+                    w.clusters.update_cluster("orders", |c| {
+                        c.extras.domains = vec!["d-1234567890".into()]
+                    })
+                }),
+                "SourceFeatureNotCarried",
+            ),
+            (
+                "enhanced monitoring on a reader",
+                spec(),
+                env(|w| {
+                    w.clusters
+                        .update_instance("orders-reader-2", |i| i.extras.monitoring_interval = 60)
+                }),
+                "SourceFeatureNotCarried",
+            ),
+            (
+                "enhanced binlog on",
+                spec(),
+                env(|w| {
+                    w.parameters
+                        .set("orders-params", "aurora_enhanced_binlog", Some("1"))
+                }),
+                "EnhancedBinlogEnabled",
             ),
             (
                 "ROW not applied yet",

@@ -4,7 +4,9 @@
 //!
 //! Each invocation moves one stage forward and returns (the state machine polls):
 //! 1. copy the source's custom cluster parameter group (so fencing the source with `read_only`
-//!    never touches the target) and restore the cluster;
+//!    never touches the target), wait until it has settled (AWS asks for about 5 minutes between
+//!    creating a cluster parameter group and a cluster using it; the time is kept in
+//!    `parameterGroupUsableAt`), and restore the cluster;
 //! 2. once the cluster is available, create the writer's counterpart first (the first instance
 //!    of an Aurora cluster becomes its writer);
 //! 3. once that is available, create every reader with its class, promotion tier and parameter
@@ -58,6 +60,33 @@ pub struct RestoreInput {
     pub spec: MigrationSpec,
     pub execution: ExecutionRef,
     pub snapshot: SnapshotOutput,
+    /// This step's previous output, while the state machine polls it.
+    #[serde(default)]
+    pub restore: Option<PriorRestore>,
+}
+
+/// What the step reads back from its previous output.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PriorRestore {
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub parameter_group_usable_at: Option<OffsetDateTime>,
+}
+
+/// How long a new cluster parameter group settles before a cluster uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RestoreSettings {
+    pub parameter_group_settle: time::Duration,
+}
+
+impl Default for RestoreSettings {
+    /// "Wait at least 5 minutes before creating your first DB cluster that uses the DB cluster
+    /// parameter group" (CreateDBClusterParameterGroup, RDS API reference).
+    fn default() -> Self {
+        Self {
+            parameter_group_settle: time::Duration::minutes(5),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +132,16 @@ pub async fn run(
     clusters: &dyn Clusters,
     clock: &dyn Clock,
 ) -> Result<RestoreOutput, RestoreError> {
+    run_with(input, clusters, clock, RestoreSettings::default()).await
+}
+
+/// [`run`] with settings other than AWS's (the sandbox scales the settling time).
+pub async fn run_with(
+    input: &RestoreInput,
+    clusters: &dyn Clusters,
+    clock: &dyn Clock,
+    settings: RestoreSettings,
+) -> Result<RestoreOutput, RestoreError> {
     let spec = &input.spec;
     let target_id = spec.target_cluster_id();
     let source = clusters
@@ -112,20 +151,22 @@ pub async fn run(
 
     let Some(target) = clusters.describe_cluster(&target_id).await? else {
         let started = clock.now();
-        restore_cluster(input, &source, &target_id, clusters).await?;
-        return Ok(progress(
-            &source,
-            &target_id,
-            None,
-            Vec::new(),
-            started,
-            clock,
-        ));
+        let settling =
+            restore_cluster(input, &source, &target_id, clusters, started, settings).await?;
+        let mut out = progress(&source, &target_id, None, Vec::new(), started, clock);
+        if let Some(usable_at) = settling {
+            out.status = "parameter-group-settling".into();
+            out.parameter_group_usable_at = Some(usable_at);
+            out.next_poll_seconds =
+                u32::try_from((usable_at - started).whole_seconds().max(1)).unwrap_or(u32::MAX);
+        }
+        return Ok(out);
     };
     // Only this execution's own restore may be resumed: a target an earlier run left behind
     // holds that run's data, which a new snapshot's binlog position does not match.
     if target.tag(naming::OWNER_TAG) != Some(source.id.as_str())
-        || target.tag(naming::EXECUTION_TAG) != Some(input.execution.name.as_str())
+        || target.tag(naming::EXECUTION_TAG)
+            != Some(naming::execution_tag_value(&input.execution.name).as_str())
     {
         return Err(RestoreError::TargetTaken(target_id));
     }
@@ -186,12 +227,16 @@ pub async fn run(
     ))
 }
 
+/// Restores the target cluster, or returns when its parameter group copy may be used if that
+/// is still to come (nothing restored yet).
 async fn restore_cluster(
     input: &RestoreInput,
     source: &Cluster,
     target_id: &str,
     clusters: &dyn Clusters,
-) -> Result<(), RestoreError> {
+    now: OffsetDateTime,
+    settings: RestoreSettings,
+) -> Result<Option<OffsetDateTime>, RestoreError> {
     if !input.snapshot.ready {
         return Err(RestoreError::SnapshotNotReady(
             input.snapshot.snapshot_id.clone(),
@@ -207,10 +252,24 @@ async fn restore_cluster(
                 description: format!("Copy of {group} for {target_id} (aurora-encrypt)"),
                 tags: tags.clone(),
             };
-            match clusters.copy_cluster_parameter_group(&request).await {
-                Ok(()) | Err(PortError::AlreadyExists { .. }) => Some(copy),
+            let created_now = match clusters.copy_cluster_parameter_group(&request).await {
+                Ok(()) => true,
+                Err(PortError::AlreadyExists { .. }) => false,
                 Err(e) => return Err(e.into()),
+            };
+            let recorded = input
+                .restore
+                .as_ref()
+                .and_then(|r| r.parameter_group_usable_at);
+            let usable_at = match (created_now, recorded) {
+                (false, Some(at)) => at,
+                // Created just now, or by an attempt that never reported when: wait from now.
+                _ => now + settings.parameter_group_settle,
+            };
+            if now < usable_at {
+                return Ok(Some(usable_at));
             }
+            Some(copy)
         }
         other => other.clone(),
     };
@@ -229,10 +288,14 @@ async fn restore_cluster(
         deletion_protection: source.deletion_protection,
         copy_tags_to_snapshot: source.copy_tags_to_snapshot,
         tags,
+        // Serverless v2 needs its capacity range before any db.serverless instance is added.
+        serverless_v2_scaling: source.extras.serverless_v2_scaling,
+        storage_type: source.extras.storage_type.clone(),
+        network_type: source.extras.network_type.clone(),
     };
     match clusters.restore_cluster(&request).await {
         // A concurrent attempt started it; the next poll checks that it is ours.
-        Ok(()) | Err(PortError::AlreadyExists { .. }) => Ok(()),
+        Ok(()) | Err(PortError::AlreadyExists { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -292,6 +355,8 @@ async fn create_instance(
         availability_zone: pair.source.availability_zone.clone(),
         publicly_accessible: pair.source.publicly_accessible,
         tags: carried_tags(source, &input.execution.name),
+        ca_certificate: pair.source.extras.ca_certificate.clone(),
+        performance_insights: pair.source.extras.performance_insights.clone(),
     };
     match clusters.create_instance(&request).await {
         Ok(()) | Err(PortError::AlreadyExists { .. }) => Ok(()),
@@ -358,6 +423,7 @@ fn progress(
         source_endpoint: endpoint(source),
         target_endpoint: target.and_then(endpoint),
         ready,
+        parameter_group_usable_at: None,
         next_poll_seconds: if ready {
             0
         } else {
@@ -379,6 +445,66 @@ mod tests {
             "sourceClusterId": "orders", "status": "available", "percentProgress": 100, "ready": true, "nextPollSeconds": 0
         });
         serde_json::from_value(doc).unwrap()
+    }
+
+    /// The step without the parameter group's settling time, which
+    /// `a_new_parameter_group_settles_before_the_cluster_uses_it` covers.
+    async fn run(
+        input: &RestoreInput,
+        clusters: &FakeClusters,
+        clock: &FakeClock,
+    ) -> Result<RestoreOutput, RestoreError> {
+        let settings = RestoreSettings {
+            parameter_group_settle: time::Duration::ZERO,
+        };
+        super::run_with(input, clusters, clock, settings).await
+    }
+
+    #[tokio::test]
+    async fn a_new_parameter_group_settles_before_the_cluster_uses_it() {
+        let rds = FakeClusters::with_source("orders");
+        let clock = FakeClock::default();
+        let first = super::run(&input(), &rds, &clock).await.unwrap();
+        assert_eq!(first.status, "parameter-group-settling");
+        assert_eq!(first.next_poll_seconds, 300);
+        let usable_at = first.parameter_group_usable_at.unwrap();
+        assert_eq!(usable_at, clock.now() + time::Duration::minutes(5));
+        assert_eq!(
+            rds.mutations(),
+            vec!["copy_cluster_parameter_group orders-params -> orders-encrypted-aurora-encrypt"]
+        );
+
+        // The state machine passes the previous output back in at `$.restore`.
+        let mut polled = input();
+        polled.restore = Some(PriorRestore {
+            parameter_group_usable_at: Some(usable_at),
+        });
+        clock.advance(120);
+        let early = super::run(&polled, &rds, &clock).await.unwrap();
+        assert_eq!(early.status, "parameter-group-settling");
+        assert_eq!(early.next_poll_seconds, 180);
+        assert!(!rds
+            .mutations()
+            .iter()
+            .any(|m| m.starts_with("restore_cluster")));
+
+        clock.advance(180);
+        super::run(&polled, &rds, &clock).await.unwrap();
+        assert!(rds
+            .mutations()
+            .contains(&"restore_cluster orders-encrypted".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_copy_found_without_a_recorded_time_waits_the_whole_settling_time() {
+        let rds = FakeClusters::with_source("orders");
+        let clock = FakeClock::default();
+        super::run(&input(), &rds, &clock).await.unwrap();
+        clock.advance(600);
+        // The previous output was lost (a retried invocation): wait again, from now.
+        let out = super::run(&input(), &rds, &clock).await.unwrap();
+        assert_eq!(out.status, "parameter-group-settling");
+        assert_eq!(out.next_poll_seconds, 300);
     }
 
     /// Invokes the step until it reports ready, finishing the fake's pending work between polls.
@@ -429,6 +555,39 @@ mod tests {
                 "restore_cluster orders-encrypted"
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn restore_carries_serverless_storage_network_ca_and_performance_insights() {
+        use crate::ports::{PerformanceInsights, ServerlessV2Scaling};
+        let rds = FakeClusters::with_source("orders");
+        let scaling = ServerlessV2Scaling {
+            min_capacity: 0.5,
+            max_capacity: 32.0,
+            seconds_until_auto_pause: None,
+        };
+        rds.update_cluster("orders", |c| {
+            c.extras.serverless_v2_scaling = Some(scaling);
+            c.extras.storage_type = Some("aurora-iopt1".into());
+            c.extras.network_type = Some("DUAL".into());
+        });
+        let insights = PerformanceInsights {
+            kms_key_id: Some("arn:aws:kms:eu-west-1:123456789012:key/pi".into()),
+            retention_days: Some(31),
+        };
+        rds.update_instance("orders-writer", |i| {
+            i.extras.ca_certificate = Some("rds-ca-ecc384-g1".into());
+            i.extras.performance_insights = Some(insights.clone());
+        });
+        let clock = FakeClock::default();
+        run_to_ready(&rds, &clock).await;
+        let request = rds.restore_request("orders-encrypted");
+        assert_eq!(request.serverless_v2_scaling, Some(scaling));
+        assert_eq!(request.storage_type.as_deref(), Some("aurora-iopt1"));
+        assert_eq!(request.network_type.as_deref(), Some("DUAL"));
+        let writer = rds.instance_request("orders-encrypted-writer");
+        assert_eq!(writer.ca_certificate.as_deref(), Some("rds-ca-ecc384-g1"));
+        assert_eq!(writer.performance_insights, Some(insights));
     }
 
     #[tokio::test]

@@ -153,14 +153,15 @@ mod tests {
         let rds = FakeClusters::with_source("orders");
         let clock = FakeClock::default();
         let out = run(&input(), &rds, &clock).await.unwrap();
-        assert_eq!(out.snapshot_id, "aurora-encrypt-orders-exec-1");
+        let id = naming::snapshot_id("orders", "exec-1");
+        assert_eq!(out.snapshot_id, id);
         assert!(!out.ready);
         assert_eq!(out.next_poll_seconds, 15);
         assert_eq!(
             rds.mutations(),
-            vec!["create_cluster_snapshot aurora-encrypt-orders-exec-1"]
+            vec![format!("create_cluster_snapshot {id}")]
         );
-        let tags = rds.snapshot_tags("aurora-encrypt-orders-exec-1");
+        let tags = rds.snapshot_tags(&id);
         assert!(tags
             .iter()
             .any(|t| t.key == naming::OWNER_TAG && t.value == "orders"));
@@ -196,7 +197,7 @@ mod tests {
     async fn failed_snapshot_is_snapshot_failed() {
         let rds = FakeClusters::with_source("orders");
         run(&input(), &rds, &FakeClock::default()).await.unwrap();
-        rds.set_snapshot_status("aurora-encrypt-orders-exec-1", "failed");
+        rds.set_snapshot_status(&naming::snapshot_id("orders", "exec-1"), "failed");
         let err = run(&input(), &rds, &FakeClock::default())
             .await
             .unwrap_err();
@@ -206,7 +207,11 @@ mod tests {
     #[tokio::test]
     async fn snapshot_name_of_another_cluster_is_refused() {
         let rds = FakeClusters::with_source("orders");
-        rds.add_snapshot("aurora-encrypt-orders-exec-1", "payments", "available");
+        rds.add_snapshot(
+            &naming::snapshot_id("orders", "exec-1"),
+            "payments",
+            "available",
+        );
         let err = run(&input(), &rds, &FakeClock::default())
             .await
             .unwrap_err();

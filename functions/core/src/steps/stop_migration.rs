@@ -70,7 +70,10 @@ pub async fn run(
     let report = |state: ReplicationState, stop_requested: bool| {
         let stopped = !matches!(
             state,
-            ReplicationState::Starting | ReplicationState::Running | ReplicationState::Stopping
+            ReplicationState::Starting
+                | ReplicationState::Running
+                | ReplicationState::Stopping
+                | ReplicationState::Unknown
         );
         StopMigrationOutput {
             stopped,
@@ -80,7 +83,8 @@ pub async fn run(
         }
     };
     match status.state {
-        ReplicationState::Starting | ReplicationState::Running => {
+        // An unknown status may be a running one: ask for the stop rather than assume.
+        ReplicationState::Starting | ReplicationState::Running | ReplicationState::Unknown => {
             match replication.stop(handle).await {
                 Ok(()) => {}
                 Err(e) if e.is_not_found(Resource::Migration) => return Ok(gone()),

@@ -5,7 +5,11 @@
 //! counts and checksums in `checksums` mode (`verify.mode`, default `checksums`), for
 //! `verify.databases` (default every user database). A table missing on one side, or with a
 //! different count or checksum, fails with `VerificationMismatch` naming the first few. `off`
-//! skips the comparison. The whole comparison is bounded by `verify.timeoutSeconds`
+//! skips the comparison. The accounts of both servers and their grants are compared too
+//! ([`compare_accounts`]): binlog replication on Aurora MySQL 3 carries neither the `mysql`
+//! schema nor CREATE USER, GRANT or REVOKE, so an account changed during catch-up differs; each
+//! difference is named (`VerificationMismatch`). The whole comparison is bounded by
+//! `verify.timeoutSeconds`
 //! (`VerificationTimedOut`: the target is unverified, so the switchover does not happen).
 //!
 //! Input: the state document (`verify`, optional `drain` for the position). Output:
@@ -19,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
-use crate::ports::{Clock, Sleeper, TableDigest, Verifier, VerifyDepth};
+use crate::ports::{Account, Clock, Sleeper, TableDigest, Verifier, VerifyDepth};
 use crate::spec::{VerifyMode, VerifySpec};
 use crate::steps::drain::{DrainOutput, DrainPositions};
 
@@ -61,6 +65,19 @@ pub struct VerifyOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<DrainPositions>,
     pub elapsed_ms: u64,
+    /// Accounts found equal (user, host, authentication and grants) on both sides.
+    #[serde(default)]
+    pub accounts_compared: usize,
+}
+
+/// An account that differs between source and target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountMismatch {
+    /// `'user'@'host'`.
+    pub account: String,
+    /// `missing on target`, `missing on source`, `authentication`, `grants`.
+    pub reason: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +89,12 @@ pub enum VerifyError {
         count: usize,
         named: String,
         mismatches: Vec<TableMismatch>,
+    },
+    #[error("source and target accounts differ in {count}: {named}; binlog replication does not carry CREATE USER, GRANT or REVOKE: repeat the change on the target")]
+    AccountsDiffer {
+        count: usize,
+        named: String,
+        differences: Vec<AccountMismatch>,
     },
     #[error("verification did not finish within {0} s (verify.timeoutSeconds); the target is unverified")]
     TimedOut(u32),
@@ -86,7 +109,9 @@ impl NamedError for VerifyError {
     fn error_name(&self) -> &'static str {
         match self {
             VerifyError::NotDrained => error_names::INVALID_INPUT,
-            VerifyError::Mismatch { .. } => error_names::VERIFICATION_MISMATCH,
+            VerifyError::Mismatch { .. } | VerifyError::AccountsDiffer { .. } => {
+                error_names::VERIFICATION_MISMATCH
+            }
             VerifyError::TimedOut(_) => error_names::VERIFICATION_TIMED_OUT,
             VerifyError::Port { error, .. } => error.default_name(),
         }
@@ -115,6 +140,7 @@ pub async fn run(
                 rows_compared: 0,
                 position,
                 elapsed_ms: 0,
+                accounts_compared: 0,
             })
         }
         VerifyMode::Counts => VerifyDepth::Counts,
@@ -126,13 +152,15 @@ pub async fn run(
     let both = async {
         tokio::join!(
             source.table_digests(&spec.databases, depth),
-            target.table_digests(&spec.databases, depth)
+            target.table_digests(&spec.databases, depth),
+            source.accounts(),
+            target.accounts()
         )
     };
     let timeout = sleeper.sleep(Duration::from_secs(u64::from(spec.timeout_seconds)));
-    let (source_digests, target_digests) = tokio::select! {
+    let (source_digests, target_digests, source_accounts, target_accounts) = tokio::select! {
         biased;
-        digests = both => digests,
+        read = both => read,
         () = timeout => return Err(VerifyError::TimedOut(spec.timeout_seconds)),
     };
     let source_digests = source_digests.map_err(|error| VerifyError::Port {
@@ -140,6 +168,15 @@ pub async fn run(
         error,
     })?;
     let target_digests = target_digests.map_err(|error| VerifyError::Port {
+        side: "target",
+        error,
+    })?;
+
+    let source_accounts = source_accounts.map_err(|error| VerifyError::Port {
+        side: "source",
+        error,
+    })?;
+    let target_accounts = target_accounts.map_err(|error| VerifyError::Port {
         side: "target",
         error,
     })?;
@@ -158,7 +195,22 @@ pub async fn run(
             mismatches,
         });
     }
+    let differences = compare_accounts(&source_accounts, &target_accounts);
+    if !differences.is_empty() {
+        let named = differences
+            .iter()
+            .take(NAMED_IN_ERROR)
+            .map(|d| format!("{} ({})", d.account, d.reason))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(VerifyError::AccountsDiffer {
+            count: differences.len(),
+            named,
+            differences,
+        });
+    }
     Ok(VerifyOutput {
+        accounts_compared: source_accounts.len(),
         mode: spec.mode,
         skipped: false,
         verified: true,
@@ -167,6 +219,37 @@ pub async fn run(
         position,
         elapsed_ms: u64::try_from((clock.now() - started).whole_milliseconds()).unwrap_or(0),
     })
+}
+
+/// Every account that differs between two servers, by name (`'user'@'host'`) and in user and
+/// host order: missing on one side, authenticating differently, or with different grants.
+pub fn compare_accounts(source: &[Account], target: &[Account]) -> Vec<AccountMismatch> {
+    type Sides<'a> = (Option<&'a Account>, Option<&'a Account>);
+    let mut sides: BTreeMap<(String, String), Sides> = BTreeMap::new();
+    for a in source {
+        sides.entry((a.user.clone(), a.host.clone())).or_default().0 = Some(a);
+    }
+    for a in target {
+        sides.entry((a.user.clone(), a.host.clone())).or_default().1 = Some(a);
+    }
+    sides
+        .into_values()
+        .filter_map(|(s, t)| {
+            let (account, reason) = match (s, t) {
+                (Some(s), None) => (s, "missing on target"),
+                (None, Some(t)) => (t, "missing on source"),
+                (Some(s), Some(t)) if s.authentication_digest != t.authentication_digest => {
+                    (s, "authentication")
+                }
+                (Some(s), Some(t)) if s.grants != t.grants => (s, "grants"),
+                _ => return None,
+            };
+            Some(AccountMismatch {
+                account: account.name(),
+                reason: reason.into(),
+            })
+        })
+        .collect()
 }
 
 /// Every table that differs, in database and table order.
@@ -308,6 +391,58 @@ mod tests {
         assert!(error
             .to_string()
             .contains("`shop`.`items` (missing on source)"));
+    }
+
+    #[tokio::test]
+    async fn users_and_grants_that_differ_are_named() {
+        use crate::ports::Account;
+        let source = FakeVerifier::with(TABLES);
+        let target = FakeVerifier::with(TABLES);
+        let account = |user: &str, digest: &str, grant: &str| Account {
+            user: user.into(),
+            host: "%".into(),
+            authentication_digest: digest.into(),
+            grants: vec![grant.into()],
+        };
+        // Created, re-passworded and granted on the source during catch-up: none of it replicated.
+        source.accounts.lock().unwrap().extend([
+            account(
+                "reporting",
+                "d1",
+                "GRANT SELECT ON `shop`.* TO `reporting`@`%`",
+            ),
+            account("ops", "new", "GRANT USAGE ON *.* TO `ops`@`%`"),
+            account("etl", "d3", "GRANT SELECT, INSERT ON `shop`.* TO `etl`@`%`"),
+        ]);
+        target.accounts.lock().unwrap().extend([
+            account("ops", "old", "GRANT USAGE ON *.* TO `ops`@`%`"),
+            account("etl", "d3", "GRANT SELECT ON `shop`.* TO `etl`@`%`"),
+        ]);
+        let clock = FakeClock::default();
+        let error = run(&input("checksums"), &source, &target, &clock, &clock)
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "VerificationMismatch");
+        let text = error.to_string();
+        for named in [
+            "'etl'@'%' (grants)",
+            "'ops'@'%' (authentication)",
+            "'reporting'@'%' (missing on target)",
+        ] {
+            assert!(text.contains(named), "{named} not in {text}");
+        }
+        assert!(!text.contains("'app'@'%'"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn equal_accounts_are_counted() {
+        let source = FakeVerifier::with(TABLES);
+        let target = FakeVerifier::with(TABLES);
+        let clock = FakeClock::default();
+        let out = run(&input("counts"), &source, &target, &clock, &clock)
+            .await
+            .unwrap();
+        assert_eq!(out.accounts_compared, 1);
     }
 
     #[tokio::test]
