@@ -148,6 +148,13 @@ fn print_table(r: &DemoReport) {
         ("writeUnavailableMs".into(), ms(r.write_unavailable_ms)),
         ("fenced window".into(), ms(r.fenced_window_ms)),
         (
+            "fence confirmed in".into(),
+            match (r.fence_confirm_ms, r.fence_sessions_ended) {
+                (Some(ms), Some(ended)) => format!("{ms} ms ({ended} sessions ended)"),
+                _ => "-".into(),
+            },
+        ),
+        (
             "writer errors".into(),
             format!(
                 "{} read-only, {} connection, {} other; {} connects",

@@ -126,6 +126,10 @@ pub struct DemoReport {
     pub write_unavailable_ms: Option<f64>,
     /// From FenceWrites scheduled to SwapDns succeeded.
     pub fenced_window_ms: Option<f64>,
+    /// How long the fence's SQL half took to end the sessions and confirm the fence on the
+    /// writer (`$.fence.confirmation.confirmMs`), and the sessions it ended.
+    pub fence_confirm_ms: Option<u64>,
+    pub fence_sessions_ended: Option<u64>,
     pub writer_errors: writers::WriterErrors,
     pub acknowledged_on_target_after_swap: usize,
     pub state_transitions: u64,
@@ -267,6 +271,12 @@ fn report(
         .and_then(|o| o.get("verify"))
         .cloned()
         .unwrap_or(Value::Null);
+    let confirmation = run
+        .outcome
+        .output()
+        .and_then(|o| o.pointer("/fence/confirmation"))
+        .cloned()
+        .unwrap_or(Value::Null);
     let checksums_match = verify.get("verified").and_then(Value::as_bool) == Some(true)
         && verify.get("mode").and_then(Value::as_str) == Some("checksums");
     let fence = timing::first_scheduled(history, "FenceWrites");
@@ -354,6 +364,8 @@ fn report(
             (Some(f), Some(s)) => Some(round((s - f).whole_microseconds() as f64 / 1000.0)),
             _ => None,
         },
+        fence_confirm_ms: confirmation.get("confirmMs").and_then(Value::as_u64),
+        fence_sessions_ended: confirmation.get("sessionsEnded").and_then(Value::as_u64),
         writer_errors: writes.errors,
         acknowledged_on_target_after_swap: writes
             .acks

@@ -8,6 +8,7 @@ use std::time::Duration;
 use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::steps::binlog_position::DEFAULT_HORIZON;
 use aurora_core::steps::drain::DrainSettings;
+use aurora_core::steps::fence_writes::FenceSettings;
 use aurora_core::steps::preflight::PreflightSettings;
 use aurora_pipeline::Ports;
 use aurora_sandbox::Sandbox;
@@ -18,6 +19,7 @@ use crate::AuroraVersioned;
 #[derive(Debug, Clone, Copy)]
 pub struct SandboxPortSettings {
     pub drain: DrainSettings,
+    pub fence: FenceSettings,
 }
 
 impl Default for SandboxPortSettings {
@@ -27,7 +29,11 @@ impl Default for SandboxPortSettings {
                 budget: Duration::from_secs(30),
                 // Loopback servers answer a status read in a few milliseconds.
                 interval: Duration::from_millis(20),
-                consecutive_zero_reads: 3,
+            },
+            // Loopback servers end a session in microseconds; a fence that takes seconds here
+            // is not going to hold.
+            fence: FenceSettings {
+                confirm_timeout: Duration::from_secs(10),
             },
         }
     }
@@ -58,6 +64,8 @@ pub fn sandbox_ports(
         binlog_horizon: DEFAULT_HORIZON,
         preflight: PreflightSettings::default(),
         drain: settings.drain,
+        fence_sql: Arc::new(sandbox.fence_sql()),
+        fence_settings: settings.fence,
     }
 }
 

@@ -194,6 +194,10 @@ impl Sandbox {
     pub fn fence(&self) -> SandboxFence {
         SandboxFence::new(self.clone())
     }
+    /// The fence's SQL half over this sandbox's clusters.
+    pub fn fence_sql(&self) -> aurora_sql::SqlFence<crate::fence::SandboxWriters> {
+        aurora_sql::SqlFence::new(crate::fence::SandboxWriters::new(self.clone()))
+    }
     pub fn dns(&self) -> SandboxDns {
         SandboxDns::new(self.inner.dir.join("dns"))
     }

@@ -7,14 +7,18 @@
 //!   `CHECKSUM TABLE`;
 //! - [`SqlBinlogRetention`]: [`BinlogRetention`](aurora_core::ports::BinlogRetention) from
 //!   `mysql.rds_show_configuration` or the server's binlog expiry;
+//! - [`SqlFence`]: [`FenceSql`](aurora_core::ports::FenceSql), the fence's SQL half (ending
+//!   sessions, confirming the fence, the drain's marker, users that bypass `read_only`);
 //! - [`RDS_STAND_INS`]: MariaDB stand-ins for the `mysql.rds_*` procedures;
 //! - `testing` (feature `testing`): throw-away MariaDB servers for tests.
 //!
 //! Credentials come from Secrets Manager secret JSON through [`SecretsSource`]; no password is
 //! ever printed, logged or put in an error.
 
+mod bypass;
 mod conn;
 mod credentials;
+mod fence;
 mod replication;
 mod retention;
 mod standins;
@@ -23,11 +27,13 @@ mod verify;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use bypass::BYPASS_PRIVILEGES;
 pub use conn::quote_identifier;
 pub use credentials::{
     ConnectionSettings, Credentials, SecretValue, SecretsSource, StaticSecrets, Tls,
     DEFAULT_CONNECT_TIMEOUT,
 };
+pub use fence::{ApplicationSession, FixedWriters, SqlFence, WriterConnections, PROBE_USER};
 pub use replication::{AuroraMajorVersion, NativeReplication, ENGINE};
 pub use retention::{binlog_retention_hours, SqlBinlogRetention};
 pub use standins::{install_rds_stand_ins, RDS_STAND_INS};

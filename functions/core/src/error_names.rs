@@ -36,6 +36,12 @@ pub const BACKTRACK_ENABLED: &str = "BacktrackEnabled";
 pub const VERIFICATION_TIMED_OUT: &str = "VerificationTimedOut";
 /// An operator refused the switchover at the approval gate (`aurora-encrypt abort`): roll back.
 pub const ABORTED: &str = "Aborted";
+/// The fence could not be confirmed on the writer within its bound (a session would not end,
+/// `read_only` did not read 1, or an ordinary write went through): roll back and unfence.
+pub const FENCE_NOT_CONFIRMED: &str = "FenceNotConfirmed";
+/// The chosen fence cannot stop writers preflight can see (e.g. `read-only` alone while a user
+/// that bypasses `read_only` is connected).
+pub const FENCE_CANNOT_STOP_WRITERS: &str = "FenceCannotStopWriters";
 
 /// Every name above, for cross-checks against the ASL.
 pub const ALL: &[&str] = &[
@@ -63,6 +69,8 @@ pub const ALL: &[&str] = &[
     BACKTRACK_ENABLED,
     VERIFICATION_TIMED_OUT,
     ABORTED,
+    FENCE_NOT_CONFIRMED,
+    FENCE_CANNOT_STOP_WRITERS,
 ];
 
 #[cfg(test)]
