@@ -40,6 +40,16 @@ pub struct Args {
     /// Port the sandbox's servers listen on (each on its own loopback address).
     #[arg(long, default_value_t = aurora_sandbox::DEFAULT_PORT)]
     pub port: u16,
+    /// Who the writers connect as: `app` (read_only stops it) or `admin` (ALL PRIVILEGES:
+    /// read_only does not stop it, as on Aurora the master user or a CONNECTION_ADMIN user).
+    #[arg(long, value_enum, default_value_t = WriterUser::App)]
+    pub writer_user: WriterUser,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WriterUser {
+    App,
+    Admin,
 }
 
 pub async fn run(args: Args) -> ExitCode {
@@ -51,6 +61,7 @@ pub async fn run(args: Args) -> ExitCode {
         dir: args.sandbox_dir.clone(),
         port: args.port,
         keep: args.keep,
+        privileged_writers: args.writer_user == WriterUser::Admin,
         ..DemoOptions::default()
     };
     let mut progress = Progress::new();

@@ -43,6 +43,8 @@ pub struct DemoOptions {
     pub warmup: Duration,
     pub cooldown: Duration,
     pub ports: SandboxPortSettings,
+    /// Writers connect as the privileged user `read_only` does not stop (`--writer-user admin`).
+    pub privileged_writers: bool,
 }
 
 impl Default for DemoOptions {
@@ -58,6 +60,7 @@ impl Default for DemoOptions {
             warmup: Duration::from_millis(500),
             cooldown: Duration::from_millis(500),
             ports: SandboxPortSettings::default(),
+            privileged_writers: false,
         }
     }
 }
@@ -104,6 +107,8 @@ pub struct DemoReport {
     pub failed_invariants: Vec<String>,
     pub rows: u64,
     pub writers: usize,
+    /// `app`, or `admin` (writes through `read_only`).
+    pub writer_user: String,
     pub rate_writes_per_second: f64,
     pub time_scale: f64,
     pub acknowledged_inserts: usize,
@@ -202,6 +207,9 @@ async fn demo(
     sandbox.seed_sample(SOURCE, options.rows).await?;
     writers::create_table(sandbox, SOURCE).await?;
     sandbox.prepare_source_for_migration(SOURCE).await?;
+    if options.privileged_writers {
+        sandbox.ensure_privileged_app_user(SOURCE).await?;
+    }
 
     let load = WriteLoad::start(
         sandbox,
@@ -209,6 +217,7 @@ async fn demo(
             writers: options.writers,
             rate_per_second: options.rate,
             seeded_rows: options.rows,
+            privileged: options.privileged_writers,
             ..WriteLoadConfig::default()
         },
     )?;
@@ -339,6 +348,11 @@ fn report(
         failed_invariants: failed,
         rows: options.rows,
         writers: options.writers,
+        writer_user: if options.privileged_writers {
+            "admin".into()
+        } else {
+            "app".into()
+        },
         rate_writes_per_second: options.rate,
         time_scale: options.time_scale,
         acknowledged_inserts: writes.acks.iter().filter(|a| a.id.is_some()).count(),

@@ -236,7 +236,14 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     });
     add("cleanup", |p, input| {
         Box::pin(call(input, move |i: cleanup::CleanupInput| async move {
-            cleanup::run(&i, &*p.replication, &*p.clusters, &*p.retirement).await
+            cleanup::run(
+                &i,
+                &*p.replication,
+                &*p.clusters,
+                &*p.retirement,
+                &*p.fence_sql,
+            )
+            .await
         }))
     });
     registry.register_fn("arn:aws:states:::sns:publish", move |input| {

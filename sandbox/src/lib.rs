@@ -42,6 +42,7 @@ pub use parameters::SandboxParameters;
 pub use retirement::SandboxRetirement;
 pub use sandbox::{
     ClusterStatus, Sandbox, SandboxConfig, ADMIN_SECRET_ARN, APP_RECORD, APP_RECORD_TTL,
-    DEFAULT_PORT, ENGINE, INSTANCE_CLASS, REPLICATION_SECRET_ARN, REPLICATION_USER, ZONE_ID,
+    DEFAULT_PORT, ENGINE, INSTANCE_CLASS, PRIVILEGED_APP_USER, REPLICATION_SECRET_ARN,
+    REPLICATION_USER, ZONE_ID,
 };
 pub use tools::INSTALL_COMMAND;
