@@ -48,6 +48,16 @@ pub struct Args {
     /// With --clusters: the fleet's maxConcurrency (children running at once).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_concurrency: u64,
+    /// Who the writers connect as: `app` (read_only stops it) or `admin` (ALL PRIVILEGES:
+    /// read_only does not stop it, as on Aurora the master user or a CONNECTION_ADMIN user).
+    #[arg(long, value_enum, default_value_t = WriterUser::App)]
+    pub writer_user: WriterUser,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WriterUser {
+    App,
+    Admin,
 }
 
 mod fleet;
@@ -64,6 +74,7 @@ pub async fn run(args: Args) -> ExitCode {
         dir: args.sandbox_dir.clone(),
         port: args.port,
         keep: args.keep,
+        privileged_writers: args.writer_user == WriterUser::Admin,
         ..DemoOptions::default()
     };
     let mut progress = Progress::new();
@@ -160,6 +171,13 @@ fn print_table(r: &DemoReport) {
         ),
         ("writeUnavailableMs".into(), ms(r.write_unavailable_ms)),
         ("fenced window".into(), ms(r.fenced_window_ms)),
+        (
+            "fence confirmed in".into(),
+            match (r.fence_confirm_ms, r.fence_sessions_ended) {
+                (Some(ms), Some(ended)) => format!("{ms} ms ({ended} sessions ended)"),
+                _ => "-".into(),
+            },
+        ),
         (
             "writer errors".into(),
             format!(

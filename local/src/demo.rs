@@ -43,6 +43,8 @@ pub struct DemoOptions {
     pub warmup: Duration,
     pub cooldown: Duration,
     pub ports: SandboxPortSettings,
+    /// Writers connect as the privileged user `read_only` does not stop (`--writer-user admin`).
+    pub privileged_writers: bool,
 }
 
 impl Default for DemoOptions {
@@ -58,6 +60,7 @@ impl Default for DemoOptions {
             warmup: Duration::from_millis(500),
             cooldown: Duration::from_millis(500),
             ports: SandboxPortSettings::default(),
+            privileged_writers: false,
         }
     }
 }
@@ -111,6 +114,8 @@ pub struct DemoReport {
     pub failed_invariants: Vec<String>,
     pub rows: u64,
     pub writers: usize,
+    /// `app`, or `admin` (writes through `read_only`).
+    pub writer_user: String,
     pub rate_writes_per_second: f64,
     pub time_scale: f64,
     pub acknowledged_inserts: usize,
@@ -133,6 +138,10 @@ pub struct DemoReport {
     pub write_unavailable_ms: Option<f64>,
     /// From FenceWrites scheduled to SwapDns succeeded.
     pub fenced_window_ms: Option<f64>,
+    /// How long the fence's SQL half took to end the sessions and confirm the fence on the
+    /// writer (`$.fence.confirmation.confirmMs`), and the sessions it ended.
+    pub fence_confirm_ms: Option<u64>,
+    pub fence_sessions_ended: Option<u64>,
     pub writer_errors: writers::WriterErrors,
     pub acknowledged_on_target_after_swap: usize,
     pub state_transitions: u64,
@@ -205,6 +214,9 @@ async fn demo(
     sandbox.seed_sample(SOURCE, options.rows).await?;
     writers::create_table(sandbox, SOURCE).await?;
     sandbox.prepare_source_for_migration(SOURCE).await?;
+    if options.privileged_writers {
+        sandbox.ensure_privileged_app_user(SOURCE).await?;
+    }
 
     let load = WriteLoad::start(
         sandbox,
@@ -212,6 +224,7 @@ async fn demo(
             writers: options.writers,
             rate_per_second: options.rate,
             seeded_rows: options.rows,
+            privileged: options.privileged_writers,
             ..WriteLoadConfig::default()
         },
     )?;
@@ -272,6 +285,12 @@ fn report(
         .outcome
         .output()
         .and_then(|o| o.get("verify"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let confirmation = run
+        .outcome
+        .output()
+        .and_then(|o| o.pointer("/fence/confirmation"))
         .cloned()
         .unwrap_or(Value::Null);
     let checksums_match = verify.get("verified").and_then(Value::as_bool) == Some(true)
@@ -336,6 +355,11 @@ fn report(
         failed_invariants: failed,
         rows: options.rows,
         writers: options.writers,
+        writer_user: if options.privileged_writers {
+            "admin".into()
+        } else {
+            "app".into()
+        },
         rate_writes_per_second: options.rate,
         time_scale: options.time_scale,
         acknowledged_inserts: writes.acks.iter().filter(|a| a.id.is_some()).count(),
@@ -361,6 +385,8 @@ fn report(
             (Some(f), Some(s)) => Some(round((s - f).whole_microseconds() as f64 / 1000.0)),
             _ => None,
         },
+        fence_confirm_ms: confirmation.get("confirmMs").and_then(Value::as_u64),
+        fence_sessions_ended: confirmation.get("sessionsEnded").and_then(Value::as_u64),
         writer_errors: writes.errors,
         acknowledged_on_target_after_swap: writes
             .acks

@@ -8,6 +8,7 @@ use std::time::Duration;
 use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::steps::binlog_position::DEFAULT_HORIZON;
 use aurora_core::steps::drain::DrainSettings;
+use aurora_core::steps::fence_writes::FenceSettings;
 use aurora_core::steps::preflight::PreflightSettings;
 use aurora_core::steps::restore::RestoreSettings;
 use aurora_pipeline::Ports;
@@ -21,6 +22,7 @@ pub struct SandboxPortSettings {
     pub drain: DrainSettings,
     /// The parameter group's settling time: AWS's 5 minutes at the demo's time scale (0.01).
     pub restore: RestoreSettings,
+    pub fence: FenceSettings,
 }
 
 impl Default for SandboxPortSettings {
@@ -30,7 +32,11 @@ impl Default for SandboxPortSettings {
                 budget: Duration::from_secs(30),
                 // Loopback servers answer a status read in a few milliseconds.
                 interval: Duration::from_millis(20),
-                consecutive_zero_reads: 3,
+            },
+            // Loopback servers end a session in microseconds; a fence that takes seconds here
+            // is not going to hold.
+            fence: FenceSettings {
+                confirm_timeout: Duration::from_secs(10),
             },
             restore: RestoreSettings {
                 parameter_group_settle: time::Duration::seconds(3),
@@ -65,6 +71,8 @@ pub fn sandbox_ports(
         preflight: PreflightSettings::default(),
         drain: settings.drain,
         restore: settings.restore,
+        fence_sql: Arc::new(sandbox.fence_sql()),
+        fence_settings: settings.fence,
     }
 }
 

@@ -45,6 +45,9 @@ pub struct WriteLoadConfig {
     pub statement_timeout: Duration,
     /// Added to every id, so that two loads on one table never write the same ids.
     pub id_offset: u64,
+    /// Write as the privileged application user, whom `read_only` does not stop
+    /// ([`Sandbox::ensure_privileged_app_user`]), instead of the ordinary one.
+    pub privileged: bool,
 }
 
 impl Default for WriteLoadConfig {
@@ -58,6 +61,7 @@ impl Default for WriteLoadConfig {
             connect_timeout: Duration::from_secs(1),
             statement_timeout: Duration::from_secs(2),
             id_offset: 0,
+            privileged: false,
         }
     }
 }
@@ -130,8 +134,8 @@ pub async fn create_table(sandbox: &Sandbox, cluster: &str) -> SandboxResult<()>
 }
 
 impl WriteLoad {
-    /// Starts the writers as the sandbox's application user, writing through the application
-    /// record (`APP_RECORD`).
+    /// Starts the writers as the sandbox's application user (or its privileged one), writing
+    /// through the application record (`APP_RECORD`).
     pub fn start(sandbox: &Sandbox, config: WriteLoadConfig) -> SandboxResult<Self> {
         Self::start_through(sandbox, config, APP_RECORD)
     }
@@ -143,9 +147,17 @@ impl WriteLoad {
         config: WriteLoadConfig,
         record: &str,
     ) -> SandboxResult<Self> {
-        let credentials = sandbox.app_credentials().ok_or_else(|| {
-            SandboxError::InvalidState("no application user: seed the sample schema first".into())
-        })?;
+        let credentials = if config.privileged {
+            sandbox.privileged_app_credentials().ok_or_else(|| {
+                SandboxError::InvalidState("no privileged application user: create it first".into())
+            })?
+        } else {
+            sandbox.app_credentials().ok_or_else(|| {
+                SandboxError::InvalidState(
+                    "no application user: seed the sample schema first".into(),
+                )
+            })?
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let acks = Arc::new(Mutex::new(Vec::new()));
         let writers = config.writers.max(1);

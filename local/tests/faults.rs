@@ -320,3 +320,70 @@ async fn a_second_run_on_a_migrated_record_is_refused_and_changes_nothing() {
     })
     .await;
 }
+
+/// A writer as the privileged user (bypasses `read_only`) that reconnects the moment it is cut
+/// off, until `stop` is set.
+fn reconnecting_privileged_writer(
+    sandbox: &Sandbox,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<u64> {
+    let endpoint = sandbox.endpoint(SOURCE).unwrap();
+    let credentials = sandbox.privileged_app_credentials().unwrap();
+    tokio::spawn(async move {
+        let mut written = 0;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let opts = mysql_async::OptsBuilder::default()
+                .ip_or_hostname(endpoint.host.clone())
+                .tcp_port(endpoint.port as u16)
+                .user(Some(credentials.user.clone()))
+                .pass(Some(credentials.password.clone()))
+                .prefer_socket(false);
+            let Ok(mut conn) = mysql_async::Conn::new(opts).await else {
+                continue;
+            };
+            while !stop.load(std::sync::atomic::Ordering::SeqCst)
+                && conn
+                    .query_drop("INSERT INTO shop.audit_log VALUES (NOW(6), 'admin', 'bypass')")
+                    .await
+                    .is_ok()
+            {
+                written += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        written
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fence_that_cannot_be_confirmed_rolls_back_and_leaves_the_source_writable() {
+    if !common::mariadb_available("fence not confirmed") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("fence-unconfirmed"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        sandbox.ensure_privileged_app_user(SOURCE).await.unwrap();
+        let execution = start(ports(&sandbox), spec("approval"));
+        // GIVEN, after preflight, a privileged writer that read_only does not stop and that
+        // reconnects as soon as its session is ended (no security group in a `read-only` fence)
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut privileged = None;
+        let outcome = at_the_gate(execution, async {
+            privileged = Some(reconnecting_privileged_writer(&sandbox, stop.clone()));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        })
+        .await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let bypassing = privileged.unwrap().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let writes = load.stop().await;
+        // THEN the fence is not confirmed, nothing drains, and the run rolls back
+        assert_eq!(failed_with(&outcome), "FenceNotConfirmed");
+        assert!(bypassing > 0, "the privileged writer wrote");
+        assert!(entered(&outcome, "UnfenceAfterFailedFence"));
+        assert!(!entered(&outcome, "Drain"));
+        assert!(!entered(&outcome, "SwapDns"));
+        assert_source_serves_everything(&sandbox, &writes).await;
+    })
+    .await;
+}

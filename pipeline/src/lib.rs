@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use asl_engine::{TaskContext, TaskError, TaskHandler, TaskRegistry};
 use aurora_core::errors::{parse_input, NamedError};
 use aurora_core::ports::{
-    BinlogRetention, Clock, ClusterParameters, ClusterRetirement, Clusters, Dns, KmsKeys,
+    BinlogRetention, Clock, ClusterParameters, ClusterRetirement, Clusters, Dns, FenceSql, KmsKeys,
     LagMetrics, Replication, Sleeper, Verifier, WriteFence,
 };
 use aurora_core::steps::{
@@ -84,6 +84,9 @@ pub struct Ports {
     pub preflight: preflight::PreflightSettings,
     pub drain: drain::DrainSettings,
     pub restore: restore::RestoreSettings,
+    /// The fence's SQL half: ending sessions, confirming, the marker (source and target).
+    pub fence_sql: Arc<dyn FenceSql>,
+    pub fence_settings: fence_writes::FenceSettings,
 }
 
 /// The messages the state machine published, in order (the local SNS topic).
@@ -141,6 +144,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                     kms: &*p.kms,
                     dns: &*p.dns,
                     retention: p.retention.as_deref(),
+                    fence_sql: Some(&*p.fence_sql),
                     clock: &*p.clock,
                 };
                 preflight::run(&i, &ports, p.preflight.clone()).await
@@ -185,13 +189,27 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
         Box::pin(call(
             input,
             move |i: fence_writes::FenceWritesInput| async move {
-                fence_writes::run(&i, &*p.fence, Some(&*p.parameters), &*p.clock).await
+                let ports = fence_writes::FencePorts {
+                    fence: &*p.fence,
+                    parameters: Some(&*p.parameters),
+                    sql: &*p.fence_sql,
+                    clock: &*p.clock,
+                };
+                fence_writes::run(&i, &ports, p.fence_settings).await
             },
         ))
     });
     add("drain", |p, input| {
         Box::pin(call(input, move |i: drain::DrainInput| async move {
-            drain::run(&i, &*p.replication, &*p.clock, &*p.sleeper, p.drain).await
+            drain::run(
+                &i,
+                &*p.replication,
+                &*p.fence_sql,
+                &*p.clock,
+                &*p.sleeper,
+                p.drain,
+            )
+            .await
         }))
     });
     add("verify", |p, input| {
@@ -221,7 +239,14 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     });
     add("cleanup", |p, input| {
         Box::pin(call(input, move |i: cleanup::CleanupInput| async move {
-            cleanup::run(&i, &*p.replication, &*p.clusters, &*p.retirement).await
+            cleanup::run(
+                &i,
+                &*p.replication,
+                &*p.clusters,
+                &*p.retirement,
+                &*p.fence_sql,
+            )
+            .await
         }))
     });
     registry.register_fn("arn:aws:states:::sns:publish", move |input| {

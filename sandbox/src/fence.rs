@@ -1,8 +1,7 @@
-//! `WriteFence` over the sandbox: `read_only=ON` on the source server, then the sessions of
-//! application users are ended (`KILL CONNECTION`) so nobody keeps writing through a transaction
-//! that began before the fence. Application users are those without `READ_ONLY ADMIN` (MariaDB
-//! 10.11 no longer lets `SUPER` write under `read_only`; `ALL PRIVILEGES` includes it);
-//! replication connections (`Binlog Dump`) are left alone so the target can drain.
+//! `WriteFence` over the sandbox: the control-plane half of the fence only, as on AWS. It sets
+//! `read_only=ON` on the source server (what the parameter group does on Aurora) and ends no
+//! session: ending sessions and confirming the fence is the SQL half, `aurora-sql`'s
+//! [`SqlFence`](aurora_sql::SqlFence), which the sandbox runs unchanged ([`SandboxWriters`]).
 //!
 //! The record is saved in the sandbox registry before anything changes (like the tag on AWS);
 //! `lift` restores the `read_only` the record says was there and forgets the record. The sandbox
@@ -16,17 +15,6 @@ use mysql_async::prelude::Queryable;
 
 use crate::error::SandboxError;
 use crate::sandbox::Sandbox;
-
-/// Connections the fence ends: everything but our own, the server's threads, replication, and
-/// users allowed to write under `read_only`.
-const APPLICATION_SESSIONS: &str = "SELECT p.ID FROM information_schema.PROCESSLIST p \
-     WHERE p.ID <> CONNECTION_ID() \
-       AND p.USER NOT IN ('system user', 'event_scheduler', 'unauthenticated user', '') \
-       AND p.COMMAND NOT IN ('Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker') \
-       AND p.COMMAND NOT LIKE 'Binlog Dump%' \
-       AND NOT EXISTS (SELECT 1 FROM information_schema.USER_PRIVILEGES u \
-                       WHERE u.PRIVILEGE_TYPE = 'READ_ONLY ADMIN' \
-                         AND u.GRANTEE LIKE CONCAT('''', p.USER, '''@%'))";
 
 /// The `WriteFence` port over a [`Sandbox`].
 #[derive(Clone)]
@@ -47,26 +35,6 @@ impl SandboxFence {
             });
         }
         Ok(self.sandbox.admin_conn(cluster_id).await?)
-    }
-
-    /// Ends every application session; returns how many were ended.
-    pub async fn end_application_sessions(&self, cluster_id: &str) -> PortResult<usize> {
-        let mut conn = self.conn(cluster_id).await?;
-        let ids: Vec<u64> = conn
-            .query(APPLICATION_SESSIONS)
-            .await
-            .map_err(SandboxError::sql(cluster_id))?;
-        let mut ended = 0;
-        for id in ids {
-            match conn.query_drop(format!("KILL CONNECTION {id}")).await {
-                Ok(()) => ended += 1,
-                // ER_NO_SUCH_THREAD: it ended by itself meanwhile.
-                Err(mysql_async::Error::Server(e)) if e.code == 1094 => {}
-                Err(e) => return Err(SandboxError::sql(cluster_id)(e).into()),
-            }
-        }
-        let _ = conn.disconnect().await;
-        Ok(ended)
     }
 
     async fn set_read_only(&self, cluster_id: &str, value: &str) -> PortResult<()> {
@@ -131,8 +99,7 @@ impl WriteFence for SandboxFence {
         })?;
         if record.methods.contains(&FenceMethod::ReadOnly) {
             self.set_read_only(cluster_id, "1").await?;
-            let ended = self.end_application_sessions(cluster_id).await?;
-            tracing::info!(cluster = %cluster_id, ended, "fenced: read_only=ON");
+            tracing::info!(cluster = %cluster_id, "fenced: read_only=ON");
         }
         Ok(())
     }
@@ -148,5 +115,30 @@ impl WriteFence for SandboxFence {
             r.fences.remove(cluster_id);
         })?;
         Ok(())
+    }
+}
+
+/// The administrator's connection to each sandbox cluster: what the fence's SQL half logs in
+/// as (on Aurora, the master user from the source secret).
+#[derive(Clone)]
+pub struct SandboxWriters {
+    sandbox: Sandbox,
+}
+
+impl SandboxWriters {
+    pub fn new(sandbox: Sandbox) -> Self {
+        Self { sandbox }
+    }
+}
+
+#[async_trait]
+impl aurora_sql::WriterConnections for SandboxWriters {
+    async fn writer(&self, cluster_id: &str) -> PortResult<aurora_sql::ConnectionSettings> {
+        self.sandbox
+            .admin_settings(cluster_id)
+            .ok_or_else(|| PortError::NotFound {
+                resource: Resource::Cluster,
+                message: cluster_id.to_string(),
+            })
     }
 }

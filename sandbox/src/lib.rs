@@ -5,7 +5,8 @@
 //!   registry; starts, stops and kills servers (see [`server`]).
 //! - [`SandboxClusters`] (`Clusters`): snapshot = `mariadb-backup`, restore = copy-back started
 //!   with encryption at rest, the binlog event recorded on the restored writer.
-//! - [`SandboxFence`] (`WriteFence`): `read_only` plus ending application sessions.
+//! - [`SandboxFence`] (`WriteFence`): `read_only`, the control-plane half; the SQL half
+//!   (ending sessions, confirming) is `aurora-sql`'s [`aurora_sql::SqlFence`] ([`Sandbox::fence_sql`]).
 //! - [`SandboxDns`] (`Dns`): zone files replaced atomically.
 //! - [`schema`]: the sample schema, its seed and the plaintext-marker scan.
 //!
@@ -33,7 +34,7 @@ pub mod tools;
 pub use clusters::SandboxClusters;
 pub use dns::SandboxDns;
 pub use error::{SandboxError, SandboxResult};
-pub use fence::SandboxFence;
+pub use fence::{SandboxFence, SandboxWriters};
 pub use kms::SandboxKms;
 pub use lag::NoLagMetrics;
 pub use migration::{SandboxReplication, SandboxVerifier};
@@ -41,6 +42,7 @@ pub use parameters::SandboxParameters;
 pub use retirement::SandboxRetirement;
 pub use sandbox::{
     ClusterStatus, Sandbox, SandboxConfig, ADMIN_SECRET_ARN, APP_RECORD, APP_RECORD_TTL,
-    DEFAULT_PORT, ENGINE, INSTANCE_CLASS, REPLICATION_SECRET_ARN, REPLICATION_USER, ZONE_ID,
+    DEFAULT_PORT, ENGINE, INSTANCE_CLASS, PRIVILEGED_APP_USER, REPLICATION_SECRET_ARN,
+    REPLICATION_USER, ZONE_ID,
 };
 pub use tools::INSTALL_COMMAND;

@@ -43,6 +43,10 @@ pub struct Registry {
     /// The user targets replicate from sources as (`REPLICATION SLAVE`, `BINLOG MONITOR`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication_user: Option<Credentials>,
+    /// An application user with `ALL PRIVILEGES`, which `read_only` does not stop (like an
+    /// application connecting as Aurora's master user), created on request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged_app_user: Option<Credentials>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -42,6 +42,8 @@ pub const ADMIN_SECRET_ARN: &str =
     "arn:aws:secretsmanager:sandbox:000000000000:secret:aurora-sandbox-admin";
 /// The replication user's name.
 pub const REPLICATION_USER: &str = "repl";
+/// The privileged application user's name ([`Sandbox::ensure_privileged_app_user`]).
+pub const PRIVILEGED_APP_USER: &str = "admin";
 
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -193,6 +195,10 @@ impl Sandbox {
     }
     pub fn fence(&self) -> SandboxFence {
         SandboxFence::new(self.clone())
+    }
+    /// The fence's SQL half over this sandbox's clusters.
+    pub fn fence_sql(&self) -> aurora_sql::SqlFence<crate::fence::SandboxWriters> {
+        aurora_sql::SqlFence::new(crate::fence::SandboxWriters::new(self.clone()))
     }
     pub fn dns(&self) -> SandboxDns {
         SandboxDns::new(self.inner.dir.join("dns"))
@@ -639,6 +645,43 @@ impl Sandbox {
         let report = schema::seed(&mut conn, cluster_id, rows, &credentials.password).await?;
         let _ = conn.disconnect().await;
         Ok(report)
+    }
+
+    /// The privileged application user (`admin`, `ALL PRIVILEGES`: writes through `read_only`,
+    /// as Aurora's master user or a user with `CONNECTION_ADMIN` does), created on `cluster_id`
+    /// on first use. Create it on the source before the snapshot so the target has it too.
+    pub async fn ensure_privileged_app_user(&self, cluster_id: &str) -> SandboxResult<Credentials> {
+        let credentials = match self.registry(|r| r.privileged_app_user.clone()) {
+            Some(c) => c,
+            None => {
+                let c = Credentials {
+                    user: PRIVILEGED_APP_USER.into(),
+                    password: random_hex(12)?,
+                };
+                self.update(|r| r.privileged_app_user = Some(c.clone()))?;
+                c
+            }
+        };
+        let mut conn = self.admin_conn(cluster_id).await?;
+        // Generated hex: safe to inline (CREATE USER takes no placeholders).
+        for statement in [
+            format!(
+                "CREATE USER IF NOT EXISTS '{}'@'%' IDENTIFIED BY '{}'",
+                credentials.user, credentials.password
+            ),
+            format!("GRANT ALL PRIVILEGES ON *.* TO '{}'@'%'", credentials.user),
+        ] {
+            conn.query_drop(statement)
+                .await
+                .map_err(SandboxError::sql(cluster_id))?;
+        }
+        let _ = conn.disconnect().await;
+        Ok(credentials)
+    }
+
+    /// The privileged application user, once created.
+    pub fn privileged_app_credentials(&self) -> Option<Credentials> {
+        self.registry(|r| r.privileged_app_user.clone())
     }
 
     /// The key file standing in for a KMS key: one per key id, created on first use.

@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use aurora_core::ports::{FenceRecord, WriteFence};
+use aurora_core::ports::{
+    FenceRecord, FenceSql, SessionFenceOutcome, SessionFenceRequest, WriteFence,
+};
 use aurora_core::spec::FenceMethod;
 use aurora_sandbox::{server, Sandbox, SandboxConfig};
 use mysql_async::prelude::Queryable;
@@ -37,7 +39,7 @@ fn record(cluster: &str, original: Option<String>) -> FenceRecord {
 const READ_ONLY_ERROR: u16 = 1290; // ER_OPTION_PREVENTS_STATEMENT
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fence_stops_application_writes_and_ends_sessions_and_lift_restores() {
+async fn fence_stops_application_writes_its_sql_half_ends_sessions_and_lift_restores() {
     common::with_sandbox(common::sandbox("fence"), |sandbox| async move {
         sandbox.create_source_cluster("orders").await.unwrap();
         sandbox.seed_sample("orders", 10).await.unwrap();
@@ -52,9 +54,29 @@ async fn fence_stops_application_writes_and_ends_sessions_and_lift_restores() {
             .await
             .unwrap();
 
-        // WHEN the fence is applied
+        // WHEN the control-plane half of the fence is applied
         let fenced = record("orders", before.read_only.clone());
         fence.apply(&fenced).await.unwrap();
+        // THEN, as on Aurora, the open session is untouched by it
+        let alive: Option<u8> = app.query_first("SELECT 1").await.unwrap();
+        assert_eq!(alive, Some(1));
+
+        // WHEN the SQL half (aurora-sql's, as on AWS) runs
+        let outcome = sandbox
+            .fence_sql()
+            .end_sessions_and_confirm(&SessionFenceRequest {
+                cluster_id: "orders".into(),
+                read_only: true,
+                new_connections_refused: false,
+                execution: "exec-1".into(),
+                timeout: Duration::from_secs(10),
+            })
+            .await
+            .unwrap();
+        let SessionFenceOutcome::Confirmed(confirmation) = outcome else {
+            panic!("not confirmed: {outcome:?}")
+        };
+        assert!(confirmation.sessions_ended >= 1, "{confirmation:?}");
 
         // THEN the session is gone and its transaction with it
         let commit = app.query_drop("COMMIT").await;
@@ -86,7 +108,7 @@ async fn fence_stops_application_writes_and_ends_sessions_and_lift_restores() {
             fence.current("orders").await.unwrap().read_only.as_deref(),
             Some("1")
         );
-        // AND a retried apply is harmless (it ends the new session too)
+        // AND a retried apply is harmless
         fence.apply(&fenced).await.unwrap();
         drop(app);
 

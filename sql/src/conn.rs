@@ -98,6 +98,15 @@ impl Session<'_> {
         }
     }
 
+    /// [`Session::exec_drop`] whose error the caller inspects before classifying it.
+    pub async fn exec_drop_raw(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<(), mysql_async::Error> {
+        self.conn.exec_drop(sql, params).await
+    }
+
     /// Runs a statement, discarding every result set it returns (a `CALL` returns several).
     pub async fn exec_drop(&mut self, sql: &str, params: Vec<Value>, what: &str) -> PortResult<()> {
         match self.conn.exec_drop(sql, params).await {

@@ -7,6 +7,8 @@
 //!   `CHECKSUM TABLE`, and accounts with their grants ([`accounts`]);
 //! - [`SqlBinlogRetention`]: [`BinlogRetention`](aurora_core::ports::BinlogRetention) from
 //!   `mysql.rds_show_configuration` or the server's binlog expiry;
+//! - [`SqlFence`]: [`FenceSql`](aurora_core::ports::FenceSql), the fence's SQL half (ending
+//!   sessions, confirming the fence, the drain's marker, users that bypass `read_only`);
 //! - [`RDS_STAND_INS`]: MariaDB stand-ins for the `mysql.rds_*` procedures;
 //! - `testing` (feature `testing`): throw-away MariaDB servers for tests.
 //!
@@ -15,8 +17,10 @@
 
 mod ca_bundle;
 mod accounts;
+mod bypass;
 mod conn;
 mod credentials;
+mod fence;
 mod replication;
 mod retention;
 mod standins;
@@ -27,11 +31,13 @@ pub mod testing;
 
 pub use ca_bundle::{check_ca_bundle, CaBundleError, CA_BUNDLE_FIX};
 pub use accounts::accounts;
+pub use bypass::BYPASS_PRIVILEGES;
 pub use conn::quote_identifier;
 pub use credentials::{
     ConnectionSettings, Credentials, SecretValue, SecretsSource, StaticSecrets, Tls,
     DEFAULT_CONNECT_TIMEOUT,
 };
+pub use fence::{ApplicationSession, FixedWriters, SqlFence, WriterConnections, PROBE_USER};
 pub use replication::{AuroraMajorVersion, NativeReplication, ENGINE};
 pub use retention::{binlog_retention_hours, SqlBinlogRetention};
 pub use standins::{install_rds_stand_ins, RDS_STAND_INS};

@@ -104,3 +104,19 @@ BEGIN
     SET GLOBAL binlog_expire_logs_seconds = IFNULL(CAST(config_value AS UNSIGNED), 0) * 3600;
   END IF;
 END;
+
+DROP PROCEDURE IF EXISTS mysql.rds_kill;
+
+-- Ends a connection, as Aurora's procedure does; like Aurora it will not end a session of
+-- `rdsadmin` (the service's own user). A session gone meanwhile fails with ER_NO_SUCH_THREAD
+-- (1094), as KILL does.
+CREATE PROCEDURE mysql.rds_kill(processID BIGINT UNSIGNED)
+BEGIN
+  DECLARE owner VARCHAR(128) DEFAULT NULL;
+  DECLARE CONTINUE HANDLER FOR NOT FOUND SET owner = NULL;
+  SELECT USER INTO owner FROM information_schema.PROCESSLIST WHERE ID = processID;
+  IF owner = 'rdsadmin' THEN
+    SIGNAL SQLSTATE 'HY000' SET MYSQL_ERRNO = 1095, MESSAGE_TEXT = 'You are not owner of thread';
+  END IF;
+  KILL CONNECTION processID;
+END;

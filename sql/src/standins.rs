@@ -13,9 +13,9 @@ use crate::credentials::ConnectionSettings;
 /// The SQL that (re)creates `mysql.rds_set_external_master`, `mysql.rds_set_external_source`,
 /// `mysql.rds_start_replication`, `mysql.rds_stop_replication`,
 /// `mysql.rds_reset_external_master`, `mysql.rds_reset_external_source`,
-/// `mysql.rds_show_configuration` and `mysql.rds_set_configuration` (with the table
-/// `mysql.rds_configuration` behind the last two). Idempotent. One multi-statement query
-/// without `DELIMITER` lines: send it whole through a driver (or use
+/// `mysql.rds_show_configuration`, `mysql.rds_set_configuration` (with the table
+/// `mysql.rds_configuration` behind those two) and `mysql.rds_kill`. Idempotent. One
+/// multi-statement query without `DELIMITER` lines: send it whole through a driver (or use
 /// [`install_rds_stand_ins`]), with `sql_log_bin = 0`. Shared with the MariaDB sandbox, which
 /// installs the same stand-ins on its servers.
 pub const RDS_STAND_INS: &str = include_str!("rds_standins.sql");

@@ -288,7 +288,8 @@ fn states_follow_the_pipeline_contract() {
     assert_eq!(
         states["FenceWrites"]["Parameters"],
         json!({"action": "fence", "sourceClusterId.$": "$.sourceClusterId",
-               "switchover.$": "$.switchover", "execution.$": "$.execution"})
+               "switchover.$": "$.switchover", "execution.$": "$.execution",
+               "restore.$": "$.restore", "replication.$": "$.replication"})
     );
     assert_eq!(
         states["UnfenceWrites"]["Parameters"],

@@ -17,7 +17,9 @@ use aurora_core::fakes::*;
 use aurora_core::ports::{
     FenceState, Replication, ReplicationHandle, ReplicationState, ReplicationStatus,
 };
-use aurora_core::steps::{drain::DrainSettings, preflight::PreflightSettings};
+use aurora_core::steps::{
+    drain::DrainSettings, fence_writes::FenceSettings, preflight::PreflightSettings,
+};
 use aurora_pipeline::{local_substitutions, registry, Notifications, Ports, ENCRYPT_CLUSTER_ASL};
 use serde_json::{json, Value};
 
@@ -44,6 +46,7 @@ struct World {
     parameters: Arc<FakeParameters>,
     replication: Arc<FakeReplication>,
     fence: Arc<FakeFence>,
+    fence_sql: Arc<FakeFenceSql>,
     source_verifier: Arc<FakeVerifier>,
     target_verifier: Arc<FakeVerifier>,
     dns: Arc<FakeDns>,
@@ -64,6 +67,11 @@ impl World {
             parameters: Arc::new(FakeParameters::for_source("orders")),
             replication: Arc::new(FakeReplication::default()),
             fence: Arc::new(FakeFence::for_cluster("orders")),
+            fence_sql: {
+                let sql = FakeFenceSql::default();
+                sql.replicate("orders", "orders-encrypted");
+                Arc::new(sql)
+            },
             source_verifier: Arc::new(FakeVerifier::with(&tables)),
             target_verifier: Arc::new(FakeVerifier::with(&tables)),
             dns: Arc::new(FakeDns::with_record(RECORD, "CNAME", Some(SOURCE_ENDPOINT))),
@@ -98,6 +106,8 @@ impl World {
             restore: aurora_core::steps::restore::RestoreSettings {
                 parameter_group_settle: time::Duration::ZERO,
             },
+            fence_sql: self.fence_sql.clone(),
+            fence_settings: FenceSettings::default(),
         };
         let definition = Definition::parse(ENCRYPT_CLUSTER_ASL).expect("the definition parses");
         Engine::new(definition)
@@ -501,10 +511,12 @@ async fn migration_failure_during_catch_up_rolls_back_and_leaves_the_source_unfe
 }
 
 #[tokio::test]
-async fn lag_that_never_drains_rolls_back_and_unfences_exactly() {
+async fn a_marker_that_never_arrives_rolls_back_and_unfences_exactly() {
     let world = World::new();
-    // In sync by the pre-check's standard (lag 3 <= maxLagSeconds 5), never drained to 0.
-    *world.migration.lock().unwrap() = MigrationBehaviour::RunsWithLag(3);
+    // The engine reports a latency of 0 throughout (stale, as DMS's may be), but the fence's
+    // marker never reaches the target: not drained.
+    *world.migration.lock().unwrap() = MigrationBehaviour::RunsWithLag(0);
+    world.fence_sql.stop_replicating("orders-encrypted");
     let outcome = world.run(spec("auto")).await;
     let (error, _) = failed(&outcome);
     assert_eq!(error, "LagNotConverging");
@@ -666,4 +678,28 @@ async fn fleet_reports_an_item_without_source_cluster_id_and_finishes() {
     };
     assert_eq!(output["failed"], json!([0, 1]));
     assert_eq!(output["results"][0]["error"], "InvalidInput");
+}
+
+#[tokio::test]
+async fn a_fence_that_cannot_be_confirmed_rolls_back_and_unfences_exactly() {
+    let world = World::new();
+    world
+        .fence_sql
+        .refuse_confirmation("1 application session(s) left: session 42 (admin@10.0.0.9, Query)");
+    let outcome = world.run(spec("auto")).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "FenceNotConfirmed");
+    assert!(cause.contains("session 42"), "{cause}");
+    let states = states_entered(&outcome);
+    assert!(
+        states.contains(&"UnfenceAfterFailedFence".to_string()),
+        "{states:?}"
+    );
+    assert!(!states.contains(&"Drain".to_string()), "{states:?}");
+    assert_eq!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state())
+    );
+    assert_eq!(world.fence.saved("orders"), None);
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
 }

@@ -17,11 +17,15 @@ use aurora_core::ports::{
     CdcRequest, Clusters, DatabaseEndpoint, PortResult, Replication, ReplicationHandle,
     ReplicationStatus, SystemClock, TableDigest, TokioSleeper, Verifier, VerifyDepth,
 };
-use aurora_core::spec::{MigrationSpec, ReplicationSpec, VerifyMode};
+use aurora_core::spec::{MigrationSpec, ReplicationSpec};
+use aurora_core::steps::fence_writes::FenceSettings;
 use aurora_core::steps::preflight::{engine_major_version, PreflightSettings};
 use aurora_core::steps::{binlog_position, drain::DrainSettings};
 use aurora_pipeline::Ports;
-use aurora_sql::{SecretValue, SecretsSource, SqlBinlogRetention, SqlVerifier, Tls};
+use aurora_sql::{
+    ConnectionSettings, SecretValue, SecretsSource, SqlBinlogRetention, SqlFence, SqlVerifier, Tls,
+    WriterConnections,
+};
 use serde_json::{json, Value};
 
 /// Why the AWS backend cannot start.
@@ -174,14 +178,11 @@ pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, No
             .or_else(|| std::env::var_os("RDS_CA_BUNDLE")),
     );
     let native = matches!(parsed.replication, ReplicationSpec::Native(_));
-    let needs_sql = native || parsed.verify.mode != VerifyMode::Off;
-    let Some(tls) = tls
-        .filter(|_| needs_sql)
-        .or_else(|| (!needs_sql).then_some(Tls::Disabled))
-    else {
+    // The fence's SQL half (ending sessions, confirming, the marker) always speaks SQL.
+    let Some(tls) = tls else {
         return Err(NotRunnable {
             name: "RdsCaBundleMissing",
-            message: "verification and the native engine connect to the clusters over TLS: pass --rds-ca-bundle global-bundle.pem (or set RDS_CA_BUNDLE), or set verify.mode to off with the dms engine".into(),
+            message: "the fence, the drain's marker, verification and the native engine connect to the clusters over TLS: pass --rds-ca-bundle global-bundle.pem (or set RDS_CA_BUNDLE)".into(),
         });
     };
     if let Tls::Required { root_certs } = &tls {
@@ -241,5 +242,39 @@ pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, No
         preflight: PreflightSettings::default(),
         drain: DrainSettings::default(),
         restore: aurora_core::steps::restore::RestoreSettings::default(),
+        fence_sql: Arc::new(SqlFence::new(AwsWriters {
+            clusters: clusters.clone(),
+            secrets: secrets.clone(),
+            secret_arns: vec![
+                (source_id.clone(), source_secret),
+                (target_id, target_secret),
+            ],
+            tls: tls.clone(),
+        })),
+        fence_settings: FenceSettings::default(),
     })
+}
+
+/// The fence's SQL half logs in to each cluster's writer endpoint with the secret the spec
+/// names for that side (the source's must be the master user, or hold `CONNECTION_ADMIN`).
+struct AwsWriters {
+    clusters: Arc<aurora_aws::RdsClusters>,
+    secrets: Secrets,
+    secret_arns: Vec<(String, String)>,
+    tls: Tls,
+}
+
+#[async_trait]
+impl WriterConnections for AwsWriters {
+    async fn writer(&self, cluster_id: &str) -> PortResult<ConnectionSettings> {
+        let secret_arn = self
+            .secret_arns
+            .iter()
+            .find(|(id, _)| id == cluster_id)
+            .map(|(_, arn)| arn)
+            .ok_or_else(|| PortError::InvalidRequest(format!("no secret for `{cluster_id}`")))?;
+        let endpoint = endpoint(&*self.clusters, cluster_id).await?;
+        let secret = SecretValue::from_json(&self.secrets.secret_json(secret_arn).await?)?;
+        secret.at_endpoint(&endpoint, self.tls.clone())
+    }
 }

@@ -575,7 +575,7 @@ mod tests {
         use crate::params::RdsClusterParameters;
         use aurora_core::errors::NamedError;
         use aurora_core::ports::SystemClock;
-        use aurora_core::steps::fence_writes::{self, FenceWritesInput};
+        use aurora_core::steps::fence_writes::{self, FencePorts, FenceSettings, FenceWritesInput};
 
         use aws_sdk_rds::operation::describe_db_clusters::DescribeDBClustersError;
         use aws_smithy_mocks::MockResponse;
@@ -666,7 +666,15 @@ mod tests {
             }))
             .unwrap();
 
-            let error = fence_writes::run(&input, &fence, Some(&parameters), &SystemClock)
+            // The refusal comes before the SQL half, which has nowhere to connect here.
+            let sql = aurora_sql::SqlFence::new(aurora_sql::FixedWriters(Vec::new()));
+            let ports = FencePorts {
+                fence: &fence,
+                parameters: Some(&parameters),
+                sql: &sql,
+                clock: &SystemClock,
+            };
+            let error = fence_writes::run(&input, &ports, FenceSettings::default())
                 .await
                 .expect_err(case);
 

@@ -26,6 +26,7 @@ pub mod replication_engine;
 pub mod retirement;
 pub mod route53;
 pub mod secrets;
+pub mod state_writers;
 
 #[cfg(test)]
 mod iam_policy;
@@ -44,6 +45,7 @@ pub use replication_engine::{ReplicationEngines, StateReplication};
 pub use retirement::RdsClusterRetirement;
 pub use route53::Route53Dns;
 pub use secrets::SecretsManagerSecrets;
+pub use state_writers::StateWriters;
 
 use aurora_core::errors::PortError;
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -5,11 +5,16 @@
 //! (`aurora_aws::ReplicationEngines`): DMS, or native binlog replication over SQL with the
 //! credentials of the secrets `$.replication` names.
 //!
-//! Environment: `RDS_CA_BUNDLE` (optional; required by the native engine): path of the RDS CA
-//! bundle (`global-bundle.pem`) the TLS connections verify the servers against.
+//! The fence's schema is dropped over SQL (`aurora_sql::SqlFence` over
+//! `aurora_aws::StateWriters`: `$.restore`'s endpoints, the secrets `$.replication` names).
+//!
+//! Environment: `RDS_CA_BUNDLE` (optional; required by the native engine and once the run has
+//! fenced): path of the RDS CA bundle (`global-bundle.pem`) the TLS connections verify the
+//! servers against.
 
 use aurora_core::parse_input;
 use aurora_core::steps::cleanup::{self, CleanupInput};
+use aurora_sql::SqlFence;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -20,10 +25,19 @@ async fn main() -> Result<(), Error> {
     let engines = aurora_aws::ReplicationEngines::from_env(&config);
     let clusters = aurora_aws::RdsClusters::new(&config);
     let retirement = aurora_aws::RdsClusterRetirement::new(&config);
+    let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
+    let tls = aurora_aws::replication_engine::ca_bundle_tls(std::env::var_os(
+        aurora_aws::replication_engine::RDS_CA_BUNDLE,
+    ));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;
+        let fence_sql = SqlFence::new(aurora_aws::StateWriters::new(
+            secrets.clone(),
+            tls.clone(),
+            event.payload.clone(),
+        ));
         let input: CleanupInput = parse_input(event.payload)?;
-        cleanup::run(&input, &replication, &clusters, &retirement)
+        cleanup::run(&input, &replication, &clusters, &retirement, &fence_sql)
             .await
             .map_err(Diagnostic::from)
     }))

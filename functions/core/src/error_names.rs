@@ -46,6 +46,12 @@ pub const ENHANCED_BINLOG_ENABLED: &str = "EnhancedBinlogEnabled";
 /// The source uses something the encrypted copy cannot carry over (associated IAM roles, a
 /// Kerberos domain, enhanced monitoring); the message says what and how to proceed.
 pub const SOURCE_FEATURE_NOT_CARRIED: &str = "SourceFeatureNotCarried";
+/// The fence could not be confirmed on the writer within its bound (a session would not end,
+/// `read_only` did not read 1, or an ordinary write went through): roll back and unfence.
+pub const FENCE_NOT_CONFIRMED: &str = "FenceNotConfirmed";
+/// The chosen fence cannot stop writers preflight can see (e.g. `read-only` alone while a user
+/// that bypasses `read_only` is connected).
+pub const FENCE_CANNOT_STOP_WRITERS: &str = "FenceCannotStopWriters";
 
 /// Every name above, for cross-checks against the ASL.
 pub const ALL: &[&str] = &[
@@ -77,6 +83,8 @@ pub const ALL: &[&str] = &[
     AWS_ERROR,
     ENHANCED_BINLOG_ENABLED,
     SOURCE_FEATURE_NOT_CARRIED,
+    FENCE_NOT_CONFIRMED,
+    FENCE_CANNOT_STOP_WRITERS,
 ];
 
 #[cfg(test)]

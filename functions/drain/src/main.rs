@@ -8,14 +8,16 @@
 //! Environment:
 //! - `DRAIN_BUDGET_SECONDS` (optional, default 60): the longest wait inside one invocation;
 //!   keep it well under the function's timeout.
-//! - `RDS_CA_BUNDLE` (optional; required by the native engine): path of the RDS CA bundle
-//!   (`global-bundle.pem`) the TLS connections verify the servers against.
+//! - `RDS_CA_BUNDLE` (required): path of the RDS CA bundle (`global-bundle.pem`) the TLS
+//!   connections verify the servers against: the fence's marker is read on the target over SQL
+//!   (`aurora_aws::StateWriters`: `$.restore.targetEndpoint`, `$.replication.targetSecretArn`).
 
 use std::time::Duration;
 
 use aurora_core::parse_input;
 use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::steps::drain::{self, DrainInput, DrainSettings};
+use aurora_sql::SqlFence;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -28,12 +30,28 @@ async fn main() -> Result<(), Error> {
     };
     let config = aurora_aws::load_config().await;
     let engines = aurora_aws::ReplicationEngines::from_env(&config);
+    let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
+    let tls = aurora_aws::replication_engine::ca_bundle_tls(std::env::var_os(
+        aurora_aws::replication_engine::RDS_CA_BUNDLE,
+    ));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;
+        let markers = SqlFence::new(aurora_aws::StateWriters::new(
+            secrets.clone(),
+            tls.clone(),
+            event.payload.clone(),
+        ));
         let input: DrainInput = parse_input(event.payload)?;
-        drain::run(&input, &replication, &SystemClock, &TokioSleeper, settings)
-            .await
-            .map_err(Diagnostic::from)
+        drain::run(
+            &input,
+            &replication,
+            &markers,
+            &SystemClock,
+            &TokioSleeper,
+            settings,
+        )
+        .await
+        .map_err(Diagnostic::from)
     }))
     .await
 }

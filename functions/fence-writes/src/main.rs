@@ -1,23 +1,66 @@
 //! Lambda handler of the `FenceWrites` and `UnfenceWrites` states: wiring only. The step is
 //! `aurora_core::steps::fence_writes`; clients are built once and reused while the function is warm.
+//!
+//! The fence's SQL half (`aurora_sql::SqlFence`) is built per invocation from the state document
+//! (`aurora_aws::StateWriters`: `$.restore`'s source endpoint, `$.replication.sourceSecretArn`).
+//!
+//! Environment:
+//! - `RDS_CA_BUNDLE` (required to fence): path of the RDS CA bundle (`global-bundle.pem`) the
+//!   TLS connections verify the writer against.
+//! - `FENCE_CONFIRM_SECONDS` (optional, default 120): the bound on ending the sessions and
+//!   confirming the fence; keep it well under the function's timeout.
+
+use std::time::Duration;
 
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
-use aurora_core::steps::fence_writes::{self, FenceWritesInput};
+use aurora_core::steps::fence_writes::{self, FencePorts, FenceSettings, FenceWritesInput};
+use aurora_sql::SqlFence;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let settings = FenceSettings {
+        confirm_timeout: confirm_timeout_from_env()?,
+    };
     let config = aurora_aws::load_config().await;
     let fence = aurora_aws::RdsWriteFence::new(&config);
     let parameters = aurora_aws::RdsClusterParameters::new(&config);
+    let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
+    let tls = aurora_aws::replication_engine::ca_bundle_tls(std::env::var_os(
+        aurora_aws::replication_engine::RDS_CA_BUNDLE,
+    ));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        let sql = SqlFence::new(aurora_aws::StateWriters::new(
+            secrets.clone(),
+            tls.clone(),
+            event.payload.clone(),
+        ));
         let input: FenceWritesInput = parse_input(event.payload)?;
-        fence_writes::run(&input, &fence, Some(&parameters), &SystemClock)
+        let ports = FencePorts {
+            fence: &fence,
+            parameters: Some(&parameters),
+            sql: &sql,
+            clock: &SystemClock,
+        };
+        fence_writes::run(&input, &ports, settings)
             .await
             .map_err(Diagnostic::from)
     }))
     .await
+}
+
+fn confirm_timeout_from_env() -> Result<Duration, Error> {
+    match std::env::var("FENCE_CONFIRM_SECONDS") {
+        Err(_) => Ok(FenceSettings::default().confirm_timeout),
+        Ok(text) => match text.parse::<u64>() {
+            Ok(seconds) if (1..=600).contains(&seconds) => Ok(Duration::from_secs(seconds)),
+            _ => Err(format!(
+                "FENCE_CONFIRM_SECONDS must be between 1 and 600 seconds, got {text:?}"
+            )
+            .into()),
+        },
+    }
 }

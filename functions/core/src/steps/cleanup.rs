@@ -11,13 +11,16 @@
 //!   `cleanup.deleteTargetOnRollback`, the target is deleted, but only if it carries our owner
 //!   tag for this source. Otherwise the target is kept for inspection.
 //!
+//! - The fence's schema (`aurora_encrypt`: the drain's marker rows, the write probe) and its probe
+//!   user are dropped on both sides, whenever the run got as far as fencing.
+//!
 //! Each invocation does what it can and fails with `NotReady` while something it waits for is
 //! in progress (a stop, a snapshot, instance deletions); the state machine retries it.
 //! The target's copy of the parameter group is left in place (it costs nothing and the target
 //! uses it); resetting the source's binlog retention is left to the operator.
 //!
 //! Input: the state document (`sourceClusterId`, `targetClusterId`, `execution`, `cleanup`,
-//! `migration`?, `fence`?, `rollback`?). Output: [`CleanupOutput`] at `$.cleanedUp`
+//! `migration`?, `fence`?, `unfence`?, `rollback`?). Output: [`CleanupOutput`] at `$.cleanedUp`
 //! (`$.cleanup` holds the spec's cleanup settings).
 //! Errors: `NotReady`, `SnapshotFailed`, `InvalidInput`, `TargetClusterTaken`, `Transient`.
 
@@ -27,7 +30,7 @@ use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
 use crate::naming;
 use crate::ports::{
-    ClusterRetirement, Clusters, CreateSnapshotRequest, Replication, ReplicationState,
+    ClusterRetirement, Clusters, CreateSnapshotRequest, FenceSql, Replication, ReplicationState,
 };
 use crate::spec::CleanupSpec;
 use crate::state::{ExecutionRef, MigrationOutput};
@@ -66,6 +69,10 @@ pub struct CleanupInput {
     pub migration: Option<MigrationOutput>,
     #[serde(default)]
     pub fence: Option<FenceOutput>,
+    /// Present when the rollback lifted a fence (possibly one that failed half-way, leaving no
+    /// `fence`): the fence's schema may exist.
+    #[serde(default)]
+    pub unfence: Option<FenceOutput>,
     /// Set by the rollback path: remove the replication, delete the target if asked, and
     /// never touch the source.
     #[serde(default)]
@@ -83,6 +90,9 @@ pub struct CleanupOutput {
     pub deleted: Vec<String>,
     /// What was deliberately left in place.
     pub kept: Vec<String>,
+    /// Clusters the fence's schema was dropped from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marker_schema_removed: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +134,7 @@ pub async fn run(
     replication: &dyn Replication,
     clusters: &dyn Clusters,
     retirement: &dyn ClusterRetirement,
+    fence_sql: &dyn FenceSql,
 ) -> Result<CleanupOutput, CleanupError> {
     let target_id = input
         .target_cluster_id
@@ -135,6 +146,7 @@ pub async fn run(
         final_snapshot_id: None,
         deleted: Vec::new(),
         kept: Vec::new(),
+        marker_schema_removed: Vec::new(),
     };
 
     match &input.migration {
@@ -146,6 +158,17 @@ pub async fn run(
             .kept
             .push(format!("replication `{}`", migration.handle.name)),
         None => {}
+    }
+
+    if input.fence.is_some() || input.unfence.is_some() {
+        for cluster in [input.source_cluster_id.as_str(), target_id.as_str()] {
+            match fence_sql.remove_marker_schema(cluster).await {
+                Ok(()) => output.marker_schema_removed.push(cluster.to_string()),
+                // A target deleted by an earlier attempt has no schema left to drop.
+                Err(e) if e.is_not_found(Resource::Cluster) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     if input.rollback {
@@ -312,7 +335,7 @@ async fn delete_cluster(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{self, FakeClusters, FakeReplication, FakeRetirement};
+    use crate::fakes::{self, FakeClusters, FakeFenceSql, FakeReplication, FakeRetirement};
     use crate::ports::Tag;
     use serde_json::json;
 
@@ -322,6 +345,7 @@ mod tests {
         replication: FakeReplication,
         clusters: FakeClusters,
         retirement: FakeRetirement,
+        fence_sql: FakeFenceSql,
     }
 
     impl World {
@@ -332,11 +356,19 @@ mod tests {
                 replication,
                 clusters: FakeClusters::with_source("orders"),
                 retirement: FakeRetirement::default(),
+                fence_sql: FakeFenceSql::default(),
             }
         }
 
         async fn run(&self, input: &CleanupInput) -> Result<CleanupOutput, CleanupError> {
-            run(input, &self.replication, &self.clusters, &self.retirement).await
+            run(
+                input,
+                &self.replication,
+                &self.clusters,
+                &self.retirement,
+                &self.fence_sql,
+            )
+            .await
         }
     }
 
@@ -527,5 +559,27 @@ mod tests {
             world.retirement.mutations(),
             vec!["delete_cluster orders-encrypted"]
         );
+    }
+
+    #[tokio::test]
+    async fn the_fence_schema_is_dropped_on_both_sides_once_the_run_fenced() {
+        let world = World::new(ReplicationState::Stopped);
+        let out = world.run(&input(json!({}))).await.unwrap();
+        assert_eq!(out.marker_schema_removed, ["orders", "orders-encrypted"]);
+        assert_eq!(world.fence_sql.removed(), ["orders", "orders-encrypted"]);
+
+        // A rollback after a fence that failed half-way: only `unfence` is there.
+        let world = World::new(ReplicationState::Stopped);
+        let mut rollback = input(json!({"rollback": true}));
+        rollback.unfence = rollback.fence.take();
+        world.run(&rollback).await.unwrap();
+        assert_eq!(world.fence_sql.removed(), ["orders", "orders-encrypted"]);
+
+        // Never fenced: no SQL at all (there may be no endpoint to speak it to).
+        let world = World::new(ReplicationState::Stopped);
+        let mut early = input(json!({"rollback": true}));
+        early.fence = None;
+        world.run(&early).await.unwrap();
+        assert!(world.fence_sql.removed().is_empty());
     }
 }

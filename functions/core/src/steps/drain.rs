@@ -1,9 +1,11 @@
 //! Drain: after the fence, waits until the target has applied everything the source wrote.
 //!
-//! Lag alone reads 0 while the target is still behind, so when the engine reports binlog
-//! positions (native replication) the target's applied position must equal the source's current
-//! one, with a lag of 0. Without positions (DMS) the engine's CDC latency must read 0 on
-//! [`DrainSettings::consecutive_zero_reads`] consecutive reads.
+//! Drained means the marker row the fence wrote through its own session (after every other
+//! writer was stopped) is visible on the target, read over SQL; when the engine reports binlog
+//! positions (native replication), the target's applied position must also have reached the
+//! writer's position recorded at the fence. CDC latency is progress information only: it reads
+//! 0 while the target is behind, and DMS's `CDCLatency` is optional and refreshes at an
+//! undocumented rate, so a missing value stays "unknown" (`null`) and never ends the drain.
 //!
 //! One invocation polls sub-second (the fence is down-time: every second counts) for at most
 //! [`DrainSettings::budget`] or until the drain deadline (`fence.fencedAt +
@@ -11,9 +13,10 @@
 //! `drained: false` with `nextPollSeconds` and the state machine invokes it again, until the
 //! deadline passes.
 //!
-//! Input: the state document (`switchover`, `migration`, `fence`). Output: [`DrainOutput`] at
-//! `$.drain`. Errors: `LagNotConverging` (deadline passed), `MigrationFailed` (the replication
-//! failed or stopped), `InvalidInput` (the source is not fenced), `Transient`.
+//! Input: the state document (`targetClusterId`, `switchover`, `migration`, `fence`). Output:
+//! [`DrainOutput`] at `$.drain`. Errors: `LagNotConverging` (deadline passed), `MigrationFailed`
+//! (the replication failed or stopped), `InvalidInput` (the source is not fenced, or the fence
+//! carries no confirmation), `Transient`.
 
 use std::time::Duration;
 
@@ -23,7 +26,7 @@ use time::OffsetDateTime;
 use crate::binlog::BinlogPosition;
 use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
-use crate::ports::{Clock, Replication, ReplicationState, Sleeper};
+use crate::ports::{Clock, FenceSql, Replication, ReplicationState, Sleeper};
 use crate::spec::SwitchoverSpec;
 use crate::state::MigrationOutput;
 use crate::steps::fence_writes::FenceOutput;
@@ -41,8 +44,6 @@ pub struct DrainSettings {
     pub budget: Duration,
     /// Pause between two reads.
     pub interval: Duration,
-    /// Reads of CDC latency 0 in a row that count as drained when there are no positions.
-    pub consecutive_zero_reads: u32,
 }
 
 impl Default for DrainSettings {
@@ -50,7 +51,6 @@ impl Default for DrainSettings {
         Self {
             budget: Duration::from_secs(60),
             interval: Duration::from_millis(500),
-            consecutive_zero_reads: 3,
         }
     }
 }
@@ -58,6 +58,8 @@ impl Default for DrainSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DrainInput {
+    /// Where the marker must arrive.
+    pub target_cluster_id: String,
     #[serde(default)]
     pub switchover: SwitchoverSpec,
     pub migration: MigrationOutput,
@@ -75,7 +77,10 @@ pub struct DrainPositions {
 #[serde(rename_all = "camelCase")]
 pub struct DrainOutput {
     pub drained: bool,
-    /// The last lag read.
+    /// The fence's marker is visible on the target.
+    pub marker_arrived: bool,
+    /// The last CDC latency read, for progress only; `null` when the engine reported none
+    /// (unknown, not 0).
     pub lag_seconds: Option<u64>,
     /// The last positions read (native replication).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,9 +99,12 @@ pub struct DrainOutput {
 pub enum DrainError {
     #[error("source `{0}` is not fenced: a drain would chase live writes; fence it first")]
     NotFenced(String),
-    #[error("not drained {timeout} s after the fence (lag {lag}, positions {positions}); the switchover is abandoned")]
+    #[error("the fence on `{0}` carries no confirmation (marker and position): fence it again")]
+    NotConfirmed(String),
+    #[error("not drained {timeout} s after the fence (marker {marker}, lag {lag}, positions {positions}); the switchover is abandoned")]
     NotConverging {
         timeout: u32,
+        marker: String,
         lag: String,
         positions: String,
     },
@@ -109,7 +117,7 @@ pub enum DrainError {
 impl NamedError for DrainError {
     fn error_name(&self) -> &'static str {
         match self {
-            DrainError::NotFenced(_) => error_names::INVALID_INPUT,
+            DrainError::NotFenced(_) | DrainError::NotConfirmed(_) => error_names::INVALID_INPUT,
             DrainError::NotConverging { .. } => error_names::LAG_NOT_CONVERGING,
             DrainError::Failed { .. } => error_names::MIGRATION_FAILED,
             DrainError::Port(e) => e.default_name(),
@@ -122,6 +130,7 @@ impl_diagnostic!(DrainError);
 pub async fn run(
     input: &DrainInput,
     replication: &dyn Replication,
+    markers: &dyn FenceSql,
     clock: &dyn Clock,
     sleeper: &dyn Sleeper,
     settings: DrainSettings,
@@ -129,12 +138,16 @@ pub async fn run(
     if !input.fence.fenced {
         return Err(DrainError::NotFenced(input.fence.record.cluster_id.clone()));
     }
+    let confirmation = input
+        .fence
+        .confirmation
+        .as_ref()
+        .ok_or_else(|| DrainError::NotConfirmed(input.fence.record.cluster_id.clone()))?;
     let handle = &input.migration.handle;
     let timeout = input.switchover.drain_timeout_seconds;
     let deadline = input.fence.record.fenced_at + time::Duration::seconds(i64::from(timeout));
     let started = clock.now();
     let stop_at = deadline.min(started + settings.budget);
-    let mut zero_reads = 0;
     let mut reads = 0;
     loop {
         let status = replication.status(handle).await?;
@@ -159,18 +172,20 @@ pub async fn run(
             applied: p.applied,
         });
         let running = status.state == ReplicationState::Running;
-        zero_reads = if running && lag == Some(0) {
-            zero_reads + 1
-        } else {
-            0
-        };
-        let drained = match &positions {
-            Some(p) => running && lag == Some(0) && p.applied == p.source,
-            None => zero_reads >= settings.consecutive_zero_reads.max(1),
-        };
+        // Positions only move forward and the fence's was read after its marker: the target
+        // has applied everything once it is at (or, after server housekeeping, past) it.
+        let position_reached = positions
+            .as_ref()
+            .is_none_or(|p| p.applied >= confirmation.position);
+        let marker_arrived = running
+            && markers
+                .marker_arrived(&input.target_cluster_id, &confirmation.marker)
+                .await?;
+        let drained = marker_arrived && position_reached;
         let now = clock.now();
         let output = |drained: bool, next_poll_seconds| DrainOutput {
             drained,
+            marker_arrived,
             lag_seconds: lag,
             positions: positions.clone(),
             waited_ms: u64::try_from((now - started).whole_milliseconds()).unwrap_or(0),
@@ -184,13 +199,21 @@ pub async fn run(
         if now >= deadline {
             return Err(DrainError::NotConverging {
                 timeout,
+                marker: if marker_arrived {
+                    "arrived".into()
+                } else {
+                    format!(
+                        "{}#{} not on the target",
+                        confirmation.marker.execution, confirmation.marker.sequence
+                    )
+                },
                 lag: lag.map_or_else(|| "unknown".into(), |l| format!("{l} s")),
                 positions: positions.as_ref().map_or_else(
                     || "not reported".into(),
                     |p| {
                         format!(
-                            "source {} applied {}",
-                            p.source.start_position(),
+                            "fence {} applied {}",
+                            confirmation.position.start_position(),
                             p.applied.start_position()
                         )
                     },
@@ -208,12 +231,20 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{FakeClock, FakeReplication, EPOCH};
-    use crate::ports::{ReplicationPositions, ReplicationStatus};
+    use crate::fakes::{FakeClock, FakeFenceSql, FakeReplication, EPOCH};
+    use crate::ports::{FenceMarker, ReplicationPositions, ReplicationStatus};
     use serde_json::json;
+
+    fn marker() -> FenceMarker {
+        FenceMarker {
+            execution: "exec-1".into(),
+            sequence: 1,
+        }
+    }
 
     fn input(handle: &crate::ports::ReplicationHandle, timeout: u32) -> DrainInput {
         serde_json::from_value(json!({
+            "targetClusterId": "orders-encrypted",
             "switchover": {"drainTimeoutSeconds": timeout},
             "migration": {
                 "handle": handle,
@@ -222,7 +253,13 @@ mod tests {
             },
             "fence": {
                 "clusterId": "orders", "methods": ["read-only"], "fencedAt": "2026-11-27T12:00:00Z",
-                "fenced": true
+                "fenced": true,
+                "confirmation": {
+                    "position": {"file": "mysql-bin-changelog.000009", "position": 900},
+                    "marker": marker(),
+                    "sessionsEnded": 3, "rounds": 1, "readOnly": true,
+                    "ordinaryWriteRefused": true, "confirmMs": 35
+                }
             }
         }))
         .unwrap()
@@ -241,8 +278,25 @@ mod tests {
         }
     }
 
+    async fn drain(
+        input: &DrainInput,
+        replication: &FakeReplication,
+        markers: &FakeFenceSql,
+        clock: &FakeClock,
+    ) -> Result<DrainOutput, DrainError> {
+        run(
+            input,
+            replication,
+            markers,
+            clock,
+            clock,
+            DrainSettings::default(),
+        )
+        .await
+    }
+
     #[tokio::test]
-    async fn native_drain_waits_for_equal_positions_not_just_zero_lag() {
+    async fn native_drain_needs_the_marker_and_the_fence_position_applied() {
         let replication = FakeReplication::default();
         let handle = replication.add_existing("m", ReplicationState::Running);
         replication.queue_statuses(
@@ -253,50 +307,89 @@ mod tests {
                 status(Some(0), Some((900, 900))),
             ],
         );
+        let markers = FakeFenceSql::default();
+        markers.deliver("orders-encrypted", &marker());
         let clock = FakeClock::default();
-        let out = run(
-            &input(&handle, 300),
-            &replication,
-            &clock,
-            &clock,
-            DrainSettings::default(),
-        )
-        .await
-        .unwrap();
+        let out = drain(&input(&handle, 300), &replication, &markers, &clock)
+            .await
+            .unwrap();
         assert!(out.drained);
-        assert_eq!(out.reads, 3);
+        assert_eq!(out.reads, 3, "the marker alone is not enough while behind");
         assert_eq!(out.waited_ms, 1000, "two sub-second sleeps");
         assert_eq!(out.positions.unwrap().applied.position, 900);
         assert_eq!(out.next_poll_seconds, 0);
     }
 
     #[tokio::test]
-    async fn dms_drain_needs_consecutive_zero_latency_reads() {
+    async fn equal_positions_without_the_marker_are_not_drained() {
         let replication = FakeReplication::default();
         let handle = replication.add_existing("m", ReplicationState::Running);
-        replication.queue_statuses(
-            "m",
-            vec![
-                status(Some(0), None),
-                status(Some(2), None),
-                status(Some(0), None),
-                status(Some(0), None),
-                status(Some(0), None),
-            ],
+        replication.queue_statuses("m", vec![status(Some(0), Some((900, 900)))]);
+        let markers = FakeFenceSql::default();
+        let clock = FakeClock::default();
+        let out = drain(&input(&handle, 300), &replication, &markers, &clock)
+            .await
+            .unwrap();
+        assert!(!out.drained);
+        assert!(!out.marker_arrived);
+        assert_eq!(out.next_poll_seconds, 1);
+    }
+
+    #[tokio::test]
+    async fn a_stale_dms_latency_of_zero_does_not_end_the_drain() {
+        let replication = FakeReplication::default();
+        let handle = replication.add_existing("m", ReplicationState::Running);
+        replication.queue_statuses("m", vec![status(Some(0), None)]);
+        let markers = FakeFenceSql::default();
+        let clock = FakeClock::default();
+        clock.advance(290);
+        let error = drain(&input(&handle, 300), &replication, &markers, &clock)
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "LagNotConverging");
+        assert!(
+            error.to_string().contains("exec-1#1 not on the target"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn dms_drain_ends_when_the_marker_arrives_whatever_the_latency_says() {
+        let replication = FakeReplication::default();
+        let handle = replication.add_existing("m", ReplicationState::Running);
+        replication.queue_statuses("m", vec![status(None, None)]);
+        let markers = FakeFenceSql::default();
+        markers.deliver("orders-encrypted", &marker());
+        let clock = FakeClock::default();
+        let out = drain(&input(&handle, 300), &replication, &markers, &clock)
+            .await
+            .unwrap();
+        assert!(out.drained);
+        assert_eq!(out.lag_seconds, None, "unknown, not 0");
+        assert_eq!(
+            serde_json::to_value(&out).unwrap()["lagSeconds"],
+            serde_json::Value::Null
+        );
+    }
+
+    #[tokio::test]
+    async fn a_marker_of_an_earlier_fence_does_not_count() {
+        let replication = FakeReplication::default();
+        let handle = replication.add_existing("m", ReplicationState::Running);
+        replication.queue_statuses("m", vec![status(Some(0), None)]);
+        let markers = FakeFenceSql::default();
+        markers.deliver(
+            "orders-encrypted",
+            &FenceMarker {
+                execution: "exec-1".into(),
+                sequence: 0,
+            },
         );
         let clock = FakeClock::default();
-        let out = run(
-            &input(&handle, 300),
-            &replication,
-            &clock,
-            &clock,
-            DrainSettings::default(),
-        )
-        .await
-        .unwrap();
-        assert!(out.drained);
-        assert_eq!(out.reads, 5, "the read of 2 s resets the count");
-        assert_eq!(out.positions, None);
+        let out = drain(&input(&handle, 300), &replication, &markers, &clock)
+            .await
+            .unwrap();
+        assert!(!out.drained);
     }
 
     #[tokio::test]
@@ -305,12 +398,11 @@ mod tests {
         let handle = replication.add_existing("m", ReplicationState::Running);
         replication.queue_statuses("m", vec![status(Some(4), Some((900, 100)))]);
         let clock = FakeClock::default();
-        let out = run(
+        let out = drain(
             &input(&handle, 300),
             &replication,
+            &FakeFenceSql::default(),
             &clock,
-            &clock,
-            DrainSettings::default(),
         )
         .await
         .unwrap();
@@ -328,12 +420,11 @@ mod tests {
         replication.queue_statuses("m", vec![status(Some(4), Some((900, 100)))]);
         let clock = FakeClock::default();
         clock.advance(290);
-        let error = run(
+        let error = drain(
             &input(&handle, 300),
             &replication,
+            &FakeFenceSql::default(),
             &clock,
-            &clock,
-            DrainSettings::default(),
         )
         .await
         .unwrap_err();
@@ -350,12 +441,11 @@ mod tests {
         let handle = replication.add_existing("m", ReplicationState::Running);
         replication.set_status("m", ReplicationState::Failed, None, Some("disk full"));
         let clock = FakeClock::default();
-        let error = run(
+        let error = drain(
             &input(&handle, 300),
             &replication,
+            &FakeFenceSql::default(),
             &clock,
-            &clock,
-            DrainSettings::default(),
         )
         .await
         .unwrap_err();
@@ -364,21 +454,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unfenced_source_is_refused() {
+    async fn an_unfenced_or_unconfirmed_source_is_refused() {
         let replication = FakeReplication::default();
         let handle = replication.add_existing("m", ReplicationState::Running);
-        let mut input = input(&handle, 300);
-        input.fence.fenced = false;
         let clock = FakeClock::default();
-        let error = run(
-            &input,
-            &replication,
-            &clock,
-            &clock,
-            DrainSettings::default(),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(error.error_name(), "InvalidInput");
+        let mut unfenced = input(&handle, 300);
+        unfenced.fence.fenced = false;
+        let mut unconfirmed = input(&handle, 300);
+        unconfirmed.fence.confirmation = None;
+        for input in [unfenced, unconfirmed] {
+            let error = drain(&input, &replication, &FakeFenceSql::default(), &clock)
+                .await
+                .unwrap_err();
+            assert_eq!(error.error_name(), "InvalidInput");
+        }
     }
 }

@@ -13,15 +13,30 @@
 //!   saved with the cluster is used, so a rollback can unfence even when FenceWrites failed
 //!   half-way and left no `$.fence`.
 //!
-//! Output: [`FenceOutput`] (the [`FenceRecord`] plus `fenced`), at `$.fence` / `$.unfence`.
+//! The control-plane half above stops new connections (security group) and sets `read_only` (a
+//! parameter group change that reaches the writer asynchronously), but neither ends a session
+//! that is already open, and `read_only` does not bind users with `CONNECTION_ADMIN`. So the
+//! fence then runs its SQL half ([`FenceSql`]): ends every application session until none is
+//! left, confirms on the writer (`read_only` reads 1 when it is a method, no application session,
+//! an ordinary write fails), writes the marker row the drain waits for, and reads the writer's
+//! binlog position. Only then is the output `fenced: true`; a fence not confirmed within
+//! [`FenceSettings::confirm_timeout`] fails with `FenceNotConfirmed` and the state machine unfences.
+//!
+//! Output: [`FenceOutput`] (the [`FenceRecord`], `fenced`, and after a fence its
+//! [`FenceConfirmation`]), at `$.fence` / `$.unfence`.
 //! Errors: `SharedParameterGroup` (the group `read_only` would be set in is a default group or
-//! used by another cluster), `InvalidInput`, `SourceNotFound`, `Transient`.
+//! used by another cluster), `FenceNotConfirmed`, `InvalidInput`, `SourceNotFound`, `Transient`.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
-use crate::ports::{Clock, ClusterParameters, FenceRecord, WriteFence};
+use crate::ports::{
+    Clock, ClusterParameters, FenceConfirmation, FenceRecord, FenceSql, SessionFenceOutcome,
+    SessionFenceRequest, WriteFence,
+};
 use crate::spec::{FenceMethod, SwitchoverSpec};
 use crate::state::ExecutionRef;
 
@@ -33,6 +48,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:ResetDBClusterParameterGroup",
     "rds:AddTagsToResource",
     "rds:RemoveTagsFromResource",
+    "secretsmanager:GetSecretValue",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +80,25 @@ pub struct FenceOutput {
     pub record: FenceRecord,
     /// True after `fence`, false after `unfence`.
     pub fenced: bool,
+    /// The proof the SQL half gathered on the writer (after `fence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<FenceConfirmation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FenceSettings {
+    /// The bound on ending the sessions and confirming the fence. A parameter group change
+    /// reaches Aurora's writer within seconds to a minute; a session that will not end is no
+    /// better for waiting longer.
+    pub confirm_timeout: Duration,
+}
+
+impl Default for FenceSettings {
+    fn default() -> Self {
+        Self {
+            confirm_timeout: Duration::from_secs(120),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +111,13 @@ pub enum FenceError {
     FencedWithoutRecord { cluster: String, group: String },
     #[error("refusing to set read_only in cluster parameter group `{group}`: {reason}; attach a group used by this cluster alone or fence with `security-group` only")]
     SharedParameterGroup { group: String, reason: String },
+    #[error("the fence on `{cluster}` was not confirmed within {timeout:?} ({rounds} rounds): {reason}; it is being lifted")]
+    NotConfirmed {
+        cluster: String,
+        timeout: Duration,
+        rounds: u32,
+        reason: String,
+    },
     #[error(transparent)]
     Port(PortError),
 }
@@ -100,6 +142,7 @@ impl NamedError for FenceError {
             }
             FenceError::SourceNotFound(_) => error_names::SOURCE_NOT_FOUND,
             FenceError::SharedParameterGroup { .. } => error_names::SHARED_PARAMETER_GROUP,
+            FenceError::NotConfirmed { .. } => error_names::FENCE_NOT_CONFIRMED,
             FenceError::Port(e) => e.default_name(),
         }
     }
@@ -110,32 +153,76 @@ impl_diagnostic!(FenceError);
 /// `parameters` re-checks, at fence time, that the `read_only` group is this cluster's alone
 /// (preflight checked it, but hours may have passed); `None` where `read_only` is not a
 /// parameter-group setting (sandbox).
+/// The ports FenceWrites runs over: the control-plane half (`fence`, `parameters`) and the SQL
+/// half (`sql`).
+pub struct FencePorts<'a> {
+    pub fence: &'a dyn WriteFence,
+    /// `None` where `read_only` is not a parameter-group setting (sandbox).
+    pub parameters: Option<&'a dyn ClusterParameters>,
+    pub sql: &'a dyn FenceSql,
+    pub clock: &'a dyn Clock,
+}
+
 pub async fn run(
     input: &FenceWritesInput,
-    fence: &dyn WriteFence,
-    parameters: Option<&dyn ClusterParameters>,
-    clock: &dyn Clock,
+    ports: &FencePorts<'_>,
+    settings: FenceSettings,
 ) -> Result<FenceOutput, FenceError> {
     match input.action {
-        FenceAction::Fence => apply(input, fence, parameters, clock).await,
-        FenceAction::Unfence => lift(input, fence, clock).await,
+        FenceAction::Fence => {
+            let execution = input.execution.as_ref().ok_or(FenceError::Invalid {
+                field: "execution",
+                reason: "is required to fence (the marker row names the execution)".into(),
+            })?;
+            let record = apply(input, ports.fence, ports.parameters, ports.clock).await?;
+            let confirmation = confirm(&execution.name, &record, ports.sql, settings).await?;
+            Ok(FenceOutput {
+                record,
+                fenced: true,
+                confirmation: Some(confirmation),
+            })
+        }
+        FenceAction::Unfence => lift(input, ports.fence, ports.clock).await,
     }
 }
 
+/// The SQL half: sessions ended, the fence confirmed on the writer, the marker written.
+async fn confirm(
+    execution: &str,
+    record: &FenceRecord,
+    sql: &dyn FenceSql,
+    settings: FenceSettings,
+) -> Result<FenceConfirmation, FenceError> {
+    let request = SessionFenceRequest {
+        cluster_id: record.cluster_id.clone(),
+        read_only: record.methods.contains(&FenceMethod::ReadOnly),
+        new_connections_refused: record.methods.contains(&FenceMethod::SecurityGroup),
+        execution: execution.to_string(),
+        timeout: settings.confirm_timeout,
+    };
+    match sql.end_sessions_and_confirm(&request).await? {
+        SessionFenceOutcome::Confirmed(confirmation) => Ok(confirmation),
+        SessionFenceOutcome::NotConfirmed { reason, rounds } => Err(FenceError::NotConfirmed {
+            cluster: record.cluster_id.clone(),
+            timeout: settings.confirm_timeout,
+            rounds,
+            reason,
+        }),
+    }
+}
+
+/// The control-plane half; returns the record saved with the cluster.
 async fn apply(
     input: &FenceWritesInput,
     fence: &dyn WriteFence,
     parameters: Option<&dyn ClusterParameters>,
     clock: &dyn Clock,
-) -> Result<FenceOutput, FenceError> {
+) -> Result<FenceRecord, FenceError> {
     let cluster = &input.source_cluster_id;
     if let Some(saved) = fence.saved_record(cluster).await? {
         // An earlier attempt saved the originals (and may have applied part of the fence).
         fence.apply(&saved).await?;
-        return Ok(FenceOutput {
-            record: saved,
-            fenced: true,
-        });
+        return Ok(saved);
     }
     let switchover = input.switchover.as_ref().ok_or(FenceError::Invalid {
         field: "switchover",
@@ -189,10 +276,7 @@ async fn apply(
         fenced_at: clock.now(),
     };
     fence.apply(&record).await?;
-    Ok(FenceOutput {
-        record,
-        fenced: true,
-    })
+    Ok(record)
 }
 
 async fn check_group_is_ours(
@@ -245,6 +329,7 @@ async fn lift(
                 fenced_at: clock.now(),
             },
             fenced: false,
+            confirmation: None,
         });
     };
     if record.cluster_id != *cluster {
@@ -260,15 +345,42 @@ async fn lift(
     Ok(FenceOutput {
         record,
         fenced: false,
+        confirmation: None,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{FakeClock, FakeFence, FakeParameters};
+    use crate::fakes::{FakeClock, FakeFence, FakeFenceSql, FakeParameters};
     use crate::ports::FenceState;
     use serde_json::json;
+
+    /// FenceWrites over the fakes, with a SQL half that confirms every fence.
+    async fn run(
+        input: &FenceWritesInput,
+        fence: &FakeFence,
+        parameters: Option<&FakeParameters>,
+        clock: &FakeClock,
+    ) -> Result<FenceOutput, FenceError> {
+        run_with(input, fence, parameters, clock, &FakeFenceSql::default()).await
+    }
+
+    async fn run_with(
+        input: &FenceWritesInput,
+        fence: &FakeFence,
+        parameters: Option<&FakeParameters>,
+        clock: &FakeClock,
+        sql: &FakeFenceSql,
+    ) -> Result<FenceOutput, FenceError> {
+        let ports = FencePorts {
+            fence,
+            parameters: parameters.map(|p| p as &dyn ClusterParameters),
+            sql,
+            clock,
+        };
+        super::run(input, &ports, FenceSettings::default()).await
+    }
 
     fn fence_input(methods: serde_json::Value) -> FenceWritesInput {
         serde_json::from_value(json!({
@@ -370,7 +482,7 @@ mod tests {
         let second = run(&fence_input(both()), &fence, None, &clock)
             .await
             .unwrap();
-        assert_eq!(second, first);
+        assert_eq!(second.record, first.record);
         assert_eq!(fence.mutations().len(), changes);
     }
 
@@ -502,5 +614,77 @@ mod tests {
         assert_eq!(json["fencedAt"], "2026-11-27T12:00:00Z");
         let back: FenceOutput = serde_json::from_value(json).unwrap();
         assert_eq!(back, out);
+    }
+
+    #[tokio::test]
+    async fn fenced_only_once_the_sql_half_confirms_and_with_its_marker_and_position() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let sql = FakeFenceSql::default();
+        let out = run_with(
+            &fence_input(both()),
+            &fence,
+            None,
+            &FakeClock::default(),
+            &sql,
+        )
+        .await
+        .unwrap();
+        let confirmation = out.confirmation.expect("confirmation");
+        assert_eq!(confirmation.marker.execution, "exec-1");
+        assert_eq!(confirmation.marker.sequence, 1);
+        assert_eq!(confirmation.ordinary_write_refused, Some(true));
+        let requests = sql.requests();
+        assert_eq!(requests.len(), 1);
+        assert!(requests[0].read_only);
+        assert!(requests[0].new_connections_refused);
+        assert_eq!(requests[0].cluster_id, "orders");
+        assert_eq!(
+            requests[0].timeout,
+            FenceSettings::default().confirm_timeout
+        );
+        // A retried fence writes a new marker: the drain waits for the last one.
+        let again = run_with(
+            &fence_input(both()),
+            &fence,
+            None,
+            &FakeClock::default(),
+            &sql,
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.confirmation.unwrap().marker.sequence, 2);
+    }
+
+    #[tokio::test]
+    async fn a_fence_not_confirmed_is_fence_not_confirmed_and_leaves_the_record_to_unfence() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let sql = FakeFenceSql::default();
+        sql.refuse_confirmation("session 42 (app@10.0.0.9) still open");
+        let clock = FakeClock::default();
+        let error = run_with(&fence_input(both()), &fence, None, &clock, &sql)
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "FenceNotConfirmed");
+        assert!(error.to_string().contains("session 42"), "{error}");
+        // UnfenceAfterFailedFence finds the saved record and restores the original.
+        run(&unfence_input(None), &fence, None, &clock)
+            .await
+            .unwrap();
+        assert_eq!(fence.state("orders").unwrap(), original());
+    }
+
+    #[tokio::test]
+    async fn a_fence_without_an_execution_is_refused() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let mut input = fence_input(both());
+        input.execution = None;
+        let error = run(&input, &fence, None, &FakeClock::default())
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "InvalidInput");
+        assert!(fence.mutations().is_empty());
     }
 }

@@ -16,7 +16,11 @@
 //! id and instance ids are free or ours from an earlier attempt (`TargetClusterTaken`); the DNS
 //! record exists and is a CNAME to the source's writer endpoint (`DnsRecordNotOnSource`); when
 //! verification or the native engine will speak SQL over TLS, the functions have a readable RDS
-//! CA bundle (`RdsCaBundleMissing`), so that nothing fails for want of it while writes are fenced.
+//! CA bundle (`RdsCaBundleMissing`), so that nothing fails for want of it while writes are fenced;
+//! the users that `read_only` does not stop (`CONNECTION_ADMIN`, `SUPER`, MariaDB's `READ_ONLY
+//! ADMIN`) are listed in the plan, and a fence without the `security-group` method is refused
+//! while one of them is connected (`FenceCannotStopWriters`): its sessions would be ended, but it
+//! would reconnect and write through `read_only`.
 //!
 //! **Re-keying.** An encrypted source is refused unless `kmsKeyId` is given and resolves to a key
 //! other than the source's: then the run copies it under the new key (`preflight.encryption.rekey`).
@@ -34,8 +38,8 @@ use crate::error_names;
 use crate::errors::{impl_diagnostic, InvalidInput, NamedError, PortError};
 use crate::naming;
 use crate::ports::{
-    BinlogRetention, Clock, Cluster, ClusterParameters, Clusters, DatabaseEndpoint, Dns, KmsKey,
-    KmsKeys,
+    BinlogRetention, Clock, Cluster, ClusterParameters, Clusters, DatabaseEndpoint, Dns, FenceSql,
+    KmsKey, KmsKeys, ReadOnlyBypassUser,
 };
 use crate::spec::{FenceMethod, MigrationSpec, ReplicationSpec, VerifyMode};
 use crate::state::ExecutionRef;
@@ -72,6 +76,8 @@ pub struct PreflightPorts<'a> {
     pub kms: &'a dyn KmsKeys,
     pub dns: &'a dyn Dns,
     pub retention: Option<&'a dyn BinlogRetention>,
+    /// `None`: the users that bypass `read_only` are not listed (a warning in the plan).
+    pub fence_sql: Option<&'a dyn FenceSql>,
     pub clock: &'a dyn Clock,
 }
 
@@ -120,6 +126,10 @@ pub struct PreflightPlan {
     pub required_binlog_retention_hours: u32,
     /// Every resource the run creates, modifies or deletes, in order.
     pub resources: Vec<PlannedResource>,
+    /// Users on the source that `read_only` does not stop, with their sessions at preflight
+    /// (`None` when they could not be read; see `warnings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_bypass_users: Option<Vec<ReadOnlyBypassUser>>,
     pub warnings: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub checked_at: OffsetDateTime,
@@ -215,6 +225,8 @@ pub enum PreflightError {
     },
     #[error("{needs} connects to the clusters over TLS, but {reason}")]
     RdsCaBundleMissing { needs: String, reason: String },
+    #[error("the fence {methods:?} cannot stop {users}: they bypass read_only and are connected, and without the `security-group` method they would reconnect after their sessions are ended; add `security-group` to switchover.fence (with fenceSecurityGroupId), or move these applications to a user without CONNECTION_ADMIN/SUPER")]
+    FenceCannotStopWriters { methods: Vec<String>, users: String },
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -241,6 +253,7 @@ impl NamedError for PreflightError {
             TargetTaken { .. } | TargetLeftByEarlierRun { .. } => error_names::TARGET_CLUSTER_TAKEN,
             DnsRecordNotOnSource { .. } => error_names::DNS_RECORD_NOT_ON_SOURCE,
             RdsCaBundleMissing { .. } => error_names::RDS_CA_BUNDLE_MISSING,
+            FenceCannotStopWriters { .. } => error_names::FENCE_CANNOT_STOP_WRITERS,
             Port(e) => e.default_name(),
         }
     }
@@ -340,6 +353,8 @@ pub async fn run(
     )
     .await?;
 
+    let bypass = check_bypass_users(&spec, ports.fence_sql, &mut warnings).await?;
+
     let target_id = spec.target_cluster_id();
     let target_action = check_target(&source, &target_id, ports.clusters).await?;
     let instances = plan_instances(&spec, &source, &target_id, ports.clusters).await?;
@@ -368,6 +383,7 @@ pub async fn run(
         binlog_retention_hours: retention,
         required_binlog_retention_hours: settings.min_binlog_retention_hours,
         resources,
+        read_only_bypass_users: bypass,
         warnings,
         checked_at: now,
     };
@@ -637,6 +653,53 @@ async fn check_retention(
     }
 }
 
+/// Users `read_only` does not stop. Aurora's own `rdsadmin` is left out: the fence never ends
+/// its sessions and it writes no application data.
+async fn check_bypass_users(
+    spec: &MigrationSpec,
+    fence_sql: Option<&dyn FenceSql>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Vec<ReadOnlyBypassUser>>, PreflightError> {
+    let Some(fence_sql) = fence_sql else {
+        warnings.push("the users that bypass read_only were not listed (no SQL access from preflight): with a `read-only` fence alone, make sure no application connects as the master user or a user with CONNECTION_ADMIN or SUPER".into());
+        return Ok(None);
+    };
+    let users: Vec<ReadOnlyBypassUser> = fence_sql
+        .read_only_bypass_users(&spec.source_cluster_id)
+        .await?
+        .into_iter()
+        .filter(|u| !u.grantee.starts_with("'rdsadmin'@"))
+        .collect();
+    let connected: Vec<String> = users
+        .iter()
+        .filter(|u| u.sessions > 0)
+        .map(|u| {
+            format!(
+                "{} ({} session(s), {})",
+                u.grantee,
+                u.sessions,
+                u.privileges.join(", ")
+            )
+        })
+        .collect();
+    let fence = &spec.switchover.fence;
+    if !connected.is_empty() && !fence.contains(&FenceMethod::SecurityGroup) {
+        return Err(PreflightError::FenceCannotStopWriters {
+            methods: fence
+                .iter()
+                .map(|m| {
+                    serde_json::to_value(m)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                })
+                .collect(),
+            users: connected.join("; "),
+        });
+    }
+    Ok(Some(users))
+}
+
 /// The target id must be free. Preflight runs before this execution creates anything, so a
 /// target carrying our owner tag was left by an earlier run (kept after a rollback, or already
 /// migrated): reusing it would replicate from a new snapshot's position into the old data.
@@ -897,9 +960,10 @@ fn plan_resources(
 mod tests {
     use super::*;
     use crate::fakes::{
-        self, FakeClock, FakeClusters, FakeDns, FakeKms, FakeParameters, FakeRetention,
+        self, FakeClock, FakeClusters, FakeDns, FakeFenceSql, FakeKms, FakeParameters,
+        FakeRetention,
     };
-    use crate::ports::Tag;
+    use crate::ports::{ReadOnlyBypassUser, Tag};
     use serde_json::json;
 
     const WRITER: &str = "orders.cluster-abc.eu-west-1.rds.amazonaws.com";
@@ -911,6 +975,7 @@ mod tests {
         kms: FakeKms,
         dns: FakeDns,
         retention: FakeRetention,
+        fence_sql: FakeFenceSql,
         clock: FakeClock,
         with_retention: bool,
         sql_tls: SqlTls,
@@ -924,6 +989,7 @@ mod tests {
                 kms: FakeKms::with_key("alias/aurora-orders"),
                 dns: FakeDns::with_record("db.example.com", "CNAME", Some(WRITER)),
                 retention: FakeRetention::hours(Some(48)),
+                fence_sql: FakeFenceSql::default(),
                 clock: FakeClock::default(),
                 with_retention: true,
                 sql_tls: SqlTls::Ready,
@@ -945,6 +1011,7 @@ mod tests {
                 retention: self
                     .with_retention
                     .then_some(&self.retention as &dyn BinlogRetention),
+                fence_sql: Some(&self.fence_sql),
                 clock: &self.clock,
             };
             let settings = PreflightSettings {
@@ -1077,6 +1144,59 @@ mod tests {
             .unwrap();
         assert_eq!(doc["kmsKeyId"], fakes::key_arn("alias/aws/rds"));
         assert_eq!(plan(&doc).encryption.requested_kms_key_id, "alias/aws/rds");
+    }
+
+    fn bypass_user(grantee: &str, sessions: u32) -> ReadOnlyBypassUser {
+        ReadOnlyBypassUser {
+            grantee: grantee.into(),
+            privileges: vec!["CONNECTION_ADMIN".into()],
+            sessions,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_only_fence_alone_is_refused_while_a_user_that_bypasses_it_is_connected() {
+        let world = World::new();
+        world.fence_sql.set_bypass_users(
+            "orders",
+            vec![
+                bypass_user("'admin'@'%'", 3),
+                bypass_user("'rdsadmin'@'localhost'", 2),
+            ],
+        );
+        let error = world.run(spec()).await.unwrap_err();
+        assert_eq!(error.error_name(), "FenceCannotStopWriters");
+        let text = error.to_string();
+        assert!(text.contains("'admin'@'%' (3 session(s)"), "{text}");
+        assert!(!text.contains("rdsadmin"), "{text}");
+        world.assert_nothing_changed("refused fence");
+
+        // With the security group, new connections are refused: the fence can stop them.
+        let guarded = with(
+            with(
+                spec(),
+                "/switchover/fence",
+                json!(["security-group", "read-only"]),
+            ),
+            "/switchover/fenceSecurityGroupId",
+            json!("sg-0fe0ce0000000000f"),
+        );
+        let doc = world.run(guarded).await.unwrap();
+        let users = plan(&doc).read_only_bypass_users.unwrap();
+        assert_eq!(users, vec![bypass_user("'admin'@'%'", 3)]);
+    }
+
+    #[tokio::test]
+    async fn bypass_users_without_sessions_are_listed_not_refused() {
+        let world = World::new();
+        world
+            .fence_sql
+            .set_bypass_users("orders", vec![bypass_user("'admin'@'%'", 0)]);
+        let doc = world.run(spec()).await.unwrap();
+        assert_eq!(
+            plan(&doc).read_only_bypass_users.unwrap(),
+            vec![bypass_user("'admin'@'%'", 0)]
+        );
     }
 
     #[tokio::test]

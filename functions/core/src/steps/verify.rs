@@ -303,7 +303,7 @@ mod tests {
         serde_json::from_value(json!({
             "verify": {"mode": mode, "databases": ["shop"], "timeoutSeconds": 30},
             "drain": {
-                "drained": true, "lagSeconds": 0, "waitedMs": 800, "reads": 3,
+                "drained": true, "markerArrived": true, "lagSeconds": 0, "waitedMs": 800, "reads": 3,
                 "deadline": "2026-11-27T12:05:00Z", "nextPollSeconds": 0,
                 "positions": {
                     "source": {"file": "mysql-bin-changelog.000009", "position": 900},
