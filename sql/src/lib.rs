@@ -15,9 +15,9 @@
 //! Credentials come from Secrets Manager secret JSON through [`SecretsSource`]; no password is
 //! ever printed, logged or put in an error.
 
-mod ca_bundle;
 mod accounts;
 mod bypass;
+mod ca_bundle;
 mod conn;
 mod credentials;
 mod fence;
@@ -29,9 +29,9 @@ mod verify;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use ca_bundle::{check_ca_bundle, CaBundleError, CA_BUNDLE_FIX};
 pub use accounts::accounts;
 pub use bypass::BYPASS_PRIVILEGES;
+pub use ca_bundle::{check_ca_bundle, CaBundleError, CA_BUNDLE_FIX};
 pub use conn::quote_identifier;
 pub use credentials::{
     ConnectionSettings, Credentials, SecretValue, SecretsSource, StaticSecrets, Tls,

@@ -83,6 +83,7 @@ async fn preflight(
         kms: &kms,
         dns: &dns,
         retention: None,
+        fence_sql: None,
         clock: &clock,
     };
     let input = PreflightInput {

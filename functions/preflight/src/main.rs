@@ -22,8 +22,8 @@ use aurora_core::steps::preflight::{
     self, PreflightInput, PreflightPorts, PreflightSettings, SqlTls,
 };
 use aurora_sql::{
-    check_ca_bundle, ConnectionSettings, SecretValue, SecretsSource, SqlBinlogRetention,
-    SqlFence, Tls, WriterConnections, CA_BUNDLE_FIX,
+    check_ca_bundle, ConnectionSettings, SecretValue, SecretsSource, SqlBinlogRetention, SqlFence,
+    Tls, WriterConnections, CA_BUNDLE_FIX,
 };
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;

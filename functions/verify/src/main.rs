@@ -51,20 +51,22 @@ impl Verifier for SecretVerifier<'_> {
         databases: &[String],
         depth: VerifyDepth,
     ) -> PortResult<Vec<TableDigest>> {
+        self.verifier().await?.table_digests(databases, depth).await
+    }
+
+    async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
+        self.verifier().await?.accounts().await
+    }
+}
+
+impl SecretVerifier<'_> {
+    /// The SQL verifier of this side, with credentials read now.
+    async fn verifier(&self) -> PortResult<SqlVerifier> {
         let tls = self.tls.clone().ok_or_else(|| {
             PortError::InvalidRequest(format!("RDS_CA_BUNDLE is not set: {CA_BUNDLE_FIX}"))
         })?;
         let secret = SecretValue::from_json(&self.secrets.secret_string(&self.secret_arn).await?)?;
-        let settings = secret.at_endpoint(&self.endpoint, tls)?;
-        SqlVerifier::new(settings)
-            .table_digests(databases, depth)
-            .await
-    }
-
-    async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
-        let secret = SecretValue::from_json(&self.secrets.secret_string(&self.secret_arn).await?)?;
-        let settings = secret.at_endpoint(&self.endpoint, self.tls.clone())?;
-        SqlVerifier::new(settings).accounts().await
+        Ok(SqlVerifier::new(secret.at_endpoint(&self.endpoint, tls)?))
     }
 }
 
