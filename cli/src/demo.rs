@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aurora_local::demo::{run_demo, DemoOptions, DemoReport};
+use aurora_local::demo::{run_demo, DemoEngine, DemoOptions, DemoReport};
 
 use crate::progress::{Event, Progress};
 use crate::run::summary;
@@ -40,6 +40,22 @@ pub struct Args {
     /// Port the sandbox's servers listen on (each on its own loopback address).
     #[arg(long, default_value_t = aurora_sandbox::DEFAULT_PORT)]
     pub port: u16,
+    /// The application record's TTL in seconds when the run starts, as an operator's zone often
+    /// has (e.g. 300). The run lowers it to the switchover TTL and waits the original TTL
+    /// (scaled by --time-scale) before the switchover [default: the switchover TTL, no wait].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..=86400))]
+    pub initial_ttl: Option<i64>,
+    /// How changes reach the target: native binlog replication, or a DMS homogeneous data
+    /// migration (the AWS adapter against the sandbox's DMS stand-in, which takes ten minutes
+    /// to start, scaled by --time-scale).
+    #[arg(long, value_enum, default_value_t = Engine::Native)]
+    pub engine: Engine,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    Native,
+    Dms,
 }
 
 pub async fn run(args: Args) -> ExitCode {
@@ -51,14 +67,19 @@ pub async fn run(args: Args) -> ExitCode {
         dir: args.sandbox_dir.clone(),
         port: args.port,
         keep: args.keep,
+        initial_ttl: args.initial_ttl,
+        engine: match args.engine {
+            Engine::Native => DemoEngine::Native,
+            Engine::Dms => DemoEngine::Dms,
+        },
         ..DemoOptions::default()
     };
     let mut progress = Progress::new();
     let mut view = (!args.json).then(TerminalView::for_stdout);
     if !args.json {
         println!(
-            "demo: {} rows per table, {} writers at {} writes/s, waits scaled by {}",
-            options.rows, options.writers, options.rate, options.time_scale
+            "demo: {} rows per table, {} writers at {} writes/s, {:?} replication, waits scaled by {}",
+            options.rows, options.writers, options.rate, options.engine, options.time_scale
         );
     }
     let outcome = run_demo(
@@ -148,6 +169,18 @@ fn print_table(r: &DemoReport) {
         ("writeUnavailableMs".into(), ms(r.write_unavailable_ms)),
         ("fenced window".into(), ms(r.fenced_window_ms)),
         (
+            "DNS TTL".into(),
+            match (r.dns_original_ttl_seconds, r.dns_switchover_ttl_seconds) {
+                (Some(original), Some(switchover)) => format!(
+                    "{original} s lowered to {switchover} s early; gate waited {}; {} s after the run",
+                    ms(r.dns_ttl_wait_ms),
+                    r.dns_final_ttl_seconds
+                        .map_or_else(|| "-".into(), |t| t.to_string())
+                ),
+                _ => "-".into(),
+            },
+        ),
+        (
             "writer errors".into(),
             format!(
                 "{} read-only, {} connection, {} other; {} connects",
@@ -223,5 +256,12 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--rows", "50", "--json", "--keep"]).unwrap();
         assert_eq!(cli.args.rows, 50);
         assert!(cli.args.json && cli.args.keep);
+        assert_eq!(cli.args.initial_ttl, None);
+        let cli = Cli::try_parse_from(["x", "--initial-ttl", "300"]).unwrap();
+        assert_eq!(cli.args.initial_ttl, Some(300));
+        assert!(Cli::try_parse_from(["x", "--initial-ttl", "-1"]).is_err());
+        assert_eq!(cli.args.engine, Engine::Native);
+        let cli = Cli::try_parse_from(["x", "--engine", "dms"]).unwrap();
+        assert_eq!(cli.args.engine, Engine::Dms);
     }
 }

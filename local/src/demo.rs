@@ -43,6 +43,21 @@ pub struct DemoOptions {
     pub warmup: Duration,
     pub cooldown: Duration,
     pub ports: SandboxPortSettings,
+    /// The application record's TTL when the run starts (`None`: the sandbox's
+    /// `APP_RECORD_TTL`). LowerDnsTtl brings it down to the switchover TTL, and the switchover
+    /// waits for the original TTL, scaled by `time_scale` like every wait.
+    pub initial_ttl: Option<i64>,
+    pub engine: DemoEngine,
+}
+
+/// How changes reach the target in the demo.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DemoEngine {
+    /// Native binlog replication (`aurora-sql`, over the `mysql.rds_*` stand-ins).
+    #[default]
+    Native,
+    /// DMS homogeneous data migration: the AWS adapter against the sandbox's DMS stand-in.
+    Dms,
 }
 
 impl Default for DemoOptions {
@@ -58,13 +73,20 @@ impl Default for DemoOptions {
             warmup: Duration::from_millis(500),
             cooldown: Duration::from_millis(500),
             ports: SandboxPortSettings::default(),
+            initial_ttl: None,
+            engine: DemoEngine::Native,
         }
     }
 }
 
 /// The migration spec the demo runs.
 pub fn spec() -> Value {
-    json!({
+    spec_for(DemoEngine::Native)
+}
+
+/// The migration spec the demo runs with `engine`.
+pub fn spec_for(engine: DemoEngine) -> Value {
+    let mut spec = json!({
         "sourceClusterId": SOURCE,
         "targetClusterId": TARGET,
         "kmsKeyId": KMS_ALIAS,
@@ -80,7 +102,11 @@ pub fn spec() -> Value {
             "recordName": aurora_sandbox::APP_RECORD,
             "ttlSeconds": aurora_sandbox::APP_RECORD_TTL
         }
-    })
+    });
+    if engine == DemoEngine::Dms {
+        spec["replication"] = crate::dms::replication_spec();
+    }
+    spec
 }
 
 /// Time spent in one phase (filled in by the caller, which knows the phase names).
@@ -106,6 +132,8 @@ pub struct DemoReport {
     pub writers: usize,
     pub rate_writes_per_second: f64,
     pub time_scale: f64,
+    /// `native` or `dms`.
+    pub engine: String,
     pub acknowledged_inserts: usize,
     pub acknowledged_updates: usize,
     pub lost_writes: usize,
@@ -126,6 +154,13 @@ pub struct DemoReport {
     pub write_unavailable_ms: Option<f64>,
     /// From FenceWrites scheduled to SwapDns succeeded.
     pub fenced_window_ms: Option<f64>,
+    /// The record's TTL when the run started, and the switchover TTL it was lowered to.
+    pub dns_original_ttl_seconds: Option<i64>,
+    pub dns_switchover_ttl_seconds: Option<i64>,
+    /// Real time spent at DnsTtlGate, waiting out the original TTL (time-scaled).
+    pub dns_ttl_wait_ms: Option<f64>,
+    /// The record's TTL after the run (the original again).
+    pub dns_final_ttl_seconds: Option<i64>,
     pub writer_errors: writers::WriterErrors,
     pub acknowledged_on_target_after_swap: usize,
     pub state_transitions: u64,
@@ -198,6 +233,9 @@ async fn demo(
     sandbox.seed_sample(SOURCE, options.rows).await?;
     writers::create_table(sandbox, SOURCE).await?;
     sandbox.prepare_source_for_migration(SOURCE).await?;
+    if let Some(ttl) = options.initial_ttl {
+        sandbox.set_app_record_ttl(ttl).await?;
+    }
 
     let load = WriteLoad::start(
         sandbox,
@@ -209,10 +247,18 @@ async fn demo(
         },
     )?;
     tokio::time::sleep(options.warmup).await;
-    let ports = sandbox_ports(sandbox, SOURCE, TARGET, options.ports);
+    let mut ports = sandbox_ports(sandbox, SOURCE, TARGET, options.ports);
+    // Kept until the run ends: the DMS stand-in stops when dropped.
+    let dms = match options.engine {
+        DemoEngine::Native => None,
+        DemoEngine::Dms => Some(crate::dms::start(sandbox, options.time_scale).await?),
+    };
+    if let Some(dms) = &dms {
+        ports.replication = std::sync::Arc::new(dms.replication.clone());
+    }
     let run = runner::run_local(
         ports,
-        spec(),
+        spec_for(options.engine),
         RunOptions {
             time_scale: options.time_scale,
             approval: Approval::Auto,
@@ -225,9 +271,11 @@ async fn demo(
     // Keep writing a moment on whichever cluster the name now leads to.
     tokio::time::sleep(options.cooldown).await;
     let writes = load.stop().await;
+    drop(dms);
     let run = run?;
 
     let check = checks::check_writes(sandbox, TARGET, &writes.inserted_ids()).await;
+    let final_ttl = sandbox.app_record().ok().flatten().map(|r| r.ttl);
     let at_rest = checks::scan_at_rest(sandbox, SOURCE, TARGET);
     let report = report(
         sandbox,
@@ -238,6 +286,10 @@ async fn demo(
         at_rest,
         started.elapsed(),
     );
+    let report = DemoReport {
+        dns_final_ttl_seconds: final_ttl,
+        ..report
+    };
     Ok(DemoOutcome {
         report,
         history: run.outcome.history,
@@ -331,6 +383,11 @@ fn report(
         writers: options.writers,
         rate_writes_per_second: options.rate,
         time_scale: options.time_scale,
+        engine: match options.engine {
+            DemoEngine::Native => "native",
+            DemoEngine::Dms => "dms",
+        }
+        .into(),
         acknowledged_inserts: writes.acks.iter().filter(|a| a.id.is_some()).count(),
         acknowledged_updates: writes.acks.iter().filter(|a| a.id.is_none()).count(),
         lost_writes: lost.len(),
@@ -354,6 +411,10 @@ fn report(
             (Some(f), Some(s)) => Some(round((s - f).whole_microseconds() as f64 / 1000.0)),
             _ => None,
         },
+        dns_original_ttl_seconds: dns_ttl(run, "originalTtlSeconds"),
+        dns_switchover_ttl_seconds: dns_ttl(run, "switchoverTtlSeconds"),
+        dns_ttl_wait_ms: timing::wait_state_ms(history, "DnsTtlGate").map(round),
+        dns_final_ttl_seconds: None,
         writer_errors: writes.errors,
         acknowledged_on_target_after_swap: writes
             .acks
@@ -368,6 +429,14 @@ fn report(
         peak_memory_kib: checks::peak_memory_kib(),
         sandbox_dir: sandbox.dir().display().to_string(),
     }
+}
+
+/// A field of LowerDnsTtl's result in the execution's output.
+fn dns_ttl(run: &LocalRun, field: &str) -> Option<i64> {
+    run.outcome
+        .output()
+        .and_then(|o| o.pointer(&format!("/dnsTtl/{field}")))
+        .and_then(Value::as_i64)
 }
 
 fn round(value: f64) -> f64 {

@@ -10,11 +10,13 @@
 //! - [`writers`]: the demo's application, writing through the sandbox's DNS name and recording
 //!   every acknowledged write;
 //! - [`checks`]: lost and duplicated writes, encryption at rest;
-//! - [`demo`]: the demo from sandbox up to report.
+//! - [`demo`]: the demo from sandbox up to report;
+//! - [`dms`]: the DMS engine over the sandbox's DMS stand-in, through the AWS adapter.
 
 mod aurora_version;
 pub mod checks;
 pub mod demo;
+pub mod dms;
 pub mod runner;
 pub mod sandbox_ports;
 pub mod timing;

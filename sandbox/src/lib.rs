@@ -7,6 +7,7 @@
 //!   with encryption at rest, the binlog event recorded on the restored writer.
 //! - [`SandboxFence`] (`WriteFence`): `read_only` plus ending application sessions.
 //! - [`SandboxDns`] (`Dns`): zone files replaced atomically.
+//! - [`dms`]: a stand-in for DMS homogeneous data migrations, over the DMS API's wire protocol.
 //! - [`schema`]: the sample schema, its seed and the plaintext-marker scan.
 //!
 //! Replication and verification are `aurora-sql`'s, unchanged: the sandbox installs its
@@ -16,6 +17,7 @@
 //! no AWS SDK.
 
 pub mod clusters;
+pub mod dms;
 pub mod dns;
 pub mod error;
 pub mod fence;
