@@ -243,6 +243,7 @@ async fn demo(
             writers: options.writers,
             rate_per_second: options.rate,
             seeded_rows: options.rows,
+            time_scale: options.time_scale,
             ..WriteLoadConfig::default()
         },
     )?;

@@ -6,7 +6,8 @@
 //! - [`SandboxClusters`] (`Clusters`): snapshot = `mariadb-backup`, restore = copy-back started
 //!   with encryption at rest, the binlog event recorded on the restored writer.
 //! - [`SandboxFence`] (`WriteFence`): `read_only` plus ending application sessions.
-//! - [`SandboxDns`] (`Dns`): zone files replaced atomically.
+//! - [`SandboxDns`] (`Dns`): zone files replaced atomically, served over DNS on loopback by
+//!   [`dns_server`] (TTLs in the run's time).
 //! - [`dms`]: a stand-in for DMS homogeneous data migrations, over the DMS API's wire protocol.
 //! - [`schema`]: the sample schema, its seed and the plaintext-marker scan.
 //!
@@ -19,6 +20,7 @@
 pub mod clusters;
 pub mod dms;
 pub mod dns;
+pub mod dns_server;
 pub mod error;
 pub mod fence;
 pub mod kms;
