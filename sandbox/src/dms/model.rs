@@ -505,52 +505,60 @@ impl DmsStandIn {
         migration
     }
 
+    /// The source and target clusters a migration's project names, as DMS would reach them:
+    /// each data provider's server and port, and a secret it can read.
+    fn clusters_of(
+        &self,
+        state: &State,
+        migration: &Migration,
+    ) -> Result<(String, String), String> {
+        let project = state
+            .projects
+            .values()
+            .find(|p| p.arn == migration.project_arn)
+            .ok_or("the migration project no longer exists")?;
+        let cluster_of = |descriptor: &Descriptor| -> Result<String, String> {
+            let provider = state
+                .providers
+                .values()
+                .find(|p| p.arn == descriptor.provider_arn)
+                .ok_or("a data provider of the project no longer exists")?;
+            let server = provider
+                .settings
+                .pointer("/MySqlSettings/ServerName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let port = provider
+                .settings
+                .pointer("/MySqlSettings/Port")
+                .and_then(Value::as_i64);
+            let secret = descriptor.secret.as_deref().unwrap_or_default();
+            if ![REPLICATION_SECRET_ARN, ADMIN_SECRET_ARN].contains(&secret) {
+                return Err(format!(
+                    "Failed to retrieve the secret {secret} of data provider {}: ResourceNotFoundException",
+                    provider.name
+                ));
+            }
+            let cluster = self
+                .sandbox
+                .cluster_by_host(server)
+                .filter(|_| port == Some(i64::from(self.sandbox.port())))
+                .ok_or_else(|| {
+                    format!(
+                        "Failed to connect to data provider {} at {server}:{}: no server answers",
+                        provider.name,
+                        port.unwrap_or_default()
+                    )
+                })?;
+            Ok(cluster)
+        };
+        Ok((cluster_of(&project.source)?, cluster_of(&project.target)?))
+    }
+
     /// The end of `Starting`: resolve the project's providers and secrets as DMS would, then
     /// replicate natively from the start position.
     async fn begin_replication(&self, state: &State, mut migration: Migration) -> Migration {
-        let resolved = (|| {
-            let project = state
-                .projects
-                .values()
-                .find(|p| p.arn == migration.project_arn)
-                .ok_or("the migration project no longer exists")?;
-            let cluster_of = |descriptor: &Descriptor| -> Result<String, String> {
-                let provider = state
-                    .providers
-                    .values()
-                    .find(|p| p.arn == descriptor.provider_arn)
-                    .ok_or("a data provider of the project no longer exists")?;
-                let server = provider
-                    .settings
-                    .pointer("/MySqlSettings/ServerName")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let port = provider
-                    .settings
-                    .pointer("/MySqlSettings/Port")
-                    .and_then(Value::as_i64);
-                let secret = descriptor.secret.as_deref().unwrap_or_default();
-                if ![REPLICATION_SECRET_ARN, ADMIN_SECRET_ARN].contains(&secret) {
-                    return Err(format!(
-                        "Failed to retrieve the secret {secret} of data provider {}: ResourceNotFoundException",
-                        provider.name
-                    ));
-                }
-                let cluster = self
-                    .sandbox
-                    .cluster_by_host(server)
-                    .filter(|_| port == Some(i64::from(self.sandbox.port())))
-                    .ok_or_else(|| {
-                        format!(
-                            "Failed to connect to data provider {} at {server}:{}: no server answers",
-                            provider.name,
-                            port.unwrap_or_default()
-                        )
-                    })?;
-                Ok(cluster)
-            };
-            Ok::<_, String>((cluster_of(&project.source)?, cluster_of(&project.target)?))
-        })();
+        let resolved = self.clusters_of(state, &migration);
         let (source, target) = match resolved {
             Ok(pair) => pair,
             Err(message) => return Self::failed(migration, message),
