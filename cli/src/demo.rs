@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aurora_local::demo::{run_demo, DemoOptions, DemoReport};
+use aurora_local::demo::{run_demo, DemoEngine, DemoOptions, DemoReport};
 
 use crate::progress::{Event, Progress};
 use crate::run::summary;
@@ -52,6 +52,22 @@ pub struct Args {
     /// read_only does not stop it, as on Aurora the master user or a CONNECTION_ADMIN user).
     #[arg(long, value_enum, default_value_t = WriterUser::App)]
     pub writer_user: WriterUser,
+    /// The application record's TTL in seconds when the run starts, as an operator's zone often
+    /// has (e.g. 300). The run lowers it to the switchover TTL and waits the original TTL
+    /// (scaled by --time-scale) before the switchover [default: the switchover TTL, no wait].
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(0..=86400))]
+    pub initial_ttl: Option<i64>,
+    /// How changes reach the target: native binlog replication, or a DMS homogeneous data
+    /// migration (the AWS adapter against the sandbox's DMS stand-in, which takes ten minutes
+    /// to start, scaled by --time-scale).
+    #[arg(long, value_enum, default_value_t = Engine::Native)]
+    pub engine: Engine,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    Native,
+    Dms,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -75,14 +91,19 @@ pub async fn run(args: Args) -> ExitCode {
         port: args.port,
         keep: args.keep,
         privileged_writers: args.writer_user == WriterUser::Admin,
+        initial_ttl: args.initial_ttl,
+        engine: match args.engine {
+            Engine::Native => DemoEngine::Native,
+            Engine::Dms => DemoEngine::Dms,
+        },
         ..DemoOptions::default()
     };
     let mut progress = Progress::new();
     let mut view = (!args.json).then(TerminalView::for_stdout);
     if !args.json {
         println!(
-            "demo: {} rows per table, {} writers at {} writes/s, waits scaled by {}",
-            options.rows, options.writers, options.rate, options.time_scale
+            "demo: {} rows per table, {} writers at {} writes/s, {:?} replication, waits scaled by {}",
+            options.rows, options.writers, options.rate, options.engine, options.time_scale
         );
     }
     let outcome = run_demo(
@@ -179,6 +200,18 @@ fn print_table(r: &DemoReport) {
             },
         ),
         (
+            "DNS TTL".into(),
+            match (r.dns_original_ttl_seconds, r.dns_switchover_ttl_seconds) {
+                (Some(original), Some(switchover)) => format!(
+                    "{original} s lowered to {switchover} s early; gate waited {}; {} s after the run",
+                    ms(r.dns_ttl_wait_ms),
+                    r.dns_final_ttl_seconds
+                        .map_or_else(|| "-".into(), |t| t.to_string())
+                ),
+                _ => "-".into(),
+            },
+        ),
+        (
             "writer errors".into(),
             format!(
                 "{} read-only, {} connection, {} other; {} connects",
@@ -254,6 +287,13 @@ mod tests {
         let cli = Cli::try_parse_from(["x", "--rows", "50", "--json", "--keep"]).unwrap();
         assert_eq!(cli.args.rows, 50);
         assert!(cli.args.json && cli.args.keep);
+        assert_eq!(cli.args.initial_ttl, None);
+        let cli = Cli::try_parse_from(["x", "--initial-ttl", "300"]).unwrap();
+        assert_eq!(cli.args.initial_ttl, Some(300));
+        assert!(Cli::try_parse_from(["x", "--initial-ttl", "-1"]).is_err());
+        assert_eq!(cli.args.engine, Engine::Native);
+        let cli = Cli::try_parse_from(["x", "--engine", "dms"]).unwrap();
+        assert_eq!(cli.args.engine, Engine::Dms);
     }
 
     #[test]

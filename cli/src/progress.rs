@@ -22,6 +22,9 @@ pub const USD_PER_TRANSITION: f64 = 0.025 / 1000.0;
 pub const FENCE_WRITES: &str = "FenceWrites";
 /// The state that points the application's DNS name at the target: not undone by a rollback.
 pub const SWAP_DNS: &str = "SwapDns";
+/// The Wait state that holds the switchover until answers cached before the TTL was lowered
+/// have expired.
+pub const DNS_TTL_GATE: &str = "DnsTtlGate";
 
 /// One history event, in the Step Functions JSON shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -253,6 +256,8 @@ pub struct Progress {
     /// From the execution input: `false` when it has no `dns` (SwapDns will be skipped).
     dns_configured: bool,
     dry_run: bool,
+    /// At the DNS TTL gate: until when, and the original TTL it waits out.
+    dns_ttl_wait: Option<(String, i64)>,
 }
 
 impl Default for Progress {
@@ -278,6 +283,7 @@ impl Progress {
             rolling_back: false,
             dns_configured: true,
             dry_run: false,
+            dns_ttl_wait: None,
         }
     }
 
@@ -385,6 +391,16 @@ impl Progress {
         if name == SWAP_DNS {
             self.entered_swap = true;
         }
+        self.dns_ttl_wait = (name == DNS_TTL_GATE)
+            .then(|| {
+                let input: Value = serde_json::from_str(event.str_field("input")?).ok()?;
+                let ttl = input.pointer("/dnsTtl")?;
+                Some((
+                    ttl.get("switchoverNotBefore")?.as_str()?.to_string(),
+                    ttl.get("originalTtlSeconds")?.as_i64()?,
+                ))
+            })
+            .flatten();
         // Rolling back is sticky: the rollback path reuses StopMigration and Cleanup.
         if self.rolling_back {
             self.phase = Some(Phase::RolledBack);
@@ -482,6 +498,11 @@ impl Progress {
         }
         if let Some(pending) = self.pending_approval() {
             parts.push(format!("waiting for approval at {}", pending.state_name));
+        }
+        if let Some((until, ttl)) = &self.dns_ttl_wait {
+            parts.push(format!(
+                "waiting until {until} for DNS answers cached before the TTL was lowered ({ttl} s) to expire"
+            ));
         }
         if let Some(next) = self.next_irreversible_step() {
             parts.push(format!("next irreversible: {next}"));

@@ -45,6 +45,21 @@ pub struct DemoOptions {
     pub ports: SandboxPortSettings,
     /// Writers connect as the privileged user `read_only` does not stop (`--writer-user admin`).
     pub privileged_writers: bool,
+    /// The application record's TTL when the run starts (`None`: the sandbox's
+    /// `APP_RECORD_TTL`). LowerDnsTtl brings it down to the switchover TTL, and the switchover
+    /// waits for the original TTL, scaled by `time_scale` like every wait.
+    pub initial_ttl: Option<i64>,
+    pub engine: DemoEngine,
+}
+
+/// How changes reach the target in the demo.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DemoEngine {
+    /// Native binlog replication (`aurora-sql`, over the `mysql.rds_*` stand-ins).
+    #[default]
+    Native,
+    /// DMS homogeneous data migration: the AWS adapter against the sandbox's DMS stand-in.
+    Dms,
 }
 
 impl Default for DemoOptions {
@@ -61,13 +76,24 @@ impl Default for DemoOptions {
             cooldown: Duration::from_millis(500),
             ports: SandboxPortSettings::default(),
             privileged_writers: false,
+            initial_ttl: None,
+            engine: DemoEngine::Native,
         }
     }
 }
 
 /// The migration spec the demo runs.
 pub fn spec() -> Value {
-    sandbox_spec(SOURCE, TARGET, "auto")
+    spec_for(DemoEngine::Native)
+}
+
+/// The migration spec the demo runs with `engine`.
+pub fn spec_for(engine: DemoEngine) -> Value {
+    let mut spec = sandbox_spec(SOURCE, TARGET, "auto");
+    if engine == DemoEngine::Dms {
+        spec["replication"] = crate::dms::replication_spec();
+    }
+    spec
 }
 
 /// A ready-to-run spec for migrating sandbox cluster `source` to `target` with switchover
@@ -90,7 +116,11 @@ pub fn sandbox_spec(source: &str, target: &str, mode: &str) -> Value {
             "recordName": aurora_sandbox::APP_RECORD,
             "ttlSeconds": aurora_sandbox::APP_RECORD_TTL
         }
-    })
+    });
+    if engine == DemoEngine::Dms {
+        spec["replication"] = crate::dms::replication_spec();
+    }
+    spec
 }
 
 /// Time spent in one phase (filled in by the caller, which knows the phase names).
@@ -118,6 +148,8 @@ pub struct DemoReport {
     pub writer_user: String,
     pub rate_writes_per_second: f64,
     pub time_scale: f64,
+    /// `native` or `dms`.
+    pub engine: String,
     pub acknowledged_inserts: usize,
     pub acknowledged_updates: usize,
     pub lost_writes: usize,
@@ -142,6 +174,13 @@ pub struct DemoReport {
     /// writer (`$.fence.confirmation.confirmMs`), and the sessions it ended.
     pub fence_confirm_ms: Option<u64>,
     pub fence_sessions_ended: Option<u64>,
+    /// The record's TTL when the run started, and the switchover TTL it was lowered to.
+    pub dns_original_ttl_seconds: Option<i64>,
+    pub dns_switchover_ttl_seconds: Option<i64>,
+    /// Real time spent at DnsTtlGate, waiting out the original TTL (time-scaled).
+    pub dns_ttl_wait_ms: Option<f64>,
+    /// The record's TTL after the run (the original again).
+    pub dns_final_ttl_seconds: Option<i64>,
     pub writer_errors: writers::WriterErrors,
     pub acknowledged_on_target_after_swap: usize,
     pub state_transitions: u64,
@@ -217,6 +256,9 @@ async fn demo(
     if options.privileged_writers {
         sandbox.ensure_privileged_app_user(SOURCE).await?;
     }
+    if let Some(ttl) = options.initial_ttl {
+        sandbox.set_app_record_ttl(ttl).await?;
+    }
 
     let load = WriteLoad::start(
         sandbox,
@@ -225,14 +267,23 @@ async fn demo(
             rate_per_second: options.rate,
             seeded_rows: options.rows,
             privileged: options.privileged_writers,
+            time_scale: options.time_scale,
             ..WriteLoadConfig::default()
         },
     )?;
     tokio::time::sleep(options.warmup).await;
-    let ports = sandbox_ports(sandbox, SOURCE, TARGET, options.ports);
+    let mut ports = sandbox_ports(sandbox, SOURCE, TARGET, options.ports);
+    // Kept until the run ends: the DMS stand-in stops when dropped.
+    let dms = match options.engine {
+        DemoEngine::Native => None,
+        DemoEngine::Dms => Some(crate::dms::start(sandbox, options.time_scale).await?),
+    };
+    if let Some(dms) = &dms {
+        ports.replication = std::sync::Arc::new(dms.replication.clone());
+    }
     let run = runner::run_local(
         ports,
-        spec(),
+        spec_for(options.engine),
         RunOptions {
             time_scale: options.time_scale,
             approval: Approval::Auto,
@@ -245,9 +296,11 @@ async fn demo(
     // Keep writing a moment on whichever cluster the name now leads to.
     tokio::time::sleep(options.cooldown).await;
     let writes = load.stop().await;
+    drop(dms);
     let run = run?;
 
     let check = checks::check_writes(sandbox, TARGET, &writes.inserted_ids()).await;
+    let final_ttl = sandbox.app_record().ok().flatten().map(|r| r.ttl);
     let at_rest = checks::scan_at_rest(sandbox, SOURCE, TARGET);
     let report = report(
         sandbox,
@@ -258,6 +311,10 @@ async fn demo(
         at_rest,
         started.elapsed(),
     );
+    let report = DemoReport {
+        dns_final_ttl_seconds: final_ttl,
+        ..report
+    };
     Ok(DemoOutcome {
         report,
         history: run.outcome.history,
@@ -362,6 +419,11 @@ fn report(
         },
         rate_writes_per_second: options.rate,
         time_scale: options.time_scale,
+        engine: match options.engine {
+            DemoEngine::Native => "native",
+            DemoEngine::Dms => "dms",
+        }
+        .into(),
         acknowledged_inserts: writes.acks.iter().filter(|a| a.id.is_some()).count(),
         acknowledged_updates: writes.acks.iter().filter(|a| a.id.is_none()).count(),
         lost_writes: lost.len(),
@@ -387,6 +449,10 @@ fn report(
         },
         fence_confirm_ms: confirmation.get("confirmMs").and_then(Value::as_u64),
         fence_sessions_ended: confirmation.get("sessionsEnded").and_then(Value::as_u64),
+        dns_original_ttl_seconds: dns_ttl(run, "originalTtlSeconds"),
+        dns_switchover_ttl_seconds: dns_ttl(run, "switchoverTtlSeconds"),
+        dns_ttl_wait_ms: timing::wait_state_ms(history, "DnsTtlGate").map(round),
+        dns_final_ttl_seconds: None,
         writer_errors: writes.errors,
         acknowledged_on_target_after_swap: writes
             .acks
@@ -401,6 +467,14 @@ fn report(
         peak_memory_kib: checks::peak_memory_kib(),
         sandbox_dir: sandbox.dir().display().to_string(),
     }
+}
+
+/// A field of LowerDnsTtl's result in the execution's output.
+fn dns_ttl(run: &LocalRun, field: &str) -> Option<i64> {
+    run.outcome
+        .output()
+        .and_then(|o| o.pointer(&format!("/dnsTtl/{field}")))
+        .and_then(Value::as_i64)
 }
 
 fn round(value: f64) -> f64 {

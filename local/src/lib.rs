@@ -13,12 +13,14 @@
 //! - [`demo`]: the demo from sandbox up to report;
 //! - [`fleet`]: several clusters at once through `encrypt-fleet.asl.json`, each migration a
 //!   child execution of encrypt-cluster.
+//! - [`dms`]: the DMS engine over the sandbox's DMS stand-in, through the AWS adapter.
 
 pub mod approval_box;
 mod aurora_version;
 pub mod checks;
 pub mod demo;
 pub mod fleet;
+pub mod dms;
 pub mod runner;
 pub mod sandbox_ports;
 pub mod timing;

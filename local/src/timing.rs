@@ -150,6 +150,26 @@ pub fn first_scheduled(history: &[HistoryEvent], state: &str) -> Option<OffsetDa
     None
 }
 
+/// Real time spent in Wait state `state`, over all its visits (`None` if never entered).
+pub fn wait_state_ms(history: &[HistoryEvent], state: &str) -> Option<f64> {
+    let mut entered = None;
+    let mut total = None;
+    for event in history {
+        match kind(event) {
+            "WaitStateEntered" if event.state_name() == Some(state) => {
+                entered = Some(event.timestamp);
+            }
+            "WaitStateExited" if event.state_name() == Some(state) => {
+                if let Some(at) = entered.take() {
+                    *total.get_or_insert(0.0) += ms(at, event.timestamp);
+                }
+            }
+            _ => {}
+        }
+    }
+    total
+}
+
 /// When Task state `state` last succeeded.
 pub fn last_succeeded(history: &[HistoryEvent], state: &str) -> Option<OffsetDateTime> {
     let mut current = "";

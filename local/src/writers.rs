@@ -1,8 +1,11 @@
 //! The demo's application: `K` writers, each inserting rows with ids of its own (and updating
 //! seeded rows), paced to a total rate, through the sandbox's DNS name as a well-behaved client
-//! does: the name is resolved from the zone file at every (re)connect and again once its TTL has
-//! passed (moving to the new host if the answer changed); any error drops the connection, and
-//! the writer waits a few milliseconds, re-resolves and reconnects. A write counts only once
+//! does: the name is resolved over DNS (the sandbox zone served on loopback, see
+//! [`aurora_sandbox::dns_server`]) through one stub resolver with a TTL cache (hickory-resolver),
+//! at every (re)connect and again once the answer's TTL has passed (moving to the new host if the
+//! answer changed); any error drops the connection, and the writer waits a few milliseconds,
+//! resolves again (from the cache while the answer is fresh, like nscd or systemd-resolved) and
+//! reconnects. A write counts only once
 //! the server has acknowledged it; a failed write's id is never reused, so a write whose commit
 //! was cut off cannot be duplicated by the client itself.
 //!
@@ -13,8 +16,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aurora_sandbox::dns_server::SandboxDnsServer;
 use aurora_sandbox::schema::PLAINTEXT_MARKER;
 use aurora_sandbox::{Sandbox, SandboxError, SandboxResult, APP_RECORD, ZONE_ID};
+use hickory_resolver::config::{
+    LookupIpStrategy, NameServerConfigGroup, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::TokioResolver;
 use mysql_async::prelude::Queryable;
 use time::OffsetDateTime;
 
@@ -45,6 +54,8 @@ pub struct WriteLoadConfig {
     pub statement_timeout: Duration,
     /// Added to every id, so that two loads on one table never write the same ids.
     pub id_offset: u64,
+    /// The run's time scale: the sandbox's DNS server serves TTLs multiplied by it.
+    pub time_scale: f64,
     /// Write as the privileged application user, whom `read_only` does not stop
     /// ([`Sandbox::ensure_privileged_app_user`]), instead of the ordinary one.
     pub privileged: bool,
@@ -61,6 +72,7 @@ impl Default for WriteLoadConfig {
             connect_timeout: Duration::from_secs(1),
             statement_timeout: Duration::from_secs(2),
             id_offset: 0,
+            time_scale: 0.01,
             privileged: false,
         }
     }
@@ -104,6 +116,8 @@ pub struct WriteLoad {
     stop: Arc<AtomicBool>,
     acks: Arc<Mutex<Vec<Ack>>>,
     tasks: Vec<tokio::task::JoinHandle<WriterErrors>>,
+    /// Serves the sandbox zone to the writers' resolver until the load stops.
+    _dns: SandboxDnsServer,
 }
 
 /// Everything the writers did.
@@ -158,6 +172,8 @@ impl WriteLoad {
                 )
             })?
         };
+        let dns = SandboxDnsServer::start(sandbox.dns(), ZONE_ID, config.time_scale)?;
+        let resolver = Arc::new(stub_resolver(dns.address()));
         let stop = Arc::new(AtomicBool::new(false));
         let acks = Arc::new(Mutex::new(Vec::new()));
         let writers = config.writers.max(1);
@@ -167,11 +183,11 @@ impl WriteLoad {
                 let writer = Writer {
                     index: w,
                     writers,
-                    sandbox: sandbox.clone(),
+                    resolver: resolver.clone(),
+                    name: format!("{record}."),
                     user: credentials.user.clone(),
                     password: credentials.password.clone(),
                     port: sandbox.port(),
-                    record: record.to_string(),
                     config,
                     interval,
                     stop: stop.clone(),
@@ -180,7 +196,12 @@ impl WriteLoad {
                 tokio::spawn(writer.run())
             })
             .collect();
-        Ok(Self { stop, acks, tasks })
+        Ok(Self {
+            stop,
+            acks,
+            tasks,
+            _dns: dns,
+        })
     }
 
     /// Acknowledged writes so far.
@@ -210,11 +231,12 @@ impl WriteLoad {
 struct Writer {
     index: usize,
     writers: usize,
-    sandbox: Sandbox,
+    resolver: Arc<TokioResolver>,
+    /// The record the writers resolve, fully qualified so that no search domain is tried.
+    name: String,
     user: String,
     password: String,
     port: u16,
-    record: String,
     config: WriteLoadConfig,
     interval: Duration,
     stop: Arc<AtomicBool>,
@@ -225,8 +247,31 @@ struct Writer {
 struct Session {
     conn: mysql_async::Conn,
     host: String,
-    resolved_at: Instant,
-    ttl: Duration,
+    /// When the answer it was made from expires.
+    valid_until: Instant,
+}
+
+/// A stub resolver asking only the sandbox's DNS server, caching answers for their TTL.
+fn stub_resolver(server: std::net::SocketAddr) -> TokioResolver {
+    let servers = NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true);
+    let mut options = ResolverOpts::default();
+    options.ip_strategy = LookupIpStrategy::Ipv4Only;
+    options.use_hosts_file = ResolveHosts::Never;
+    options.timeout = Duration::from_millis(500);
+    options.attempts = 2;
+    TokioResolver::builder_with_config(
+        ResolverConfig::from_parts(None, Vec::new(), servers),
+        TokioConnectionProvider::default(),
+    )
+    .with_options(options)
+    .build()
+}
+
+/// Where the fully qualified `name` leads now and until when that answer is valid.
+async fn resolve(resolver: &TokioResolver, name: &str) -> Option<(String, Instant)> {
+    let lookup = resolver.lookup_ip(name).await.ok()?;
+    let address = lookup.iter().next()?;
+    Some((address.to_string(), lookup.valid_until()))
 }
 
 impl Writer {
@@ -236,7 +281,6 @@ impl Writer {
         let mut op: u64 = 0;
         let mut inserts: u64 = 0;
         let mut next = Instant::now();
-        let dns = self.sandbox.dns();
         while !self.stop.load(Ordering::SeqCst) {
             let now = Instant::now();
             if next > now {
@@ -248,19 +292,16 @@ impl Writer {
 
             // Honour the TTL: once it has passed, ask again and follow a changed answer.
             if let Some(s) = &mut session {
-                if s.resolved_at.elapsed() >= s.ttl {
-                    match dns.lookup(ZONE_ID, &self.record) {
-                        Ok(Some(r)) if r.host != s.host => session = None,
-                        Ok(Some(r)) => {
-                            s.resolved_at = Instant::now();
-                            s.ttl = ttl(r.ttl_seconds);
-                        }
-                        _ => {}
+                if Instant::now() >= s.valid_until {
+                    match resolve(&self.resolver, &self.name).await {
+                        Some((host, _)) if host != s.host => session = None,
+                        Some((_, valid_until)) => s.valid_until = valid_until,
+                        None => {}
                     }
                 }
             }
             if session.is_none() {
-                match self.connect(&dns).await {
+                match self.connect().await {
                     Ok(s) => {
                         errors.reconnects += 1;
                         session = Some(s);
@@ -347,10 +388,10 @@ impl Writer {
         errors
     }
 
-    async fn connect(&self, dns: &aurora_sandbox::SandboxDns) -> Result<Session, ()> {
-        let resolved = dns.lookup(ZONE_ID, &self.record).ok().flatten().ok_or(())?;
+    async fn connect(&self) -> Result<Session, ()> {
+        let (host, valid_until) = resolve(&self.resolver, &self.name).await.ok_or(())?;
         let opts = mysql_async::OptsBuilder::default()
-            .ip_or_hostname(resolved.host.clone())
+            .ip_or_hostname(host.clone())
             .tcp_port(self.port)
             .user(Some(self.user.clone()))
             .pass(Some(self.password.clone()))
@@ -361,13 +402,51 @@ impl Writer {
             .map_err(|_| ())?;
         Ok(Session {
             conn,
-            host: resolved.host,
-            resolved_at: Instant::now(),
-            ttl: ttl(resolved.ttl_seconds),
+            host,
+            valid_until,
         })
     }
 }
 
-fn ttl(seconds: i64) -> Duration {
-    Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aurora_core::ports::Dns;
+
+    #[tokio::test]
+    async fn the_stub_resolver_keeps_an_answer_for_its_scaled_ttl_then_follows_the_change() {
+        let dir = std::env::temp_dir().join(format!("aurora-writers-dns-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let zone = aurora_sandbox::SandboxDns::new(&dir);
+        zone.create_zone(ZONE_ID).unwrap();
+        // 100 s in the run's time, served as 1 s at a time scale of 0.01.
+        zone.upsert_cname(ZONE_ID, APP_RECORD, "127.100.0.1", 100)
+            .await
+            .unwrap();
+        let server =
+            SandboxDnsServer::start(aurora_sandbox::SandboxDns::new(&dir), ZONE_ID, 0.01).unwrap();
+        let resolver = stub_resolver(server.address());
+
+        let (host, valid_until) = resolve(&resolver, &format!("{APP_RECORD}.")).await.expect("the name resolves");
+        assert_eq!(host, "127.100.0.1");
+        let ttl = valid_until.saturating_duration_since(Instant::now());
+        assert!(
+            ttl > Duration::from_millis(500) && ttl <= Duration::from_secs(1),
+            "{ttl:?}"
+        );
+
+        zone.upsert_cname(ZONE_ID, APP_RECORD, "127.100.0.2", 100)
+            .await
+            .unwrap();
+        let (cached, _) = resolve(&resolver, &format!("{APP_RECORD}.")).await.unwrap();
+        assert_eq!(
+            cached, "127.100.0.1",
+            "a stub resolver answers from its cache"
+        );
+        tokio::time::sleep(valid_until.saturating_duration_since(Instant::now())).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (fresh, _) = resolve(&resolver, &format!("{APP_RECORD}.")).await.unwrap();
+        assert_eq!(fresh, "127.100.0.2", "the expired answer is asked again");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use aurora_local::demo::{run_demo, DemoOptions};
+use aurora_local::demo::{run_demo, DemoEngine, DemoOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn demo_migrates_a_live_database_without_losing_a_write_and_encrypts_it_at_rest() {
@@ -44,4 +44,90 @@ async fn demo_migrates_a_live_database_without_losing_a_write_and_encrypts_it_at
         "the sandbox is removed"
     );
     println!("{json}");
+}
+
+/// A record with a long TTL: lowered early, waited out before the fence, put back at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_lowers_a_long_ttl_waits_it_out_before_the_fence_and_puts_it_back() {
+    if !common::mariadb_available("demo with --initial-ttl") {
+        return;
+    }
+    let options = DemoOptions {
+        rows: 200,
+        writers: 2,
+        rate: 100.0,
+        time_scale: 0.01,
+        warmup: Duration::from_millis(200),
+        cooldown: Duration::from_millis(300),
+        initial_ttl: Some(300),
+        ..DemoOptions::default()
+    };
+    let outcome = run_demo(options, |_| {}, std::future::pending())
+        .await
+        .expect("the demo runs");
+    let report = outcome.report;
+    let json = serde_json::to_string_pretty(&report).unwrap();
+    assert!(report.invariants_hold, "{json}");
+    assert_eq!(report.dns_original_ttl_seconds, Some(300), "{json}");
+    assert_eq!(
+        report.dns_switchover_ttl_seconds,
+        Some(aurora_sandbox::APP_RECORD_TTL),
+        "{json}"
+    );
+    assert_eq!(report.dns_final_ttl_seconds, Some(300), "{json}");
+    // 300 s scaled by 0.01, less what snapshot and restore took since the lowering.
+    let waited = report.dns_ttl_wait_ms.expect("the gate was entered");
+    assert!(waited > 500.0 && waited < 3100.0, "{json}");
+}
+
+/// The DMS engine end to end: the AWS adapter against the sandbox's DMS stand-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_with_the_dms_engine_migrates_without_losing_a_write() {
+    if !common::mariadb_available("demo with --engine dms") {
+        return;
+    }
+    let options = DemoOptions {
+        rows: 200,
+        writers: 2,
+        rate: 100.0,
+        time_scale: 0.01,
+        warmup: Duration::from_millis(200),
+        cooldown: Duration::from_millis(300),
+        engine: DemoEngine::Dms,
+        ..DemoOptions::default()
+    };
+    let outcome = run_demo(options, |_| {}, std::future::pending())
+        .await
+        .expect("the demo runs");
+    let report = &outcome.report;
+    let json = serde_json::to_string_pretty(report).unwrap();
+    assert_eq!(report.engine, "dms");
+    assert_eq!(report.status, "SUCCEEDED", "{json}");
+    assert!(report.invariants_hold, "{json}");
+    assert_eq!(report.lost_writes, 0, "{json}");
+    assert_eq!(report.duplicate_writes, 0, "{json}");
+    assert!(report.acknowledged_on_target_after_swap > 0, "{json}");
+    // The state machine saw DMS: a data migration ARN, DMS's status text, no positions.
+    let output = outcome
+        .history
+        .iter()
+        .rev()
+        .find_map(|e| e.details.get("output").and_then(|o| o.as_str()))
+        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+        .expect("the execution's output");
+    let handle = &output["migration"]["handle"];
+    assert_eq!(handle["engine"], "dms", "{handle}");
+    assert!(
+        handle["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:dms:sandbox:000000000000:data-migration:"),
+        "{handle}"
+    );
+    assert_eq!(handle["resources"].as_array().unwrap().len(), 4, "{handle}");
+    assert!(
+        output["drain"]["positions"].is_null(),
+        "{}",
+        output["drain"]
+    );
 }

@@ -18,8 +18,8 @@ use aurora_core::ports::{
     LagMetrics, Replication, Sleeper, Verifier, WriteFence,
 };
 use aurora_core::steps::{
-    binlog_position, cleanup, create_migration, drain, fence_writes, poll_latency, preflight,
-    restore, snapshot, stop_migration, swap_dns, verify,
+    binlog_position, cleanup, create_migration, dns_ttl, drain, fence_writes, poll_latency,
+    preflight, restore, snapshot, stop_migration, swap_dns, verify,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -224,10 +224,17 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
             .await
         }))
     });
+    // One function serves the swap and the TTL actions, as the swap-dns Lambda does.
     add("swap-dns", |p, input| {
-        Box::pin(call(input, move |i: swap_dns::SwapDnsInput| async move {
-            swap_dns::run(&i, &*p.dns).await
-        }))
+        if dns_ttl::is_ttl_request(&input) {
+            Box::pin(call(input, move |i: dns_ttl::DnsTtlInput| async move {
+                dns_ttl::run(&i, &*p.dns, &*p.clock).await
+            }))
+        } else {
+            Box::pin(call(input, move |i: swap_dns::SwapDnsInput| async move {
+                swap_dns::run(&i, &*p.dns).await
+            }))
+        }
     });
     add("stop-migration", |p, input| {
         Box::pin(call(

@@ -7,7 +7,9 @@
 //!   with encryption at rest, the binlog event recorded on the restored writer.
 //! - [`SandboxFence`] (`WriteFence`): `read_only`, the control-plane half; the SQL half
 //!   (ending sessions, confirming) is `aurora-sql`'s [`aurora_sql::SqlFence`] ([`Sandbox::fence_sql`]).
-//! - [`SandboxDns`] (`Dns`): zone files replaced atomically.
+//! - [`SandboxDns`] (`Dns`): zone files replaced atomically, served over DNS on loopback by
+//!   [`dns_server`] (TTLs in the run's time).
+//! - [`dms`]: a stand-in for DMS homogeneous data migrations, over the DMS API's wire protocol.
 //! - [`schema`]: the sample schema, its seed and the plaintext-marker scan.
 //!
 //! Replication and verification are `aurora-sql`'s, unchanged: the sandbox installs its
@@ -17,7 +19,9 @@
 //! no AWS SDK.
 
 pub mod clusters;
+pub mod dms;
 pub mod dns;
+pub mod dns_server;
 pub mod error;
 pub mod fence;
 pub mod kms;

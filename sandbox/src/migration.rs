@@ -91,7 +91,7 @@ impl Sandbox {
     ///   durability is restored when the replication is stopped ([`Sandbox::restore_durability`]);
     /// - freed pages zeroed at once (`innodb_immediate_scrub_data_uncompressed`), so no plaintext
     ///   undo record survives on a free page of the encrypted target.
-    async fn tune_replica(&self, cluster_id: &str) {
+    pub(crate) async fn tune_replica(&self, cluster_id: &str) {
         let Ok(mut conn) = self.admin_conn(cluster_id).await else {
             return;
         };
@@ -111,7 +111,7 @@ impl Sandbox {
     /// Every commit flushed to disk again (`innodb_flush_log_at_trx_commit=1`), once the target
     /// no longer replicates and serves the application. Best effort: a stopped server starts
     /// with the option file's setting anyway.
-    async fn restore_durability(&self, cluster_id: &str) {
+    pub(crate) async fn restore_durability(&self, cluster_id: &str) {
         let Ok(mut conn) = self.admin_conn(cluster_id).await else {
             return;
         };

@@ -204,6 +204,42 @@ impl Sandbox {
         SandboxDns::new(self.inner.dir.join("dns"))
     }
 
+    /// The cluster whose endpoint is `host` (a loopback address), as a network would route it.
+    pub fn cluster_by_host(&self, host: &str) -> Option<String> {
+        self.registry(|r| {
+            r.clusters
+                .values()
+                .find(|c| c.host.to_string() == host)
+                .map(|c| c.id.clone())
+        })
+    }
+
+    /// The application record as the zone holds it.
+    pub fn app_record(&self) -> SandboxResult<Option<crate::dns::ZoneRecord>> {
+        Ok(self
+            .dns()
+            .records(ZONE_ID)?
+            .into_iter()
+            .find(|r| r.name.eq_ignore_ascii_case(APP_RECORD)))
+    }
+
+    /// Gives the application record another TTL, pointing where it points: what an operator's
+    /// zone looks like before a run (often 300 s).
+    pub async fn set_app_record_ttl(&self, ttl_seconds: i64) -> SandboxResult<()> {
+        let record = self
+            .app_record()?
+            .ok_or_else(|| SandboxError::NotFound(format!("record {APP_RECORD}")))?;
+        aurora_core::ports::Dns::upsert_cname(
+            &self.dns(),
+            ZONE_ID,
+            APP_RECORD,
+            &record.value,
+            ttl_seconds,
+        )
+        .await?;
+        Ok(())
+    }
+
     pub(crate) fn registry<T>(&self, f: impl FnOnce(&Registry) -> T) -> T {
         f(&lock(&self.inner.registry))
     }

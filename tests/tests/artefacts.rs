@@ -271,6 +271,18 @@ fn states_follow_the_pipeline_contract() {
         ("Verify", "${VerifyFunctionArn}", "$.verify"),
         ("SwapDns", "${SwapDnsFunctionArn}", "$.dnsSwap"),
         ("RevertDns", "${SwapDnsFunctionArn}", "$.dnsSwap"),
+        ("LowerDnsTtl", "${SwapDnsFunctionArn}", "$.dnsTtl"),
+        ("CleanupDnsTtl", "${SwapDnsFunctionArn}", "$.dnsTtlRestored"),
+        (
+            "CleanupDnsTtlAfterFailure",
+            "${SwapDnsFunctionArn}",
+            "$.dnsTtlRestored",
+        ),
+        (
+            "CleanupDnsTtlOnRollback",
+            "${SwapDnsFunctionArn}",
+            "$.dnsTtlRestored",
+        ),
         ("StopMigration", "${StopMigrationFunctionArn}", "$.stop"),
         ("Cleanup", "${CleanupFunctionArn}", "$.cleanedUp"),
     ];
@@ -308,6 +320,22 @@ fn states_follow_the_pipeline_contract() {
         states["RevertDns"]["Parameters"],
         json!({"revert": true, "dns.$": "$.dns", "restore.$": "$.restore"})
     );
+    // The TTL actions of the swap-dns function: an action and the whole document.
+    assert_eq!(
+        states["LowerDnsTtl"]["Parameters"],
+        json!({"action": "lower-ttl", "document.$": "$"})
+    );
+    for name in [
+        "CleanupDnsTtl",
+        "CleanupDnsTtlOnRollback",
+        "CleanupDnsTtlAfterFailure",
+    ] {
+        assert_eq!(
+            states[name]["Parameters"],
+            json!({"action": "restore-ttl", "document.$": "$"}),
+            "{name}"
+        );
+    }
     // Every other Lambda Task gets the whole state document.
     for (name, state) in &states {
         let resource = state["Resource"].as_str().unwrap_or_default();
@@ -317,6 +345,10 @@ fn states_follow_the_pipeline_contract() {
             "UnfenceWrites",
             "UnfenceAfterFailedFence",
             "RevertDns",
+            "LowerDnsTtl",
+            "CleanupDnsTtl",
+            "CleanupDnsTtlOnRollback",
+            "CleanupDnsTtlAfterFailure",
         ];
         if resource.ends_with("FunctionArn}") && !special.contains(&name.as_str()) {
             assert!(
@@ -368,7 +400,7 @@ fn rollback_and_after_swap_failures_end_with_the_original_error() {
         assert_eq!(states[name]["CausePath"], "$.error.Cause", "{name}");
     }
     // Nothing after the swap may lead back into the rollback (which would revert it).
-    for name in ["StopMigration", "Cleanup"] {
+    for name in ["StopMigration", "Cleanup", "CleanupDnsTtl"] {
         for catch in states[name]["Catch"].as_array().unwrap() {
             let next = catch["Next"].as_str().unwrap();
             assert!(next.ends_with("Failed"), "{name} → {next}");

@@ -329,6 +329,41 @@ async fn auto_switchover_encrypts_swaps_dns_and_cleans_up() {
         );
     }
     assert!(!states.contains(&"Rollback".to_string()));
+    let position = |name: &str| {
+        states
+            .iter()
+            .position(|s| s == name)
+            .unwrap_or_else(|| panic!("{name} not entered: {states:?}"))
+    };
+    assert!(
+        position("LowerDnsTtl") < position("Snapshot")
+            && position("DnsTtlGate") < position("FenceWrites")
+            && position("Cleanup") < position("CleanupDnsTtl"),
+        "{states:?}"
+    );
+    // Lowered early (FakeDns records start at 300 s), swapped with the switchover TTL, and the
+    // original TTL back at the end.
+    assert_eq!(
+        world.dns.mutations(),
+        vec![
+            format!("upsert Z0123456789ABCDEFGHIJ {RECORD} CNAME {SOURCE_ENDPOINT} ttl=30"),
+            format!("upsert Z0123456789ABCDEFGHIJ {RECORD} CNAME {TARGET_ENDPOINT} ttl=30"),
+            format!("upsert Z0123456789ABCDEFGHIJ {RECORD} CNAME {TARGET_ENDPOINT} ttl=300"),
+        ]
+    );
+    assert_eq!(output["preflight"]["dnsTtlSeconds"], 300);
+    assert_eq!(output["dnsTtl"]["originalTtlSeconds"], 300);
+    let lowered_at = time::OffsetDateTime::parse(
+        output["dnsTtl"]["loweredAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let not_before = time::OffsetDateTime::parse(
+        output["dnsTtl"]["switchoverNotBefore"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert_eq!(not_before - lowered_at, time::Duration::seconds(300));
     let published = events(&world);
     assert!(
         published.len() >= 3,
@@ -556,7 +591,18 @@ async fn verification_mismatch_rolls_back_before_the_swap() {
         Some(World::original_fence_state())
     );
     assert_eq!(world.record(), SOURCE_ENDPOINT);
-    assert!(world.dns.mutations().is_empty());
+    // The TTL lowered early is back to what it was; the record never pointed elsewhere.
+    assert_eq!(world.dns.record(RECORD).unwrap().ttl, Some(300));
+    assert!(
+        world
+            .dns
+            .mutations()
+            .iter()
+            .all(|m| m.contains(SOURCE_ENDPOINT)),
+        "{:?}",
+        world.dns.mutations()
+    );
+    assert!(states_entered(&outcome).contains(&"CleanupDnsTtlOnRollback".to_string()));
 }
 
 #[tokio::test]
@@ -566,7 +612,11 @@ async fn dns_swap_failure_unfences_and_the_source_keeps_serving() {
         "upsert_cname",
         PortError::AccessDenied("route53:ChangeResourceRecordSets".into()),
     );
-    let outcome = world.run(spec("auto")).await;
+    // The record's own TTL (300 s) is the switchover TTL: nothing is lowered, so the first
+    // change, the one that fails, is the swap.
+    let mut input = spec("auto");
+    input["dns"]["ttlSeconds"] = json!(300);
+    let outcome = world.run(input).await;
     let (error, _) = failed(&outcome);
     assert_eq!(error, "AccessDenied");
     assert_eq!(
@@ -596,6 +646,34 @@ async fn failure_after_the_swap_does_not_undo_it() {
             && !states.contains(&"RevertDns".to_string())
     );
     assert_eq!(world.record(), TARGET_ENDPOINT);
+    assert_eq!(
+        world.dns.record(RECORD).unwrap().ttl,
+        Some(300),
+        "the original TTL is back even though cleanup failed"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_ttl_lowering_rolls_back_before_anything_is_created() {
+    let world = World::new();
+    world.dns.fail_next(
+        "upsert_cname",
+        PortError::AccessDenied("route53:ChangeResourceRecordSets".into()),
+    );
+    let outcome = world.run(spec("auto")).await;
+    let (error, _) = failed(&outcome);
+    assert_eq!(error, "AccessDenied");
+    let states = states_entered(&outcome);
+    assert!(!states.contains(&"Snapshot".to_string()), "{states:?}");
+    assert!(
+        states.contains(&"CleanupDnsTtlOnRollback".to_string()),
+        "{states:?}"
+    );
+    let record = world.dns.record(RECORD).unwrap();
+    assert_eq!(
+        (record.value.as_deref(), record.ttl),
+        (Some(SOURCE_ENDPOINT), Some(300))
+    );
 }
 
 /// A four-hour catch-up followed by a wait for a window: what it costs in state transitions.

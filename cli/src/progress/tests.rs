@@ -119,10 +119,40 @@ fn the_pipeline_states_show_the_phases_an_operator_expects() {
         ("CleanupOnRollback", Some(Phase::RolledBack)),
         ("RolledBack", Some(Phase::RolledBack)),
         ("PreflightFailed", Some(Phase::Preflight)),
+        ("LowerDnsTtl", None),
+        ("DnsTtlLowered", None),
+        ("WaitForDnsTtlChange", None),
+        ("DnsTtlGate", Some(Phase::Ready)),
+        ("IsDnsTtlLowered", None),
+        ("CleanupDnsTtl", Some(Phase::Cleanup)),
+        ("CleanupDnsTtlFailed", Some(Phase::Cleanup)),
+        ("IsDnsTtlLoweredAfterFailure", None),
+        ("CleanupDnsTtlAfterFailure", Some(Phase::Cleanup)),
+        ("IsDnsTtlLoweredOnRollback", Some(Phase::RolledBack)),
+        ("CleanupDnsTtlOnRollback", Some(Phase::RolledBack)),
     ];
     for (name, phase) in cases {
         assert_eq!(phase_of_state(name), phase, "{name}");
     }
+}
+
+#[test]
+fn the_dns_ttl_gate_shows_until_when_it_waits_and_why() {
+    let mut progress = Progress::new();
+    let input = json!({"dnsTtl": {"switchoverNotBefore": "2026-11-30T16:05:00Z", "originalTtlSeconds": 300}});
+    progress.apply(&event(
+        1,
+        "WaitStateEntered",
+        json!({"name": "DnsTtlGate", "input": input.to_string()}),
+    ));
+    let line = progress.status_line();
+    assert!(line.starts_with("ready · DnsTtlGate"), "{line}");
+    assert!(
+        line.contains("waiting until 2026-11-30T16:05:00Z for DNS answers cached before the TTL was lowered (300 s) to expire"),
+        "{line}"
+    );
+    progress.apply(&entered(2, "Task", "NotifyReady"));
+    assert!(!progress.status_line().contains("waiting until"));
 }
 
 #[test]

@@ -14,7 +14,9 @@ use crate::naming;
 
 /// Route 53 rejects larger TTLs; and clients would keep the old answer this long after a swap.
 pub const MAX_DNS_TTL_SECONDS: i64 = 3600;
-const DEFAULT_DNS_TTL_SECONDS: i64 = 60;
+/// Low enough that clients follow the swap within seconds, high enough that resolvers still
+/// cache between an application's reconnects.
+const DEFAULT_DNS_TTL_SECONDS: i64 = 5;
 
 /// What to encrypt, how to replicate, and how to switch over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -199,7 +201,9 @@ impl Default for SwitchoverSpec {
 pub struct DnsSpec {
     pub hosted_zone_id: String,
     pub record_name: String,
-    /// Signed so that a negative TTL is reported as such rather than as a parse error.
+    /// The switchover TTL: the record is lowered to it early in the run (its own TTL is recorded
+    /// and put back after cleanup or rollback), and the swap uses it. Signed so that a negative
+    /// TTL is reported as such rather than as a parse error.
     #[serde(default = "default_ttl")]
     pub ttl_seconds: i64,
 }

@@ -10,6 +10,8 @@
 //! | `migration`  | CreateMigration   | [`MigrationOutput`]|
 //! | `lag`        | PollLatency       | [`LagOutput`]     |
 //! | `dnsSwap`    | SwapDns           | [`DnsSwapOutput`] |
+//! | `dnsTtl`     | LowerDnsTtl       | [`DnsTtlOutput`]  |
+//! | `dnsTtlRestored` | CleanupDnsTtl | [`DnsTtlRestoredOutput`] |
 //!
 //! (`dns` is taken by the spec's DNS settings, so the swap's result is `dnsSwap`.) Secrets never
 //! appear here: only ARNs.
@@ -127,4 +129,44 @@ pub struct DnsSwapOutput {
     pub status: ChangeStatus,
     pub in_sync: bool,
     pub next_poll_seconds: u32,
+}
+
+/// `$.dnsTtl`, written by LowerDnsTtl: the record's TTL lowered ahead of the switchover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsTtlOutput {
+    pub record_name: String,
+    /// The TTL preflight found: put back after cleanup or rollback, and how long clients may
+    /// still hold an answer they fetched before the lowering.
+    pub original_ttl_seconds: i64,
+    /// What the record carries until the end of the run; the swap uses it too.
+    pub switchover_ttl_seconds: i64,
+    /// `None` when the record already had a TTL this low.
+    pub change_id: Option<String>,
+    pub status: ChangeStatus,
+    pub in_sync: bool,
+    /// When this step first saw the lowered record in sync on every Route 53 server.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub lowered_at: Option<OffsetDateTime>,
+    /// `loweredAt` plus the original TTL: every cached answer fetched before the lowering has
+    /// expired, so the switchover may start (the `DnsTtlGate` Wait state's timestamp).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub switchover_not_before: Option<OffsetDateTime>,
+    pub next_poll_seconds: u32,
+}
+
+/// `$.dnsTtlRestored`, written by CleanupDnsTtl / CleanupDnsTtlOnRollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsTtlRestoredOutput {
+    pub record_name: String,
+    /// The TTL the record has now (the original), or `None` when it was left alone.
+    pub ttl_seconds: Option<i64>,
+    /// The TTL it had before this step.
+    pub previous_ttl_seconds: Option<i64>,
+    /// `None` when nothing had to change.
+    pub change_id: Option<String>,
+    /// Why the record was left alone, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }

@@ -1,10 +1,22 @@
-//! Lambda handler of the `SwapDns` state: wiring only. The step is
-//! `aurora_core::steps::swap_dns`; clients are built once and reused while the function is warm.
+//! Lambda handler of the `SwapDns` and `RevertDns` states, and of the TTL states (`LowerDnsTtl`,
+//! `CleanupDnsTtl`, `CleanupDnsTtlOnRollback`, whose input carries an `action`): wiring only.
+//! The steps are `aurora_core::steps::swap_dns` and `aurora_core::steps::dns_ttl`; they make the
+//! same Route 53 calls, so one function with one policy serves them. Clients are built once and
+//! reused while the function is warm.
 
 use aurora_core::parse_input;
+use aurora_core::ports::SystemClock;
+use aurora_core::steps::dns_ttl::{self, DnsTtlInput};
 use aurora_core::steps::swap_dns::{self, SwapDnsInput};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
+
+fn to_json<T: serde::Serialize>(output: T) -> Result<Value, Diagnostic> {
+    serde_json::to_value(output).map_err(|e| Diagnostic {
+        error_type: aurora_core::error_names::INVALID_INPUT.into(),
+        error_message: format!("serialising the output: {e}"),
+    })
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -12,8 +24,14 @@ async fn main() -> Result<(), Error> {
     let config = aurora_aws::load_config().await;
     let dns = aurora_aws::Route53Dns::new(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
-        let input: SwapDnsInput = parse_input(event.payload)?;
-        swap_dns::run(&input, &dns).await.map_err(Diagnostic::from)
+        if dns_ttl::is_ttl_request(&event.payload) {
+            let input: DnsTtlInput = parse_input(event.payload)?;
+            let output = dns_ttl::run(&input, &dns, &SystemClock).await?;
+            to_json(output)
+        } else {
+            let input: SwapDnsInput = parse_input(event.payload)?;
+            to_json(swap_dns::run(&input, &dns).await?)
+        }
     }))
     .await
 }

@@ -4,6 +4,7 @@
 pub mod binlog_position;
 pub mod cleanup;
 pub mod create_migration;
+pub mod dns_ttl;
 pub mod drain;
 pub mod fence_writes;
 pub mod poll_latency;

@@ -133,6 +133,10 @@ pub struct PreflightPlan {
     pub warnings: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub checked_at: OffsetDateTime,
+    /// The application record's TTL as preflight found it: LowerDnsTtl lowers it to
+    /// `dns.ttlSeconds` and the run puts this value back at the end (`None` without `dns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_ttl_seconds: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -359,9 +363,10 @@ pub async fn run(
     let target_action = check_target(&source, &target_id, ports.clusters).await?;
     let instances = plan_instances(&spec, &source, &target_id, ports.clusters).await?;
 
-    if let Some(dns) = &spec.dns {
-        check_dns(dns, &source, ports.dns).await?;
-    }
+    let dns_ttl_seconds = match &spec.dns {
+        Some(dns) => check_dns(dns, &source, ports.dns).await?,
+        None => None,
+    };
 
     spec.target_cluster_id = Some(target_id.clone());
     spec.kms_key_id = Some(encryption.kms_key_arn.clone());
@@ -386,6 +391,7 @@ pub async fn run(
         read_only_bypass_users: bypass,
         warnings,
         checked_at: now,
+        dns_ttl_seconds,
     };
 
     let mut document = serde_json::to_value(&spec)
@@ -778,7 +784,7 @@ async fn check_dns(
     dns: &crate::spec::DnsSpec,
     source: &Cluster,
     port: &dyn Dns,
-) -> Result<(), PreflightError> {
+) -> Result<Option<i64>, PreflightError> {
     let expected = source.endpoint.clone().unwrap_or_default();
     let not_on_source = |found: String| PreflightError::DnsRecordNotOnSource {
         record: dns.record_name.clone(),
@@ -796,7 +802,7 @@ async fn check_dns(
             if r.value.is_none() { " (alias)" } else { "" }
         ))),
         Some(r) => match r.value {
-            Some(value) if same_dns_name(&value, &expected) => Ok(()),
+            Some(value) if same_dns_name(&value, &expected) => Ok(r.ttl),
             value => Err(not_on_source(format!(
                 "points at `{}`",
                 value.unwrap_or_default()
@@ -914,7 +920,7 @@ fn plan_resources(
             dns.record_name.clone(),
             "SwapDns",
             Some(format!(
-                "CNAME to the target writer endpoint, TTL {} s",
+                "TTL lowered to {} s early in the run, CNAME to the target writer endpoint at the switchover, TTL put back after cleanup or rollback",
                 dns.ttl_seconds
             )),
         ));

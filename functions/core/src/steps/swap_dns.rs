@@ -6,8 +6,11 @@
 //! one the application uses for this source. A record already at the desired value is a no-op,
 //! which makes re-runs and reverts idempotent.
 //!
-//! Input: the spec (`dns`), `restore` (endpoints), optional `revert`, and the previous `dnsSwap`
-//! while polling. Output: [`DnsSwapOutput`]. Errors: `DnsRecordNotOnSource`, `InvalidInput`,
+//! The TTL is the switchover TTL LowerDnsTtl set (`dnsTtl.switchoverTtlSeconds`), or the spec's
+//! `dns.ttlSeconds` when the record was not lowered (a revert, which passes only `dns`).
+//!
+//! Input: the spec (`dns`), `restore` (endpoints), optional `revert`, optional `dnsTtl`, and the
+//! previous `dnsSwap` while polling. Output: [`DnsSwapOutput`]. Errors: `DnsRecordNotOnSource`, `InvalidInput`,
 //! `Transient`.
 
 use serde::Deserialize;
@@ -17,7 +20,7 @@ use crate::errors::{impl_diagnostic, NamedError, PortError};
 use crate::poll;
 use crate::ports::{ChangeStatus, Dns};
 use crate::spec::DnsSpec;
-use crate::state::{DnsSwapOutput, RestoreOutput};
+use crate::state::{DnsSwapOutput, DnsTtlOutput, RestoreOutput};
 
 pub const IAM_ACTIONS: &[&str] = &[
     "route53:ListResourceRecordSets",
@@ -37,6 +40,9 @@ pub struct SwapDnsInput {
     /// This step's previous output, while polling for INSYNC.
     #[serde(default)]
     pub dns_swap: Option<DnsSwapOutput>,
+    /// LowerDnsTtl's output: the TTL the record carries through the switchover.
+    #[serde(default)]
+    pub dns_ttl: Option<DnsTtlOutput>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,11 +124,15 @@ pub async fn run(input: &SwapDnsInput, dns: &dyn Dns) -> Result<DnsSwapOutput, S
         }
     };
 
+    let ttl_seconds = input
+        .dns_ttl
+        .as_ref()
+        .map_or(spec.ttl_seconds, |t| t.switchover_ttl_seconds);
     let mut output = DnsSwapOutput {
         record_name: spec.record_name.clone(),
         previous_value: current.clone(),
         value: to.clone(),
-        ttl_seconds: spec.ttl_seconds,
+        ttl_seconds,
         change_id: None,
         status: ChangeStatus::Insync,
         in_sync: true,
@@ -139,12 +149,7 @@ pub async fn run(input: &SwapDnsInput, dns: &dyn Dns) -> Result<DnsSwapOutput, S
         }
     } else if same_name(&current, from) {
         let change = dns
-            .upsert_cname(
-                &spec.hosted_zone_id,
-                &spec.record_name,
-                to,
-                spec.ttl_seconds,
-            )
+            .upsert_cname(&spec.hosted_zone_id, &spec.record_name, to, ttl_seconds)
             .await?;
         output.change_id = Some(change.id);
         output.status = change.status;
@@ -212,6 +217,20 @@ mod tests {
         assert_eq!(out.change_id.as_deref(), Some("C0001"));
         assert_eq!(out.previous_value, format!("{}.", SOURCE.to_uppercase()));
         assert_eq!(dns.mutations().len(), 1, "polling changes nothing");
+    }
+
+    #[tokio::test]
+    async fn the_swap_uses_the_switchover_ttl_the_record_was_lowered_to() {
+        let dns = FakeDns::with_record("db.example.com", "CNAME", Some(SOURCE));
+        let mut inp = input(false);
+        inp.dns_ttl = Some(serde_json::from_value(serde_json::json!({
+            "recordName": "db.example.com", "originalTtlSeconds": 300, "switchoverTtlSeconds": 10,
+            "changeId": "C0001", "status": "INSYNC", "inSync": true, "loweredAt": "2026-11-27T12:00:00Z",
+            "switchoverNotBefore": "2026-11-27T12:05:00Z", "nextPollSeconds": 0
+        })).unwrap());
+        let out = run(&inp, &dns).await.unwrap();
+        assert_eq!(out.ttl_seconds, 10);
+        assert_eq!(dns.record("db.example.com").unwrap().ttl, Some(10));
     }
 
     #[tokio::test]
