@@ -116,11 +116,7 @@ pub fn sandbox_spec(source: &str, target: &str, mode: &str) -> Value {
             "recordName": aurora_sandbox::APP_RECORD,
             "ttlSeconds": aurora_sandbox::APP_RECORD_TTL
         }
-    });
-    if engine == DemoEngine::Dms {
-        spec["replication"] = crate::dms::replication_spec();
-    }
-    spec
+    })
 }
 
 /// Time spent in one phase (filled in by the caller, which knows the phase names).

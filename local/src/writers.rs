@@ -427,7 +427,9 @@ mod tests {
             SandboxDnsServer::start(aurora_sandbox::SandboxDns::new(&dir), ZONE_ID, 0.01).unwrap();
         let resolver = stub_resolver(server.address());
 
-        let (host, valid_until) = resolve(&resolver, &format!("{APP_RECORD}.")).await.expect("the name resolves");
+        let (host, valid_until) = resolve(&resolver, &format!("{APP_RECORD}."))
+            .await
+            .expect("the name resolves");
         assert_eq!(host, "127.100.0.1");
         let ttl = valid_until.saturating_duration_since(Instant::now());
         assert!(
