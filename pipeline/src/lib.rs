@@ -15,7 +15,7 @@ use asl_engine::{TaskContext, TaskError, TaskHandler, TaskRegistry};
 use aurora_core::errors::{parse_input, NamedError};
 use aurora_core::ports::{
     BinlogRetention, Clock, ClusterParameters, ClusterRetirement, Clusters, Dns, KmsKeys,
-    LagMetrics, Replication, Sleeper, Verifier, WriteFence,
+    LagMetrics, Replication, Sleeper, SourceLock, Verifier, WriteFence,
 };
 use aurora_core::steps::{
     binlog_position, cleanup, create_migration, drain, fence_writes, poll_latency, preflight,
@@ -76,6 +76,8 @@ pub struct Ports {
     pub target_verifier: Arc<dyn Verifier>,
     pub dns: Arc<dyn Dns>,
     pub retirement: Arc<dyn ClusterRetirement>,
+    /// One migration per source: the lock Preflight takes and the source-changing steps check.
+    pub lock: Arc<dyn SourceLock>,
     pub clock: Arc<dyn Clock>,
     pub sleeper: Arc<dyn Sleeper>,
     pub binlog_horizon: time::Duration,
@@ -139,6 +141,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                     dns: &*p.dns,
                     retention: p.retention.as_deref(),
                     clock: &*p.clock,
+                    lock: &*p.lock,
                 };
                 preflight::run(&i, &ports, p.preflight).await
             },
@@ -182,7 +185,14 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
         Box::pin(call(
             input,
             move |i: fence_writes::FenceWritesInput| async move {
-                fence_writes::run(&i, &*p.fence, Some(&*p.parameters), &*p.clock).await
+                fence_writes::run_holding_lock(
+                    &i,
+                    &*p.lock,
+                    &*p.fence,
+                    Some(&*p.parameters),
+                    &*p.clock,
+                )
+                .await
             },
         ))
     });
@@ -205,7 +215,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     });
     add("swap-dns", |p, input| {
         Box::pin(call(input, move |i: swap_dns::SwapDnsInput| async move {
-            swap_dns::run(&i, &*p.dns).await
+            swap_dns::run_holding_lock(&i, &*p.lock, &*p.dns, &*p.clock).await
         }))
     });
     add("stop-migration", |p, input| {
@@ -218,7 +228,15 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     });
     add("cleanup", |p, input| {
         Box::pin(call(input, move |i: cleanup::CleanupInput| async move {
-            cleanup::run(&i, &*p.replication, &*p.clusters, &*p.retirement).await
+            cleanup::run_holding_lock(
+                &i,
+                &*p.lock,
+                &*p.replication,
+                &*p.clusters,
+                &*p.retirement,
+                &*p.clock,
+            )
+            .await
         }))
     });
     registry.register_fn("arn:aws:states:::sns:publish", move |input| {

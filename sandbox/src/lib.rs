@@ -7,6 +7,7 @@
 //!   with encryption at rest, the binlog event recorded on the restored writer.
 //! - [`SandboxFence`] (`WriteFence`): `read_only` plus ending application sessions.
 //! - [`SandboxDns`] (`Dns`): zone files replaced atomically.
+//! - [`SandboxSourceLock`] (`SourceLock`): one migration per source, in the registry.
 //! - [`schema`]: the sample schema, its seed and the plaintext-marker scan.
 //!
 //! Replication and verification are `aurora-sql`'s, unchanged: the sandbox installs its
@@ -28,6 +29,7 @@ pub mod retirement;
 mod sandbox;
 pub mod schema;
 pub mod server;
+pub mod source_lock;
 pub mod tools;
 
 pub use clusters::SandboxClusters;
@@ -43,4 +45,5 @@ pub use sandbox::{
     ClusterStatus, Sandbox, SandboxConfig, ADMIN_SECRET_ARN, APP_RECORD, APP_RECORD_TTL,
     DEFAULT_PORT, ENGINE, INSTANCE_CLASS, REPLICATION_SECRET_ARN, REPLICATION_USER, ZONE_ID,
 };
+pub use source_lock::SandboxSourceLock;
 pub use tools::INSTALL_COMMAND;

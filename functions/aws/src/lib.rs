@@ -26,6 +26,7 @@ pub mod replication_engine;
 pub mod retirement;
 pub mod route53;
 pub mod secrets;
+pub mod source_lock;
 
 #[cfg(test)]
 mod plan_names;
@@ -42,6 +43,7 @@ pub use replication_engine::{ReplicationEngines, StateReplication};
 pub use retirement::RdsClusterRetirement;
 pub use route53::Route53Dns;
 pub use secrets::SecretsManagerSecrets;
+pub use source_lock::DynamoSourceLock;
 
 use aurora_core::errors::PortError;
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -7,8 +7,10 @@
 //!
 //! Environment: `RDS_CA_BUNDLE` (optional; required by the native engine): path of the RDS CA
 //! bundle (`global-bundle.pem`) the TLS connections verify the servers against.
+//! `SOURCE_LOCK_TABLE`: the DynamoDB table of the per-source locks, released when cleanup ends.
 
 use aurora_core::parse_input;
+use aurora_core::ports::SystemClock;
 use aurora_core::steps::cleanup::{self, CleanupInput};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
@@ -20,12 +22,20 @@ async fn main() -> Result<(), Error> {
     let engines = aurora_aws::ReplicationEngines::from_env(&config);
     let clusters = aurora_aws::RdsClusters::new(&config);
     let retirement = aurora_aws::RdsClusterRetirement::new(&config);
+    let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;
         let input: CleanupInput = parse_input(event.payload)?;
-        cleanup::run(&input, &replication, &clusters, &retirement)
-            .await
-            .map_err(Diagnostic::from)
+        cleanup::run_holding_lock(
+            &input,
+            &lock,
+            &replication,
+            &clusters,
+            &retirement,
+            &SystemClock,
+        )
+        .await
+        .map_err(Diagnostic::from)
     }))
     .await
 }

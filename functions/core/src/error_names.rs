@@ -36,6 +36,9 @@ pub const BACKTRACK_ENABLED: &str = "BacktrackEnabled";
 pub const VERIFICATION_TIMED_OUT: &str = "VerificationTimedOut";
 /// An operator refused the switchover at the approval gate (`aurora-encrypt abort`): roll back.
 pub const ABORTED: &str = "Aborted";
+/// Another execution holds the source's lock (or this one no longer does): one migration per
+/// source at a time.
+pub const SOURCE_BUSY: &str = "SourceBusy";
 
 /// Every name above, for cross-checks against the ASL.
 pub const ALL: &[&str] = &[
@@ -63,6 +66,7 @@ pub const ALL: &[&str] = &[
     BACKTRACK_ENABLED,
     VERIFICATION_TIMED_OUT,
     ABORTED,
+    SOURCE_BUSY,
 ];
 
 #[cfg(test)]

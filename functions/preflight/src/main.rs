@@ -4,7 +4,8 @@
 //! Environment: `MIN_BINLOG_RETENTION_HOURS` (optional, default 24); `RDS_CA_BUNDLE` (optional:
 //! path of the RDS CA bundle, e.g. `global-bundle.pem` shipped with the function). Without the
 //! bundle, preflight cannot log in to the source over TLS and reports binlog retention as a
-//! warning instead of checking it.
+//! warning instead of checking it. `SOURCE_LOCK_TABLE`: the DynamoDB table of the per-source
+//! locks; preflight takes the source's lock last.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ async fn main() -> Result<(), Error> {
     let parameters = aurora_aws::RdsClusterParameters::new(&config);
     let kms = aurora_aws::AwsKmsKeys::new(&config);
     let dns = aurora_aws::Route53Dns::new(&config);
+    let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
     let retention = std::env::var_os("RDS_CA_BUNDLE").map(|bundle| {
         let secrets = Arc::new(Secrets(aurora_aws::SecretsManagerSecrets::new(&config)));
         SqlBinlogRetention::new(
@@ -56,6 +58,7 @@ async fn main() -> Result<(), Error> {
             dns: &dns,
             retention: retention.as_ref().map(|r| r as &dyn BinlogRetention),
             clock: &SystemClock,
+            lock: &lock,
         };
         preflight::run(&input, &ports, settings)
             .await

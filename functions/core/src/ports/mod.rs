@@ -12,6 +12,7 @@ mod replication;
 mod retention;
 mod retirement;
 mod sleep;
+mod source_lock;
 mod verify;
 
 pub use clock::*;
@@ -24,6 +25,7 @@ pub use replication::*;
 pub use retention::*;
 pub use retirement::*;
 pub use sleep::*;
+pub use source_lock::*;
 pub use verify::*;
 
 use serde::{Deserialize, Serialize};

@@ -15,15 +15,19 @@
 //!
 //! Output: [`FenceOutput`] (the [`FenceRecord`] plus `fenced`), at `$.fence` / `$.unfence`.
 //! Errors: `SharedParameterGroup` (the group `read_only` would be set in is a default group or
-//! used by another cluster), `InvalidInput`, `SourceNotFound`, `Transient`.
+//! used by another cluster), `InvalidInput`, `SourceNotFound`, `Transient`, and `SourceBusy`
+//! from [`run_holding_lock`] (as wired): both actions act only while this execution holds the
+//! source's lock (`lock`), so a stale or foreign rollback never unfences a source another
+//! execution has switched over.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
-use crate::ports::{Clock, ClusterParameters, FenceRecord, WriteFence};
+use crate::ports::{Clock, ClusterParameters, FenceRecord, SourceLock, WriteFence};
 use crate::spec::{FenceMethod, SwitchoverSpec};
 use crate::state::ExecutionRef;
+use crate::steps::source_lock::{self, HeldLock, LockError};
 
 pub const IAM_ACTIONS: &[&str] = &[
     "rds:DescribeDBClusters",
@@ -34,6 +38,8 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:AddTagsToResource",
     "rds:RemoveTagsFromResource",
     "rds:ListTagsForResource",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +62,9 @@ pub struct FenceWritesInput {
     /// The fence's output, to unfence.
     #[serde(default)]
     pub fence: Option<FenceOutput>,
+    /// The source's lock this execution took in Preflight (`$.lock`).
+    #[serde(default)]
+    pub lock: Option<HeldLock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +88,8 @@ pub enum FenceError {
     SharedParameterGroup { group: String, reason: String },
     #[error(transparent)]
     Port(PortError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl From<PortError> for FenceError {
@@ -102,6 +113,7 @@ impl NamedError for FenceError {
             FenceError::SourceNotFound(_) => error_names::SOURCE_NOT_FOUND,
             FenceError::SharedParameterGroup { .. } => error_names::SHARED_PARAMETER_GROUP,
             FenceError::Port(e) => e.default_name(),
+            FenceError::Lock(e) => e.error_name(),
         }
     }
 }
@@ -121,6 +133,18 @@ pub async fn run(
         FenceAction::Fence => apply(input, fence, parameters, clock).await,
         FenceAction::Unfence => lift(input, fence, clock).await,
     }
+}
+
+/// [`run`], once the source's lock is confirmed to be this execution's (and renewed).
+pub async fn run_holding_lock(
+    input: &FenceWritesInput,
+    lock: &dyn SourceLock,
+    fence: &dyn WriteFence,
+    parameters: Option<&dyn ClusterParameters>,
+    clock: &dyn Clock,
+) -> Result<FenceOutput, FenceError> {
+    source_lock::ensure_held(lock, input.lock.as_ref(), clock.now()).await?;
+    run(input, fence, parameters, clock).await
 }
 
 async fn apply(

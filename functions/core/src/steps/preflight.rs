@@ -13,14 +13,18 @@
 //! enough (`BinlogRetentionTooShort`; a warning when no SQL reader is wired); the target cluster
 //! id and instance ids are free or ours from an earlier attempt (`TargetClusterTaken`); the DNS
 //! record exists and is a CNAME to the source's writer endpoint (`DnsRecordNotOnSource`).
+//! Last, with every check passed, it takes the source's lock for this execution
+//! ([`source_lock::acquire`]; `SourceBusy` names the execution that holds it); a dry run only
+//! reports the lock (`preflight.lock`).
 //!
 //! **Re-keying.** An encrypted source is refused unless `kmsKeyId` is given and resolves to a key
 //! other than the source's: then the run copies it under the new key (`preflight.encryption.rekey`).
 //!
-//! Input: `{"spec": <execution input>, "execution": {"name"}}`. Output: the spec with every default
+//! Input: `{"spec": <execution input>, "execution": {"name", "id"}}`. Output: the spec with every default
 //! filled in (`targetClusterId`, `kmsKeyId` resolved to the key's ARN so the restore always
 //! encrypts with the key checked here, complete `switchover`/`verify`/`cleanup`), plus
-//! `execution`, plus `preflight`: [`PreflightPlan`]. The state machine stores it at `$`.
+//! `execution`, plus `preflight`: [`PreflightPlan`], plus `lock`: [`HeldLock`] (not on a dry
+//! run). The state machine stores it at `$`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,10 +35,11 @@ use crate::errors::{impl_diagnostic, InvalidInput, NamedError, PortError};
 use crate::naming;
 use crate::ports::{
     BinlogRetention, Clock, Cluster, ClusterParameters, Clusters, DatabaseEndpoint, Dns, KmsKey,
-    KmsKeys,
+    KmsKeys, SourceLock,
 };
 use crate::spec::{FenceMethod, MigrationSpec, ReplicationSpec};
 use crate::state::ExecutionRef;
+use crate::steps::source_lock::{self, HeldLock, LockError, LockReport};
 
 pub const IAM_ACTIONS: &[&str] = &[
     "rds:DescribeDBClusters",
@@ -43,6 +48,9 @@ pub const IAM_ACTIONS: &[&str] = &[
     "kms:DescribeKey",
     "route53:ListResourceRecordSets",
     "secretsmanager:GetSecretValue",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "states:DescribeExecution",
 ];
 
 /// The key RDS uses when the spec names none.
@@ -68,6 +76,7 @@ pub struct PreflightPorts<'a> {
     pub dns: &'a dyn Dns,
     pub retention: Option<&'a dyn BinlogRetention>,
     pub clock: &'a dyn Clock,
+    pub lock: &'a dyn SourceLock,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +113,9 @@ pub struct PreflightPlan {
     pub warnings: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub checked_at: OffsetDateTime,
+    /// The source's lock as a dry run found it (a real run takes it: `$.lock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +200,8 @@ pub enum PreflightError {
     },
     #[error(transparent)]
     Port(#[from] PortError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl NamedError for PreflightError {
@@ -210,6 +224,7 @@ impl NamedError for PreflightError {
             TargetTaken { .. } | TargetLeftByEarlierRun { .. } => error_names::TARGET_CLUSTER_TAKEN,
             DnsRecordNotOnSource { .. } => error_names::DNS_RECORD_NOT_ON_SOURCE,
             Port(e) => e.default_name(),
+            Lock(e) => e.error_name(),
         }
     }
 }
@@ -243,6 +258,17 @@ pub async fn run(
     if input.execution.name.trim().is_empty() {
         return Err(InvalidInput::new("execution.name", "must not be empty").into());
     }
+    let execution_id = input
+        .execution
+        .id
+        .clone()
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| {
+            InvalidInput::new(
+                "execution.id",
+                "must be the execution ARN ($$.Execution.Id): it holds the source's lock",
+            )
+        })?;
     let mut warnings = Vec::new();
 
     let source_id = spec.source_cluster_id.clone();
@@ -319,7 +345,7 @@ pub async fn run(
         target_action,
         instances,
     );
-    let plan = PreflightPlan {
+    let mut plan = PreflightPlan {
         dry_run: spec.dry_run,
         source_cluster_arn: source.arn.clone(),
         engine_version: source.engine_version.clone(),
@@ -332,6 +358,17 @@ pub async fn run(
         resources,
         warnings,
         checked_at: now,
+        lock: None,
+    };
+    // Last: a run refused here has created nothing, and a lock is never held by a run that
+    // failed its checks.
+    let held: Option<HeldLock> = if spec.dry_run {
+        plan.lock = Some(
+            source_lock::inspect(ports.lock, &source.arn, &execution_id, ports.clock.now()).await?,
+        );
+        None
+    } else {
+        Some(source_lock::acquire(ports.lock, &source.arn, &execution_id, ports.clock.now()).await?)
     };
 
     let mut document = serde_json::to_value(&spec)
@@ -346,6 +383,13 @@ pub async fn run(
             serde_json::to_value(&plan)
                 .map_err(|e| PortError::Other(format!("serializing the plan: {e}")))?,
         );
+        if let Some(held) = held {
+            map.insert(
+                "lock".into(),
+                serde_json::to_value(&held)
+                    .map_err(|e| PortError::Other(format!("serializing the lock: {e}")))?,
+            );
+        }
     }
     Ok(document)
 }
@@ -745,11 +789,13 @@ mod tests {
     use super::*;
     use crate::fakes::{
         self, FakeClock, FakeClusters, FakeDns, FakeKms, FakeParameters, FakeRetention,
+        FakeSourceLock,
     };
     use crate::ports::Tag;
     use serde_json::json;
 
     const WRITER: &str = "orders.cluster-abc.eu-west-1.rds.amazonaws.com";
+    const EXECUTION_ARN: &str = "arn:aws:states:eu-west-1:123456789012:execution:encrypt:exec-1";
 
     /// Every port, in a state where preflight passes.
     struct World {
@@ -759,6 +805,7 @@ mod tests {
         dns: FakeDns,
         retention: FakeRetention,
         clock: FakeClock,
+        lock: FakeSourceLock,
         with_retention: bool,
     }
 
@@ -771,6 +818,7 @@ mod tests {
                 dns: FakeDns::with_record("db.example.com", "CNAME", Some(WRITER)),
                 retention: FakeRetention::hours(Some(48)),
                 clock: FakeClock::default(),
+                lock: FakeSourceLock::default(),
                 with_retention: true,
             }
         }
@@ -780,6 +828,7 @@ mod tests {
                 spec,
                 execution: ExecutionRef {
                     name: "exec-1".into(),
+                    id: Some(EXECUTION_ARN.into()),
                 },
             };
             let ports = PreflightPorts {
@@ -791,6 +840,7 @@ mod tests {
                     .with_retention
                     .then_some(&self.retention as &dyn BinlogRetention),
                 clock: &self.clock,
+                lock: &self.lock,
             };
             run(&input, &ports, PreflightSettings::default()).await
         }
@@ -897,12 +947,103 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn takes_the_sources_lock_for_this_execution_last() {
+        let world = World::new();
+        let doc = world.run(spec()).await.unwrap();
+        let source_arn = plan(&doc).source_cluster_arn;
+        assert_eq!(doc["lock"]["resource"], source_arn.as_str());
+        assert_eq!(doc["lock"]["holder"], EXECUTION_ARN);
+        assert!(doc["lock"].get("takenOver").is_none());
+        assert_eq!(
+            world.lock.record(&source_arn).unwrap().holder,
+            EXECUTION_ARN
+        );
+
+        // A failed check takes nothing.
+        let world = World::new();
+        world
+            .run(with(spec(), "/sourceClusterId", json!("nope")))
+            .await
+            .unwrap_err();
+        assert!(world.lock.writes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_source_another_execution_holds_is_refused_by_name_before_anything_is_created() {
+        let world = World::new();
+        let source_arn = world.clusters.cluster("orders").unwrap().arn;
+        let other = "arn:aws:states:eu-west-1:123456789012:execution:encrypt:exec-0";
+        world.lock.put(crate::ports::LockRecord {
+            resource: source_arn,
+            holder: other.into(),
+            lease_expires_at: fakes::EPOCH,
+            released: false,
+            version: 4,
+        });
+        let error = world.run(spec()).await.unwrap_err();
+        assert_eq!(error.error_name(), "SourceBusy");
+        assert!(error.to_string().contains(other), "{error}");
+        assert!(world.lock.writes().is_empty());
+        world.assert_nothing_changed("busy source");
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_reports_the_lock_without_taking_it() {
+        let world = World::new();
+        let source_arn = world.clusters.cluster("orders").unwrap().arn;
+        let other = "arn:aws:states:eu-west-1:123456789012:execution:encrypt:exec-0";
+        world.lock.put(crate::ports::LockRecord {
+            resource: source_arn.clone(),
+            holder: other.into(),
+            lease_expires_at: fakes::EPOCH,
+            released: false,
+            version: 1,
+        });
+        let doc = world
+            .run(with(spec(), "/dryRun", json!(true)))
+            .await
+            .unwrap();
+        let report = plan(&doc).lock.unwrap();
+        assert_eq!(report.resource, source_arn);
+        assert!(!report.free);
+        assert_eq!(report.holder.as_deref(), Some(other));
+        assert!(doc.get("lock").is_none());
+        assert!(world.lock.writes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_real_run_needs_the_execution_arn() {
+        let world = World::new();
+        let input = PreflightInput {
+            spec: spec(),
+            execution: ExecutionRef {
+                name: "exec-1".into(),
+                id: None,
+            },
+        };
+        let ports = PreflightPorts {
+            clusters: &world.clusters,
+            parameters: &world.parameters,
+            kms: &world.kms,
+            dns: &world.dns,
+            retention: None,
+            clock: &world.clock,
+            lock: &world.lock,
+        };
+        let error = run(&input, &ports, PreflightSettings::default())
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("execution.id"), "{error}");
+    }
+
+    #[tokio::test]
     async fn the_normalised_spec_parses_strictly_again() {
         let world = World::new();
         let mut doc = world.run(spec()).await.unwrap();
         let map = doc.as_object_mut().unwrap();
         map.remove("execution");
         map.remove("preflight");
+        map.remove("lock");
         let spec = MigrationSpec::from_value(&doc).unwrap();
         spec.validate(fakes::EPOCH).unwrap();
         assert_eq!(spec.target_cluster_id.as_deref(), Some("orders-encrypted"));

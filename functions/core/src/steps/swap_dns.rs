@@ -8,21 +8,25 @@
 //!
 //! Input: the spec (`dns`), `restore` (endpoints), optional `revert`, and the previous `dnsSwap`
 //! while polling. Output: [`DnsSwapOutput`]. Errors: `DnsRecordNotOnSource`, `InvalidInput`,
-//! `Transient`.
+//! `Transient`, and `SourceBusy` from [`run_holding_lock`] (as wired): the swap and its revert
+//! act only while this execution holds the source's lock (`lock`).
 
 use serde::Deserialize;
 
 use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
 use crate::poll;
-use crate::ports::{ChangeStatus, Dns};
+use crate::ports::{ChangeStatus, Clock, Dns, SourceLock};
 use crate::spec::DnsSpec;
 use crate::state::{DnsSwapOutput, RestoreOutput};
+use crate::steps::source_lock::{self, HeldLock, LockError};
 
 pub const IAM_ACTIONS: &[&str] = &[
     "route53:ListResourceRecordSets",
     "route53:ChangeResourceRecordSets",
     "route53:GetChange",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +41,9 @@ pub struct SwapDnsInput {
     /// This step's previous output, while polling for INSYNC.
     #[serde(default)]
     pub dns_swap: Option<DnsSwapOutput>,
+    /// The source's lock this execution took in Preflight (`$.lock`).
+    #[serde(default)]
+    pub lock: Option<HeldLock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +60,8 @@ pub enum SwapDnsError {
     },
     #[error(transparent)]
     Port(#[from] PortError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl NamedError for SwapDnsError {
@@ -63,6 +72,7 @@ impl NamedError for SwapDnsError {
             }
             SwapDnsError::NotOnSource { .. } => error_names::DNS_RECORD_NOT_ON_SOURCE,
             SwapDnsError::Port(e) => e.default_name(),
+            SwapDnsError::Lock(e) => e.error_name(),
         }
     }
 }
@@ -73,6 +83,17 @@ impl_diagnostic!(SwapDnsError);
 fn same_name(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// [`run`], once the source's lock is confirmed to be this execution's (and renewed).
+pub async fn run_holding_lock(
+    input: &SwapDnsInput,
+    lock: &dyn SourceLock,
+    dns: &dyn Dns,
+    clock: &dyn Clock,
+) -> Result<DnsSwapOutput, SwapDnsError> {
+    source_lock::ensure_held(lock, input.lock.as_ref(), clock.now()).await?;
+    run(input, dns).await
 }
 
 pub async fn run(input: &SwapDnsInput, dns: &dyn Dns) -> Result<DnsSwapOutput, SwapDnsError> {
