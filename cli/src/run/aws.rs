@@ -5,7 +5,8 @@
 //!
 //! Refused before anything starts, with a named error: no AWS region configured
 //! (`AwsRegionMissing`); SQL access needed (verification, the native engine) without an RDS CA
-//! bundle to verify the servers' certificates (`RdsCaBundleMissing`).
+//! bundle to verify the servers' certificates (`RdsCaBundleMissing`); no `SOURCE_LOCK_TABLE`
+//! naming the stack's source lock table (`SourceLockTableMissing`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
