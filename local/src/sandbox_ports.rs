@@ -65,6 +65,7 @@ pub fn sandbox_ports(
         target_verifier: Arc::new(sandbox.lazy_verifier(target_id)),
         dns: Arc::new(sandbox.dns()),
         retirement: Arc::new(sandbox.retirement()),
+        lock: Arc::new(sandbox.source_lock()),
         clock: Arc::new(SystemClock),
         sleeper: Arc::new(TokioSleeper),
         binlog_horizon: DEFAULT_HORIZON,

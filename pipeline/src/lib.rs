@@ -15,7 +15,7 @@ use asl_engine::{TaskContext, TaskError, TaskHandler, TaskRegistry};
 use aurora_core::errors::{parse_input, NamedError};
 use aurora_core::ports::{
     BinlogRetention, Clock, ClusterParameters, ClusterRetirement, Clusters, Dns, FenceSql, KmsKeys,
-    LagMetrics, Replication, Sleeper, Verifier, WriteFence,
+    LagMetrics, Replication, Sleeper, SourceLock, Verifier, WriteFence,
 };
 use aurora_core::steps::{
     binlog_position, cleanup, create_migration, dns_ttl, drain, fence_writes, poll_latency,
@@ -78,6 +78,8 @@ pub struct Ports {
     pub target_verifier: Arc<dyn Verifier>,
     pub dns: Arc<dyn Dns>,
     pub retirement: Arc<dyn ClusterRetirement>,
+    /// One migration per source: the lock Preflight takes and the source-changing steps check.
+    pub lock: Arc<dyn SourceLock>,
     pub clock: Arc<dyn Clock>,
     pub sleeper: Arc<dyn Sleeper>,
     pub binlog_horizon: time::Duration,
@@ -146,6 +148,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                     retention: p.retention.as_deref(),
                     fence_sql: Some(&*p.fence_sql),
                     clock: &*p.clock,
+                    lock: &*p.lock,
                 };
                 preflight::run(&i, &ports, p.preflight.clone()).await
             },
@@ -195,7 +198,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                     sql: &*p.fence_sql,
                     clock: &*p.clock,
                 };
-                fence_writes::run(&i, &ports, p.fence_settings).await
+                fence_writes::run_holding_lock(&i, &*p.lock, &ports, p.fence_settings).await
             },
         ))
     });
@@ -232,7 +235,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
             }))
         } else {
             Box::pin(call(input, move |i: swap_dns::SwapDnsInput| async move {
-                swap_dns::run(&i, &*p.dns).await
+                swap_dns::run_holding_lock(&i, &*p.lock, &*p.dns, &*p.clock).await
             }))
         }
     });
@@ -246,12 +249,14 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     });
     add("cleanup", |p, input| {
         Box::pin(call(input, move |i: cleanup::CleanupInput| async move {
-            cleanup::run(
+            cleanup::run_holding_lock(
                 &i,
+                &*p.lock,
                 &*p.replication,
                 &*p.clusters,
                 &*p.retirement,
                 &*p.fence_sql,
+                &*p.clock,
             )
             .await
         }))

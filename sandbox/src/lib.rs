@@ -10,6 +10,7 @@
 //! - [`SandboxDns`] (`Dns`): zone files replaced atomically, served over DNS on loopback by
 //!   [`dns_server`] (TTLs in the run's time).
 //! - [`dms`]: a stand-in for DMS homogeneous data migrations, over the DMS API's wire protocol.
+//! - [`SandboxSourceLock`] (`SourceLock`): one migration per source, in the registry.
 //! - [`schema`]: the sample schema, its seed and the plaintext-marker scan.
 //!
 //! Replication and verification are `aurora-sql`'s, unchanged: the sandbox installs its
@@ -33,6 +34,7 @@ pub mod retirement;
 mod sandbox;
 pub mod schema;
 pub mod server;
+pub mod source_lock;
 pub mod tools;
 
 pub use clusters::SandboxClusters;
@@ -49,4 +51,5 @@ pub use sandbox::{
     DEFAULT_PORT, ENGINE, INSTANCE_CLASS, PRIVILEGED_APP_USER, REPLICATION_SECRET_ARN,
     REPLICATION_USER, ZONE_ID,
 };
+pub use source_lock::SandboxSourceLock;
 pub use tools::INSTALL_COMMAND;

@@ -2,12 +2,17 @@
 //! (and their server processes), instances, snapshots, instance events, parameter groups and fence
 //! records. Written whole to a temporary file and renamed over the old one, so a reader never sees
 //! half a registry.
+//!
+//! Several processes (two `run --local`, a fleet's children, `sandbox down`) share one registry.
+//! Every change is read-modify-write under an exclusive `flock` of [`LOCK_FILE_NAME`]
+//! ([`RegistryLock`]), on the registry as it is on disk then, so no process overwrites what
+//! another wrote in between.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
-use aurora_core::ports::{FenceRecord, Tag};
+use aurora_core::ports::{FenceRecord, LockRecord, Tag};
 use aurora_core::BinlogPosition;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -16,6 +21,8 @@ use crate::error::{SandboxError, SandboxResult};
 use crate::server::{Encryption, ServerSpec};
 
 pub const FILE_NAME: &str = "sandbox.json";
+/// Locked (`flock`, exclusive) around every read-modify-write of the registry.
+pub const LOCK_FILE_NAME: &str = "sandbox.json.lock";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -47,6 +54,61 @@ pub struct Registry {
     /// application connecting as Aurora's master user), created on request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privileged_app_user: Option<Credentials>,
+    /// Source cluster ARN → its migration lock (`SourceLock`).
+    #[serde(default)]
+    pub source_locks: BTreeMap<String, SourceLockEntry>,
+}
+
+/// A source's lock, and which process wrote it: the sandbox's stand-in for asking Step
+/// Functions whether the holder's execution still runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceLockEntry {
+    #[serde(flatten)]
+    pub record: LockRecord,
+    pub pid: u32,
+}
+
+/// An exclusive `flock` of the registry's lock file, held until dropped. It is taken on a file
+/// of its own (never replaced, unlike the registry), so every process locks the same inode;
+/// `flock` locks belong to the open file, so two handles in one process exclude each other too.
+pub struct RegistryLock(std::fs::File);
+
+impl RegistryLock {
+    /// Waits for and takes the lock of the registry in `dir`.
+    pub fn exclusive(dir: &Path) -> SandboxResult<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+        let path = dir.join(LOCK_FILE_NAME);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(SandboxError::io(format!("opening {}", path.display())))?;
+        loop {
+            // SAFETY: flock on a file descriptor this function owns; no memory is involved.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(Self(file));
+            }
+            let error = std::io::Error::last_os_error();
+            if error.kind() != std::io::ErrorKind::Interrupted {
+                return Err(SandboxError::io(format!("locking {}", path.display()))(
+                    error,
+                ));
+            }
+        }
+    }
+}
+
+impl Drop for RegistryLock {
+    fn drop(&mut self) {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: as above; closing the file would release the lock too.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +252,22 @@ impl Registry {
             })
     }
 
+    /// Changes the registry in `dir` as one step against every other writer: under the
+    /// registry's file lock, `registry` is refreshed from disk, changed by `f` and saved.
+    pub fn update_in<T>(
+        dir: &Path,
+        registry: &mut Registry,
+        f: impl FnOnce(&mut Registry) -> T,
+    ) -> SandboxResult<T> {
+        let _locked = RegistryLock::exclusive(dir)?;
+        if let Some(latest) = Self::load(dir)? {
+            *registry = latest;
+        }
+        let out = f(registry);
+        registry.save(dir)?;
+        Ok(out)
+    }
+
     /// Replaces the file atomically: a temporary file in the same directory, then a rename.
     pub fn save(&self, dir: &Path) -> SandboxResult<()> {
         let path = Self::path(dir);
@@ -227,4 +305,47 @@ pub(crate) fn replace_file(path: &Path, contents: &[u8]) -> SandboxResult<()> {
         let _ = std::fs::remove_file(&temp);
         SandboxError::io(format!("replacing {}", path.display()))(e)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GIVEN writers that each hold their own copy of the registry (as separate processes do);
+    /// WHEN they all change it at once;
+    /// THEN every change is in the file: none overwrote another's.
+    #[test]
+    fn concurrent_updates_from_separate_copies_are_all_kept() {
+        let dir = std::env::temp_dir().join(format!(
+            "aurora-registry-concurrency-{}-{}",
+            std::process::id(),
+            OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Registry::default().save(&dir).unwrap();
+        const WRITERS: usize = 8;
+        const UPDATES: usize = 40;
+        let threads: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    let mut mine = Registry::load(&dir).unwrap().unwrap();
+                    for update in 0..UPDATES {
+                        Registry::update_in(&dir, &mut mine, |r| {
+                            r.events.insert(format!("{writer}-{update}"), Vec::new());
+                            r.next_server_id += 1;
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let registry = Registry::load(&dir).unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(registry.events.len(), WRITERS * UPDATES);
+        assert_eq!(registry.next_server_id as usize, WRITERS * UPDATES);
+    }
 }

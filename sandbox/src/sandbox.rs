@@ -138,16 +138,19 @@ impl Sandbox {
             "resolving {}",
             config.dir.display()
         )))?;
-        let registry = match Registry::load(&dir)? {
-            Some(registry) => registry,
-            None => {
-                let registry = Registry {
-                    port: config.port,
-                    next_server_id: 1,
-                    ..Registry::default()
-                };
-                registry.save(&dir)?;
-                registry
+        let registry = {
+            let _locked = registry::RegistryLock::exclusive(&dir)?;
+            match Registry::load(&dir)? {
+                Some(registry) => registry,
+                None => {
+                    let registry = Registry {
+                        port: config.port,
+                        next_server_id: 1,
+                        ..Registry::default()
+                    };
+                    registry.save(&dir)?;
+                    registry
+                }
             }
         };
         let sandbox = Sandbox {
@@ -200,6 +203,9 @@ impl Sandbox {
     pub fn fence_sql(&self) -> aurora_sql::SqlFence<crate::fence::SandboxWriters> {
         aurora_sql::SqlFence::new(crate::fence::SandboxWriters::new(self.clone()))
     }
+    pub fn source_lock(&self) -> crate::SandboxSourceLock {
+        crate::SandboxSourceLock::new(self.clone())
+    }
     pub fn dns(&self) -> SandboxDns {
         SandboxDns::new(self.inner.dir.join("dns"))
     }
@@ -240,16 +246,26 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Reads the registry as it is on disk now (other processes change it); the last copy read
+    /// if the file cannot be read. The file is only ever replaced whole, so no lock is needed.
     pub(crate) fn registry<T>(&self, f: impl FnOnce(&Registry) -> T) -> T {
-        f(&lock(&self.inner.registry))
+        let mut registry = lock(&self.inner.registry);
+        match Registry::load(&self.inner.dir) {
+            Ok(Some(latest)) => *registry = latest,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the sandbox registry; using the last copy")
+            }
+        }
+        f(&registry)
     }
 
-    /// Changes the registry and saves it before anyone else can see the change.
+    /// Changes the registry and saves it before anyone else can see the change: under the
+    /// registry's file lock, on the registry as it is on disk, so concurrent processes never
+    /// lose each other's changes.
     pub(crate) fn update<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> SandboxResult<T> {
         let mut registry = lock(&self.inner.registry);
-        let out = f(&mut registry);
-        registry.save(&self.inner.dir)?;
-        Ok(out)
+        Registry::update_in(&self.inner.dir, &mut registry, f)
     }
 
     pub(crate) fn cluster_record(&self, id: &str) -> Option<ClusterRecord> {

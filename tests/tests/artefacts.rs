@@ -295,22 +295,24 @@ fn states_follow_the_pipeline_contract() {
     }
     assert_eq!(
         states["Preflight"]["Parameters"],
-        json!({"spec.$": "$$.Execution.Input", "execution": {"name.$": "$$.Execution.Name"}})
+        json!({"spec.$": "$$.Execution.Input",
+               "execution": {"name.$": "$$.Execution.Name", "id.$": "$$.Execution.Id"}})
     );
     assert_eq!(
         states["FenceWrites"]["Parameters"],
         json!({"action": "fence", "sourceClusterId.$": "$.sourceClusterId",
                "switchover.$": "$.switchover", "execution.$": "$.execution",
-               "restore.$": "$.restore", "replication.$": "$.replication"})
+               "restore.$": "$.restore", "replication.$": "$.replication", "lock.$": "$.lock"})
     );
     assert_eq!(
         states["UnfenceWrites"]["Parameters"],
-        json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId", "fence.$": "$.fence"})
+        json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId", "fence.$": "$.fence",
+               "lock.$": "$.lock"})
     );
     // FenceWrites failed half-way: the step unfences from the record it saved with the cluster.
     assert_eq!(
         states["UnfenceAfterFailedFence"]["Parameters"],
-        json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId"})
+        json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId", "lock.$": "$.lock"})
     );
     assert_eq!(
         states["FenceWrites"]["Catch"][0]["Next"],
@@ -318,7 +320,7 @@ fn states_follow_the_pipeline_contract() {
     );
     assert_eq!(
         states["RevertDns"]["Parameters"],
-        json!({"revert": true, "dns.$": "$.dns", "restore.$": "$.restore"})
+        json!({"revert": true, "dns.$": "$.dns", "restore.$": "$.restore", "lock.$": "$.lock"})
     );
     // The TTL actions of the swap-dns function: an action and the whole document.
     assert_eq!(
@@ -520,4 +522,182 @@ fn fleet_runs_children_through_the_cluster_state_machine_and_catches_per_item() 
         substitutions(&template, FLEET_ASL)["EncryptClusterStateMachineArn"],
         json!({"Ref": "EncryptClusterStateMachine"})
     );
+}
+
+/// The functions whose steps take, check or release the per-source lock.
+const LOCK_FUNCTIONS: &[&str] = &[
+    "PreflightFunction",
+    "FenceWritesFunction",
+    "SwapDnsFunction",
+    "CleanupFunction",
+];
+
+#[test]
+fn the_lock_table_is_on_demand_keyed_by_source_arn_with_a_ttl() {
+    let template = template();
+    let tables = resources_of_type(&template, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1, "{tables:?}");
+    let (id, table) = tables[0];
+    assert_eq!(id, "SourceLockTable");
+    let properties = &table["Properties"];
+    assert_eq!(properties["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        properties["KeySchema"],
+        json!([{"AttributeName": aurora_aws::source_lock::KEY, "KeyType": "HASH"}])
+    );
+    assert_eq!(
+        properties["AttributeDefinitions"],
+        json!([{"AttributeName": aurora_aws::source_lock::KEY, "AttributeType": "S"}])
+    );
+    assert_eq!(
+        properties["TimeToLiveSpecification"],
+        json!({"AttributeName": aurora_aws::source_lock::TTL_ATTRIBUTE, "Enabled": true})
+    );
+}
+
+/// Only the functions that take, check or release the lock get DynamoDB actions, on the lock
+/// table alone, and the table's name in `SOURCE_LOCK_TABLE`; only Preflight (which takes it)
+/// may ask Step Functions about a holder, and only about this stack's executions.
+#[test]
+fn only_the_lock_functions_reach_the_lock_table_and_on_that_table_alone() {
+    let template = template();
+    let table_arn = json!({"Fn::GetAtt": ["SourceLockTable", "Arn"]});
+    for (id, function) in resources_of_type(&template, "AWS::Serverless::Function") {
+        let locks = LOCK_FUNCTIONS.contains(&id);
+        let actions = function_actions(function);
+        let dynamodb: BTreeSet<&str> = actions
+            .iter()
+            .map(String::as_str)
+            .filter(|a| a.starts_with("dynamodb:"))
+            .collect();
+        let expected: BTreeSet<&str> = if locks {
+            steps::source_lock::CHECK_IAM_ACTIONS
+                .iter()
+                .copied()
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        assert_eq!(dynamodb, expected, "{id}");
+        assert_eq!(
+            function["Properties"]["Environment"]["Variables"]["SOURCE_LOCK_TABLE"],
+            if locks {
+                json!({"Ref": "SourceLockTable"})
+            } else {
+                Value::Null
+            },
+            "{id}"
+        );
+        let asks_holder = actions.contains("states:DescribeExecution");
+        assert_eq!(asks_holder, id == "PreflightFunction", "{id}");
+        for policy in function["Properties"]["Policies"].as_array().unwrap() {
+            for statement in policy["Statement"].as_array().into_iter().flatten() {
+                let listed = match &statement["Action"] {
+                    Value::Array(a) => a.clone(),
+                    other => vec![other.clone()],
+                };
+                let names: Vec<&str> = listed.iter().filter_map(Value::as_str).collect();
+                if names.iter().any(|a| a.starts_with("dynamodb:")) {
+                    assert!(
+                        names.iter().all(|a| a.starts_with("dynamodb:")),
+                        "{id}: {names:?}"
+                    );
+                    assert_eq!(statement["Resource"], table_arn, "{id}");
+                }
+                if names.contains(&"states:DescribeExecution") {
+                    assert_eq!(
+                        statement["Resource"],
+                        json!({"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${AWS::StackName}-encrypt-cluster:*"}),
+                        "{id}"
+                    );
+                }
+            }
+        }
+    }
+    let declared: BTreeSet<&str> = steps::preflight::IAM_ACTIONS.iter().copied().collect();
+    for action in steps::source_lock::TAKE_IAM_ACTIONS {
+        assert!(declared.contains(action), "preflight declares {action}");
+    }
+    for actions in [
+        steps::fence_writes::IAM_ACTIONS,
+        steps::swap_dns::IAM_ACTIONS,
+        steps::cleanup::IAM_ACTIONS,
+    ] {
+        for action in steps::source_lock::CHECK_IAM_ACTIONS {
+            assert!(actions.contains(action), "{action}");
+        }
+    }
+}
+
+/// Every state that changes the source is handed the execution's lock (`$.lock`), explicitly
+/// where it selects its input with Parameters, and names `SourceBusy` in its first Catch.
+#[test]
+fn every_state_that_changes_the_source_gets_the_lock_and_catches_source_busy() {
+    let states = states_of(&asl(CLUSTER_ASL));
+    assert_eq!(
+        states["Preflight"]["Parameters"]["execution"]["id.$"],
+        "$$.Execution.Id"
+    );
+    for name in [
+        "Preflight",
+        "FenceWrites",
+        "UnfenceWrites",
+        "UnfenceAfterFailedFence",
+        "SwapDns",
+        "RevertDns",
+        "Cleanup",
+        "CleanupOnRollback",
+    ] {
+        let state = &states[name];
+        if name != "Preflight" {
+            if let Some(parameters) = state.get("Parameters") {
+                assert_eq!(parameters["lock.$"], "$.lock", "{name}");
+            }
+        }
+        let first = &state["Catch"][0]["ErrorEquals"];
+        assert!(
+            first.as_array().unwrap().contains(&json!("SourceBusy")),
+            "{name}: {first}"
+        );
+    }
+}
+
+/// A fleet input naming one source twice fails before any child starts.
+#[tokio::test]
+async fn fleet_refuses_a_source_named_twice_before_starting_children() {
+    let definition = Definition::parse(&read(FLEET_ASL)).unwrap();
+    let engine = asl_engine::Engine::new(definition)
+        .with_substitutions(&HashMap::from([(
+            "EncryptClusterStateMachineArn".to_string(),
+            "arn:aws:states:local:000000000000:stateMachine:encrypt-cluster".to_string(),
+        )]))
+        .unwrap();
+    let input = json!({"clusters": [
+        {"sourceClusterId": "orders"},
+        {"sourceClusterId": "billing"},
+        {"sourceClusterId": "orders"},
+    ]});
+    let outcome = engine.start(input).wait().await;
+    let asl_engine::Status::Failed { error, cause } = &outcome.status else {
+        panic!("{:?}", outcome.status)
+    };
+    assert_eq!(error, "InvalidInput");
+    let cause = cause.clone().unwrap_or_default();
+    assert!(cause.contains("orders"), "{cause}");
+    let entered: Vec<&str> = outcome
+        .history
+        .iter()
+        .filter_map(|e| e.state_name())
+        .collect();
+    assert!(!entered.contains(&"EncryptClusters"), "{entered:?}");
+    assert!(!entered.contains(&"EncryptCluster"), "{entered:?}");
+
+    // Distinct sources go on to the children.
+    let states = states_of(&asl(FLEET_ASL));
+    assert_eq!(asl(FLEET_ASL)["StartAt"], "ListSources");
+    assert_eq!(
+        states["SourcesDistinct"]["Choices"][0]["Next"],
+        "HasMaxConcurrency"
+    );
+    assert_eq!(states["SourcesDistinct"]["Default"], "DuplicateSource");
 }

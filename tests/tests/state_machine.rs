@@ -51,6 +51,7 @@ struct World {
     target_verifier: Arc<FakeVerifier>,
     dns: Arc<FakeDns>,
     retirement: Arc<FakeRetirement>,
+    lock: Arc<FakeSourceLock>,
     clock: Arc<FakeClock>,
     migration: Mutex<MigrationBehaviour>,
     /// Ticks to let pass before the restored writer logs its binlog event.
@@ -76,6 +77,7 @@ impl World {
             target_verifier: Arc::new(FakeVerifier::with(&tables)),
             dns: Arc::new(FakeDns::with_record(RECORD, "CNAME", Some(SOURCE_ENDPOINT))),
             retirement: Arc::new(FakeRetirement::default()),
+            lock: Arc::new(FakeSourceLock::default()),
             clock: Arc::new(FakeClock::default()),
             migration: Mutex::new(MigrationBehaviour::RunsWithLag(0)),
             binlog_event_delay: AtomicU32::new(0),
@@ -97,6 +99,7 @@ impl World {
             target_verifier: self.target_verifier.clone(),
             dns: self.dns.clone(),
             retirement: self.retirement.clone(),
+            lock: self.lock.clone(),
             clock: self.clock.clone(),
             sleeper: self.clock.clone(),
             binlog_horizon: time::Duration::minutes(30),
@@ -780,4 +783,189 @@ async fn a_fence_that_cannot_be_confirmed_rolls_back_and_unfences_exactly() {
     );
     assert_eq!(world.fence.saved("orders"), None);
     assert_eq!(world.record(), SOURCE_ENDPOINT);
+}
+
+// ---------------------------------------------------------------- one migration per source
+
+const SOURCE_ARN: &str = "arn:aws:rds:eu-west-1:123456789012:cluster:orders";
+/// Another execution of the same state machine, for the same source.
+const OTHER: &str = "arn:aws:states:local:000000000000:execution:encrypt-cluster:other";
+
+fn lock_record(holder: &str, version: u64) -> aurora_core::ports::LockRecord {
+    aurora_core::ports::LockRecord {
+        resource: SOURCE_ARN.into(),
+        holder: holder.into(),
+        lease_expires_at: EPOCH + time::Duration::hours(1),
+        released: false,
+        version,
+    }
+}
+
+/// The output of the first `TaskSucceeded` of `state`.
+fn task_output(outcome: &Outcome, state: &str) -> Value {
+    let mut entered = false;
+    for event in &outcome.history {
+        if event.event_type == EventType::TaskStateEntered && event.state_name() == Some(state) {
+            entered = true;
+        }
+        if entered && event.event_type == EventType::TaskSucceeded {
+            let output = &event.details["output"];
+            return output
+                .as_str()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_else(|| output.clone());
+        }
+    }
+    panic!("{state} never succeeded")
+}
+
+#[tokio::test]
+async fn the_lock_is_taken_in_preflight_and_released_when_cleanup_ends() {
+    let world = World::new();
+    let outcome = world.run(spec("auto")).await;
+    let Status::Succeeded(output) = &outcome.status else {
+        panic!("{:?}", outcome.status)
+    };
+    let holder = output["lock"]["holder"].as_str().unwrap();
+    assert!(holder.contains(":execution:"), "{holder}");
+    assert_eq!(output["lock"]["resource"], SOURCE_ARN);
+    assert_eq!(output["cleanedUp"]["lock"]["released"], true);
+    let record = world.lock.record(SOURCE_ARN).unwrap();
+    assert_eq!((record.holder.as_str(), record.released), (holder, true));
+}
+
+#[tokio::test]
+async fn a_second_execution_for_a_locked_source_is_refused_before_anything_is_created() {
+    let world = World::new();
+    world.lock.put(lock_record(OTHER, 1));
+    let outcome = world.run(spec("auto")).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "SourceBusy");
+    assert!(cause.contains(OTHER), "{cause}");
+    assert!(world.clusters.mutations().is_empty());
+    assert!(world.replication.mutations().is_empty());
+    assert!(world.fence.mutations().is_empty());
+    assert!(world.dns.mutations().is_empty());
+    assert_eq!(world.lock.record(SOURCE_ARN), Some(lock_record(OTHER, 1)));
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_the_lock_without_taking_it() {
+    let world = World::new();
+    world.lock.put(lock_record(OTHER, 1));
+    let mut input = spec("auto");
+    input["dryRun"] = json!(true);
+    let outcome = world.run(input).await;
+    let Status::Succeeded(output) = &outcome.status else {
+        panic!("{:?}", outcome.status)
+    };
+    assert_eq!(output["preflight"]["lock"]["free"], false);
+    assert_eq!(output["preflight"]["lock"]["holder"], OTHER);
+    assert!(world.lock.writes().is_empty());
+}
+
+/// GIVEN execution A waiting at the approval gate, whose lock another execution B then holds
+/// (A's lease ran out) and which B used to fence and switch the source over;
+/// WHEN A is approved, so it fences, fails and rolls back;
+/// THEN A's rollback leaves B's fence, DNS and lock exactly as B left them.
+#[tokio::test]
+async fn a_failing_executions_rollback_leaves_a_source_locked_by_another_execution_untouched() {
+    use aurora_core::ports::{Dns, WriteFence};
+    let world = World::new();
+    let engine = world.engine();
+    let execution = engine.start(spec("approval"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let task = loop {
+        assert!(std::time::Instant::now() < deadline, "no approval gate");
+        world.tick().await;
+        if let Some(task) = execution.pending_tasks().into_iter().next() {
+            break task;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    let mine = world.lock.record(SOURCE_ARN).unwrap();
+    world.lock.put(lock_record(OTHER, mine.version + 1));
+    let b_fence = aurora_core::ports::FenceRecord {
+        cluster_id: "orders".into(),
+        methods: vec![aurora_core::spec::FenceMethod::ReadOnly],
+        original_security_group_ids: None,
+        fence_security_group_id: None,
+        parameter_group: Some("orders-params".into()),
+        original_read_only: None,
+        fenced_at: EPOCH,
+    };
+    world.fence.apply(&b_fence).await.unwrap();
+    let b_target = "orders-b.cluster-abc.eu-west-1.rds.amazonaws.com";
+    world
+        .dns
+        .upsert_cname("Z0123456789ABCDEFGHIJ", RECORD, b_target, 30)
+        .await
+        .unwrap();
+    let fence_before = (world.fence.state("orders"), world.fence.mutations());
+    let dns_before = world.dns.mutations();
+
+    execution
+        .send_task_success(&task.token, json!({"approvedBy": "test"}))
+        .unwrap();
+    while !execution.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            last_states(&execution)
+        );
+        world.tick().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let outcome = execution.wait().await;
+
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "SourceBusy");
+    assert!(cause.contains(OTHER), "{cause}");
+    let states = states_entered(&outcome);
+    for state in [
+        "FenceWrites",
+        "UnfenceAfterFailedFence",
+        "CleanupOnRollback",
+        "RolledBack",
+    ] {
+        assert!(states.contains(&state.to_string()), "{state}: {states:?}");
+    }
+    assert!(!states.contains(&"SwapDns".to_string()), "{states:?}");
+    assert_eq!(
+        (world.fence.state("orders"), world.fence.mutations()),
+        fence_before,
+        "B's fence is untouched"
+    );
+    assert_eq!(world.fence.saved("orders"), Some(b_fence));
+    assert_eq!(world.dns.mutations(), dns_before);
+    assert_eq!(world.record(), b_target);
+    assert_eq!(
+        world.lock.record(SOURCE_ARN),
+        Some(lock_record(OTHER, mine.version + 1)),
+        "A's rollback released nothing of B's"
+    );
+}
+
+/// A holder whose execution is no longer running (it crashed without releasing) is taken over,
+/// and the new execution's history says from whom.
+#[tokio::test]
+async fn a_crashed_holder_is_taken_over_and_the_takeover_is_in_the_history() {
+    let world = World::new();
+    let crashed = "arn:aws:states:eu-west-1:123456789012:execution:encrypt-cluster:crashed";
+    world.lock.put(lock_record(crashed, 7));
+    world
+        .lock
+        .set_status(crashed, aurora_core::ports::HolderStatus::Ended);
+    let outcome = world.run(spec("auto")).await;
+    assert!(
+        matches!(outcome.status, Status::Succeeded(_)),
+        "{:?}",
+        outcome.status
+    );
+    let preflight = task_output(&outcome, "Preflight");
+    assert_eq!(
+        preflight["lock"]["takenOver"],
+        json!({"from": crashed, "reason": "holder-ended"})
+    );
+    assert_eq!(world.record(), TARGET_ENDPOINT);
 }

@@ -5,7 +5,8 @@
 //!
 //! Refused before anything starts, with a named error: no AWS region configured
 //! (`AwsRegionMissing`); SQL access needed (verification, the native engine) without an RDS CA
-//! bundle to verify the servers' certificates (`RdsCaBundleMissing`).
+//! bundle to verify the servers' certificates (`RdsCaBundleMissing`); no `SOURCE_LOCK_TABLE`
+//! naming the stack's source lock table (`SourceLockTableMissing`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -172,6 +173,12 @@ pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, No
             message: "no AWS region is configured: set AWS_REGION or a profile's region".into(),
         });
     }
+    // A local run holds its source's lock in the deployed stack's table like an execution does,
+    // so it never overlaps one (its holder is a local execution: only its lease counts).
+    let lock = aurora_aws::DynamoSourceLock::from_env(&config).map_err(|_| NotRunnable {
+        name: "SourceLockTableMissing",
+        message: "set SOURCE_LOCK_TABLE to the stack's source lock table (output SourceLockTableName): a local run takes its source's lock there".into(),
+    })?;
     let tls = ca_bundle_tls(
         ca_bundle
             .map(PathBuf::into_os_string)
@@ -236,6 +243,7 @@ pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, No
         target_verifier: Arc::new(verifier(&target_id, &target_secret)),
         dns: Arc::new(aurora_aws::Route53Dns::new(&config)),
         retirement: Arc::new(aurora_aws::RdsClusterRetirement::new(&config)),
+        lock: Arc::new(lock),
         clock: Arc::new(SystemClock),
         sleeper: Arc::new(TokioSleeper),
         binlog_horizon: binlog_position::DEFAULT_HORIZON,

@@ -27,6 +27,7 @@ pub mod retirement;
 pub mod route53;
 pub mod secrets;
 pub mod state_writers;
+pub mod source_lock;
 
 #[cfg(test)]
 mod iam_policy;
@@ -46,6 +47,7 @@ pub use retirement::RdsClusterRetirement;
 pub use route53::Route53Dns;
 pub use secrets::SecretsManagerSecrets;
 pub use state_writers::StateWriters;
+pub use source_lock::DynamoSourceLock;
 
 use aurora_core::errors::PortError;
 use aws_config::{BehaviorVersion, SdkConfig};

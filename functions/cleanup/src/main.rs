@@ -11,8 +11,10 @@
 //! Environment: `RDS_CA_BUNDLE` (optional; required by the native engine and once the run has
 //! fenced): path of the RDS CA bundle (`global-bundle.pem`) the TLS connections verify the
 //! servers against.
+//! `SOURCE_LOCK_TABLE`: the DynamoDB table of the per-source locks, released when cleanup ends.
 
 use aurora_core::parse_input;
+use aurora_core::ports::SystemClock;
 use aurora_core::steps::cleanup::{self, CleanupInput};
 use aurora_sql::SqlFence;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
@@ -29,6 +31,7 @@ async fn main() -> Result<(), Error> {
     let tls = aurora_aws::replication_engine::ca_bundle_tls(std::env::var_os(
         aurora_aws::replication_engine::RDS_CA_BUNDLE,
     ));
+    let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;
         let fence_sql = SqlFence::new(aurora_aws::StateWriters::new(
@@ -37,9 +40,17 @@ async fn main() -> Result<(), Error> {
             event.payload.clone(),
         ));
         let input: CleanupInput = parse_input(event.payload)?;
-        cleanup::run(&input, &replication, &clusters, &retirement, &fence_sql)
-            .await
-            .map_err(Diagnostic::from)
+        cleanup::run_holding_lock(
+            &input,
+            &lock,
+            &replication,
+            &clusters,
+            &retirement,
+            &fence_sql,
+            &SystemClock,
+        )
+        .await
+        .map_err(Diagnostic::from)
     }))
     .await
 }

@@ -52,6 +52,9 @@ pub const FENCE_NOT_CONFIRMED: &str = "FenceNotConfirmed";
 /// The chosen fence cannot stop writers preflight can see (e.g. `read-only` alone while a user
 /// that bypasses `read_only` is connected).
 pub const FENCE_CANNOT_STOP_WRITERS: &str = "FenceCannotStopWriters";
+/// Another execution holds the source's lock (or this one no longer does): one migration per
+/// source at a time.
+pub const SOURCE_BUSY: &str = "SourceBusy";
 
 /// Every name above, for cross-checks against the ASL.
 pub const ALL: &[&str] = &[
@@ -85,6 +88,7 @@ pub const ALL: &[&str] = &[
     SOURCE_FEATURE_NOT_CARRIED,
     FENCE_NOT_CONFIRMED,
     FENCE_CANNOT_STOP_WRITERS,
+    SOURCE_BUSY,
 ];
 
 #[cfg(test)]

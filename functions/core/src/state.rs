@@ -28,6 +28,9 @@ use crate::ports::{ChangeStatus, DatabaseEndpoint, ReplicationHandle, Replicatio
 pub struct ExecutionRef {
     /// `$$.Execution.Name`.
     pub name: String,
+    /// `$$.Execution.Id`, the execution ARN: who holds the source's lock. Preflight needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,6 +9,8 @@
 //!   TLS connections verify the writer against.
 //! - `FENCE_CONFIRM_SECONDS` (optional, default 120): the bound on ending the sessions and
 //!   confirming the fence; keep it well under the function's timeout.
+//! - `SOURCE_LOCK_TABLE`: the DynamoDB table of the per-source locks; both actions act only
+//!   while this execution holds its source's lock.
 
 use std::time::Duration;
 
@@ -32,6 +34,7 @@ async fn main() -> Result<(), Error> {
     let tls = aurora_aws::replication_engine::ca_bundle_tls(std::env::var_os(
         aurora_aws::replication_engine::RDS_CA_BUNDLE,
     ));
+    let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let sql = SqlFence::new(aurora_aws::StateWriters::new(
             secrets.clone(),
@@ -45,7 +48,7 @@ async fn main() -> Result<(), Error> {
             sql: &sql,
             clock: &SystemClock,
         };
-        fence_writes::run(&input, &ports, settings)
+        fence_writes::run_holding_lock(&input, &lock, &ports, settings)
             .await
             .map_err(Diagnostic::from)
     }))

@@ -7,6 +7,8 @@
 //! verify or replicate natively (`RdsCaBundleMissing`), since the other SQL functions have the
 //! same layer, and reports binlog retention and the users that bypass `read_only` as warnings
 //! instead of checking them.
+//! `SOURCE_LOCK_TABLE`: the DynamoDB table of the per-source locks; preflight takes the source's
+//! lock last.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -95,6 +97,7 @@ async fn main() -> Result<(), Error> {
     let parameters = aurora_aws::RdsClusterParameters::new(&config);
     let kms = aurora_aws::AwsKmsKeys::new(&config);
     let dns = aurora_aws::Route53Dns::new(&config);
+    let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
     let retention = bundle
         .filter(|_| settings.sql_tls == SqlTls::Ready)
         .map(|bundle| {
@@ -136,6 +139,7 @@ async fn main() -> Result<(), Error> {
             retention: retention.as_ref().map(|r| r as &dyn BinlogRetention),
             fence_sql: fence_sql.as_ref().map(|f| f as &dyn FenceSql),
             clock: &SystemClock,
+            lock: &lock,
         };
         preflight::run(&input, &ports, settings.clone())
             .await

@@ -3,6 +3,9 @@
 //! The steps are `aurora_core::steps::swap_dns` and `aurora_core::steps::dns_ttl`; they make the
 //! same Route 53 calls, so one function with one policy serves them. Clients are built once and
 //! reused while the function is warm.
+//!
+//! Environment: `SOURCE_LOCK_TABLE`: the DynamoDB table of the per-source locks; the swap and its
+//! revert act only while this execution holds its source's lock.
 
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
@@ -23,6 +26,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = aurora_aws::load_config().await;
     let dns = aurora_aws::Route53Dns::new(&config);
+    let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         if dns_ttl::is_ttl_request(&event.payload) {
             let input: DnsTtlInput = parse_input(event.payload)?;
@@ -30,7 +34,7 @@ async fn main() -> Result<(), Error> {
             to_json(output)
         } else {
             let input: SwapDnsInput = parse_input(event.payload)?;
-            to_json(swap_dns::run(&input, &dns).await?)
+            to_json(swap_dns::run_holding_lock(&input, &lock, &dns, &SystemClock).await?)
         }
     }))
     .await

@@ -13,6 +13,7 @@ mod replication;
 mod retention;
 mod retirement;
 mod sleep;
+mod source_lock;
 mod verify;
 
 pub use clock::*;
@@ -26,6 +27,7 @@ pub use replication::*;
 pub use retention::*;
 pub use retirement::*;
 pub use sleep::*;
+pub use source_lock::*;
 pub use verify::*;
 
 use serde::{Deserialize, Serialize};

@@ -19,10 +19,17 @@
 //! The target's copy of the parameter group is left in place (it costs nothing and the target
 //! uses it); resetting the source's binlog retention is left to the operator.
 //!
+//! As wired ([`run_holding_lock`]), the source's lock (`lock`) bounds the run: after a
+//! switchover, cleanup (and retiring the source) acts only while this execution holds it; once
+//! cleanup or the rollback's cleanup is done, the lock is released (`lock` in the output). A
+//! rollback's cleanup touches only this run's own resources, so it goes ahead whoever holds the
+//! lock, and releases it only if it is still this execution's.
+//!
 //! Input: the state document (`sourceClusterId`, `targetClusterId`, `execution`, `cleanup`,
-//! `migration`?, `fence`?, `unfence`?, `rollback`?). Output: [`CleanupOutput`] at `$.cleanedUp`
+//! `migration`?, `fence`?, `unfence`?, `rollback`?, `lock`?). Output: [`CleanupOutput`] at `$.cleanedUp`
 //! (`$.cleanup` holds the spec's cleanup settings).
-//! Errors: `NotReady`, `SnapshotFailed`, `InvalidInput`, `TargetClusterTaken`, `Transient`.
+//! Errors: `NotReady`, `SnapshotFailed`, `InvalidInput`, `TargetClusterTaken`, `Transient`,
+//! `SourceBusy`.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,11 +37,13 @@ use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
 use crate::naming;
 use crate::ports::{
-    ClusterRetirement, Clusters, CreateSnapshotRequest, FenceSql, Replication, ReplicationState,
+    Clock, ClusterRetirement, Clusters, CreateSnapshotRequest, FenceSql, Replication,
+    ReplicationState, SourceLock,
 };
 use crate::spec::CleanupSpec;
 use crate::state::{ExecutionRef, MigrationOutput};
 use crate::steps::fence_writes::FenceOutput;
+use crate::steps::source_lock::{self, HeldLock, LockError, ReleaseOutcome};
 
 /// `dms:*` removes a DMS migration and `secretsmanager:GetSecretValue` a native one; `rds:*`
 /// retires clusters when asked.
@@ -54,6 +63,8 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:DeleteDBCluster",
     "secretsmanager:GetSecretValue",
     "kms:Decrypt",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -77,6 +88,9 @@ pub struct CleanupInput {
     /// never touch the source.
     #[serde(default)]
     pub rollback: bool,
+    /// The source's lock this execution took in Preflight (`$.lock`).
+    #[serde(default)]
+    pub lock: Option<HeldLock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +107,9 @@ pub struct CleanupOutput {
     /// Clusters the fence's schema was dropped from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub marker_schema_removed: Vec<String>,
+    /// The source's lock, released once cleanup is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<ReleaseOutcome>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +128,8 @@ pub enum CleanupError {
     FinalSnapshotFailed { id: String, status: String },
     #[error(transparent)]
     Port(#[from] PortError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl NamedError for CleanupError {
@@ -123,6 +142,7 @@ impl NamedError for CleanupError {
             CleanupError::NotOurs(_) => error_names::TARGET_CLUSTER_TAKEN,
             CleanupError::FinalSnapshotFailed { .. } => error_names::SNAPSHOT_FAILED,
             CleanupError::Port(e) => e.default_name(),
+            CleanupError::Lock(e) => e.error_name(),
         }
     }
 }
@@ -147,6 +167,7 @@ pub async fn run(
         deleted: Vec::new(),
         kept: Vec::new(),
         marker_schema_removed: Vec::new(),
+        lock: None,
     };
 
     match &input.migration {
@@ -198,6 +219,43 @@ pub async fn run(
             .push(format!("source cluster `{}`", input.source_cluster_id));
     }
     Ok(output)
+}
+
+/// [`run`] within the source's lock: after a switchover only while this execution holds it;
+/// then (and when a rollback's cleanup ends, however it ends) the lock is released if it is
+/// still this execution's. While cleanup waits (`NotReady`) the lock stays held.
+pub async fn run_holding_lock(
+    input: &CleanupInput,
+    lock: &dyn SourceLock,
+    replication: &dyn Replication,
+    clusters: &dyn Clusters,
+    retirement: &dyn ClusterRetirement,
+    fence_sql: &dyn FenceSql,
+    clock: &dyn Clock,
+) -> Result<CleanupOutput, CleanupError> {
+    if !input.rollback {
+        source_lock::ensure_held(lock, input.lock.as_ref(), clock.now()).await?;
+    }
+    let result = run(input, replication, clusters, retirement, fence_sql).await;
+    let Some(held) = &input.lock else {
+        return result;
+    };
+    match result {
+        Ok(mut output) => {
+            output.lock = Some(source_lock::release(lock, held).await?);
+            Ok(output)
+        }
+        // The state machine calls again while cleanup waits: the run is not over.
+        Err(waiting @ CleanupError::Waiting(_)) => Err(waiting),
+        // A rollback ends here even when its cleanup fails (it reports what is left); after a
+        // switchover the lock stays with the execution until it ends.
+        Err(error) => {
+            if input.rollback {
+                source_lock::release(lock, held).await?;
+            }
+            Err(error)
+        }
+    }
 }
 
 async fn remove_replication(
@@ -581,5 +639,89 @@ mod tests {
         early.fence = None;
         world.run(&early).await.unwrap();
         assert!(world.fence_sql.removed().is_empty());
+    }
+
+    mod lock {
+        use super::*;
+        use crate::fakes::{FakeClock, FakeSourceLock};
+        use crate::steps::source_lock;
+
+        const SOURCE: &str = "arn:aws:rds:eu-west-1:123456789012:cluster:orders";
+        const ME: &str = "arn:aws:states:eu-west-1:123456789012:execution:encrypt:exec-1";
+        const OTHER: &str = "arn:aws:states:eu-west-1:123456789012:execution:encrypt:exec-2";
+
+        async fn held(lock: &FakeSourceLock, holder: &str) -> serde_json::Value {
+            let held = source_lock::acquire(lock, SOURCE, holder, fakes::EPOCH)
+                .await
+                .unwrap();
+            serde_json::to_value(held).unwrap()
+        }
+
+        async fn run_locked(
+            world: &World,
+            lock: &FakeSourceLock,
+            input: &CleanupInput,
+        ) -> Result<CleanupOutput, CleanupError> {
+            run_holding_lock(
+                input,
+                lock,
+                &world.replication,
+                &world.clusters,
+                &world.retirement,
+                &world.fence_sql,
+                &FakeClock::default(),
+            )
+            .await
+        }
+
+        #[tokio::test]
+        async fn cleanup_releases_the_lock_once_done() {
+            let world = World::new(ReplicationState::Stopped);
+            let lock = FakeSourceLock::default();
+            let input = input(json!({ "lock": held(&lock, ME).await }));
+            let out = run_locked(&world, &lock, &input).await.unwrap();
+            assert!(out.lock.unwrap().released);
+            assert!(lock.record(SOURCE).unwrap().released);
+        }
+
+        #[tokio::test]
+        async fn after_a_switchover_cleanup_refuses_a_source_another_execution_holds() {
+            let world = World::new(ReplicationState::Stopped);
+            let lock = FakeSourceLock::default();
+            let mine = held(&lock, ME).await;
+            lock.set_status(ME, crate::ports::HolderStatus::Ended);
+            held(&lock, OTHER).await;
+            let input = input(json!({ "lock": mine, "cleanup": {"retireSource": true} }));
+            let error = run_locked(&world, &lock, &input).await.unwrap_err();
+            assert_eq!(error.error_name(), "SourceBusy");
+            assert!(world.replication.mutations().is_empty());
+            assert!(world.clusters.mutations().is_empty());
+            assert!(world.retirement.mutations().is_empty());
+            assert_eq!(lock.record(SOURCE).unwrap().holder, OTHER);
+        }
+
+        #[tokio::test]
+        async fn a_rollbacks_cleanup_keeps_the_lock_while_waiting_and_releases_it_when_it_ends() {
+            let world = World::new(ReplicationState::Stopping);
+            let lock = FakeSourceLock::default();
+            let input = input(json!({ "lock": held(&lock, ME).await, "rollback": true }));
+            let error = run_locked(&world, &lock, &input).await.unwrap_err();
+            assert_eq!(error.error_name(), "NotReady");
+            assert!(!lock.record(SOURCE).unwrap().released);
+
+            world
+                .replication
+                .set_status(MIGRATION, ReplicationState::Stopped, None, None);
+            world.replication.fail_next(
+                "remove",
+                PortError::AccessDenied("dms:DeleteDataMigration".into()),
+            );
+            let error = run_locked(&world, &lock, &input).await.unwrap_err();
+            assert_eq!(error.error_name(), "AccessDenied");
+            assert!(
+                lock.record(SOURCE).unwrap().released,
+                "the rollback is over"
+            );
+        }
     }
 }

@@ -25,7 +25,10 @@
 //! Output: [`FenceOutput`] (the [`FenceRecord`], `fenced`, and after a fence its
 //! [`FenceConfirmation`]), at `$.fence` / `$.unfence`.
 //! Errors: `SharedParameterGroup` (the group `read_only` would be set in is a default group or
-//! used by another cluster), `FenceNotConfirmed`, `InvalidInput`, `SourceNotFound`, `Transient`.
+//! used by another cluster), `FenceNotConfirmed`, `InvalidInput`, `SourceNotFound`, `Transient`,
+//! and `SourceBusy` from [`run_holding_lock`] (as wired): both actions act only while this
+//! execution holds the source's lock (`lock`), so a stale or foreign rollback never unfences a
+//! source another execution has switched over.
 
 use std::time::Duration;
 
@@ -35,10 +38,11 @@ use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
 use crate::ports::{
     Clock, ClusterParameters, FenceConfirmation, FenceRecord, FenceSql, SessionFenceOutcome,
-    SessionFenceRequest, WriteFence,
+    SessionFenceRequest, SourceLock, WriteFence,
 };
 use crate::spec::{FenceMethod, SwitchoverSpec};
 use crate::state::ExecutionRef;
+use crate::steps::source_lock::{self, HeldLock, LockError};
 
 pub const IAM_ACTIONS: &[&str] = &[
     "rds:DescribeDBClusters",
@@ -49,6 +53,9 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:AddTagsToResource",
     "rds:RemoveTagsFromResource",
     "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +78,9 @@ pub struct FenceWritesInput {
     /// The fence's output, to unfence.
     #[serde(default)]
     pub fence: Option<FenceOutput>,
+    /// The source's lock this execution took in Preflight (`$.lock`).
+    #[serde(default)]
+    pub lock: Option<HeldLock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +130,8 @@ pub enum FenceError {
     },
     #[error(transparent)]
     Port(PortError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl From<PortError> for FenceError {
@@ -144,6 +156,7 @@ impl NamedError for FenceError {
             FenceError::SharedParameterGroup { .. } => error_names::SHARED_PARAMETER_GROUP,
             FenceError::NotConfirmed { .. } => error_names::FENCE_NOT_CONFIRMED,
             FenceError::Port(e) => e.default_name(),
+            FenceError::Lock(e) => e.error_name(),
         }
     }
 }
@@ -184,6 +197,17 @@ pub async fn run(
         }
         FenceAction::Unfence => lift(input, ports.fence, ports.clock).await,
     }
+}
+
+/// [`run`], once the source's lock is confirmed to be this execution's (and renewed).
+pub async fn run_holding_lock(
+    input: &FenceWritesInput,
+    lock: &dyn SourceLock,
+    ports: &FencePorts<'_>,
+    settings: FenceSettings,
+) -> Result<FenceOutput, FenceError> {
+    source_lock::ensure_held(lock, input.lock.as_ref(), ports.clock.now()).await?;
+    run(input, ports, settings).await
 }
 
 /// The SQL half: sessions ended, the fence confirmed on the writer, the marker written.

@@ -11,6 +11,7 @@ pub mod poll_latency;
 pub mod preflight;
 pub mod restore;
 pub mod snapshot;
+pub mod source_lock;
 pub mod stop_migration;
 pub mod swap_dns;
 pub mod verify;

@@ -21,14 +21,18 @@
 //! ADMIN`) are listed in the plan, and a fence without the `security-group` method is refused
 //! while one of them is connected (`FenceCannotStopWriters`): its sessions would be ended, but it
 //! would reconnect and write through `read_only`.
+//! Last, with every check passed, it takes the source's lock for this execution
+//! ([`source_lock::acquire`]; `SourceBusy` names the execution that holds it); a dry run only
+//! reports the lock (`preflight.lock`).
 //!
 //! **Re-keying.** An encrypted source is refused unless `kmsKeyId` is given and resolves to a key
 //! other than the source's: then the run copies it under the new key (`preflight.encryption.rekey`).
 //!
-//! Input: `{"spec": <execution input>, "execution": {"name"}}`. Output: the spec with every default
+//! Input: `{"spec": <execution input>, "execution": {"name", "id"}}`. Output: the spec with every default
 //! filled in (`targetClusterId`, `kmsKeyId` resolved to the key's ARN so the restore always
 //! encrypts with the key checked here, complete `switchover`/`verify`/`cleanup`), plus
-//! `execution`, plus `preflight`: [`PreflightPlan`]. The state machine stores it at `$`.
+//! `execution`, plus `preflight`: [`PreflightPlan`], plus `lock`: [`HeldLock`] (not on a dry
+//! run). The state machine stores it at `$`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -39,10 +43,11 @@ use crate::errors::{impl_diagnostic, InvalidInput, NamedError, PortError};
 use crate::naming;
 use crate::ports::{
     BinlogRetention, Clock, Cluster, ClusterParameters, Clusters, DatabaseEndpoint, Dns, FenceSql,
-    KmsKey, KmsKeys, ReadOnlyBypassUser,
+    KmsKey, KmsKeys, ReadOnlyBypassUser, SourceLock,
 };
 use crate::spec::{FenceMethod, MigrationSpec, ReplicationSpec, VerifyMode};
 use crate::state::ExecutionRef;
+use crate::steps::source_lock::{self, HeldLock, LockError, LockReport};
 
 pub const IAM_ACTIONS: &[&str] = &[
     "rds:DescribeDBClusters",
@@ -52,6 +57,9 @@ pub const IAM_ACTIONS: &[&str] = &[
     "route53:ListResourceRecordSets",
     "secretsmanager:GetSecretValue",
     "kms:Decrypt",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "states:DescribeExecution",
 ];
 
 /// The key RDS uses when the spec names none.
@@ -79,6 +87,7 @@ pub struct PreflightPorts<'a> {
     /// `None`: the users that bypass `read_only` are not listed (a warning in the plan).
     pub fence_sql: Option<&'a dyn FenceSql>,
     pub clock: &'a dyn Clock,
+    pub lock: &'a dyn SourceLock,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +146,9 @@ pub struct PreflightPlan {
     /// `dns.ttlSeconds` and the run puts this value back at the end (`None` without `dns`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_ttl_seconds: Option<i64>,
+    /// The source's lock as a dry run found it (a real run takes it: `$.lock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +245,8 @@ pub enum PreflightError {
     FenceCannotStopWriters { methods: Vec<String>, users: String },
     #[error(transparent)]
     Port(#[from] PortError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl NamedError for PreflightError {
@@ -259,6 +273,7 @@ impl NamedError for PreflightError {
             RdsCaBundleMissing { .. } => error_names::RDS_CA_BUNDLE_MISSING,
             FenceCannotStopWriters { .. } => error_names::FENCE_CANNOT_STOP_WRITERS,
             Port(e) => e.default_name(),
+            Lock(e) => e.error_name(),
         }
     }
 }
@@ -293,6 +308,17 @@ pub async fn run(
         return Err(InvalidInput::new("execution.name", "must not be empty").into());
     }
     check_sql_tls(&spec, &settings.sql_tls)?;
+    let execution_id = input
+        .execution
+        .id
+        .clone()
+        .filter(|id| !id.trim().is_empty())
+        .ok_or_else(|| {
+            InvalidInput::new(
+                "execution.id",
+                "must be the execution ARN ($$.Execution.Id): it holds the source's lock",
+            )
+        })?;
     let mut warnings = Vec::new();
 
     if let Some(resource_id) = spec.source_cluster_resource_id.clone() {
@@ -377,7 +403,7 @@ pub async fn run(
         target_action,
         instances,
     );
-    let plan = PreflightPlan {
+    let mut plan = PreflightPlan {
         dry_run: spec.dry_run,
         source_cluster_arn: source.arn.clone(),
         engine_version: source.engine_version.clone(),
@@ -391,7 +417,8 @@ pub async fn run(
         read_only_bypass_users: bypass,
         warnings,
         checked_at: now,
-        dns_ttl_seconds,
+        self, FakeClock, FakeClusters, FakeDns, FakeFenceSql, FakeKms, FakeParameters,
+        FakeRetention, FakeSourceLock,
     };
 
     let mut document = serde_json::to_value(&spec)
@@ -406,6 +433,13 @@ pub async fn run(
             serde_json::to_value(&plan)
                 .map_err(|e| PortError::Other(format!("serializing the plan: {e}")))?,
         );
+        if let Some(held) = held {
+            map.insert(
+                "lock".into(),
+                serde_json::to_value(&held)
+                    .map_err(|e| PortError::Other(format!("serializing the lock: {e}")))?,
+            );
+        }
     }
     Ok(document)
 }
@@ -968,11 +1002,14 @@ mod tests {
     use crate::fakes::{
         self, FakeClock, FakeClusters, FakeDns, FakeFenceSql, FakeKms, FakeParameters,
         FakeRetention,
+        self, FakeClock, FakeClusters, FakeDns, FakeKms, FakeParameters, FakeRetention,
+        FakeSourceLock,
     };
     use crate::ports::{ReadOnlyBypassUser, Tag};
     use serde_json::json;
 
     const WRITER: &str = "orders.cluster-abc.eu-west-1.rds.amazonaws.com";
+    const EXECUTION_ARN: &str = "arn:aws:states:eu-west-1:123456789012:execution:encrypt:exec-1";
 
     /// Every port, in a state where preflight passes.
     struct World {
@@ -983,6 +1020,7 @@ mod tests {
         retention: FakeRetention,
         fence_sql: FakeFenceSql,
         clock: FakeClock,
+        lock: FakeSourceLock,
         with_retention: bool,
         sql_tls: SqlTls,
     }
@@ -997,6 +1035,7 @@ mod tests {
                 retention: FakeRetention::hours(Some(48)),
                 fence_sql: FakeFenceSql::default(),
                 clock: FakeClock::default(),
+                lock: FakeSourceLock::default(),
                 with_retention: true,
                 sql_tls: SqlTls::Ready,
             }
@@ -1007,6 +1046,7 @@ mod tests {
                 spec,
                 execution: ExecutionRef {
                     name: "exec-1".into(),
+                    id: Some(EXECUTION_ARN.into()),
                 },
             };
             let ports = PreflightPorts {
@@ -1019,6 +1059,7 @@ mod tests {
                     .then_some(&self.retention as &dyn BinlogRetention),
                 fence_sql: Some(&self.fence_sql),
                 clock: &self.clock,
+                lock: &self.lock,
             };
             let settings = PreflightSettings {
                 sql_tls: self.sql_tls.clone(),
@@ -1130,12 +1171,103 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn takes_the_sources_lock_for_this_execution_last() {
+        let world = World::new();
+        let doc = world.run(spec()).await.unwrap();
+        let source_arn = plan(&doc).source_cluster_arn;
+        assert_eq!(doc["lock"]["resource"], source_arn.as_str());
+        assert_eq!(doc["lock"]["holder"], EXECUTION_ARN);
+        assert!(doc["lock"].get("takenOver").is_none());
+        assert_eq!(
+            world.lock.record(&source_arn).unwrap().holder,
+            EXECUTION_ARN
+        );
+
+        // A failed check takes nothing.
+        let world = World::new();
+        world
+            .run(with(spec(), "/sourceClusterId", json!("nope")))
+            .await
+            .unwrap_err();
+        assert!(world.lock.writes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_source_another_execution_holds_is_refused_by_name_before_anything_is_created() {
+        let world = World::new();
+        let source_arn = world.clusters.cluster("orders").unwrap().arn;
+        let other = "arn:aws:states:eu-west-1:123456789012:execution:encrypt:exec-0";
+        world.lock.put(crate::ports::LockRecord {
+            resource: source_arn,
+            holder: other.into(),
+            lease_expires_at: fakes::EPOCH,
+            released: false,
+            version: 4,
+        });
+        let error = world.run(spec()).await.unwrap_err();
+        assert_eq!(error.error_name(), "SourceBusy");
+        assert!(error.to_string().contains(other), "{error}");
+        assert!(world.lock.writes().is_empty());
+        world.assert_nothing_changed("busy source");
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_reports_the_lock_without_taking_it() {
+        let world = World::new();
+        let source_arn = world.clusters.cluster("orders").unwrap().arn;
+        let other = "arn:aws:states:eu-west-1:123456789012:execution:encrypt:exec-0";
+        world.lock.put(crate::ports::LockRecord {
+            resource: source_arn.clone(),
+            holder: other.into(),
+            lease_expires_at: fakes::EPOCH,
+            released: false,
+            version: 1,
+        });
+        let doc = world
+            .run(with(spec(), "/dryRun", json!(true)))
+            .await
+            .unwrap();
+        let report = plan(&doc).lock.unwrap();
+        assert_eq!(report.resource, source_arn);
+        assert!(!report.free);
+        assert_eq!(report.holder.as_deref(), Some(other));
+        assert!(doc.get("lock").is_none());
+        assert!(world.lock.writes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_real_run_needs_the_execution_arn() {
+        let world = World::new();
+        let input = PreflightInput {
+            spec: spec(),
+            execution: ExecutionRef {
+                name: "exec-1".into(),
+                id: None,
+            },
+        };
+        let ports = PreflightPorts {
+            clusters: &world.clusters,
+            parameters: &world.parameters,
+            kms: &world.kms,
+            dns: &world.dns,
+            retention: None,
+            clock: &world.clock,
+            lock: &world.lock,
+        };
+        let error = run(&input, &ports, PreflightSettings::default())
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("execution.id"), "{error}");
+    }
+
+    #[tokio::test]
     async fn the_normalised_spec_parses_strictly_again() {
         let world = World::new();
         let mut doc = world.run(spec()).await.unwrap();
         let map = doc.as_object_mut().unwrap();
         map.remove("execution");
         map.remove("preflight");
+        map.remove("lock");
         let spec = MigrationSpec::from_value(&doc).unwrap();
         spec.validate(fakes::EPOCH).unwrap();
         assert_eq!(spec.target_cluster_id.as_deref(), Some("orders-encrypted"));

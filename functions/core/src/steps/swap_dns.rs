@@ -11,21 +11,25 @@
 //!
 //! Input: the spec (`dns`), `restore` (endpoints), optional `revert`, optional `dnsTtl`, and the
 //! previous `dnsSwap` while polling. Output: [`DnsSwapOutput`]. Errors: `DnsRecordNotOnSource`, `InvalidInput`,
-//! `Transient`.
+//! `Transient`, and `SourceBusy` from [`run_holding_lock`] (as wired): the swap and its revert
+//! act only while this execution holds the source's lock (`lock`).
 
 use serde::Deserialize;
 
 use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
 use crate::poll;
-use crate::ports::{ChangeStatus, Dns};
+use crate::ports::{ChangeStatus, Clock, Dns, SourceLock};
 use crate::spec::DnsSpec;
 use crate::state::{DnsSwapOutput, DnsTtlOutput, RestoreOutput};
+use crate::steps::source_lock::{self, HeldLock, LockError};
 
 pub const IAM_ACTIONS: &[&str] = &[
     "route53:ListResourceRecordSets",
     "route53:ChangeResourceRecordSets",
     "route53:GetChange",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +47,9 @@ pub struct SwapDnsInput {
     /// LowerDnsTtl's output: the TTL the record carries through the switchover.
     #[serde(default)]
     pub dns_ttl: Option<DnsTtlOutput>,
+    /// The source's lock this execution took in Preflight (`$.lock`).
+    #[serde(default)]
+    pub lock: Option<HeldLock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +66,8 @@ pub enum SwapDnsError {
     },
     #[error(transparent)]
     Port(#[from] PortError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl NamedError for SwapDnsError {
@@ -69,6 +78,7 @@ impl NamedError for SwapDnsError {
             }
             SwapDnsError::NotOnSource { .. } => error_names::DNS_RECORD_NOT_ON_SOURCE,
             SwapDnsError::Port(e) => e.default_name(),
+            SwapDnsError::Lock(e) => e.error_name(),
         }
     }
 }
@@ -79,6 +89,17 @@ impl_diagnostic!(SwapDnsError);
 fn same_name(a: &str, b: &str) -> bool {
     a.trim_end_matches('.')
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
+}
+
+/// [`run`], once the source's lock is confirmed to be this execution's (and renewed).
+pub async fn run_holding_lock(
+    input: &SwapDnsInput,
+    lock: &dyn SourceLock,
+    dns: &dyn Dns,
+    clock: &dyn Clock,
+) -> Result<DnsSwapOutput, SwapDnsError> {
+    source_lock::ensure_held(lock, input.lock.as_ref(), clock.now()).await?;
+    run(input, dns).await
 }
 
 pub async fn run(input: &SwapDnsInput, dns: &dyn Dns) -> Result<DnsSwapOutput, SwapDnsError> {
