@@ -2,7 +2,9 @@
 //! an execution input by the template's own InputTransformer, names the cluster by its resource id
 //! (`cluster-…`), and preflight resolves that to the cluster's identifier.
 
-use aurora_core::fakes::{FakeClock, FakeClusters, FakeDns, FakeKms, FakeParameters};
+use aurora_core::fakes::{
+    FakeClock, FakeClusters, FakeDns, FakeKms, FakeParameters, FakeSourceLock,
+};
 use aurora_core::state::ExecutionRef;
 use aurora_core::steps::preflight::{self, PreflightInput, PreflightPorts, PreflightSettings};
 use aurora_core::NamedError;
@@ -77,6 +79,7 @@ async fn preflight(
     let kms = FakeKms::with_key("alias/aurora-orders");
     let dns = FakeDns::default();
     let clock = FakeClock::default();
+    let lock = FakeSourceLock::default();
     let ports = PreflightPorts {
         clusters,
         parameters: &parameters,
@@ -85,11 +88,16 @@ async fn preflight(
         retention: None,
         fence_sql: None,
         clock: &clock,
+        lock: &lock,
     };
     let input = PreflightInput {
         spec,
         execution: ExecutionRef {
             name: "config-2a8d4f6e".into(),
+            id: Some(
+                "arn:aws:states:eu-west-1:123456789012:execution:encrypt-cluster:config-2a8d4f6e"
+                    .into(),
+            ),
         },
     };
     preflight::run(&input, &ports, PreflightSettings::default()).await

@@ -26,8 +26,8 @@ pub mod replication_engine;
 pub mod retirement;
 pub mod route53;
 pub mod secrets;
-pub mod state_writers;
 pub mod source_lock;
+pub mod state_writers;
 
 #[cfg(test)]
 mod iam_policy;
@@ -46,8 +46,8 @@ pub use replication_engine::{ReplicationEngines, StateReplication};
 pub use retirement::RdsClusterRetirement;
 pub use route53::Route53Dns;
 pub use secrets::SecretsManagerSecrets;
-pub use state_writers::StateWriters;
 pub use source_lock::DynamoSourceLock;
+pub use state_writers::StateWriters;
 
 use aurora_core::errors::PortError;
 use aws_config::{BehaviorVersion, SdkConfig};

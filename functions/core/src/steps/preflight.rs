@@ -417,8 +417,18 @@ pub async fn run(
         read_only_bypass_users: bypass,
         warnings,
         checked_at: now,
-        self, FakeClock, FakeClusters, FakeDns, FakeFenceSql, FakeKms, FakeParameters,
-        FakeRetention, FakeSourceLock,
+        dns_ttl_seconds,
+        lock: None,
+    };
+    // Last: a run refused here has created nothing, and a lock is never held by a run that
+    // failed its checks.
+    let held: Option<HeldLock> = if spec.dry_run {
+        plan.lock = Some(
+            source_lock::inspect(ports.lock, &source.arn, &execution_id, ports.clock.now()).await?,
+        );
+        None
+    } else {
+        Some(source_lock::acquire(ports.lock, &source.arn, &execution_id, ports.clock.now()).await?)
     };
 
     let mut document = serde_json::to_value(&spec)
@@ -1001,9 +1011,7 @@ mod tests {
     use super::*;
     use crate::fakes::{
         self, FakeClock, FakeClusters, FakeDns, FakeFenceSql, FakeKms, FakeParameters,
-        FakeRetention,
-        self, FakeClock, FakeClusters, FakeDns, FakeKms, FakeParameters, FakeRetention,
-        FakeSourceLock,
+        FakeRetention, FakeSourceLock,
     };
     use crate::ports::{ReadOnlyBypassUser, Tag};
     use serde_json::json;
@@ -1251,6 +1259,7 @@ mod tests {
             kms: &world.kms,
             dns: &world.dns,
             retention: None,
+            fence_sql: None,
             clock: &world.clock,
             lock: &world.lock,
         };
