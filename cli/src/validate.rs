@@ -160,7 +160,7 @@ mod tests {
             "arn:aws:iam::123456789012:role/dms-migration"
         );
         assert_eq!(normal["switchover"]["mode"], "approval");
-        assert_eq!(normal["dns"]["ttlSeconds"], 60);
+        assert_eq!(normal["dns"]["ttlSeconds"], 5);
         assert_eq!(normal["cleanup"]["deleteMigrationResources"], true);
         assert_eq!(checked.input, dms_spec());
     }

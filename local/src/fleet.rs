@@ -361,6 +361,10 @@ impl Verifier for Skewed {
         }
         Ok(digests)
     }
+
+    async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
+        self.0.accounts().await
+    }
 }
 
 /// The most intervals `[start, stop]` of children that overlap at one instant.

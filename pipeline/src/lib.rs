@@ -231,7 +231,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     add("swap-dns", |p, input| {
         if dns_ttl::is_ttl_request(&input) {
             Box::pin(call(input, move |i: dns_ttl::DnsTtlInput| async move {
-                dns_ttl::run(&i, &*p.dns, &*p.clock).await
+                dns_ttl::run_holding_lock(&i, &*p.lock, &*p.dns, &*p.clock).await
             }))
         } else {
             Box::pin(call(input, move |i: swap_dns::SwapDnsInput| async move {

@@ -141,4 +141,10 @@ impl aurora_sql::WriterConnections for SandboxWriters {
                 message: cluster_id.to_string(),
             })
     }
+
+    /// The sandbox's control plane (snapshots by mariadb-backup, restores, replication set-up)
+    /// connects as `root`, as Aurora's does as `rdsadmin`: neither is an application writer.
+    fn service_users(&self) -> &'static [&'static str] {
+        &["rdsadmin", "root"]
+    }
 }

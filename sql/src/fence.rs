@@ -58,6 +58,12 @@ const APPLICATION_SESSIONS: &str = "SELECT ID, USER, HOST, COMMAND \
 #[async_trait]
 pub trait WriterConnections: Send + Sync {
     async fn writer(&self, cluster_id: &str) -> PortResult<ConnectionSettings>;
+
+    /// Users of the service itself, whose sessions are neither ended nor counted as writers:
+    /// Aurora's `rdsadmin` (the sandbox adds the user its control plane connects as).
+    fn service_users(&self) -> &'static [&'static str] {
+        &["rdsadmin"]
+    }
 }
 
 /// One cluster's writer, known up front (a Lambda invocation, a test).
@@ -110,6 +116,7 @@ impl std::fmt::Display for ApplicationSession {
 /// The application sessions on the server, as the fence sees them.
 pub(crate) async fn application_sessions(
     session: &mut Session<'_>,
+    service_users: &[&str],
 ) -> PortResult<Vec<ApplicationSession>> {
     let rows = session
         .query(APPLICATION_SESSIONS, "list application sessions")
@@ -124,6 +131,7 @@ pub(crate) async fn application_sessions(
                 command: column(row, &["COMMAND"]).unwrap_or_default(),
             })
         })
+        .filter(|s| !service_users.contains(&s.user.as_str()))
         .collect())
 }
 
@@ -191,9 +199,10 @@ async fn check(
     settings: &ConnectionSettings,
     probe_password: &str,
     request: &SessionFenceRequest,
+    service_users: &[&str],
 ) -> PortResult<(Option<String>, bool, Option<bool>)> {
     let read_only = request.read_only;
-    let left = writers_left(session, request.new_connections_refused).await?;
+    let left = writers_left(session, request.new_connections_refused, service_users).await?;
     let rows = session
         .query("SELECT @@global.read_only AS ro", "read read_only")
         .await?;
@@ -250,8 +259,9 @@ enum ProbeRefusal {
 async fn writers_left(
     session: &mut Session<'_>,
     new_connections_refused: bool,
+    service_users: &[&str],
 ) -> PortResult<Vec<ApplicationSession>> {
-    let sessions = application_sessions(session).await?;
+    let sessions = application_sessions(session, service_users).await?;
     if new_connections_refused || sessions.is_empty() {
         return Ok(sessions);
     }
@@ -371,7 +381,8 @@ impl<C: WriterConnections> FenceSql for SqlFence<C> {
     ) -> PortResult<SessionFenceOutcome> {
         let settings = self.connections.writer(&request.cluster_id).await?;
         let mut session = connect(&settings).await?;
-        let outcome = confirm(&mut session, &settings, request).await;
+        let service_users = self.connections.service_users();
+        let outcome = confirm(&mut session, &settings, request, service_users).await;
         session.close().await;
         outcome
     }
@@ -430,7 +441,15 @@ impl<C: WriterConnections> FenceSql for SqlFence<C> {
     ) -> PortResult<Vec<ReadOnlyBypassUser>> {
         let settings = self.connections.writer(cluster_id).await?;
         let mut session = connect(&settings).await?;
-        let users = crate::bypass::read_only_bypass_users(&mut session).await;
+        let service_users = self.connections.service_users();
+        let users = crate::bypass::read_only_bypass_users(&mut session)
+            .await
+            .map(|users| {
+                users
+                    .into_iter()
+                    .filter(|u| !service_users.contains(&crate::bypass::user_name(&u.grantee)))
+                    .collect()
+            });
         session.close().await;
         users
     }
@@ -440,6 +459,7 @@ async fn confirm(
     session: &mut Session<'_>,
     settings: &ConnectionSettings,
     request: &SessionFenceRequest,
+    service_users: &[&str],
 ) -> PortResult<SessionFenceOutcome> {
     let probe_password = prepare(session).await?;
     let started = Instant::now();
@@ -448,14 +468,15 @@ async fn confirm(
     let mut pause = Duration::from_millis(20);
     loop {
         rounds += 1;
-        let sessions = application_sessions(session).await?;
+        let sessions = application_sessions(session, service_users).await?;
         ended += end_sessions(session, &sessions).await?;
         let (problem, read_only, refused) =
-            check(session, settings, &probe_password, request).await?;
+            check(session, settings, &probe_password, request, service_users).await?;
         let problem = match problem {
             None => {
                 tokio::time::sleep(SETTLE).await;
-                let back = writers_left(session, request.new_connections_refused).await?;
+                let back =
+                    writers_left(session, request.new_connections_refused, service_users).await?;
                 (!back.is_empty()).then(|| {
                     let listed: Vec<String> =
                         back.iter().take(5).map(ToString::to_string).collect();

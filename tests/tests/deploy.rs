@@ -302,7 +302,7 @@ fn subnet_description_names_every_endpoint_the_vpc_functions_need() {
                 .unwrap_or_else(|| panic!("{id} calls {action}: no {endpoint} endpoint named"));
             let list = &description[at..at + description[at..].find(')').unwrap()];
             assert!(
-                list.contains(short) || list.contains("all seven"),
+                list.contains(short) || list.contains("all eight"),
                 "{id} calls {action}, but the {endpoint} endpoint lists {list}"
             );
         }

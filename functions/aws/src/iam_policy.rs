@@ -366,6 +366,15 @@ impl Template {
                 };
                 self.resolve(chosen)
             }
+            // A resource of the stack (the lock table): named by its logical id and attribute.
+            Value::Object(o) if o.contains_key("Fn::GetAtt") => {
+                let parts = o["Fn::GetAtt"].as_array().unwrap();
+                vec![format!(
+                    "{}.{}",
+                    parts[0].as_str().unwrap(),
+                    parts[1].as_str().unwrap()
+                )]
+            }
             other => panic!("cannot resolve {other}"),
         }
     }

@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         if dns_ttl::is_ttl_request(&event.payload) {
             let input: DnsTtlInput = parse_input(event.payload)?;
-            let output = dns_ttl::run(&input, &dns, &SystemClock).await?;
+            let output = dns_ttl::run_holding_lock(&input, &lock, &dns, &SystemClock).await?;
             to_json(output)
         } else {
             let input: SwapDnsInput = parse_input(event.payload)?;

@@ -26,9 +26,10 @@ use serde_json::Value;
 use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
 use crate::poll;
-use crate::ports::{ChangeStatus, Clock, Dns};
+use crate::ports::{ChangeStatus, Clock, Dns, SourceLock};
 use crate::spec::DnsSpec;
 use crate::state::{DnsTtlOutput, DnsTtlRestoredOutput};
+use crate::steps::source_lock::{self, HeldLock, LockError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -54,6 +55,9 @@ pub struct DnsTtlDocument {
     /// LowerDnsTtl's previous output, while polling.
     #[serde(default)]
     pub dns_ttl: Option<DnsTtlOutput>,
+    /// The source's lock this execution took in Preflight (`$.lock`).
+    #[serde(default)]
+    pub lock: Option<HeldLock>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +85,8 @@ pub enum DnsTtlError {
     NotACname { record: String, found: String },
     #[error(transparent)]
     Port(#[from] PortError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 impl NamedError for DnsTtlError {
@@ -89,6 +95,7 @@ impl NamedError for DnsTtlError {
             DnsTtlError::NoDnsSpec | DnsTtlError::NoOriginalTtl(_) => error_names::INVALID_INPUT,
             DnsTtlError::NotACname { .. } => error_names::DNS_RECORD_NOT_ON_SOURCE,
             DnsTtlError::Port(e) => e.default_name(),
+            DnsTtlError::Lock(e) => e.error_name(),
         }
     }
 }
@@ -98,6 +105,24 @@ impl_diagnostic!(DnsTtlError);
 /// Whether a swap-dns function input asks for a TTL action rather than the swap.
 pub fn is_ttl_request(payload: &Value) -> bool {
     payload.get("action").is_some_and(|a| !a.is_null())
+}
+
+/// [`run`], checked against the source's lock: lowering needs it held by this execution;
+/// putting the TTL back (after cleanup or a rollback released it) needs only that no other
+/// execution has taken it since, so a foreign or stale rollback never changes the TTL of a
+/// record another execution has switched over.
+pub async fn run_holding_lock(
+    input: &DnsTtlInput,
+    lock: &dyn SourceLock,
+    dns: &dyn Dns,
+    clock: &dyn Clock,
+) -> Result<DnsTtlResult, DnsTtlError> {
+    let held = input.document.lock.as_ref();
+    match input.action {
+        DnsTtlAction::LowerTtl => source_lock::ensure_held(lock, held, clock.now()).await?,
+        DnsTtlAction::RestoreTtl => source_lock::ensure_not_taken(lock, held).await?,
+    }
+    run(input, dns, clock).await
 }
 
 pub async fn run(

@@ -12,6 +12,8 @@
 //! - [`ensure_held`] (before FenceWrites, UnfenceWrites, SwapDns, Cleanup and retirement act on
 //!   the source): the lock must still be this execution's; the check renews its lease. A stale or
 //!   foreign execution is refused with `SourceBusy` and leaves the source alone.
+//! - [`ensure_not_taken`] (putting the DNS TTL back, after the release): no other execution has
+//!   taken the source since.
 //! - [`release`] (when cleanup or rollback ends): lets go, only if this execution holds it. A
 //!   failback window, when one exists, ends with `release` instead of Cleanup.
 //!
@@ -292,6 +294,28 @@ pub async fn ensure_held(
         current = lock.read(&held.resource).await?;
     }
     Err(not_held("it kept changing while being checked".into()))
+}
+
+/// Succeeds unless another execution holds the lock now: for steps that run after this
+/// execution released it (putting the DNS TTL back after cleanup or a rollback) but must never
+/// act on a source someone else has taken since.
+pub async fn ensure_not_taken(
+    lock: &dyn SourceLock,
+    held: Option<&HeldLock>,
+) -> Result<(), LockError> {
+    let held = held.ok_or(LockError::Missing(
+        "the state document carries no lock: Preflight takes it before any step changes the source",
+    ))?;
+    match lock.read(&held.resource).await? {
+        Some(record) if record.holder != held.holder && !record.released => {
+            Err(LockError::NotHeld {
+                resource: held.resource.clone(),
+                me: held.holder.clone(),
+                state: format!("execution `{}` holds it", record.holder),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Lets go of the lock if `held` still holds it; otherwise leaves it to whoever does.
