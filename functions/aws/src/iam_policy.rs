@@ -319,6 +319,7 @@ impl Template {
         parameters.insert("AWS::Partition".into(), "aws".into());
         parameters.insert("AWS::Region".into(), REGION.into());
         parameters.insert("AWS::AccountId".into(), ACCOUNT.into());
+        parameters.insert("AWS::StackName".into(), "aurora-encrypt".into());
         parameters.insert("ClusterIdentifierPrefix".into(), prefix.into());
         Self {
             document,
