@@ -269,6 +269,20 @@ async fn rds_kill_stand_in_ends_a_session_but_not_rdsadmin_s() {
     root.exec_drop("CALL mysql.rds_kill(?)", (app.id(),))
         .await
         .unwrap();
+    // KILL returns before the thread has left the process list.
+    for _ in 0..100 {
+        let left: Option<u64> = root
+            .exec_first(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID = ?",
+                (app.id(),),
+            )
+            .await
+            .unwrap();
+        if left.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let gone = root
         .exec_drop("CALL mysql.rds_kill(?)", (app.id(),))
         .await
