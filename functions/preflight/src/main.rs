@@ -98,21 +98,16 @@ async fn main() -> Result<(), Error> {
     let kms = aurora_aws::AwsKmsKeys::new(&config);
     let dns = aurora_aws::Route53Dns::new(&config);
     let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
-    let retention = bundle
+    // One TLS setting and one Secrets Manager client for both SQL readers of the source.
+    let tls = bundle
         .filter(|_| settings.sql_tls == SqlTls::Ready)
-        .map(|bundle| {
-            let secrets = Arc::new(Secrets(aurora_aws::SecretsManagerSecrets::new(&config)));
-            SqlBinlogRetention::new(
-                secrets,
-                Tls::Required {
-                    root_certs: vec![bundle],
-                },
-            )
+        .map(|bundle| Tls::Required {
+            root_certs: vec![bundle],
         });
     let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
-    let tls = aurora_aws::replication_engine::ca_bundle_tls(
-        std::env::var_os("RDS_CA_BUNDLE").filter(|_| settings.sql_tls == SqlTls::Ready),
-    );
+    let retention = tls
+        .clone()
+        .map(|tls| SqlBinlogRetention::new(Arc::new(Secrets(secrets.clone())), tls));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let input: PreflightInput = parse_input(event.payload)?;
         // A spec that does not parse is preflight's to report; here it only names the secret.
