@@ -144,15 +144,11 @@ fn unanswered(chain: &str) -> (&'static str, String) {
 
 /// Refuses a malformed execution ARN before anything is sent to AWS.
 pub fn check_execution_arn(arn: &str) -> Result<(), Failure> {
+    // The spec's ARN rule, plus the two names an execution's resource part holds.
     let parts: Vec<&str> = arn.split(':').collect();
-    let well_formed = parts.len() == 8
-        && parts[0] == "arn"
-        && parts[1].starts_with("aws")
-        && parts[2] == "states"
-        && !parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].bytes().all(|b| b.is_ascii_digit())
-        && parts[5] == "execution"
+    let well_formed = aurora_core::spec::check_arn(arn, "EXECUTION_ARN", "states", "execution:")
+        .is_ok()
+        && parts.len() == 8
         && !parts[6].is_empty()
         && !parts[7].is_empty();
     if well_formed {

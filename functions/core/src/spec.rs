@@ -540,7 +540,7 @@ fn parse_time(text: Option<&str>, field: &str) -> Result<Option<OffsetDateTime>,
 }
 
 /// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE` with the expected service and resource prefix.
-fn check_arn(
+pub fn check_arn(
     arn: &str,
     field: &str,
     service: &str,
