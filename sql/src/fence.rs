@@ -43,12 +43,13 @@ pub const SETTLE: Duration = Duration::from_millis(50);
 /// `ER_NO_SUCH_THREAD`: the session ended by itself meanwhile.
 const NO_SUCH_THREAD: u16 = 1094;
 
-/// Sessions the fence ends: every one but its own, the server's threads, binlog readers
-/// (native replication's IO thread, DMS) and Aurora's `rdsadmin`.
+/// Sessions the fence ends: every one but its own, the server's threads and binlog readers
+/// (native replication's IO thread, DMS); the service's users (Aurora's `rdsadmin`) are left out
+/// by [`WriterConnections::service_users`].
 const APPLICATION_SESSIONS: &str = "SELECT ID, USER, HOST, COMMAND \
      FROM information_schema.PROCESSLIST \
      WHERE ID <> CONNECTION_ID() \
-       AND USER NOT IN ('system user', 'event_scheduler', 'rdsadmin') \
+       AND USER NOT IN ('system user', 'event_scheduler') \
        AND COMMAND NOT LIKE 'Binlog Dump%' \
        AND COMMAND NOT IN ('Daemon', 'Slave_IO', 'Slave_SQL', 'Slave_worker') \
      ORDER BY ID";

@@ -257,15 +257,18 @@ pub async fn inspect(
     })
 }
 
+/// A state document without `$.lock`: Preflight had not taken it.
+const NO_LOCK: LockError = LockError::Missing(
+    "the state document carries no lock: Preflight takes it before any step changes the source",
+);
+
 /// Succeeds only while `held` is still the lock's current holder, and renews its lease.
 pub async fn ensure_held(
     lock: &dyn SourceLock,
     held: Option<&HeldLock>,
     now: OffsetDateTime,
 ) -> Result<(), LockError> {
-    let held = held.ok_or(LockError::Missing(
-        "the state document carries no lock: Preflight takes it before any step changes the source",
-    ))?;
+    let held = held.ok_or(NO_LOCK)?;
     let not_held = |state: String| LockError::NotHeld {
         resource: held.resource.clone(),
         me: held.holder.clone(),
@@ -303,9 +306,7 @@ pub async fn ensure_not_taken(
     lock: &dyn SourceLock,
     held: Option<&HeldLock>,
 ) -> Result<(), LockError> {
-    let held = held.ok_or(LockError::Missing(
-        "the state document carries no lock: Preflight takes it before any step changes the source",
-    ))?;
+    let held = held.ok_or(NO_LOCK)?;
     match lock.read(&held.resource).await? {
         Some(record) if record.holder != held.holder && !record.released => {
             Err(LockError::NotHeld {
