@@ -2,6 +2,10 @@
 //! seeded rows), paced to a total rate, through the sandbox's DNS name as a well-behaved client
 //! does: the name is resolved over DNS (the sandbox zone served on loopback, see
 //! [`aurora_sandbox::dns_server`]) through one stub resolver with a TTL cache (hickory-resolver),
+//! and connections go to the cluster's application endpoint, whose security groups admit new
+//! connections and leave established ones alone ([`aurora_sandbox::network`]). A connection a
+//! security group refuses is never answered: the writer waits out its connect timeout, which is
+//! 10 s in the run's time (scaled like every wait; at least 100 ms).
 //! at every (re)connect and again once the answer's TTL has passed (moving to the new host if the
 //! answer changed); any error drops the connection, and the writer waits a few milliseconds,
 //! resolves again (from the cache while the answer is fresh, like nscd or systemd-resolved) and
@@ -17,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aurora_sandbox::dns_server::SandboxDnsServer;
+use aurora_sandbox::network::EndpointProxies;
 use aurora_sandbox::schema::PLAINTEXT_MARKER;
 use aurora_sandbox::{Sandbox, SandboxError, SandboxResult, APP_RECORD, ZONE_ID};
 use hickory_resolver::config::{
@@ -78,6 +83,17 @@ impl Default for WriteLoadConfig {
     }
 }
 
+/// The application's connect timeout, 10 s in the run's time (at least 100 ms): a connection a
+/// security group refuses is never answered, so this is how long a writer waits on it.
+pub fn scaled_connect_timeout(time_scale: f64) -> Duration {
+    let scaled = if time_scale.is_finite() && time_scale > 0.0 {
+        Duration::from_secs_f64(10.0 * time_scale)
+    } else {
+        Duration::from_secs(10)
+    };
+    scaled.clamp(Duration::from_millis(100), Duration::from_secs(10))
+}
+
 /// One acknowledged write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
@@ -111,13 +127,30 @@ impl WriterErrors {
     }
 }
 
+/// What kind of failure a writer met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    ReadOnly,
+    Connection,
+    Other,
+}
+
+/// One failed write or connection attempt, and when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterError {
+    pub at: OffsetDateTime,
+    pub kind: ErrorKind,
+}
+
 /// Writers running in the background.
 pub struct WriteLoad {
     stop: Arc<AtomicBool>,
     acks: Arc<Mutex<Vec<Ack>>>,
-    tasks: Vec<tokio::task::JoinHandle<WriterErrors>>,
+    tasks: Vec<tokio::task::JoinHandle<(WriterErrors, Vec<WriterError>)>>,
     /// Serves the sandbox zone to the writers' resolver until the load stops.
     _dns: SandboxDnsServer,
+    /// Serves the application endpoints the zone points at until the load stops.
+    _endpoints: EndpointProxies,
 }
 
 /// Everything the writers did.
@@ -126,6 +159,8 @@ pub struct WriteLoadResult {
     /// Sorted by time.
     pub acks: Vec<Ack>,
     pub errors: WriterErrors,
+    /// Every error counted in `errors` but reconnects, sorted by time.
+    pub error_times: Vec<WriterError>,
 }
 
 impl WriteLoadResult {
@@ -172,7 +207,12 @@ impl WriteLoad {
                 )
             })?
         };
-        let dns = SandboxDnsServer::start(sandbox.dns(), ZONE_ID, config.time_scale)?;
+        let endpoints = EndpointProxies::new(sandbox.clone());
+        let serve = endpoints.clone();
+        let dns =
+            SandboxDnsServer::start_with(sandbox.dns(), ZONE_ID, config.time_scale, move |host| {
+                serve.serve(host)
+            })?;
         let resolver = Arc::new(stub_resolver(dns.address()));
         let stop = Arc::new(AtomicBool::new(false));
         let acks = Arc::new(Mutex::new(Vec::new()));
@@ -187,7 +227,7 @@ impl WriteLoad {
                     name: format!("{record}."),
                     user: credentials.user.clone(),
                     password: credentials.password.clone(),
-                    port: sandbox.port(),
+                    port: endpoints.port(),
                     config,
                     interval,
                     stop: stop.clone(),
@@ -201,6 +241,7 @@ impl WriteLoad {
             acks,
             tasks,
             _dns: dns,
+            _endpoints: endpoints,
         })
     }
 
@@ -213,18 +254,25 @@ impl WriteLoad {
     pub async fn stop(self) -> WriteLoadResult {
         self.stop.store(true, Ordering::SeqCst);
         let mut errors = WriterErrors::default();
+        let mut error_times = Vec::new();
         for task in self.tasks {
-            if let Ok(e) = task.await {
+            if let Ok((e, times)) = task.await {
                 errors.add(&e);
+                error_times.extend(times);
             }
         }
+        error_times.sort_by_key(|e| e.at);
         let mut acks = self
             .acks
             .lock()
             .map(|mut a| std::mem::take(&mut *a))
             .unwrap_or_default();
         acks.sort_by_key(|a| a.at);
-        WriteLoadResult { acks, errors }
+        WriteLoadResult {
+            acks,
+            errors,
+            error_times,
+        }
     }
 }
 
@@ -275,8 +323,15 @@ async fn resolve(resolver: &TokioResolver, name: &str) -> Option<(String, Instan
 }
 
 impl Writer {
-    async fn run(self) -> WriterErrors {
+    async fn run(self) -> (WriterErrors, Vec<WriterError>) {
         let mut errors = WriterErrors::default();
+        let mut failures = Vec::new();
+        let mut failed = |kind| {
+            failures.push(WriterError {
+                at: OffsetDateTime::now_utc(),
+                kind,
+            })
+        };
         let mut session: Option<Session> = None;
         let mut op: u64 = 0;
         let mut inserts: u64 = 0;
@@ -308,6 +363,7 @@ impl Writer {
                     }
                     Err(()) => {
                         errors.connection += 1;
+                        failed(ErrorKind::Connection);
                         tokio::time::sleep(self.config.retry_backoff).await;
                         // Retry now: a failed attempt does not use up a paced slot.
                         next = Instant::now();
@@ -361,6 +417,7 @@ impl Writer {
                 }
                 Ok(Err(mysql_async::Error::Server(e))) if e.code == READ_ONLY_ERROR => {
                     errors.read_only += 1;
+                    failed(ErrorKind::ReadOnly);
                     session = None;
                     tokio::time::sleep(self.config.retry_backoff).await;
                     // Retry now: a failed attempt does not use up a paced slot.
@@ -368,6 +425,7 @@ impl Writer {
                 }
                 Ok(Err(mysql_async::Error::Server(_))) => {
                     errors.other += 1;
+                    failed(ErrorKind::Other);
                     session = None;
                     tokio::time::sleep(self.config.retry_backoff).await;
                     // Retry now: a failed attempt does not use up a paced slot.
@@ -375,6 +433,7 @@ impl Writer {
                 }
                 Ok(Err(_)) | Err(_) => {
                     errors.connection += 1;
+                    failed(ErrorKind::Connection);
                     session = None;
                     tokio::time::sleep(self.config.retry_backoff).await;
                     // Retry now: a failed attempt does not use up a paced slot.
@@ -385,7 +444,7 @@ impl Writer {
         if let Some(s) = session {
             let _ = tokio::time::timeout(Duration::from_millis(200), s.conn.disconnect()).await;
         }
-        errors
+        (errors, failures)
     }
 
     async fn connect(&self) -> Result<Session, ()> {

@@ -387,3 +387,145 @@ async fn a_fence_that_cannot_be_confirmed_rolls_back_and_leaves_the_source_writa
     })
     .await;
 }
+
+/// A privileged writer (one `read_only` does not stop, as Aurora's master user) keeps pooled
+/// connections through the application endpoint across a `security-group` + `read-only` fence:
+/// the fence ends its sessions, the security group keeps it from opening new ones, its writes
+/// fail until the swap, and none it was told succeeded is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_privileged_writer_pooled_across_the_fence_is_cut_off_and_loses_nothing() {
+    if !common::mariadb_available("privileged pooled writer") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("privileged-pooled"), |sandbox| async move {
+        sandbox.create_source_cluster(SOURCE).await.unwrap();
+        sandbox.seed_sample(SOURCE, ROWS).await.unwrap();
+        writers::create_table(&sandbox, SOURCE).await.unwrap();
+        sandbox.prepare_source_for_migration(SOURCE).await.unwrap();
+        sandbox.ensure_privileged_app_user(SOURCE).await.unwrap();
+        let load = WriteLoad::start(
+            &sandbox,
+            WriteLoadConfig {
+                writers: 2,
+                rate_per_second: 100.0,
+                seeded_rows: ROWS,
+                privileged: true,
+                time_scale: TIME_SCALE,
+                connect_timeout: writers::scaled_connect_timeout(TIME_SCALE),
+                ..WriteLoadConfig::default()
+            },
+        )
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut spec = spec("auto");
+        demo::fence_with_security_group(&mut spec);
+        let outcome = start(ports(&sandbox), spec).wait().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let writes = load.stop().await;
+
+        let output = outcome.output().expect("the run succeeded");
+        let confirmation = &output["fence"]["confirmation"];
+        assert!(
+            confirmation["sessionsEnded"].as_u64() > Some(0),
+            "the pooled sessions were ended: {confirmation}"
+        );
+        assert!(
+            writes.errors.connection > 0,
+            "cut off, and refused when reconnecting: {:?}",
+            writes.errors
+        );
+        let fenced = outcome
+            .history
+            .iter()
+            .find(|e| {
+                e.event_type.as_str() == "TaskStateExited" && e.state_name() == Some("FenceWrites")
+            })
+            .expect("FenceWrites ended")
+            .timestamp;
+        let source_host = sandbox.endpoint(SOURCE).unwrap().host;
+        let after_fence: Vec<_> = writes
+            .acks
+            .iter()
+            .filter(|a| a.host == source_host && a.at >= fenced)
+            .collect();
+        assert!(
+            after_fence.is_empty(),
+            "no write reached the fenced source: {after_fence:?}"
+        );
+        assert!(
+            writes.acks.iter().any(|a| a.host != source_host),
+            "the writers moved to the target"
+        );
+        let check = aurora_local::checks::check_writes(&sandbox, TARGET, &writes.inserted_ids())
+            .await
+            .unwrap();
+        assert!(check.lost.is_empty(), "lost: {:?}", check.lost);
+        assert!(check.duplicates.is_empty(), "{:?}", check.duplicates);
+    })
+    .await;
+}
+
+/// The source's fence, which also freezes the target's applier the moment the source is fenced
+/// (`FLUSH TABLES WITH READ LOCK` held on the target: replication still reads as running, but
+/// nothing more is applied) until the fence is lifted.
+struct TargetFreezesAtTheFence {
+    inner: Arc<dyn aurora_core::ports::WriteFence>,
+    sandbox: Sandbox,
+    lock: tokio::sync::Mutex<Option<mysql_async::Conn>>,
+}
+
+#[async_trait]
+impl aurora_core::ports::WriteFence for TargetFreezesAtTheFence {
+    async fn current(&self, cluster_id: &str) -> PortResult<aurora_core::ports::FenceState> {
+        self.inner.current(cluster_id).await
+    }
+    async fn saved_record(
+        &self,
+        cluster_id: &str,
+    ) -> PortResult<Option<aurora_core::ports::FenceRecord>> {
+        self.inner.saved_record(cluster_id).await
+    }
+    async fn apply(&self, record: &aurora_core::ports::FenceRecord) -> PortResult<()> {
+        let mut conn = self.sandbox.admin_conn(TARGET).await.unwrap();
+        conn.query_drop("FLUSH TABLES WITH READ LOCK")
+            .await
+            .unwrap();
+        *self.lock.lock().await = Some(conn);
+        self.inner.apply(record).await
+    }
+    async fn lift(&self, record: &aurora_core::ports::FenceRecord) -> PortResult<()> {
+        if let Some(mut conn) = self.lock.lock().await.take() {
+            conn.query_drop("UNLOCK TABLES").await.unwrap();
+            let _ = conn.disconnect().await;
+        }
+        self.inner.lift(record).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_marker_that_never_reaches_the_target_rolls_back_unfenced_and_loses_nothing() {
+    if !common::mariadb_available("marker never arrives") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("marker-stalled"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        let mut ports = ports(&sandbox);
+        ports.fence = Arc::new(TargetFreezesAtTheFence {
+            inner: ports.fence.clone(),
+            sandbox: sandbox.clone(),
+            lock: tokio::sync::Mutex::new(None),
+        });
+        let mut spec = spec("auto");
+        // The shortest drain allowed; the target reads as replicating, with a latency of 0.
+        spec["switchover"]["drainTimeoutSeconds"] = json!(10);
+        let outcome = start(ports, spec).wait().await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let writes = load.stop().await;
+        assert_eq!(failed_with(&outcome), "LagNotConverging");
+        assert!(entered(&outcome, "Drain"));
+        assert!(entered(&outcome, "UnfenceWrites"));
+        assert!(!entered(&outcome, "SwapDns"));
+        assert_source_serves_everything(&sandbox, &writes).await;
+    })
+    .await;
+}

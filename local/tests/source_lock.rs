@@ -199,3 +199,40 @@ async fn a_lock_held_by_a_dead_process_is_taken_over_and_the_takeover_is_in_the_
     })
     .await;
 }
+
+/// A spec naming the source only by its resource id (as the AWS Config trigger does) runs
+/// locally: the sandbox's ports are built for the cluster it resolves to, as preflight resolves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_named_by_its_resource_id_is_resolved_for_a_local_run() {
+    if !common::mariadb_available("source by resource id") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("resource-id"), |sandbox| async move {
+        source(&sandbox).await;
+        let mut spec = demo::spec();
+        spec.as_object_mut().unwrap().remove("sourceClusterId");
+        spec.as_object_mut().unwrap().remove("targetClusterId");
+        spec["sourceClusterResourceId"] = json!(aurora_core::naming::stand_in_resource_id(SOURCE));
+        spec["dryRun"] = json!(true);
+
+        let (source_id, target_id) = sandbox_ports::resolved_cluster_ids(&sandbox, &spec)
+            .await
+            .expect("the spec parses");
+        assert_eq!(source_id, SOURCE);
+        assert_eq!(target_id, format!("{SOURCE}-encrypted"));
+        let ports = sandbox_ports(
+            &sandbox,
+            &source_id,
+            &target_id,
+            SandboxPortSettings::default(),
+        );
+        let outcome = runner::engine(ports, Notifications::default(), TIME_SCALE)
+            .unwrap()
+            .start(spec)
+            .wait()
+            .await;
+        let output = output(&outcome).unwrap_or_else(|| panic!("{:?}", outcome.status));
+        assert_eq!(output["sourceClusterId"], SOURCE, "{output}");
+    })
+    .await;
+}

@@ -92,6 +92,7 @@ impl SandboxClusters {
             tags: record.tags.clone(),
             endpoint: Some(record.host.to_string()),
             reader_endpoint: Some(record.host.to_string()),
+            vpc_security_group_ids: record.security_groups(),
             created_at: Some(record.created_at),
             members: members
                 .into_iter()
@@ -300,6 +301,16 @@ impl Clusters for SandboxClusters {
                 snapshot.id, snapshot.status
             )));
         }
+        if let Some(group) = request
+            .vpc_security_group_ids
+            .iter()
+            .find(|g| !crate::network::is_known_group(g))
+        {
+            // RDS: InvalidParameterValue / InvalidVPCNetworkStateFault for a group it cannot use.
+            return Err(PortError::InvalidRequest(format!(
+                "no security group `{group}` in the sandbox"
+            )));
+        }
         let kms_key_id = request
             .kms_key_id
             .clone()
@@ -312,6 +323,7 @@ impl Clusters for SandboxClusters {
         record.restored_from = Some(snapshot.id.clone());
         record.binlog_start = snapshot.binlog.clone();
         record.worker_pid = Some(std::process::id());
+        record.security_group_ids = request.vpc_security_group_ids.clone();
         let inserted = self.sandbox.update(|r| {
             if r.clusters.contains_key(&id) {
                 return false;

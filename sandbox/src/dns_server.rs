@@ -33,6 +33,17 @@ pub struct SandboxDnsServer {
 impl SandboxDnsServer {
     /// Serves `zone_id` of `dns` on an ephemeral loopback UDP port. Call inside a Tokio runtime.
     pub fn start(dns: SandboxDns, zone_id: &str, time_scale: f64) -> SandboxResult<Self> {
+        Self::start_with(dns, zone_id, time_scale, |_| {})
+    }
+
+    /// [`Self::start`], calling `on_answer` with every address it answers (so that the network
+    /// behind it serves that endpoint before the client connects).
+    pub fn start_with(
+        dns: SandboxDns,
+        zone_id: &str,
+        time_scale: f64,
+        on_answer: impl Fn(Ipv4Addr) + Send + Sync + 'static,
+    ) -> SandboxResult<Self> {
         let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
             .map_err(SandboxError::io("binding the sandbox DNS server"))?;
         let address = socket
@@ -43,6 +54,7 @@ impl SandboxDnsServer {
             .map_err(SandboxError::io("the sandbox DNS server's socket"))?;
         let mut server = ServerFuture::new(ZoneHandler {
             dns,
+            on_answer: Box::new(on_answer),
             zone_id: zone_id.to_string(),
             time_scale: if time_scale.is_finite() && time_scale > 0.0 {
                 time_scale
@@ -74,6 +86,7 @@ impl Drop for SandboxDnsServer {
 
 struct ZoneHandler {
     dns: SandboxDns,
+    on_answer: Box<dyn Fn(Ipv4Addr) + Send + Sync>,
     zone_id: String,
     time_scale: f64,
 }
@@ -83,6 +96,7 @@ impl ZoneHandler {
     fn answer(&self, name: &str) -> Option<(Ipv4Addr, u32)> {
         let resolved = self.dns.lookup(&self.zone_id, name).ok()??;
         let address = resolved.host.parse().ok()?;
+        (self.on_answer)(address);
         let ttl = (resolved.ttl_seconds.max(0) as f64 * self.time_scale).round();
         Some((address, ttl.min(f64::from(u32::MAX)) as u32))
     }

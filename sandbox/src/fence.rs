@@ -1,11 +1,13 @@
-//! `WriteFence` over the sandbox: the control-plane half of the fence only, as on AWS. It sets
-//! `read_only=ON` on the source server (what the parameter group does on Aurora) and ends no
-//! session: ending sessions and confirming the fence is the SQL half, `aurora-sql`'s
+//! `WriteFence` over the sandbox: the control-plane half of the fence only, as on AWS. It moves
+//! the source onto the fence security group (what ModifyDBCluster does; the application
+//! endpoints then refuse new connections and keep established ones, see [`crate::network`])
+//! and sets `read_only=ON` on the source server (what the parameter group does on Aurora). It
+//! ends no session: ending sessions and confirming the fence is the SQL half, `aurora-sql`'s
 //! [`SqlFence`](aurora_sql::SqlFence), which the sandbox runs unchanged ([`SandboxWriters`]).
 //!
 //! The record is saved in the sandbox registry before anything changes (like the tag on AWS);
-//! `lift` restores the `read_only` the record says was there and forgets the record. The sandbox
-//! has no security groups: the `security-group` method is refused.
+//! `lift` restores the groups and the `read_only` the record says were there and forgets the
+//! record.
 
 use async_trait::async_trait;
 use aurora_core::errors::{PortError, Resource};
@@ -56,13 +58,42 @@ impl SandboxFence {
     }
 }
 
-fn refuse_security_group(record: &FenceRecord) -> PortResult<()> {
-    if record.methods.contains(&FenceMethod::SecurityGroup) {
-        return Err(PortError::InvalidRequest(
-            "the sandbox has no security groups: fence with `read-only`".into(),
-        ));
+/// The groups `record` moves the cluster onto, checked as RDS checks them.
+fn fence_groups(record: &FenceRecord) -> PortResult<Option<Vec<String>>> {
+    if !record.methods.contains(&FenceMethod::SecurityGroup) {
+        return Ok(None);
     }
-    Ok(())
+    let group = record.fence_security_group_id.clone().ok_or_else(|| {
+        PortError::InvalidRequest("the `security-group` fence needs a fence security group".into())
+    })?;
+    if !crate::network::is_known_group(&group) {
+        return Err(PortError::InvalidRequest(format!(
+            "no security group `{group}` in the sandbox (its fence group is `{}`)",
+            crate::network::FENCE_SECURITY_GROUP
+        )));
+    }
+    Ok(Some(vec![group]))
+}
+
+impl SandboxFence {
+    fn set_security_groups(&self, cluster_id: &str, groups: Vec<String>) -> PortResult<()> {
+        let found = self
+            .sandbox
+            .update(|r| match r.clusters.get_mut(cluster_id) {
+                Some(c) => {
+                    c.security_group_ids = groups;
+                    true
+                }
+                None => false,
+            })?;
+        if !found {
+            return Err(PortError::NotFound {
+                resource: Resource::Cluster,
+                message: cluster_id.to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -74,8 +105,14 @@ impl WriteFence for SandboxFence {
             .await
             .map_err(SandboxError::sql(cluster_id))?;
         let _ = conn.disconnect().await;
+        let security_group_ids = self.sandbox.registry(|r| {
+            r.clusters
+                .get(cluster_id)
+                .map(|c| c.security_groups())
+                .unwrap_or_default()
+        });
         Ok(FenceState {
-            security_group_ids: Vec::new(),
+            security_group_ids,
             parameter_group: None,
             read_only: read_only.map(|v| v.to_string()),
         })
@@ -86,7 +123,7 @@ impl WriteFence for SandboxFence {
     }
 
     async fn apply(&self, record: &FenceRecord) -> PortResult<()> {
-        refuse_security_group(record)?;
+        let groups = fence_groups(record)?;
         let cluster_id = &record.cluster_id;
         if self.sandbox.cluster_record(cluster_id).is_none() {
             return Err(PortError::NotFound {
@@ -97,6 +134,10 @@ impl WriteFence for SandboxFence {
         self.sandbox.update(|r| {
             r.fences.insert(cluster_id.clone(), record.clone());
         })?;
+        if let Some(groups) = groups {
+            self.set_security_groups(cluster_id, groups)?;
+            tracing::info!(cluster = %cluster_id, "fenced: on the fence security group");
+        }
         if record.methods.contains(&FenceMethod::ReadOnly) {
             self.set_read_only(cluster_id, "1").await?;
             tracing::info!(cluster = %cluster_id, "fenced: read_only=ON");
@@ -105,8 +146,12 @@ impl WriteFence for SandboxFence {
     }
 
     async fn lift(&self, record: &FenceRecord) -> PortResult<()> {
-        refuse_security_group(record)?;
         let cluster_id = &record.cluster_id;
+        if record.methods.contains(&FenceMethod::SecurityGroup) {
+            if let Some(original) = &record.original_security_group_ids {
+                self.set_security_groups(cluster_id, original.clone())?;
+            }
+        }
         if record.methods.contains(&FenceMethod::ReadOnly) {
             let original = record.original_read_only.as_deref().unwrap_or("0");
             self.set_read_only(cluster_id, original).await?;

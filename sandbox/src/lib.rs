@@ -5,7 +5,9 @@
 //!   registry; starts, stops and kills servers (see [`server`]).
 //! - [`SandboxClusters`] (`Clusters`): snapshot = `mariadb-backup`, restore = copy-back started
 //!   with encryption at rest, the binlog event recorded on the restored writer.
-//! - [`SandboxFence`] (`WriteFence`): `read_only`, the control-plane half; the SQL half
+//! - [`network`]: security groups and the application endpoints' proxy, which admits new
+//!   connections by the cluster's groups and leaves established ones alone, as on AWS.
+//! - [`SandboxFence`] (`WriteFence`): security groups and `read_only`, the control-plane half; the SQL half
 //!   (ending sessions, confirming) is `aurora-sql`'s [`aurora_sql::SqlFence`] ([`Sandbox::fence_sql`]).
 //! - [`SandboxDns`] (`Dns`): zone files replaced atomically, served over DNS on loopback by
 //!   [`dns_server`] (TTLs in the run's time).
@@ -28,6 +30,7 @@ pub mod fence;
 pub mod kms;
 pub mod lag;
 pub mod migration;
+pub mod network;
 pub mod parameters;
 pub mod registry;
 pub mod retirement;

@@ -160,9 +160,22 @@ pub struct ClusterRecord {
     /// The process running this cluster's background work, while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_pid: Option<u32>,
+    /// The cluster's VPC security groups (empty: the application group every cluster starts
+    /// in); see [`crate::network`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_group_ids: Vec<String>,
 }
 
 impl ClusterRecord {
+    /// The security groups in force.
+    pub fn security_groups(&self) -> Vec<String> {
+        if self.security_group_ids.is_empty() {
+            vec![crate::network::APPLICATION_SECURITY_GROUP.to_string()]
+        } else {
+            self.security_group_ids.clone()
+        }
+    }
+
     pub fn server(&self, port: u16) -> ServerSpec {
         ServerSpec {
             dir: self.dir.clone(),

@@ -289,12 +289,6 @@ impl Sandbox {
         })
     }
 
-    /// `mysql://root@<host>:<port>/`: the cluster's administrator (no password: loopback only).
-    pub fn admin_url(&self, cluster_id: &str) -> Option<String> {
-        self.endpoint(cluster_id)
-            .map(|e| format!("mysql://root@{}:{}/", e.host, e.port))
-    }
-
     /// The sample schema's application user, once seeded.
     pub fn app_credentials(&self) -> Option<Credentials> {
         self.registry(|r| r.app_user.clone())
@@ -533,6 +527,7 @@ impl Sandbox {
             restored_from: None,
             binlog_start: None,
             worker_pid: None,
+            security_group_ids: Vec::new(),
         })
     }
 
@@ -637,6 +632,24 @@ impl Sandbox {
         }
         std::fs::remove_dir_all(&dir)
             .map_err(SandboxError::io(format!("removing {}", dir.display())))
+    }
+
+    /// What went wrong in the background work the sandbox recorded (snapshots, restores), as
+    /// `snapshot <id>: <reason>` lines: the control plane's error messages, which its API
+    /// reports only as a `failed` status.
+    pub fn failures(&self) -> Vec<String> {
+        self.registry(|r| {
+            let snapshots = r.snapshots.values().filter_map(|s| {
+                s.failure
+                    .as_ref()
+                    .map(|f| format!("snapshot {}: {f}", s.id))
+            });
+            let clusters = r
+                .clusters
+                .values()
+                .filter_map(|c| c.failure.as_ref().map(|f| format!("cluster {}: {f}", c.id)));
+            snapshots.chain(clusters).collect()
+        })
     }
 
     /// Every cluster, for `sandbox status`.

@@ -188,3 +188,88 @@ async fn dropping_an_attached_sandbox_kills_its_servers() {
     .await;
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A connection to `cluster`'s application endpoint (through the security-group proxy), or the
+/// reason it failed within `timeout`.
+async fn through_endpoint(
+    sandbox: &Sandbox,
+    proxies: &aurora_sandbox::network::EndpointProxies,
+    cluster: &str,
+    timeout: Duration,
+) -> Result<mysql_async::Conn, String> {
+    let host: std::net::Ipv4Addr = sandbox.endpoint(cluster).unwrap().host.parse().unwrap();
+    proxies.serve(host);
+    let credentials = sandbox.app_credentials().unwrap();
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host.to_string())
+        .tcp_port(proxies.port())
+        .user(Some(credentials.user))
+        .pass(Some(credentials.password))
+        .prefer_socket(false);
+    match tokio::time::timeout(timeout, mysql_async::Conn::new(opts)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("no answer".into()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fence_security_group_refuses_new_application_connections_and_keeps_open_ones() {
+    common::with_sandbox(common::sandbox("security-group"), |sandbox| async move {
+        use aurora_sandbox::network::{
+            EndpointProxies, APPLICATION_SECURITY_GROUP, FENCE_SECURITY_GROUP,
+        };
+        sandbox.create_source_cluster("orders").await.unwrap();
+        sandbox.seed_sample("orders", 10).await.unwrap();
+        let fence = sandbox.fence();
+        let proxies = EndpointProxies::new(sandbox.clone());
+        let before = fence.current("orders").await.unwrap();
+        assert_eq!(before.security_group_ids, vec![APPLICATION_SECURITY_GROUP]);
+
+        // GIVEN an application session opened through the endpoint
+        let mut open = through_endpoint(&sandbox, &proxies, "orders", Duration::from_secs(5))
+            .await
+            .unwrap();
+        // WHEN the source is moved onto the fence group
+        let fenced = FenceRecord {
+            methods: vec![FenceMethod::SecurityGroup],
+            original_security_group_ids: Some(before.security_group_ids.clone()),
+            fence_security_group_id: Some(FENCE_SECURITY_GROUP.into()),
+            ..record("orders", None)
+        };
+        fence.apply(&fenced).await.unwrap();
+        assert_eq!(
+            fence.current("orders").await.unwrap().security_group_ids,
+            vec![FENCE_SECURITY_GROUP]
+        );
+        // THEN the open session still writes: security groups never cut tracked connections
+        open.query_drop("INSERT INTO shop.audit_log VALUES (NOW(6), 'app', 'kept')")
+            .await
+            .unwrap();
+        // AND a new one is never answered, as when the group drops the SYN
+        let refused =
+            through_endpoint(&sandbox, &proxies, "orders", Duration::from_millis(500)).await;
+        assert_eq!(refused.err().as_deref(), Some("no answer"));
+        // AND the control plane still reaches the server
+        sandbox.admin_conn("orders").await.unwrap();
+
+        // WHEN the fence is lifted THEN new sessions are admitted again
+        fence.lift(&fenced).await.unwrap();
+        assert_eq!(
+            fence.current("orders").await.unwrap().security_group_ids,
+            vec![APPLICATION_SECURITY_GROUP]
+        );
+        through_endpoint(&sandbox, &proxies, "orders", Duration::from_secs(5))
+            .await
+            .unwrap();
+
+        // AND a group the sandbox does not have is refused, as by RDS
+        let unknown = FenceRecord {
+            fence_security_group_id: Some("sg-0123456789abcdef0".into()),
+            ..fenced
+        };
+        assert!(fence.apply(&unknown).await.is_err());
+        let _ = open.disconnect().await;
+    })
+    .await;
+}
