@@ -39,6 +39,9 @@ impl Default for SandboxPortSettings {
             // is not going to hold.
             fence: FenceSettings {
                 confirm_timeout: Duration::from_secs(10),
+                // Like the drain: a read every 20 ms of loopback servers.
+                catch_up_timeout: Duration::from_secs(30),
+                catch_up_interval: Duration::from_millis(20),
             },
             restore: RestoreSettings {
                 parameter_group_settle: time::Duration::ZERO,
@@ -85,4 +88,28 @@ pub fn cluster_ids(spec: &serde_json::Value) -> Option<(String, String)> {
     let spec = aurora_core::spec::MigrationSpec::from_value(spec).ok()?;
     let target = spec.target_cluster_id();
     Some((spec.source_cluster_id, target))
+}
+
+/// [`cluster_ids`], with a source named only by `sourceClusterResourceId` (as the Config
+/// trigger names it) looked up in `sandbox` first, as preflight will. An id the sandbox does
+/// not know stays empty: preflight then refuses it by name.
+pub async fn resolved_cluster_ids(
+    sandbox: &Sandbox,
+    spec: &serde_json::Value,
+) -> Option<(String, String)> {
+    let mut parsed = aurora_core::spec::MigrationSpec::from_value(spec).ok()?;
+    if parsed.source_cluster_id.is_empty() {
+        if let Some(resource_id) = &parsed.source_cluster_resource_id {
+            use aurora_core::ports::Clusters;
+            if let Ok(Some(id)) = sandbox
+                .clusters()
+                .cluster_id_by_resource_id(resource_id)
+                .await
+            {
+                parsed.source_cluster_id = id;
+            }
+        }
+    }
+    let target = parsed.target_cluster_id();
+    Some((parsed.source_cluster_id, target))
 }

@@ -197,6 +197,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                     parameters: Some(&*p.parameters),
                     sql: &*p.fence_sql,
                     clock: &*p.clock,
+                    sleeper: &*p.sleeper,
                 };
                 fence_writes::run_holding_lock(&i, &*p.lock, &ports, p.fence_settings).await
             },

@@ -6,7 +6,9 @@
 //! (MariaDB). So on one session to the writer, as a user allowed to end others' sessions:
 //!
 //! 1. the run's schema ([`MARKER_SCHEMA`]) and a probe user with `INSERT` on one of its tables
-//!    are created (idempotent; they replicate to the target like any DDL);
+//!    are created (idempotent; they replicate to the target like any DDL): by
+//!    [`FenceSql::prepare`] before the control-plane half fences, so that this DDL is not part of
+//!    the write pause, or else here;
 //! 2. every session that is not this one, not a binlog reader (`Binlog Dump…`: native
 //!    replication and DMS), not the server's own and not `rdsadmin`'s is ended with
 //!    `CALL mysql.rds_kill(id)` (Aurora's procedure; the sandbox installs a stand-in);
@@ -87,11 +89,24 @@ impl WriterConnections for FixedWriters {
 /// [`FenceSql`] over the writers `connections` resolves.
 pub struct SqlFence<C> {
     connections: C,
+    /// Cluster id → the probe user's password, from a [`FenceSql::prepare`] not yet used by a
+    /// confirmation (kept in memory only: one invocation prepares, then confirms).
+    prepared: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl<C: WriterConnections> SqlFence<C> {
     pub fn new(connections: C) -> Self {
-        Self { connections }
+        Self {
+            connections,
+            prepared: Default::default(),
+        }
+    }
+
+    fn take_prepared(&self, cluster_id: &str) -> Option<String> {
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(cluster_id)
     }
 }
 
@@ -376,16 +391,37 @@ fn elapsed_ms(since: Instant) -> u64 {
 
 #[async_trait]
 impl<C: WriterConnections> FenceSql for SqlFence<C> {
+    async fn prepare(&self, cluster_id: &str) -> PortResult<()> {
+        let settings = self.connections.writer(cluster_id).await?;
+        let mut session = connect(&settings).await?;
+        let password = prepare(&mut session).await;
+        session.close().await;
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(cluster_id.to_string(), password?);
+        Ok(())
+    }
+
     async fn end_sessions_and_confirm(
         &self,
         request: &SessionFenceRequest,
     ) -> PortResult<SessionFenceOutcome> {
         let settings = self.connections.writer(&request.cluster_id).await?;
+        let prepared = self.take_prepared(&request.cluster_id);
         let mut session = connect(&settings).await?;
         let service_users = self.connections.service_users();
-        let outcome = confirm(&mut session, &settings, request, service_users).await;
+        let outcome = confirm(&mut session, &settings, request, service_users, prepared).await;
         session.close().await;
         outcome
+    }
+
+    async fn write_marker(&self, cluster_id: &str, execution: &str) -> PortResult<FenceMarker> {
+        let settings = self.connections.writer(cluster_id).await?;
+        let mut session = connect(&settings).await?;
+        let written = write_marker(&mut session, execution).await;
+        session.close().await;
+        Ok(written?.0)
     }
 
     async fn marker_arrived(&self, cluster_id: &str, marker: &FenceMarker) -> PortResult<bool> {
@@ -461,8 +497,12 @@ async fn confirm(
     settings: &ConnectionSettings,
     request: &SessionFenceRequest,
     service_users: &[&str],
+    probe_password: Option<String>,
 ) -> PortResult<SessionFenceOutcome> {
-    let probe_password = prepare(session).await?;
+    let probe_password = match probe_password {
+        Some(password) => password,
+        None => prepare(session).await?,
+    };
     let started = Instant::now();
     let mut rounds = 0;
     let mut ended = 0;

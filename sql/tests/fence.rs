@@ -201,12 +201,46 @@ fn reconnecting_writer(
     })
 }
 
+/// A client pool that refills as fast as it can: it opens a session every few milliseconds,
+/// without waiting for the last one, and keeps the newest open whether or not the fence ended
+/// the older. Unlike [`reconnecting_writer`], which reconnects only once it notices it was cut
+/// off, a session is always on its way, so the fence meets one within its settle time even on
+/// a loaded machine.
+fn refilling_pool(
+    port: u16,
+    user: &'static str,
+    password: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut held = std::collections::VecDeque::new();
+        let mut attempts = tokio::task::JoinSet::new();
+        loop {
+            let opts = mysql_async::OptsBuilder::default()
+                .ip_or_hostname("127.0.0.1")
+                .tcp_port(port)
+                .user(Some(user))
+                .pass(Some(password))
+                .prefer_socket(false);
+            attempts.spawn(mysql_async::Conn::new(opts));
+            while let Some(done) = attempts.try_join_next() {
+                if let Ok(Ok(conn)) = done {
+                    held.push_back(conn);
+                    if held.len() > 16 {
+                        held.pop_front();
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+}
+
 #[tokio::test]
 async fn a_privileged_writer_that_reconnects_faster_than_it_is_ended_keeps_the_fence_unconfirmed() {
     let server = source().await;
     server.execute("SET GLOBAL read_only = ON").await.unwrap();
-    // No security group here: the writer reconnects as soon as it is cut off.
-    let writer = reconnecting_writer(server.port(), "boss", BOSS_PASSWORD);
+    // No security group here: the privileged client's sessions come back as soon as they are cut.
+    let writer = refilling_pool(server.port(), "boss", BOSS_PASSWORD);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut unguarded = request(true, Duration::from_millis(800));
     unguarded.new_connections_refused = false;
@@ -239,7 +273,7 @@ async fn ordinary_sessions_that_come_back_under_read_only_alone_do_not_block_the
     };
     assert_eq!(confirmation.ordinary_write_refused, Some(true));
     // But with a security group promised, any session left means the fence leaks.
-    let writer = reconnecting_writer(server.port(), "app", APP_PASSWORD);
+    let writer = refilling_pool(server.port(), "app", APP_PASSWORD);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let outcome = fence(&server)
         .end_sessions_and_confirm(&request(true, Duration::from_millis(800)))

@@ -21,6 +21,12 @@ use aws_sdk_databasemigration::types::{
     StartReplicationMigrationTypeValue,
 };
 use aws_sdk_databasemigration::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::sync::{Arc, Mutex};
 
 use crate::build_error;
 use crate::classify::{classify, not_yet_visible};
@@ -226,6 +232,17 @@ impl DmsReplication {
         arn: Option<&str>,
         name: &str,
     ) -> PortResult<Option<dms::DataMigration>> {
+        self.find_data_migration_seen(arn, name, &RawPages::default())
+            .await
+    }
+
+    /// [`Self::find_data_migration`], keeping each page as DMS sent it in `raw`.
+    async fn find_data_migration_seen(
+        &self,
+        arn: Option<&str>,
+        name: &str,
+        raw: &RawPages,
+    ) -> PortResult<Option<dms::DataMigration>> {
         let mut marker: Option<String> = None;
         loop {
             let page = self
@@ -233,6 +250,8 @@ impl DmsReplication {
                 .describe_data_migrations()
                 .without_settings(true)
                 .set_marker(marker.take())
+                .customize()
+                .interceptor(raw.clone())
                 .send()
                 .await;
             let page = match page {
@@ -451,6 +470,50 @@ impl DmsReplication {
     }
 }
 
+/// The DescribeDataMigrations responses of one read, as DMS sent them: the SDK reads an omitted
+/// `CDCLatency` as 0, so whether it was sent is read from the JSON.
+#[derive(Debug, Clone, Default)]
+struct RawPages(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Intercept for RawPages {
+    fn name(&self) -> &'static str {
+        "RawPages"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(bytes) = context.response().body().bytes() {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(bytes.to_vec());
+        }
+        Ok(())
+    }
+}
+
+impl RawPages {
+    /// Whether DMS sent `DataMigrationStatistics.CDCLatency` for `migration`; `None` when no
+    /// response text was seen (nothing to tell by: the typed value stands).
+    fn latency_sent(&self, migration: &dms::DataMigration) -> Option<bool> {
+        let pages = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        pages.iter().find_map(|page| {
+            let page: serde_json::Value = serde_json::from_slice(page).ok()?;
+            let found = page["DataMigrations"].as_array()?.iter().find(|m| {
+                let arn = m["DataMigrationArn"].as_str();
+                let name = m["DataMigrationName"].as_str();
+                (arn.is_some() && arn == migration.data_migration_arn())
+                    || (name.is_some() && name == migration.data_migration_name())
+            })?;
+            Some(found["DataMigrationStatistics"].get("CDCLatency").is_some())
+        })
+    }
+}
+
 /// Deleting something already gone is what `remove` wants.
 fn ignore_missing(result: PortResult<()>) -> PortResult<()> {
     match result {
@@ -512,16 +575,26 @@ impl Replication for DmsReplication {
     }
 
     async fn status(&self, handle: &ReplicationHandle) -> PortResult<ReplicationStatus> {
-        let migration = self.describe(handle).await?;
+        let raw = RawPages::default();
+        let migration = self
+            .find_data_migration_seen(Some(&handle.id), &handle.name, &raw)
+            .await?
+            .ok_or_else(|| PortError::NotFound {
+                resource: Resource::Migration,
+                message: format!("data migration {}", handle.id),
+            })?;
         let status_text = migration
             .data_migration_status()
             .unwrap_or_default()
             .to_string();
         let state = state_from_status(&status_text);
-        // CDCLatency is a plain integer that reads 0 before DMS has measured anything, so it only
-        // means something while the migration is actually replicating.
+        // CDCLatency is optional in the API, but the SDK reads an omitted one as 0: whether DMS
+        // sent it is read from the response itself. It also reads 0 before DMS has measured
+        // anything, so it only means something while the migration is actually replicating.
         let cdc_latency_seconds = match (state, migration.data_migration_statistics()) {
-            (ReplicationState::Running, Some(statistics)) => {
+            (ReplicationState::Running, Some(statistics))
+                if raw.latency_sent(&migration) != Some(false) =>
+            {
                 u64::try_from(statistics.cdc_latency()).ok()
             }
             _ => None,
@@ -1207,6 +1280,31 @@ mod tests {
         let status = replication.status(&handle()).await.unwrap();
         assert_eq!(status.state, ReplicationState::Starting);
         assert_eq!(status.cdc_latency_seconds, None);
+    }
+
+    /// A page as DMS sends it: one running migration, with or without `CDCLatency`.
+    fn running_page(statistics: &str) -> String {
+        format!(
+            r#"{{"DataMigrations":[{{"DataMigrationName":"orders-encrypt","DataMigrationArn":"{MIGRATION_ARN}","DataMigrationType":"cdc","DataMigrationStatus":"Replication ongoing","DataMigrationStatistics":{statistics}}}]}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn an_omitted_latency_is_unknown_not_the_zero_the_sdk_reads() {
+        for (statistics, expected) in [
+            (r#"{"TablesLoaded":3}"#, None),
+            (r#"{"TablesLoaded":3,"CDCLatency":0}"#, Some(0)),
+            (r#"{"CDCLatency":12}"#, Some(12)),
+        ] {
+            let body = running_page(statistics);
+            let rule = mock!(Client::describe_data_migrations)
+                .then_http_response(move || crate::test_support::json_ok(&body));
+            let replication =
+                DmsReplication::from_client(client!(aws_sdk_databasemigration, &rule));
+            let status = replication.status(&handle()).await.unwrap();
+            assert_eq!(status.state, ReplicationState::Running, "{statistics}");
+            assert_eq!(status.cdc_latency_seconds, expected, "{statistics}");
+        }
     }
 
     #[tokio::test]

@@ -570,6 +570,7 @@ mod tests {
 
     /// Bad input through the step over this adapter: each fails with its name and the smithy
     /// mocks see no tagging or modifying call.
+    #[cfg(feature = "sql")]
     #[tokio::test]
     async fn bad_fence_input_changes_nothing_on_rds() {
         use crate::params::RdsClusterParameters;
@@ -673,6 +674,7 @@ mod tests {
                 parameters: Some(&parameters),
                 sql: &sql,
                 clock: &SystemClock,
+                sleeper: &aurora_core::ports::TokioSleeper,
             };
             let error = fence_writes::run(&input, &ports, FenceSettings::default())
                 .await

@@ -1316,6 +1316,10 @@ struct FenceSqlState {
     position: u64,
     bypass: BTreeMap<String, Vec<ReadOnlyBypassUser>>,
     removed: Vec<String>,
+    /// Clusters prepared ahead of a fence, in order.
+    prepared: Vec<String>,
+    /// Targets whose replication stalls once a fence is confirmed.
+    stall_when_fenced: Vec<String>,
     /// target → source: markers written on the source are visible on the target.
     links: BTreeMap<String, String>,
 }
@@ -1330,6 +1334,10 @@ impl FakeFenceSql {
     }
     pub fn requests(&self) -> Vec<SessionFenceRequest> {
         lock(&self.inner).requests.clone()
+    }
+    /// The clusters [`FenceSql::prepare`] was called for, in order.
+    pub fn prepared(&self) -> Vec<String> {
+        lock(&self.inner).prepared.clone()
     }
     pub fn markers(&self, cluster: &str) -> Vec<FenceMarker> {
         lock(&self.inner)
@@ -1346,6 +1354,11 @@ impl FakeFenceSql {
     /// Markers written on the source no longer reach `target` (a replication that stalled).
     pub fn stop_replicating(&self, target: &str) {
         lock(&self.inner).links.remove(target);
+    }
+    /// The replication to `target` stalls the moment a fence is confirmed: markers written
+    /// before it (the catch-up) arrive, the fence's own never does.
+    pub fn stall_when_fenced(&self, target: &str) {
+        lock(&self.inner).stall_when_fenced.push(target.into());
     }
     /// The replication applies `marker` on `cluster`.
     pub fn deliver(&self, cluster: &str, marker: &FenceMarker) {
@@ -1407,8 +1420,37 @@ impl FakeSourceLock {
     }
 }
 
+/// Writes the next marker of `execution` on `cluster`.
+fn next_marker(inner: &mut FenceSqlState, cluster: &str, execution: &str) -> FenceMarker {
+    let markers = inner.markers.entry(cluster.to_string()).or_default();
+    let sequence = markers
+        .iter()
+        .filter(|m| m.execution == execution)
+        .map(|m| m.sequence)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let marker = FenceMarker {
+        execution: execution.to_string(),
+        sequence,
+    };
+    markers.push(marker.clone());
+    marker
+}
+
 #[async_trait]
 impl FenceSql for FakeFenceSql {
+    async fn prepare(&self, cluster_id: &str) -> PortResult<()> {
+        self.failures.take("prepare")?;
+        lock(&self.inner).prepared.push(cluster_id.to_string());
+        Ok(())
+    }
+
+    async fn write_marker(&self, cluster_id: &str, execution: &str) -> PortResult<FenceMarker> {
+        self.failures.take("write_marker")?;
+        Ok(next_marker(&mut lock(&self.inner), cluster_id, execution))
+    }
+
     async fn end_sessions_and_confirm(
         &self,
         request: &SessionFenceRequest,
@@ -1419,19 +1461,10 @@ impl FenceSql for FakeFenceSql {
         if let Some(reason) = inner.refusal.clone() {
             return Ok(SessionFenceOutcome::NotConfirmed { reason, rounds: 3 });
         }
-        let markers = inner.markers.entry(request.cluster_id.clone()).or_default();
-        let sequence = markers
-            .iter()
-            .filter(|m| m.execution == request.execution)
-            .map(|m| m.sequence)
-            .max()
-            .unwrap_or(0)
-            + 1;
-        let marker = FenceMarker {
-            execution: request.execution.clone(),
-            sequence,
-        };
-        markers.push(marker.clone());
+        for target in std::mem::take(&mut inner.stall_when_fenced) {
+            inner.links.remove(&target);
+        }
+        let marker = next_marker(&mut inner, &request.cluster_id, &request.execution);
         inner.position += 1000;
         Ok(SessionFenceOutcome::Confirmed(FenceConfirmation {
             position: crate::binlog::BinlogPosition::new(

@@ -93,6 +93,12 @@ pub struct ReadOnlyBypassUser {
 
 #[async_trait]
 pub trait FenceSql: Send + Sync {
+    /// Creates [`MARKER_SCHEMA`] and the probe user on `cluster_id` ahead of the fence, while
+    /// writes still flow (DDL takes time the write pause should not include). Optional: a
+    /// confirmation without it prepares on its own session.
+    async fn prepare(&self, _cluster_id: &str) -> PortResult<()> {
+        Ok(())
+    }
     /// On one session to the writer: ends every session that is not the fence's own, not
     /// replication, not `rdsadmin` and not the server's, repeating until none is left; checks
     /// the fence; then writes the marker and reads the binlog position through that session.
@@ -100,6 +106,9 @@ pub trait FenceSql: Send + Sync {
         &self,
         request: &SessionFenceRequest,
     ) -> PortResult<SessionFenceOutcome>;
+    /// Writes the next marker of `execution` on `cluster_id` (the source) through a session
+    /// allowed to write under the fence.
+    async fn write_marker(&self, cluster_id: &str, execution: &str) -> PortResult<FenceMarker>;
     /// Whether `marker` is visible on `cluster_id` (the target).
     async fn marker_arrived(&self, cluster_id: &str, marker: &FenceMarker) -> PortResult<bool>;
     /// Drops [`MARKER_SCHEMA`] and the probe user on `cluster_id`. Idempotent.

@@ -38,7 +38,7 @@ use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
 use crate::ports::{
     Clock, ClusterParameters, FenceConfirmation, FenceRecord, FenceSql, SessionFenceOutcome,
-    SessionFenceRequest, SourceLock, WriteFence,
+    SessionFenceRequest, Sleeper, SourceLock, WriteFence,
 };
 use crate::spec::{FenceMethod, SwitchoverSpec};
 use crate::state::ExecutionRef;
@@ -70,6 +70,9 @@ pub enum FenceAction {
 pub struct FenceWritesInput {
     pub action: FenceAction,
     pub source_cluster_id: String,
+    /// The target, caught up with before the fence; without it the fence does not wait.
+    #[serde(default)]
+    pub target_cluster_id: Option<String>,
     /// Required to fence.
     #[serde(default)]
     pub switchover: Option<SwitchoverSpec>,
@@ -101,12 +104,21 @@ pub struct FenceSettings {
     /// reaches Aurora's writer within seconds to a minute; a session that will not end is no
     /// better for waiting longer.
     pub confirm_timeout: Duration,
+    /// How long the target may take to show a marker written just before the fence. CDC
+    /// latency is coarse (DMS refreshes it about once a minute), so a target that reads
+    /// "in sync" may still be seconds behind; fencing only once it has caught up keeps that
+    /// backlog out of the write pause.
+    pub catch_up_timeout: Duration,
+    /// Pause between two reads of the target while catching up.
+    pub catch_up_interval: Duration,
 }
 
 impl Default for FenceSettings {
     fn default() -> Self {
         Self {
             confirm_timeout: Duration::from_secs(120),
+            catch_up_timeout: Duration::from_secs(60),
+            catch_up_interval: Duration::from_millis(100),
         }
     }
 }
@@ -128,6 +140,8 @@ pub enum FenceError {
         rounds: u32,
         reason: String,
     },
+    #[error("the target `{target}` did not show a marker written on the source within {timeout:?}: it is behind, so the source was not fenced")]
+    TargetBehind { target: String, timeout: Duration },
     #[error(transparent)]
     Port(PortError),
     #[error(transparent)]
@@ -155,6 +169,7 @@ impl NamedError for FenceError {
             FenceError::SourceNotFound(_) => error_names::SOURCE_NOT_FOUND,
             FenceError::SharedParameterGroup { .. } => error_names::SHARED_PARAMETER_GROUP,
             FenceError::NotConfirmed { .. } => error_names::FENCE_NOT_CONFIRMED,
+            FenceError::TargetBehind { .. } => error_names::LAG_NOT_CONVERGING,
             FenceError::Port(e) => e.default_name(),
             FenceError::Lock(e) => e.error_name(),
         }
@@ -163,17 +178,17 @@ impl NamedError for FenceError {
 
 impl_diagnostic!(FenceError);
 
-/// `parameters` re-checks, at fence time, that the `read_only` group is this cluster's alone
-/// (preflight checked it, but hours may have passed); `None` where `read_only` is not a
-/// parameter-group setting (sandbox).
 /// The ports FenceWrites runs over: the control-plane half (`fence`, `parameters`) and the SQL
 /// half (`sql`).
 pub struct FencePorts<'a> {
     pub fence: &'a dyn WriteFence,
-    /// `None` where `read_only` is not a parameter-group setting (sandbox).
+    /// Re-checks, at fence time, that the `read_only` group is this cluster's alone (preflight
+    /// checked it, but hours may have passed); `None` where `read_only` is not a
+    /// parameter-group setting (sandbox).
     pub parameters: Option<&'a dyn ClusterParameters>,
     pub sql: &'a dyn FenceSql,
     pub clock: &'a dyn Clock,
+    pub sleeper: &'a dyn Sleeper,
 }
 
 pub async fn run(
@@ -187,7 +202,7 @@ pub async fn run(
                 field: "execution",
                 reason: "is required to fence (the marker row names the execution)".into(),
             })?;
-            let record = apply(input, ports.fence, ports.parameters, ports.clock).await?;
+            let record = apply(input, ports, &execution.name, settings).await?;
             let confirmation = confirm(&execution.name, &record, ports.sql, settings).await?;
             Ok(FenceOutput {
                 record,
@@ -235,16 +250,54 @@ async fn confirm(
     }
 }
 
-/// The control-plane half; returns the record saved with the cluster.
+/// Before writes stop: the SQL half's DDL, then a marker written on the source and waited for on
+/// the target, so that neither the DDL nor a replication backlog is part of the write pause.
+async fn ready(
+    input: &FenceWritesInput,
+    ports: &FencePorts<'_>,
+    execution: &str,
+    settings: FenceSettings,
+) -> Result<(), FenceError> {
+    let cluster = &input.source_cluster_id;
+    ports.sql.prepare(cluster).await?;
+    let Some(target) = &input.target_cluster_id else {
+        return Ok(());
+    };
+    let marker = ports.sql.write_marker(cluster, execution).await?;
+    let timeout = settings.catch_up_timeout;
+    let deadline = ports.clock.now() + timeout;
+    loop {
+        if ports.sql.marker_arrived(target, &marker).await? {
+            return Ok(());
+        }
+        let now = ports.clock.now();
+        if now >= deadline {
+            return Err(FenceError::TargetBehind {
+                target: target.clone(),
+                timeout,
+            });
+        }
+        let left = Duration::try_from(deadline - now).unwrap_or_default();
+        ports
+            .sleeper
+            .sleep(settings.catch_up_interval.min(left))
+            .await;
+    }
+}
+
+/// The control-plane half; returns the record saved with the cluster. Once every check has
+/// passed, the source is made [`ready`] while writes still flow.
 async fn apply(
     input: &FenceWritesInput,
-    fence: &dyn WriteFence,
-    parameters: Option<&dyn ClusterParameters>,
-    clock: &dyn Clock,
+    ports: &FencePorts<'_>,
+    execution: &str,
+    settings: FenceSettings,
 ) -> Result<FenceRecord, FenceError> {
+    let (fence, parameters, clock) = (ports.fence, ports.parameters, ports.clock);
     let cluster = &input.source_cluster_id;
     if let Some(saved) = fence.saved_record(cluster).await? {
         // An earlier attempt saved the originals (and may have applied part of the fence).
+        ready(input, ports, execution, settings).await?;
         fence.apply(&saved).await?;
         return Ok(saved);
     }
@@ -290,6 +343,9 @@ async fn apply(
             check_group_is_ours(cluster, group, parameters).await?;
         }
     }
+    // Made ready first, so that `fencedAt` (and the drain's deadline from it) starts when
+    // writes stop, not before the catch-up.
+    ready(input, ports, execution, settings).await?;
     let record = FenceRecord {
         cluster_id: cluster.clone(),
         methods,
@@ -402,6 +458,7 @@ mod tests {
             parameters: parameters.map(|p| p as &dyn ClusterParameters),
             sql,
             clock,
+            sleeper: clock,
         };
         super::run(input, &ports, FenceSettings::default()).await
     }
@@ -585,16 +642,72 @@ mod tests {
         fence.set_state("orders", original());
         let params = FakeParameters::for_source("orders");
         params.use_group("payments", "orders-params");
-        let error = run(
+        let sql = FakeFenceSql::default();
+        let error = run_with(
             &fence_input(both()),
             &fence,
             Some(&params),
             &FakeClock::default(),
+            &sql,
         )
         .await
         .unwrap_err();
         assert_eq!(error.error_name(), "SharedParameterGroup");
         assert!(fence.mutations().is_empty());
+        assert!(
+            sql.prepared().is_empty(),
+            "no schema made for a refused fence"
+        );
+    }
+
+    fn with_target(mut input: FenceWritesInput) -> FenceWritesInput {
+        input.target_cluster_id = Some("orders-encrypted".into());
+        input
+    }
+
+    #[tokio::test]
+    async fn the_target_catches_up_with_a_marker_before_writes_stop() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let sql = FakeFenceSql::default();
+        sql.replicate("orders", "orders-encrypted");
+        let out = run_with(
+            &with_target(fence_input(both())),
+            &fence,
+            None,
+            &FakeClock::default(),
+            &sql,
+        )
+        .await
+        .unwrap();
+        // Marker 1 was seen on the target before the fence; the drain waits for marker 2.
+        let markers = sql.markers("orders");
+        assert_eq!(markers.len(), 2);
+        assert_eq!(out.confirmation.unwrap().marker, markers[1]);
+    }
+
+    #[tokio::test]
+    async fn a_target_that_does_not_catch_up_is_lag_not_converging_and_nothing_is_fenced() {
+        let fence = FakeFence::default();
+        fence.set_state("orders", original());
+        let sql = FakeFenceSql::default();
+        let clock = FakeClock::default();
+        let error = run_with(
+            &with_target(fence_input(both())),
+            &fence,
+            None,
+            &clock,
+            &sql,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(error.error_name(), "LagNotConverging", "{error}");
+        assert!(fence.mutations().is_empty(), "the source was never fenced");
+        assert!(sql.requests().is_empty(), "no session was ended");
+        assert!(
+            clock.now() >= crate::fakes::EPOCH + FenceSettings::default().catch_up_timeout,
+            "it waited out the bound"
+        );
     }
 
     #[tokio::test]
@@ -657,6 +770,8 @@ mod tests {
         let confirmation = out.confirmation.expect("confirmation");
         assert_eq!(confirmation.marker.execution, "exec-1");
         assert_eq!(confirmation.marker.sequence, 1);
+        // The SQL half's DDL ran ahead of the fence, outside the write pause.
+        assert_eq!(sql.prepared(), vec!["orders".to_string()]);
         assert_eq!(confirmation.ordinary_write_refused, Some(true));
         let requests = sql.requests();
         assert_eq!(requests.len(), 1);
