@@ -62,6 +62,10 @@ pub struct Args {
     /// to start, scaled by --time-scale).
     #[arg(long, value_enum, default_value_t = Engine::Native)]
     pub engine: Engine,
+    /// Draw the switchover to this SVG file: writes per lane (source, target), the fenced
+    /// window and steps, the longest gap, writer errors, CDC lag over the run (one cluster).
+    #[arg(long, value_name = "FILE.svg", conflicts_with = "clusters")]
+    pub timeline: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -133,6 +137,18 @@ pub async fn run(args: Args) -> ExitCode {
     };
     let mut report = outcome.report;
     report.phases = summary::phase_durations(&outcome.history);
+    if let Some(path) = &args.timeline {
+        match write_timeline(&outcome.timeline, path) {
+            Ok(()) => report.timeline_file = Some(path.display().to_string()),
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the timeline to {}: {e}",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     if args.json {
         match serde_json::to_string(&report) {
             Ok(text) => println!("{text}"),
@@ -148,6 +164,17 @@ pub async fn run(args: Args) -> ExitCode {
     }
 }
 
+fn write_timeline(
+    timeline: &aurora_local::timeline::Timeline,
+    path: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, timeline.svg()?)?;
+    Ok(())
+}
+
 fn yes(ok: bool) -> &'static str {
     if ok {
         "yes"
@@ -161,7 +188,7 @@ fn ms(value: Option<f64>) -> String {
 }
 
 fn print_table(r: &DemoReport) {
-    let rows: Vec<(String, String)> = vec![
+    let mut rows: Vec<(String, String)> = vec![
         ("status".into(), r.status.clone()),
         (
             "acknowledged writes".into(),
@@ -242,6 +269,9 @@ fn print_table(r: &DemoReport) {
                 .map_or_else(|| "-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
         ),
     ];
+    if let Some(file) = &r.timeline_file {
+        rows.push(("timeline".into(), file.clone()));
+    }
     println!();
     for (key, value) in rows {
         println!("{key:<24} {value}");
@@ -294,6 +324,10 @@ mod tests {
         assert_eq!(cli.args.engine, Engine::Native);
         let cli = Cli::try_parse_from(["x", "--engine", "dms"]).unwrap();
         assert_eq!(cli.args.engine, Engine::Dms);
+        assert_eq!(cli.args.timeline, None);
+        let cli = Cli::try_parse_from(["x", "--timeline", "docs/t.svg"]).unwrap();
+        assert_eq!(cli.args.timeline, Some(PathBuf::from("docs/t.svg")));
+        assert!(Cli::try_parse_from(["x", "--timeline", "t.svg", "--clusters", "2"]).is_err());
     }
 
     #[test]

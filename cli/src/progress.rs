@@ -11,8 +11,6 @@
 //! Phases come from state names (see [`phase_of_state`]), so the view follows the definition in
 //! statemachine/encrypt-cluster.asl.json without a table to keep in sync with it.
 
-use std::fmt;
-
 use serde_json::Value;
 
 /// Step Functions Standard workflows cost $0.025 per 1,000 state transitions.
@@ -40,8 +38,6 @@ pub struct Event {
 impl Event {
     /// Reads an event as Step Functions prints it: `{"id", "previousEventId", "type",
     /// "<…>EventDetails": {…}}`. `None` when `type` or `id` is missing.
-    // Used by tests and by readers of recorded histories (`asl run --history`, the local runner).
-    #[allow(dead_code)]
     pub fn from_json(value: &Value) -> Option<Self> {
         let object = value.as_object()?;
         let event_type = object.get("type")?.as_str()?.to_string();
@@ -103,42 +99,9 @@ impl From<&asl_engine::HistoryEvent> for Event {
     }
 }
 
-/// The operator-facing phases of a migration (DESIGN.md §1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Phase {
-    Preflight,
-    Snapshot,
-    Restore,
-    Replicate,
-    /// In sync and waiting for the switchover (approval, window, or the auto check).
-    Ready,
-    Switchover,
-    Cleanup,
-    Done,
-    RolledBack,
-}
-
-impl Phase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Preflight => "preflight",
-            Phase::Snapshot => "snapshot",
-            Phase::Restore => "restore",
-            Phase::Replicate => "replicate",
-            Phase::Ready => "ready",
-            Phase::Switchover => "switchover",
-            Phase::Cleanup => "cleanup",
-            Phase::Done => "done",
-            Phase::RolledBack => "rolled-back",
-        }
-    }
-}
-
-impl fmt::Display for Phase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The operator-facing phases of a migration (DESIGN.md §1), as the functions' `Phase` metric
+/// numbers them.
+pub use aurora_core::metrics::Phase;
 
 /// The phase a state belongs to, from words in its name (case-insensitive), first match wins:
 ///
@@ -239,7 +202,11 @@ pub struct Progress {
     pub current_step: Option<String>,
     /// The last `lagSeconds` a task reported (`None` until one did, or when it reported null).
     pub lag_seconds: Option<f64>,
+    /// The last [`LAG_HISTORY`] lags reported, oldest first (`None`: reported null).
+    pub lag_history: Vec<Option<f64>>,
     pub status: ExecutionStatus,
+    /// The execution's output once it succeeded.
+    pub output: Option<Value>,
     /// Billed state transitions: states entered plus task retries.
     pub state_transitions: u64,
     /// The highest event id applied; events at or below it are ignored, so a re-read history
@@ -272,7 +239,9 @@ impl Progress {
             phase: None,
             current_step: None,
             lag_seconds: None,
+            lag_history: Vec::new(),
             status: ExecutionStatus::Running,
+            output: None,
             state_transitions: 0,
             last_event_id: 0,
             pending: Vec::new(),
@@ -307,6 +276,9 @@ impl Progress {
             "ExecutionStarted" => self.read_input(event),
             "ExecutionSucceeded" => {
                 self.status = ExecutionStatus::Succeeded;
+                self.output = event
+                    .str_field("output")
+                    .and_then(|text| serde_json::from_str(text).ok());
                 if !self.rolling_back {
                     self.phase = Some(Phase::Done);
                 }
@@ -349,6 +321,10 @@ impl Progress {
                 self.close_approval(event.previous_event_id);
                 if let Some(lag) = reported_lag(event) {
                     self.lag_seconds = lag;
+                    if self.lag_history.len() == LAG_HISTORY {
+                        self.lag_history.remove(0);
+                    }
+                    self.lag_history.push(lag);
                 }
             }
             _ if kind.ends_with("StateEntered") => self.enter_state(kind, event),
@@ -494,7 +470,13 @@ impl Progress {
             parts.push(step.clone());
         }
         if let Some(lag) = self.lag_seconds {
-            parts.push(format!("CDC lag {} s", format_number(lag)));
+            let mut part = format!("CDC lag {} s", format_number(lag));
+            // While catching up, how the lag has moved over the last polls.
+            if self.phase == Some(Phase::Replicate) && self.lag_history.len() > 1 {
+                part.push(' ');
+                part.push_str(&sparkline(&self.lag_history));
+            }
+            parts.push(part);
         }
         if let Some(pending) = self.pending_approval() {
             parts.push(format!("waiting for approval at {}", pending.state_name));
@@ -536,6 +518,35 @@ impl Progress {
 /// What a Standard workflow bills for `transitions` state transitions, in US dollars.
 pub fn cost_usd(transitions: u64) -> f64 {
     transitions as f64 * USD_PER_TRANSITION
+}
+
+/// How many reported lags the status line's sparkline shows.
+pub const LAG_HISTORY: usize = 20;
+
+/// One block character per value, `▁` for 0 up to `█` for the largest: a trend at a glance.
+/// An unknown value (`None`) is a space, never a low bar.
+pub fn sparkline(values: &[Option<f64>]) -> String {
+    const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    values
+        .iter()
+        .map(|v| match v {
+            Some(v) if v.is_finite() => {
+                let level = if max > 0.0 {
+                    (v.max(0.0) / max * 7.0).round() as usize
+                } else {
+                    0
+                };
+                BLOCKS[level.min(7)]
+            }
+            _ => ' ',
+        })
+        .collect()
 }
 
 fn format_number(value: f64) -> String {

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::checks::{self, AtRest, WriteCheck};
 use crate::runner::{self, Approval, LocalRun, RunOptions};
 use crate::sandbox_ports::{sandbox_ports, SandboxPortSettings};
+use crate::timeline::Timeline;
 use crate::timing::{self, Timing};
 use crate::writers::{self, WriteLoad, WriteLoadConfig, WriteLoadResult};
 
@@ -96,6 +97,14 @@ pub fn spec_for(engine: DemoEngine) -> Value {
     spec
 }
 
+/// Fences with the security group as well as `read_only`: what the README asks for when an
+/// application may connect as a user `read_only` does not stop (`--writer-user admin`).
+pub fn fence_with_security_group(spec: &mut Value) {
+    spec["switchover"]["fence"] = json!(["security-group", "read-only"]);
+    spec["switchover"]["fenceSecurityGroupId"] =
+        json!(aurora_sandbox::network::FENCE_SECURITY_GROUP);
+}
+
 /// A ready-to-run spec for migrating sandbox cluster `source` to `target` with switchover
 /// `mode`: the sandbox's zone, record, secrets and a key alias filled in. `sandbox up` writes it
 /// as `spec.json`, so a newcomer runs a migration without looking anything up.
@@ -162,9 +171,11 @@ pub struct DemoReport {
     pub target_encrypted_at_rest: bool,
     pub target_files_with_marker: Vec<String>,
     pub source_files_with_marker: usize,
-    /// The longest gap between acknowledged writes that overlaps the fenced window.
+    /// The longest gap between acknowledged writes that overlaps FenceWrites scheduled to
+    /// SwapDns succeeded (the catch-up and the fence's preparation included: conservative).
     pub write_unavailable_ms: Option<f64>,
-    /// From FenceWrites scheduled to SwapDns succeeded.
+    /// From the fence going on (`$.fence.fencedAt`, after FenceWrites' catch-up) to SwapDns
+    /// succeeded.
     pub fenced_window_ms: Option<f64>,
     /// How long the fence's SQL half took to end the sessions and confirm the fence on the
     /// writer (`$.fence.confirmation.confirmMs`), and the sessions it ended.
@@ -187,13 +198,18 @@ pub struct DemoReport {
     pub total_ms: f64,
     pub peak_memory_kib: Option<u64>,
     pub sandbox_dir: String,
+    /// Where the caller wrote the timeline (`demo --timeline`), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline_file: Option<String>,
 }
 
-/// A finished demo: the report, and the execution's history for the caller's views.
+/// A finished demo: the report, the execution's history for the caller's views, and what the
+/// timeline draws.
 #[derive(Debug)]
 pub struct DemoOutcome {
     pub report: DemoReport,
     pub history: Vec<HistoryEvent>,
+    pub timeline: Timeline,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -264,6 +280,7 @@ async fn demo(
             seeded_rows: options.rows,
             privileged: options.privileged_writers,
             time_scale: options.time_scale,
+            connect_timeout: writers::scaled_connect_timeout(options.time_scale),
             ..WriteLoadConfig::default()
         },
     )?;
@@ -277,9 +294,13 @@ async fn demo(
     if let Some(dms) = &dms {
         ports.replication = std::sync::Arc::new(dms.replication.clone());
     }
+    let mut spec = spec_for(options.engine);
+    if options.privileged_writers {
+        fence_with_security_group(&mut spec);
+    }
     let run = runner::run_local(
         ports,
-        spec_for(options.engine),
+        spec,
         RunOptions {
             time_scale: options.time_scale,
             approval: Approval::Auto,
@@ -311,9 +332,17 @@ async fn demo(
         dns_final_ttl_seconds: final_ttl,
         ..report
     };
+    let target_host = sandbox.endpoint(TARGET).map(|e| e.host);
+    let timeline = Timeline::new(
+        &run.outcome.history,
+        &writes.acks,
+        &writes.error_times,
+        target_host.as_deref(),
+    );
     Ok(DemoOutcome {
         report,
         history: run.outcome.history,
+        timeline,
     })
 }
 
@@ -330,7 +359,19 @@ fn report(
     let (status, error, cause) = match &run.outcome.status {
         Status::Succeeded(_) => ("SUCCEEDED".to_string(), None, None),
         Status::Failed { error, cause } => {
-            ("FAILED".to_string(), Some(error.clone()), cause.clone())
+            // The sandbox's own reason for a failed snapshot or restore, which its API (like
+            // RDS's) shows only as a status.
+            let failures = sandbox.failures();
+            let cause = if failures.is_empty() {
+                cause.clone()
+            } else {
+                Some(format!(
+                    "{} (sandbox: {})",
+                    cause.clone().unwrap_or_default(),
+                    failures.join("; ")
+                ))
+            };
+            ("FAILED".to_string(), Some(error.clone()), cause)
         }
         Status::Aborted => ("ABORTED".to_string(), None, None),
     };
@@ -349,6 +390,8 @@ fn report(
     let checksums_match = verify.get("verified").and_then(Value::as_bool) == Some(true)
         && verify.get("mode").and_then(Value::as_str) == Some("checksums");
     let fence = timing::first_scheduled(history, "FenceWrites");
+    // When the source was fenced: after FenceWrites' catch-up, just before the fence went on.
+    let fenced_at = timing::fenced_at(history).or(fence);
     let swap = timing::last_succeeded(history, "SwapDns");
     let times: Vec<_> = writes.acks.iter().map(|a| a.at).collect();
     let gap = match (fence, swap) {
@@ -439,7 +482,7 @@ fn report(
         target_files_with_marker: target_files,
         source_files_with_marker: source_files,
         write_unavailable_ms: gap.map(|g| round(g.ms)),
-        fenced_window_ms: match (fence, swap) {
+        fenced_window_ms: match (fenced_at, swap) {
             (Some(f), Some(s)) => Some(round((s - f).whole_microseconds() as f64 / 1000.0)),
             _ => None,
         },
@@ -462,6 +505,7 @@ fn report(
         total_ms: round(total.as_secs_f64() * 1000.0),
         peak_memory_kib: checks::peak_memory_kib(),
         sandbox_dir: sandbox.dir().display().to_string(),
+        timeline_file: None,
     }
 }
 

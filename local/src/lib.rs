@@ -10,6 +10,7 @@
 //! - [`writers`]: the demo's application, writing through the sandbox's DNS name and recording
 //!   every acknowledged write;
 //! - [`checks`]: lost and duplicated writes, encryption at rest;
+//! - [`timeline`]: the switchover drawn as an SVG (writes per lane, fenced steps, CDC lag);
 //! - [`demo`]: the demo from sandbox up to report;
 //! - [`fleet`]: several clusters at once through `encrypt-fleet.asl.json`, each migration a
 //!   child execution of encrypt-cluster.
@@ -23,6 +24,7 @@ pub mod dms;
 pub mod fleet;
 pub mod runner;
 pub mod sandbox_ports;
+pub mod timeline;
 pub mod timing;
 pub mod writers;
 

@@ -150,6 +150,33 @@ pub fn first_scheduled(history: &[HistoryEvent], state: &str) -> Option<OffsetDa
     None
 }
 
+/// When the source was fenced: `fencedAt` in the last FenceWrites result (taken after its
+/// catch-up, just before the fence goes on); `None` if it never succeeded.
+pub fn fenced_at(history: &[HistoryEvent]) -> Option<OffsetDateTime> {
+    let mut current = "";
+    let mut found = None;
+    for event in history {
+        if kind(event) == "TaskStateEntered" {
+            current = event.state_name().unwrap_or_default();
+        } else if kind(event) == "TaskSucceeded" && current == "FenceWrites" {
+            found = event
+                .details
+                .get("output")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+                .and_then(|o| {
+                    o.get("fencedAt")
+                        .and_then(|t| t.as_str().map(str::to_string))
+                })
+                .and_then(|t| {
+                    OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+                })
+                .or(found);
+        }
+    }
+    found
+}
+
 /// Real time spent in Wait state `state`, over all its visits (`None` if never entered).
 pub fn wait_state_ms(history: &[HistoryEvent], state: &str) -> Option<f64> {
     let mut entered = None;
@@ -203,6 +230,25 @@ mod tests {
             event_type,
             details,
         }
+    }
+
+    #[test]
+    fn fenced_at_is_read_from_the_last_fence_result_not_the_task_start() {
+        use EventType::*;
+        let output =
+            |at: &str| json!({"output": json!({"fencedAt": at, "fenced": true}).to_string()});
+        let history = vec![
+            event(1, 0, TaskStateEntered, json!({"name": "FenceWrites"})),
+            event(2, 1, TaskScheduled, json!({})),
+            event(3, 900, TaskSucceeded, output("1970-01-01T00:00:00.800Z")),
+            event(4, 901, TaskStateEntered, json!({"name": "Drain"})),
+            event(5, 950, TaskSucceeded, output("1970-01-01T00:00:00.001Z")),
+        ];
+        assert_eq!(
+            fenced_at(&history),
+            Some(OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(800))
+        );
+        assert_eq!(fenced_at(&history[..2]), None);
     }
 
     #[test]

@@ -356,6 +356,53 @@ fn lag_is_read_from_engine_task_outputs_and_wrapped_payloads() {
 }
 
 #[test]
+fn the_sparkline_scales_to_the_largest_value_and_leaves_unknowns_blank() {
+    let values = [
+        Some(0.0),
+        Some(7.0),
+        Some(14.0),
+        None,
+        Some(3.5),
+        Some(-1.0),
+    ];
+    assert_eq!(sparkline(&values), "▁▅█ ▃▁");
+    assert_eq!(sparkline(&[Some(0.0), Some(0.0)]), "▁▁");
+    assert_eq!(sparkline(&[None, Some(f64::NAN)]), "  ");
+    assert_eq!(sparkline(&[]), "");
+}
+
+#[test]
+fn while_catching_up_the_status_line_shows_the_lag_trend() {
+    let mut progress = Progress::new();
+    progress.apply(&entered(1, "Task", "PollLatency"));
+    let lags = ["40", "20", "null", "10", "0"];
+    for (i, lag) in lags.iter().enumerate() {
+        progress.apply(&event(
+            i as u64 + 2,
+            "TaskSucceeded",
+            json!({"output": format!(r#"{{"lagSeconds": {lag}}}"#)}),
+        ));
+    }
+    assert_eq!(progress.phase, Some(Phase::Replicate));
+    let line = progress.status_line();
+    assert!(line.contains("CDC lag 0 s █▅ ▃▁"), "{line}");
+    for i in 0..LAG_HISTORY as u64 {
+        progress.apply(&event(
+            i + 10,
+            "TaskSucceeded",
+            json!({"output": r#"{"lagSeconds": 1}"#}),
+        ));
+    }
+    assert_eq!(progress.lag_history, vec![Some(1.0); LAG_HISTORY]);
+    progress.apply(&entered(40, "Task", "FenceWrites"));
+    let line = progress.status_line();
+    assert!(
+        line.contains("CDC lag 1 s") && !line.contains('▁'),
+        "{line}"
+    );
+}
+
+#[test]
 fn transitions_count_states_entered_plus_retries() {
     // 32 states entered and one retried Snapshot.
     let progress = progress_of(SUCCEEDED);
@@ -527,4 +574,20 @@ async fn retries_count_as_transitions_like_the_engine_counts_them() {
         outcome.state_transitions
     );
     assert_eq!(outcome.state_transitions, 3);
+}
+
+#[test]
+fn a_succeeded_execution_keeps_its_output_so_a_dry_runs_plan_can_be_shown() {
+    let mut progress = Progress::new();
+    let output = json!({"preflight": {"dryRun": true, "resources": []}});
+    progress.apply(&event(
+        1,
+        "ExecutionSucceeded",
+        json!({"output": output.to_string()}),
+    ));
+    assert_eq!(progress.status, ExecutionStatus::Succeeded);
+    assert_eq!(progress.output, Some(output.clone()));
+    assert!(crate::run::plan::render(&output)
+        .unwrap()
+        .contains("0 resource(s)"));
 }

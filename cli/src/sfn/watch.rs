@@ -25,6 +25,10 @@ per change otherwise. At the end prints the execution status and the state trans
 billed, with their cost as a Standard workflow ($0.025 per 1,000). Exits 0 when the execution
 succeeded, 1 when it failed, was aborted or timed out.
 
+First prints the URL of the stack's CloudWatch dashboard (CDC lag, phase and fenced window per
+source cluster), derived from the execution ARN: the state machine `<stack>-encrypt-cluster`
+belongs to the dashboard `<stack>-migrations` (the stack's DashboardUrl output).
+
 The history is read again on every poll, from 2 s apart up to --max-poll-seconds while nothing
 changes; stopping `watch` (Ctrl-C) does not affect the execution.
 
@@ -98,17 +102,34 @@ pub async fn watch(
     }
 }
 
+/// Where the stack's CloudWatch dashboard is, derived offline from the execution ARN: the
+/// template names the state machines `<stack>-encrypt-cluster` / `<stack>-encrypt-fleet` and the
+/// dashboard `<stack>-migrations` (`aurora_core::metrics`).
+pub fn dashboard_line(execution_arn: &str) -> String {
+    match aurora_core::metrics::dashboard_url_for_execution(execution_arn) {
+        Some(url) => format!("dashboard: {url}"),
+        None => "dashboard: the DashboardUrl output of the stack that deployed this state machine"
+            .to_string(),
+    }
+}
+
 /// Runs `watch`: exit 0 when the execution succeeded, 1 when it failed, was aborted or timed
 /// out.
 pub async fn run(args: Args) -> ExitCode {
     if let Err(failure) = check_execution_arn(&args.execution_arn) {
         return failure.report();
     }
+    println!("{}", dashboard_line(&args.execution_arn));
     let client = aws_sdk_sfn::Client::new(&aws_config().await);
     let mut view = TerminalView::for_stdout();
     let polling = Polling::up_to(Duration::from_secs(args.max_poll_seconds));
     match watch(&client, &args.execution_arn, &mut view, polling).await {
-        Ok(progress) if progress.status == ExecutionStatus::Succeeded => ExitCode::SUCCESS,
+        Ok(progress) if progress.status == ExecutionStatus::Succeeded => {
+            if let Some(plan) = progress.output.as_ref().and_then(crate::run::plan::render) {
+                print!("{plan}");
+            }
+            ExitCode::SUCCESS
+        }
         Ok(_) => ExitCode::from(FAILED),
         Err(failure) => failure.report(),
     }
@@ -190,6 +211,20 @@ mod tests {
 
         assert_eq!(failure.error, "ExecutionDoesNotExist");
         assert!(view.finished.is_none());
+    }
+
+    #[test]
+    fn watch_names_the_dashboard_of_the_execution_stack() {
+        assert_eq!(
+            dashboard_line(
+                "arn:aws:states:eu-west-1:123456789012:execution:aurora-encrypt-encrypt-cluster:orders-20260301-020000"
+            ),
+            "dashboard: https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#dashboards:name=aurora-encrypt-migrations"
+        );
+        assert!(dashboard_line(
+            "arn:aws:states:eu-west-1:123456789012:execution:hand-made:orders-1"
+        )
+        .contains("DashboardUrl output"));
     }
 
     #[test]

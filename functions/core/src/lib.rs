@@ -7,6 +7,7 @@
 pub mod binlog;
 pub mod error_names;
 pub mod errors;
+pub mod metrics;
 pub mod naming;
 pub mod poll;
 pub mod ports;

@@ -132,6 +132,11 @@ pub struct DnsSwapOutput {
     pub status: ChangeStatus,
     pub in_sync: bool,
     pub next_poll_seconds: u32,
+    /// From `fence.fencedAt` to the swap in sync on every Route 53 server: how long writes were
+    /// fenced before the application was pointed at the target. Only on the swap (not a
+    /// revert), once in sync, when the state carries the fence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fenced_window_ms: Option<u64>,
 }
 
 /// `$.dnsTtl`, written by LowerDnsTtl: the record's TTL lowered ahead of the switchover.

@@ -5,6 +5,9 @@
 //! (`aurora_aws::ReplicationEngines`): DMS, or native binlog replication over SQL with the
 //! credentials of the secrets `$.replication` names.
 //!
+//! Metrics: one embedded-metric-format line per invocation on stdout (`DrainMs`,
+//! `CdcLagSeconds`, `Phase`; `aurora_core::metrics`).
+//!
 //! Environment:
 //! - `DRAIN_BUDGET_SECONDS` (optional, default 60): the longest wait inside one invocation;
 //!   keep it well under the function's timeout.
@@ -14,6 +17,7 @@
 
 use std::time::Duration;
 
+use aurora_core::metrics as emf;
 use aurora_core::parse_input;
 use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::steps::drain::{self, DrainInput, DrainSettings};
@@ -31,9 +35,7 @@ async fn main() -> Result<(), Error> {
     let config = aurora_aws::load_config().await;
     let engines = aurora_aws::ReplicationEngines::from_env(&config);
     let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
-    let tls = aurora_aws::replication_engine::ca_bundle_tls(std::env::var_os(
-        aurora_aws::replication_engine::RDS_CA_BUNDLE,
-    ));
+    let tls = aurora_aws::rds_ca::ca_bundle_tls_from_env();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;
         let markers = SqlFence::new(aurora_aws::StateWriters::new(
@@ -41,8 +43,9 @@ async fn main() -> Result<(), Error> {
             tls.clone(),
             event.payload.clone(),
         ));
+        let dimensions = emf::Dimensions::from_input(&event.payload);
         let input: DrainInput = parse_input(event.payload)?;
-        drain::run(
+        let output = drain::run(
             &input,
             &replication,
             &markers,
@@ -51,7 +54,11 @@ async fn main() -> Result<(), Error> {
             settings,
         )
         .await
-        .map_err(Diagnostic::from)
+        .map_err(Diagnostic::from)?;
+        if let Some(dimensions) = dimensions {
+            aurora_aws::emit_metrics(&emf::drain(dimensions, &output));
+        }
+        Ok::<_, Diagnostic>(output)
     }))
     .await
 }

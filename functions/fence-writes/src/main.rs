@@ -4,6 +4,9 @@
 //! The fence's SQL half (`aurora_sql::SqlFence`) is built per invocation from the state document
 //! (`aurora_aws::StateWriters`: `$.restore`'s source endpoint, `$.replication.sourceSecretArn`).
 //!
+//! Metrics: one embedded-metric-format line per invocation on stdout (`FenceConfirmMs` and
+//! `Phase` after a fence, `Phase` after an unfence; `aurora_core::metrics`).
+//!
 //! Environment:
 //! - `RDS_CA_BUNDLE` (required to fence): path of the RDS CA bundle (`global-bundle.pem`) the
 //!   TLS connections verify the writer against.
@@ -14,8 +17,9 @@
 
 use std::time::Duration;
 
+use aurora_core::metrics as emf;
 use aurora_core::parse_input;
-use aurora_core::ports::SystemClock;
+use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::steps::fence_writes::{self, FencePorts, FenceSettings, FenceWritesInput};
 use aurora_sql::SqlFence;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
@@ -26,14 +30,13 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = FenceSettings {
         confirm_timeout: confirm_timeout_from_env()?,
+        ..FenceSettings::default()
     };
     let config = aurora_aws::load_config().await;
     let fence = aurora_aws::RdsWriteFence::new(&config);
     let parameters = aurora_aws::RdsClusterParameters::new(&config);
     let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
-    let tls = aurora_aws::replication_engine::ca_bundle_tls(std::env::var_os(
-        aurora_aws::replication_engine::RDS_CA_BUNDLE,
-    ));
+    let tls = aurora_aws::rds_ca::ca_bundle_tls_from_env();
     let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let sql = SqlFence::new(aurora_aws::StateWriters::new(
@@ -41,16 +44,22 @@ async fn main() -> Result<(), Error> {
             tls.clone(),
             event.payload.clone(),
         ));
+        let dimensions = emf::Dimensions::from_input(&event.payload);
         let input: FenceWritesInput = parse_input(event.payload)?;
         let ports = FencePorts {
             fence: &fence,
             parameters: Some(&parameters),
             sql: &sql,
             clock: &SystemClock,
+            sleeper: &TokioSleeper,
         };
-        fence_writes::run_holding_lock(&input, &lock, &ports, settings)
+        let output = fence_writes::run_holding_lock(&input, &lock, &ports, settings)
             .await
-            .map_err(Diagnostic::from)
+            .map_err(Diagnostic::from)?;
+        if let Some(dimensions) = dimensions {
+            aurora_aws::emit_metrics(&emf::fence_writes(dimensions, &output));
+        }
+        Ok::<_, Diagnostic>(output)
     }))
     .await
 }

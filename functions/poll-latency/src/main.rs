@@ -5,9 +5,13 @@
 //! (`aurora_aws::ReplicationEngines`): DMS, or native binlog replication over SQL with the
 //! credentials of the secrets `$.replication` names.
 //!
+//! Metrics: one embedded-metric-format line per invocation on stdout (`CdcLagSeconds`, `Phase`;
+//! `aurora_core::metrics`).
+//!
 //! Environment: `RDS_CA_BUNDLE` (optional; required by the native engine): path of the RDS CA
 //! bundle (`global-bundle.pem`) the TLS connections verify the servers against.
 
+use aurora_core::metrics as emf;
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
 use aurora_core::steps::poll_latency::{self, PollLatencyInput};
@@ -22,10 +26,15 @@ async fn main() -> Result<(), Error> {
     let metrics = aurora_aws::CloudWatchLag::new(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;
+        let dimensions = emf::Dimensions::from_input(&event.payload);
         let input: PollLatencyInput = parse_input(event.payload)?;
-        poll_latency::run(&input, &replication, &metrics, &SystemClock)
+        let output = poll_latency::run(&input, &replication, &metrics, &SystemClock)
             .await
-            .map_err(Diagnostic::from)
+            .map_err(Diagnostic::from)?;
+        if let Some(dimensions) = dimensions {
+            aurora_aws::emit_metrics(&emf::poll_latency(dimensions, &output));
+        }
+        Ok::<_, Diagnostic>(output)
     }))
     .await
 }

@@ -4,9 +4,14 @@
 //! same Route 53 calls, so one function with one policy serves them. Clients are built once and
 //! reused while the function is warm.
 //!
+//! Metrics: the swap and its revert print one embedded-metric-format line per invocation on
+//! stdout (`FencedWindowMs` once the swap is in sync, `Phase`; `aurora_core::metrics`); the TTL
+//! actions print none.
+//!
 //! Environment: `SOURCE_LOCK_TABLE`: the DynamoDB table of the per-source locks; the swap and its
 //! revert act only while this execution holds its source's lock.
 
+use aurora_core::metrics as emf;
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
 use aurora_core::steps::dns_ttl::{self, DnsTtlInput};
@@ -33,8 +38,13 @@ async fn main() -> Result<(), Error> {
             let output = dns_ttl::run_holding_lock(&input, &lock, &dns, &SystemClock).await?;
             to_json(output)
         } else {
+            let dimensions = emf::Dimensions::from_input(&event.payload);
             let input: SwapDnsInput = parse_input(event.payload)?;
-            to_json(swap_dns::run_holding_lock(&input, &lock, &dns, &SystemClock).await?)
+            let output = swap_dns::run_holding_lock(&input, &lock, &dns, &SystemClock).await?;
+            if let Some(dimensions) = dimensions {
+                aurora_aws::emit_metrics(&emf::swap_dns(dimensions, &output, input.revert));
+            }
+            to_json(output)
         }
     }))
     .await

@@ -15,6 +15,7 @@
 //! act only while this execution holds the source's lock (`lock`).
 
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
@@ -50,6 +51,17 @@ pub struct SwapDnsInput {
     /// The source's lock this execution took in Preflight (`$.lock`).
     #[serde(default)]
     pub lock: Option<HeldLock>,
+    /// FenceWrites' output (`$.fence`): when writes stopped, for the fenced window.
+    #[serde(default)]
+    pub fence: Option<FencedAt>,
+}
+
+/// The one field of `$.fence` the swap reads.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FencedAt {
+    #[serde(with = "time::serde::rfc3339")]
+    pub fenced_at: OffsetDateTime,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,10 +111,15 @@ pub async fn run_holding_lock(
     clock: &dyn Clock,
 ) -> Result<DnsSwapOutput, SwapDnsError> {
     source_lock::ensure_held(lock, input.lock.as_ref(), clock.now()).await?;
-    run(input, dns).await
+    run(input, dns, clock.now()).await
 }
 
-pub async fn run(input: &SwapDnsInput, dns: &dyn Dns) -> Result<DnsSwapOutput, SwapDnsError> {
+/// `now` is when this invocation runs: the end of the fenced window once the swap is in sync.
+pub async fn run(
+    input: &SwapDnsInput,
+    dns: &dyn Dns,
+    now: OffsetDateTime,
+) -> Result<DnsSwapOutput, SwapDnsError> {
     let spec = input.dns.as_ref().ok_or(SwapDnsError::NoDnsSpec)?;
     let source = &input
         .restore
@@ -158,6 +175,7 @@ pub async fn run(input: &SwapDnsInput, dns: &dyn Dns) -> Result<DnsSwapOutput, S
         status: ChangeStatus::Insync,
         in_sync: true,
         next_poll_seconds: 0,
+        fenced_window_ms: None,
     };
     if same_name(&current, to) {
         // Already swapped: by us (poll the change we made) or before this run (nothing to do).
@@ -187,13 +205,17 @@ pub async fn run(input: &SwapDnsInput, dns: &dyn Dns) -> Result<DnsSwapOutput, S
     } else {
         poll::DNS_CHANGE.min
     };
+    output.fenced_window_ms = input
+        .fence
+        .filter(|_| output.in_sync && !input.revert)
+        .map(|f| u64::try_from((now - f.fenced_at).whole_milliseconds()).unwrap_or(0));
     Ok(output)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{self, FakeDns};
+    use crate::fakes::{self, FakeDns, EPOCH};
 
     const SOURCE: &str = "orders.cluster-abc.eu-west-1.rds.amazonaws.com";
     const TARGET: &str = "orders-encrypted.cluster-abc.eu-west-1.rds.amazonaws.com";
@@ -219,7 +241,7 @@ mod tests {
             Some(&format!("{}.", SOURCE.to_uppercase())),
         );
         let mut inp = input(false);
-        let out = run(&inp, &dns).await.unwrap();
+        let out = run(&inp, &dns, EPOCH).await.unwrap();
         assert_eq!(
             dns.mutations(),
             vec![format!(
@@ -229,11 +251,11 @@ mod tests {
         assert!(!out.in_sync);
         assert_eq!(out.next_poll_seconds, 5);
         inp.dns_swap = Some(out);
-        let out = run(&inp, &dns).await.unwrap();
+        let out = run(&inp, &dns, EPOCH).await.unwrap();
         assert!(!out.in_sync, "still pending");
         dns.sync_all();
         inp.dns_swap = Some(out);
-        let out = run(&inp, &dns).await.unwrap();
+        let out = run(&inp, &dns, EPOCH).await.unwrap();
         assert!(out.in_sync);
         assert_eq!(out.change_id.as_deref(), Some("C0001"));
         assert_eq!(out.previous_value, format!("{}.", SOURCE.to_uppercase()));
@@ -249,15 +271,41 @@ mod tests {
             "changeId": "C0001", "status": "INSYNC", "inSync": true, "loweredAt": "2026-11-27T12:00:00Z",
             "switchoverNotBefore": "2026-11-27T12:05:00Z", "nextPollSeconds": 0
         })).unwrap());
-        let out = run(&inp, &dns).await.unwrap();
+        let out = run(&inp, &dns, EPOCH).await.unwrap();
         assert_eq!(out.ttl_seconds, 10);
         assert_eq!(dns.record("db.example.com").unwrap().ttl, Some(10));
     }
 
     #[tokio::test]
+    async fn the_fenced_window_ends_when_the_swap_is_in_sync() {
+        let dns = FakeDns::with_record("db.example.com", "CNAME", Some(SOURCE));
+        let mut inp = input(false);
+        inp.fence = Some(FencedAt {
+            fenced_at: EPOCH - time::Duration::milliseconds(1500),
+        });
+        let out = run(&inp, &dns, EPOCH).await.unwrap();
+        assert!(!out.in_sync);
+        assert_eq!(out.fenced_window_ms, None, "not over while pending");
+        dns.sync_all();
+        inp.dns_swap = Some(out);
+        let later = EPOCH + time::Duration::seconds(5);
+        let out = run(&inp, &dns, later).await.unwrap();
+        assert_eq!(out.fenced_window_ms, Some(6500));
+        assert_eq!(serde_json::to_value(&out).unwrap()["fencedWindowMs"], 6500);
+
+        // Already back on the source: in sync at once.
+        let dns = FakeDns::with_record("db.example.com", "CNAME", Some(SOURCE));
+        let mut revert = input(true);
+        revert.fence = inp.fence;
+        let out = run(&revert, &dns, later).await.unwrap();
+        assert!(out.in_sync);
+        assert_eq!(out.fenced_window_ms, None, "a revert ends no fenced window");
+    }
+
+    #[tokio::test]
     async fn record_already_on_target_is_a_no_op() {
         let dns = FakeDns::with_record("db.example.com", "CNAME", Some(TARGET));
-        let out = run(&input(false), &dns).await.unwrap();
+        let out = run(&input(false), &dns, EPOCH).await.unwrap();
         assert!(out.in_sync);
         assert_eq!(out.change_id, None);
         assert!(dns.mutations().is_empty());
@@ -266,7 +314,7 @@ mod tests {
     #[tokio::test]
     async fn revert_puts_the_source_back() {
         let dns = FakeDns::with_record("db.example.com", "CNAME", Some(TARGET));
-        run(&input(true), &dns).await.unwrap();
+        run(&input(true), &dns, EPOCH).await.unwrap();
         assert_eq!(
             dns.record("db.example.com").unwrap().value.as_deref(),
             Some(SOURCE)
@@ -285,7 +333,7 @@ mod tests {
             FakeDns::with_record("db.example.com", "A", None),
             FakeDns::default(),
         ] {
-            let err = run(&input(false), &dns).await.unwrap_err();
+            let err = run(&input(false), &dns, EPOCH).await.unwrap_err();
             assert_eq!(err.error_name(), "DnsRecordNotOnSource", "{err}");
             assert!(dns.mutations().is_empty());
         }
@@ -298,7 +346,7 @@ mod tests {
             "upsert_cname",
             PortError::Transient("PriorRequestNotComplete".into()),
         );
-        let err = run(&input(false), &dns).await.unwrap_err();
+        let err = run(&input(false), &dns, EPOCH).await.unwrap_err();
         assert_eq!(err.error_name(), "Transient");
     }
 }
