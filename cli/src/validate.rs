@@ -193,6 +193,24 @@ mod tests {
     }
 
     #[test]
+    fn a_dms_field_under_engine_native_is_refused_naming_it() {
+        let mut spec = dms_spec();
+        spec["replication"] = json!({
+            "engine": "native",
+            "serviceRoleArn": "arn:aws:iam::123456789012:role/dms-migration",
+            "sourceSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:src-AbCdEf",
+            "targetSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tgt-AbCdEf"
+        });
+        let failure = check(&spec.to_string(), NOW).unwrap_err();
+        assert_eq!(failure.exit_code, BAD_INPUT);
+        assert!(
+            failure.cause.contains("`replication.serviceRoleArn`"),
+            "{}",
+            failure.cause
+        );
+    }
+
+    #[test]
     fn a_window_in_the_past_is_rejected() {
         let mut spec = dms_spec();
         spec["switchover"] = json!({"mode": "window", "windowStart": "2025-01-01T02:00:00Z"});

@@ -163,17 +163,29 @@ fn every_task_resource_is_a_template_function_with_a_bin_crate_or_sns() {
     assert!(orphans.is_empty(), "functions no Task invokes: {orphans:?}");
 }
 
+/// `sam build` runs `cargo lambda build --bin <Binary>` in each function's `CodeUri`. From the
+/// function's own folder cargo selects that package alone, so its features are not unified with
+/// the rest of the workspace's and it links only what its step calls (`lambda_deps.rs`); from
+/// the workspace root every function would link every SDK client the others enable.
 #[test]
-fn functions_build_from_the_workspace_root_for_arm64() {
+fn functions_build_from_their_own_folders_for_arm64() {
     let template = template();
     let globals = &template["Globals"]["Function"];
-    assert_eq!(globals["CodeUri"], "..");
+    assert!(globals.get("CodeUri").is_none(), "CodeUri is per function");
     assert_eq!(globals["Runtime"], "provided.al2023");
     assert_eq!(globals["Handler"], "bootstrap");
     assert_eq!(globals["Architectures"], json!(["arm64"]));
     assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
     for (id, function) in resources_of_type(&template, "AWS::Serverless::Function") {
-        for key in ["CodeUri", "Runtime", "Handler", "Architectures"] {
+        let bin = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: no Binary"));
+        assert_eq!(
+            function["Properties"]["CodeUri"],
+            format!("../functions/{bin}").as_str(),
+            "{id}"
+        );
+        for key in ["Runtime", "Handler", "Architectures"] {
             assert!(
                 function["Properties"].get(key).is_none(),
                 "{id} overrides Globals {key}"
@@ -301,18 +313,20 @@ fn states_follow_the_pipeline_contract() {
     assert_eq!(
         states["FenceWrites"]["Parameters"],
         json!({"action": "fence", "sourceClusterId.$": "$.sourceClusterId",
+               "targetClusterId.$": "$.targetClusterId",
                "switchover.$": "$.switchover", "execution.$": "$.execution",
                "restore.$": "$.restore", "replication.$": "$.replication", "lock.$": "$.lock"})
     );
     assert_eq!(
         states["UnfenceWrites"]["Parameters"],
-        json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId", "fence.$": "$.fence",
-               "lock.$": "$.lock"})
+        json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId",
+               "execution.$": "$.execution", "fence.$": "$.fence", "lock.$": "$.lock"})
     );
     // FenceWrites failed half-way: the step unfences from the record it saved with the cluster.
     assert_eq!(
         states["UnfenceAfterFailedFence"]["Parameters"],
-        json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId", "lock.$": "$.lock"})
+        json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId",
+               "execution.$": "$.execution", "lock.$": "$.lock"})
     );
     assert_eq!(
         states["FenceWrites"]["Catch"][0]["Next"],
@@ -320,7 +334,9 @@ fn states_follow_the_pipeline_contract() {
     );
     assert_eq!(
         states["RevertDns"]["Parameters"],
-        json!({"revert": true, "dns.$": "$.dns", "restore.$": "$.restore", "lock.$": "$.lock"})
+        json!({"revert": true, "sourceClusterId.$": "$.sourceClusterId",
+               "execution.$": "$.execution", "dns.$": "$.dns", "restore.$": "$.restore",
+               "lock.$": "$.lock"})
     );
     // The TTL actions of the swap-dns function: an action and the whole document.
     assert_eq!(
@@ -469,17 +485,24 @@ fn no_statement_grants_every_action_or_passes_any_role() {
                             json!([{"Ref": "DmsServiceRoleArn"}, {"Fn::If": ["HasSecretsAccessRole",
                                 {"Ref": "DmsSecretsAccessRoleArn"}, {"Ref": "AWS::NoValue"}]}])
                         );
+                        // Passed to DMS only (either of its principals), never any service.
                         assert_eq!(
                             statement["Condition"]["StringEquals"]["iam:PassedToService"],
-                            "dms.amazonaws.com"
+                            json!(["dms.amazonaws.com", "dms-data-migrations.amazonaws.com"])
                         );
                     }
-                    // Mutations are scoped to resources; only reads IAM cannot scope use "*".
+                    // Mutations are scoped to resources; only reads IAM cannot scope use "*",
+                    // and creates that have no resource type (DMS CreateDataProvider,
+                    // CreateInstanceProfile) are held to the ownership tag instead.
                     let verb = action.split(':').nth(1).unwrap_or_default();
                     let reads = ["Describe", "List", "Get"];
+                    let owner_tag = format!("aws:RequestTag/{}", aurora_core::naming::OWNER_TAG);
+                    let held_to_owner_tag =
+                        statement["Condition"]["Null"][owner_tag.as_str()] == "false";
                     if statement["Resource"] == "*" {
                         assert!(
-                            reads.iter().any(|r| verb.starts_with(r)),
+                            reads.iter().any(|r| verb.starts_with(r))
+                                || (verb.starts_with("Create") && held_to_owner_tag),
                             "{id}: {action} on Resource *"
                         );
                     }
@@ -700,4 +723,148 @@ async fn fleet_refuses_a_source_named_twice_before_starting_children() {
         "HasMaxConcurrency"
     );
     assert_eq!(states["SourcesDistinct"]["Default"], "DuplicateSource");
+}
+
+/// A Task state as README.md's table of Task states writes it: what it calls, where its result
+/// goes, its Retry and its Catch clauses in order.
+fn readme_task_row(name: &str, state: &Value) -> String {
+    let code = |names: &[Value]| {
+        names
+            .iter()
+            .map(|n| format!("`{}`", n.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let resource = state["Resource"].as_str().unwrap_or_default();
+    let calls = match resource
+        .strip_prefix("${")
+        .and_then(|r| r.strip_suffix("FunctionArn}"))
+    {
+        Some(function) => {
+            let mut step = String::new();
+            for (i, c) in function.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    step.push('-');
+                }
+                step.push(c.to_ascii_lowercase());
+            }
+            let parameters = &state["Parameters"];
+            for key in ["action", "rollback", "revert"] {
+                if let Some(value) = parameters.get(key) {
+                    step.push_str(&format!(" `{key}: {value}`"));
+                }
+            }
+            step
+        }
+        None => {
+            let integration = resource.rsplit(":::").next().unwrap_or_default();
+            let action = integration.split_once(':').map_or(integration, |(_, a)| a);
+            format!("SNS `{action}`")
+        }
+    };
+    let result = match state.get("ResultPath") {
+        None => "`$`".to_string(),
+        Some(Value::Null) => "discarded".to_string(),
+        Some(path) => format!("`{}`", path.as_str().unwrap_or_default()),
+    };
+    let number = |v: &Value| {
+        let x = v.as_f64().unwrap_or_default();
+        if x.fract() == 0.0 {
+            format!("{}", x as i64)
+        } else {
+            format!("{x}")
+        }
+    };
+    let retries: Vec<String> = state["Retry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let names = r["ErrorEquals"].as_array().cloned().unwrap_or_default();
+            let who = if names == TRANSIENT_NAMES {
+                "transient".to_string()
+            } else {
+                code(&names)
+            };
+            let mut text = format!(
+                "{who} {} s ×{}",
+                number(r.get("IntervalSeconds").unwrap_or(&json!(1))),
+                number(r.get("BackoffRate").unwrap_or(&json!(2)))
+            );
+            if let Some(max) = r.get("MaxDelaySeconds") {
+                text.push_str(&format!(" ≤ {} s", number(max)));
+            }
+            text.push_str(&format!(
+                ", up to {} retries",
+                number(r.get("MaxAttempts").unwrap_or(&json!(3)))
+            ));
+            if r["JitterStrategy"] == "FULL" {
+                text.push_str(", jitter");
+            }
+            text
+        })
+        .collect();
+    let retries = if retries.is_empty() {
+        "none".to_string()
+    } else {
+        retries.join("; ")
+    };
+    // Consecutive catchers that go to the same state with the same path are one entry.
+    let mut groups: Vec<(String, String, Vec<Value>)> = Vec::new();
+    for catcher in state["Catch"].as_array().into_iter().flatten() {
+        let next = catcher["Next"].as_str().unwrap_or_default().to_string();
+        let path = catcher["ResultPath"].as_str().unwrap_or("$").to_string();
+        let names = catcher["ErrorEquals"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        match groups.last_mut() {
+            Some((n, p, all)) if *n == next && *p == path => all.extend(names),
+            _ => groups.push((next, path, names)),
+        }
+    }
+    let catches = groups
+        .iter()
+        .map(|(next, path, names)| format!("{} → `{next}` at `{path}`", code(names)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    format!("| `{name}` | {calls} | {result} | {retries} | {catches} |")
+}
+
+#[test]
+fn readme_lists_every_task_state_with_its_retries_and_catches() {
+    let readme = read("README.md");
+    let table = readme
+        .split_once("<!-- task-table -->\n")
+        .map(|(_, rest)| rest.split("\n\n").next().unwrap_or_default())
+        .expect("README.md marks its table of Task states with <!-- task-table -->");
+    let rows: HashMap<&str, &str> = table
+        .lines()
+        .skip(2)
+        .filter_map(|row| {
+            let name = row.strip_prefix("| `")?.split('`').next()?;
+            Some((name, row))
+        })
+        .collect();
+    let tasks: Vec<(String, Value)> = all_states(&asl(CLUSTER_ASL))
+        .into_iter()
+        .filter(|(_, state)| state["Type"] == "Task")
+        .collect();
+    let mut wrong = Vec::new();
+    for (name, state) in &tasks {
+        let expected = readme_task_row(name, state);
+        match rows.get(name.as_str()) {
+            Some(row) if *row == expected => {}
+            Some(row) => wrong.push(format!(
+                "{name}: README has\n{row}\nthe definition says\n{expected}"
+            )),
+            None => wrong.push(format!("{name}: missing; the definition says\n{expected}")),
+        }
+    }
+    for name in rows.keys() {
+        if !tasks.iter().any(|(task, _)| task == name) {
+            wrong.push(format!("{name}: in the README but not a Task state"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 }

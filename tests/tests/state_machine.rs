@@ -554,14 +554,13 @@ async fn a_marker_that_never_arrives_rolls_back_and_unfences_exactly() {
     // The engine reports a latency of 0 throughout (stale, as DMS's may be), but the fence's
     // marker never reaches the target: not drained.
     *world.migration.lock().unwrap() = MigrationBehaviour::RunsWithLag(0);
-    world.fence_sql.stop_replicating("orders-encrypted");
+    world.fence_sql.stall_when_fenced("orders-encrypted");
     let outcome = world.run(spec("auto")).await;
     let (error, _) = failed(&outcome);
     assert_eq!(error, "LagNotConverging");
     let states = states_entered(&outcome);
     assert!(
-        states.contains(&"FenceWrites".to_string())
-            && states.contains(&"UnfenceWrites".to_string()),
+        states.contains(&"Drain".to_string()) && states.contains(&"UnfenceWrites".to_string()),
         "{states:?}"
     );
     assert_eq!(
@@ -573,6 +572,34 @@ async fn a_marker_that_never_arrives_rolls_back_and_unfences_exactly() {
         .mutations()
         .iter()
         .any(|m| m.starts_with("stop")));
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
+}
+
+#[tokio::test]
+async fn a_target_behind_at_the_fence_rolls_back_without_ever_fencing_the_source() {
+    let world = World::new();
+    // A stale latency of 0 lets the switchover start, but the replication has stalled: the
+    // marker written just before the fence never reaches the target, so writes never stop.
+    *world.migration.lock().unwrap() = MigrationBehaviour::RunsWithLag(0);
+    world.fence_sql.stop_replicating("orders-encrypted");
+    let outcome = world.run(spec("auto")).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "LagNotConverging", "{cause}");
+    assert!(cause.contains("was not fenced"), "{cause}");
+    let states = states_entered(&outcome);
+    assert!(
+        states.contains(&"UnfenceAfterFailedFence".to_string())
+            && !states.contains(&"Drain".to_string()),
+        "{states:?}"
+    );
+    assert!(
+        world.fence.mutations().is_empty(),
+        "the source was never fenced"
+    );
+    assert!(
+        world.fence_sql.requests().is_empty(),
+        "no session was ended"
+    );
     assert_eq!(world.record(), SOURCE_ENDPOINT);
 }
 

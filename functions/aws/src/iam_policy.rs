@@ -1,46 +1,74 @@
 //! Each function's IAM, derived from the requests its adapters send, against the template.
 //!
-//! Every function's RDS, KMS and Secrets Manager calls are made through the adapters over mocked
-//! clients; a recording interceptor keeps each HTTP request as the SDK serialised it, and each is
-//! mapped to the (action, resource ARN) pairs the Service Authorization Reference says it is
-//! authorised on, including what a call needs beyond its own action (tags passed to a create
-//! call, the KMS key RDS uses for us, the customer managed key Secrets Manager decrypts with).
-//! The policy of the function in `infra/template.yaml`, resolved with and without
-//! `ClusterIdentifierPrefix`, must allow each pair; and every resource a granted statement names
-//! for an action the function was seen to call must be used by one of them.
+//! Every function of `infra/template.yaml` runs the calls its handler makes, through the
+//! adapters its `main.rs` builds, over mocked clients; a recording interceptor keeps each HTTP
+//! request as the SDK serialised it, and each is mapped to the (action, resource ARN) pairs the
+//! Service Authorization Reference says it is authorised on, including what a call needs beyond
+//! its own action (tags passed to a create call, roles passed to DMS, the KMS key RDS uses for
+//! us, the customer managed key Secrets Manager decrypts with), with the request context the
+//! template's conditions read (`kms:ViaService`, the secret's ARN in the encryption context,
+//! `iam:PassedToService`, request tags). The policy of the function, resolved for an open
+//! deployment (no `ClusterIdentifierPrefix`, hosted zone, secret prefix or secrets access role)
+//! and a narrow one (all four set), must allow each of them, conditions included; and every
+//! granted (action, resource) must be used by one of them. The template's functions must be
+//! exactly the ones derived here.
 //!
 //! The run follows the awkward cases: a source instance whose id does not start with the
 //! cluster's (so the target instance gets the `-enc` fallback name), DescribeDBClusters without
-//! an identifier, a KMS key of another account, a secret encrypted with a customer managed key.
+//! an identifier, a KMS key of another account, secrets encrypted with a customer managed key,
+//! DMS resources deleted by name (IAM authorises the ARN DMS gave them), both replication
+//! engines (DMS, and native, which reads both secrets), a fence applied and lifted, a lock taken
+//! over from an execution that has ended.
+//!
+//! Where an operation's IAM action differs from its name, the API reference says so: DMS
+//! DescribeDataProviders, DescribeInstanceProfiles and DescribeMigrationProjects are authorised
+//! by `dms:ListDataProviders`, `dms:ListInstanceProfiles` and `dms:ListMigrationProjects`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use aurora_core::naming;
 use aurora_core::ports::{
-    ClusterParameters, ClusterRetirement, Clusters, CopyParameterGroupRequest,
-    CreateInstanceRequest, CreateSnapshotRequest, KmsKeys, RestoreClusterRequest, Tag,
+    CdcRequest, ClusterParameters, ClusterRetirement, Clusters, CopyParameterGroupRequest,
+    CreateInstanceRequest, CreateSnapshotRequest, DatabaseEndpoint, Dns, FenceRecord, KmsKeys,
+    LagMetrics, Replication, ReplicationHandle, RestoreClusterRequest, Tag, WriteFence,
 };
+use aurora_core::spec::{
+    DmsReplication as DmsSettings, FenceMethod, InstanceProfileSpec, ReplicationSpec,
+};
+use aurora_core::steps::source_lock::{self, HeldLock};
+use aurora_core::BinlogPosition;
+use aurora_sql::WriterConnections;
+use aws_sdk_databasemigration::types as dms;
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_rds::operation::create_db_cluster_snapshot::CreateDbClusterSnapshotOutput;
 use aws_sdk_rds::operation::describe_db_cluster_parameters::DescribeDbClusterParametersOutput;
 use aws_sdk_rds::operation::describe_db_cluster_snapshots::DescribeDbClusterSnapshotsOutput;
 use aws_sdk_rds::operation::describe_db_clusters::DescribeDbClustersOutput;
 use aws_sdk_rds::operation::describe_db_instances::DescribeDbInstancesOutput;
 use aws_sdk_rds::types as rds;
-use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_sdk_route53::types as route53;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use serde_json::Value;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
 
+use crate::fence::encode_record;
+use crate::rds_ca::ca_bundle_tls;
+use crate::replication_engine::StateReplication;
 use crate::{
-    AwsKmsKeys, RdsClusterParameters, RdsClusterRetirement, RdsClusters, SecretsManagerSecrets,
+    AwsKmsKeys, CloudWatchLag, DmsReplication, DynamoSourceLock, RdsClusterParameters,
+    RdsClusterRetirement, RdsClusters, RdsWriteFence, ReplicationEngines, Route53Dns,
+    SecretsManagerSecrets, StateWriters,
 };
 
 const REGION: &str = "eu-west-1";
 const ACCOUNT: &str = "123456789012";
+const STACK: &str = "aurora-encrypt";
 const SOURCE: &str = "orders";
 const TARGET: &str = "orders-encrypted";
 /// Named by whoever created the cluster: it does not start with the cluster's id.
@@ -49,14 +77,62 @@ const EXECUTION: &str = "exec-1";
 const SOURCE_GROUP: &str = "orders-params";
 /// The spec's key, in another account.
 const KEY_ARN: &str = "arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+/// The replication user's secret (`replication.sourceSecretArn`).
 const SECRET_ARN: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-repl-AbCdEf";
-/// The customer managed key that encrypts SECRET_ARN.
+/// The target's admin secret (`replication.targetSecretArn`).
+const TARGET_SECRET_ARN: &str =
+    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-admin-GhIjKl";
+/// The customer managed key that encrypts both secrets.
 const SECRET_KEY_ARN: &str =
     "arn:aws:kms:eu-west-1:123456789012:key/0987dcba-09fe-87dc-65ba-ab0987654321";
+/// The role DMS runs the data migration with (`replication.serviceRoleArn`).
+const SERVICE_ROLE: &str = "arn:aws:iam::123456789012:role/aurora-encrypt-dms";
+/// The role DMS reads the secrets with when the spec names one.
+const SECRETS_ROLE: &str = "arn:aws:iam::123456789012:role/aurora-encrypt-dms-secrets";
+/// The physical name CloudFormation gave `SourceLockTable`.
+const LOCK_TABLE: &str = "aurora-encrypt-SourceLockTable-1A2B3C4D5E6F";
+const HOSTED_ZONE: &str = "Z0123456789ABCDEFGHIJ";
+const RECORD: &str = "db.example.com";
+const APPLICATION_SG: &str = "sg-0aaaaaaaaaaaaaaaa";
+const FENCE_SG: &str = "sg-0fe0ce0000000000f";
+const MIGRATION: &str = "aurora-encrypt-orders-exec-1";
+/// `RDS_CA_BUNDLE` of the SQL functions (never read: no connection is made).
+const CA_BUNDLE: &str = "/opt/rds-ca/global-bundle.pem";
+
+/// The stack parameters a deployment sets (the rest keep their defaults).
+#[derive(Debug, Clone, Copy)]
+struct Deployment {
+    name: &'static str,
+    cluster_prefix: &'static str,
+    hosted_zone: &'static str,
+    secret_prefix: &'static str,
+    /// `DmsSecretsAccessRoleArn`, and the spec's `replication.secretsAccessRoleArn`.
+    secrets_role: Option<&'static str>,
+}
+
+/// Every optional narrowing left empty.
+const OPEN: Deployment = Deployment {
+    name: "open",
+    cluster_prefix: "",
+    hosted_zone: "",
+    secret_prefix: "",
+    secrets_role: None,
+};
+
+/// Every optional narrowing set.
+const NARROW: Deployment = Deployment {
+    name: "narrow",
+    cluster_prefix: SOURCE,
+    hosted_zone: HOSTED_ZONE,
+    secret_prefix: "orders-",
+    secrets_role: Some(SECRETS_ROLE),
+};
 
 /// One request as the SDK put it on the wire.
 #[derive(Debug, Clone)]
 struct Sent {
+    method: String,
+    uri: String,
     target: Option<String>,
     body: String,
 }
@@ -77,6 +153,8 @@ impl Intercept for Recorder {
     ) -> Result<(), BoxError> {
         let request = context.request();
         let sent = Sent {
+            method: request.method().to_string(),
+            uri: request.uri().to_string(),
             target: request.headers().get("x-amz-target").map(str::to_string),
             body: String::from_utf8_lossy(request.body().bytes().unwrap_or_default()).into_owned(),
         };
@@ -91,22 +169,49 @@ impl Recorder {
     }
 }
 
+/// A client answering with `rules` (any order), without retries, that records every request.
 macro_rules! recording_client {
-    ($recorder:expr, $sdk:ident, $($rule:expr),+ $(,)?) => {{
+    ($recorder:expr, $sdk:ident, $rules:expr) => {{
         let recorder = $recorder.clone();
-        mock_client!(
-            $sdk,
-            RuleMode::MatchAny,
-            [$($rule),+],
-            |config| config
-                .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-                .interceptor(recorder.clone())
-        )
+        mock_client!($sdk, RuleMode::MatchAny, $rules, |config| config
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .interceptor(recorder.clone()))
     }};
 }
 
 fn arn(service: &str, rest: &str) -> String {
     format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{rest}")
+}
+
+fn cluster_arn(id: &str) -> String {
+    arn("rds", &format!("cluster:{id}"))
+}
+
+fn execution_arn(name: &str) -> String {
+    arn(
+        "states",
+        &format!("execution:{STACK}-encrypt-cluster:{name}"),
+    )
+}
+
+/// The ARN DMS gives a resource of `kind` named `name`. DMS ARNs end in an id DMS makes up, not
+/// the name; the mocks answer with these and the mapping resolves names to them, as DMS does.
+fn dms_arn(kind: &str, name: &str) -> String {
+    let id: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    arn("dms", &format!("{kind}:{id}"))
+}
+
+/// A DMS `*Identifier` (a name or an ARN) as the ARN IAM authorises.
+fn dms_resource(kind: &str, identifier: &str) -> String {
+    if identifier.starts_with("arn:") {
+        identifier.to_string()
+    } else {
+        dms_arn(kind, identifier)
+    }
 }
 
 /// `application/x-www-form-urlencoded` pairs (the awsQuery protocol of RDS).
@@ -138,26 +243,115 @@ fn form(body: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The (action, resource ARN) pairs one request is authorised on.
-fn authorisations(sent: &Sent) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut add = |action: &str, resource: String| out.push((action.to_string(), resource));
+/// One action authorised on one resource, with the request context its conditions read.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Authorisation {
+    action: String,
+    resource: String,
+    context: BTreeMap<String, String>,
+}
+
+/// What one request is authorised on.
+#[derive(Default)]
+struct Authorisations(Vec<Authorisation>);
+
+impl Authorisations {
+    fn add(&mut self, action: &str, resource: String) {
+        self.add_in(action, resource, &[]);
+    }
+
+    fn add_in(&mut self, action: &str, resource: String, context: &[(String, String)]) {
+        self.0.push(Authorisation {
+            action: action.to_string(),
+            resource,
+            context: context.iter().cloned().collect(),
+        });
+    }
+}
+
+/// The condition keys a service calling KMS for us sets.
+fn via(service: &str) -> (String, String) {
+    (
+        "kms:ViaService".into(),
+        format!("{service}.{REGION}.amazonaws.com"),
+    )
+}
+
+/// A role passed to DMS.
+fn passed_to_dms() -> [(String, String); 1] {
+    [("iam:PassedToService".into(), "dms.amazonaws.com".into())]
+}
+
+/// What one request is authorised on.
+fn authorisations(sent: &Sent) -> Vec<Authorisation> {
+    let mut out = Authorisations::default();
     if let Some(target) = &sent.target {
         let body: Value = serde_json::from_str(&sent.body).unwrap();
-        match target.as_str() {
-            "TrentService.DescribeKey" => {
-                add("kms:DescribeKey", body["KeyId"].as_str().unwrap().into())
-            }
-            "secretsmanager.GetSecretValue" => {
-                let secret = body["SecretId"].as_str().unwrap();
-                add("secretsmanager:GetSecretValue", secret.into());
+        let text = |key: &str| {
+            body[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{target}: no {key}"))
+                .to_string()
+        };
+        let (service, operation) = target.split_once('.').unwrap();
+        match (service, operation) {
+            ("TrentService", "DescribeKey") => out.add("kms:DescribeKey", text("KeyId")),
+            ("secretsmanager", "GetSecretValue") => {
+                let secret = text("SecretId");
                 // Secrets Manager decrypts with the caller's kms:Decrypt on the secret's key.
-                assert_eq!(secret, SECRET_ARN);
-                add("kms:Decrypt", SECRET_KEY_ARN.into());
+                assert!([SECRET_ARN, TARGET_SECRET_ARN].contains(&secret.as_str()));
+                out.add("secretsmanager:GetSecretValue", secret.clone());
+                let context = [
+                    via("secretsmanager"),
+                    ("kms:EncryptionContext:SecretARN".into(), secret),
+                ];
+                out.add_in("kms:Decrypt", SECRET_KEY_ARN.into(), &context);
             }
-            other => panic!("no IAM mapping for {other}"),
+            ("AmazonDMSv20160101", _) => dms_authorisations(operation, &body, &mut out),
+            ("DynamoDB_20120810", "GetItem" | "PutItem") => out.add(
+                &format!("dynamodb:{operation}"),
+                arn("dynamodb", &format!("table/{}", text("TableName"))),
+            ),
+            ("AWSStepFunctions", "DescribeExecution") => {
+                out.add("states:DescribeExecution", text("executionArn"))
+            }
+            _ => panic!("no IAM mapping for {target}"),
         }
-        return out;
+        return out.0;
+    }
+    // CloudWatch speaks RPC v2 CBOR: the operation is the path's last segment.
+    if sent
+        .uri
+        .contains("/service/GraniteServiceVersion20100801/operation/")
+    {
+        match sent.uri.rsplit('/').next().unwrap() {
+            // No resource type applies to a metric query: `*`.
+            "GetMetricData" => out.add("cloudwatch:GetMetricData", "*".into()),
+            other => panic!("no IAM mapping for cloudwatch:{other}"),
+        }
+        return out.0;
+    }
+    // Route 53 speaks REST XML: the resource is in the path.
+    if let Some(at) = sent.uri.find("/2013-04-01/") {
+        let path = sent.uri[at + "/2013-04-01/".len()..]
+            .split('?')
+            .next()
+            .unwrap();
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let resource = |kind: &str, id: &str| format!("arn:aws:route53:::{kind}/{id}");
+        match (sent.method.as_str(), segments.as_slice()) {
+            ("GET", ["hostedzone", zone, "rrset"]) => out.add(
+                "route53:ListResourceRecordSets",
+                resource("hostedzone", zone),
+            ),
+            ("POST", ["hostedzone", zone, "rrset"]) => out.add(
+                "route53:ChangeResourceRecordSets",
+                resource("hostedzone", zone),
+            ),
+            ("GET", ["change", id]) => out.add("route53:GetChange", resource("change", id)),
+            other => panic!("no IAM mapping for Route 53 {other:?}"),
+        }
+        return out.0;
     }
     let p = form(&sent.body);
     let get = |k: &str| p.get(k).cloned();
@@ -166,25 +360,25 @@ fn authorisations(sent: &Sent) -> Vec<(String, String)> {
     let action = p["Action"].as_str();
     let rds_action = format!("rds:{action}");
     match action {
-        "DescribeDBClusters" => add(
+        "DescribeDBClusters" => out.add(
             &rds_action,
             cluster(get("DBClusterIdentifier").unwrap_or("*".into())),
         ),
-        "DescribeDBInstances" => add(
+        "DescribeDBInstances" => out.add(
             &rds_action,
             arn(
                 "rds",
                 &format!("db:{}", get("DBInstanceIdentifier").unwrap_or("*".into())),
             ),
         ),
-        "DescribeDBClusterParameters" => add(
+        "DescribeDBClusterParameters" => out.add(
             &rds_action,
             arn(
                 "rds",
                 &format!("cluster-pg:{}", p["DBClusterParameterGroupName"]),
             ),
         ),
-        "DescribeDBClusterSnapshots" => add(
+        "DescribeDBClusterSnapshots" => out.add(
             &rds_action,
             arn(
                 "rds",
@@ -199,10 +393,10 @@ fn authorisations(sent: &Sent) -> Vec<(String, String)> {
                 "rds",
                 &format!("cluster-snapshot:{}", p["DBClusterSnapshotIdentifier"]),
             );
-            add(&rds_action, cluster(p["DBClusterIdentifier"].clone()));
-            add(&rds_action, snapshot.clone());
+            out.add(&rds_action, cluster(p["DBClusterIdentifier"].clone()));
+            out.add(&rds_action, snapshot.clone());
             if tags {
-                add("rds:AddTagsToResource", snapshot);
+                out.add("rds:AddTagsToResource", snapshot);
             }
         }
         "CopyDBClusterParameterGroup" => {
@@ -213,7 +407,7 @@ fn authorisations(sent: &Sent) -> Vec<(String, String)> {
                     p["TargetDBClusterParameterGroupIdentifier"]
                 ),
             );
-            add(
+            out.add(
                 &rds_action,
                 arn(
                     "rds",
@@ -223,15 +417,15 @@ fn authorisations(sent: &Sent) -> Vec<(String, String)> {
                     ),
                 ),
             );
-            add(&rds_action, target.clone());
+            out.add(&rds_action, target.clone());
             if tags {
-                add("rds:AddTagsToResource", target);
+                out.add("rds:AddTagsToResource", target);
             }
         }
         "RestoreDBClusterFromSnapshot" => {
             let target = cluster(p["DBClusterIdentifier"].clone());
-            add(&rds_action, target.clone());
-            add(
+            out.add(&rds_action, target.clone());
+            out.add(
                 &rds_action,
                 arn(
                     "rds",
@@ -239,41 +433,161 @@ fn authorisations(sent: &Sent) -> Vec<(String, String)> {
                 ),
             );
             if let Some(group) = get("DBClusterParameterGroupName") {
-                add(&rds_action, arn("rds", &format!("cluster-pg:{group}")));
+                out.add(&rds_action, arn("rds", &format!("cluster-pg:{group}")));
             }
             if let Some(group) = get("DBSubnetGroupName") {
-                add(&rds_action, arn("rds", &format!("subgrp:{group}")));
+                out.add(&rds_action, arn("rds", &format!("subgrp:{group}")));
             }
             if tags {
-                add("rds:AddTagsToResource", target);
+                out.add("rds:AddTagsToResource", target);
             }
             // RDS encrypts the new cluster with the caller's grant on the key.
             if let Some(key) = get("KmsKeyId") {
-                add("kms:CreateGrant", key.clone());
-                add("kms:DescribeKey", key);
+                out.add_in("kms:CreateGrant", key.clone(), &[via("rds")]);
+                out.add_in("kms:DescribeKey", key, &[via("rds")]);
             }
         }
         "CreateDBInstance" => {
             let db = arn("rds", &format!("db:{}", p["DBInstanceIdentifier"]));
-            add(&rds_action, db.clone());
-            add(&rds_action, cluster(p["DBClusterIdentifier"].clone()));
+            out.add(&rds_action, db.clone());
+            out.add(&rds_action, cluster(p["DBClusterIdentifier"].clone()));
             if let Some(group) = get("DBParameterGroupName") {
-                add(&rds_action, arn("rds", &format!("pg:{group}")));
+                out.add(&rds_action, arn("rds", &format!("pg:{group}")));
             }
             if tags {
-                add("rds:AddTagsToResource", db);
+                out.add("rds:AddTagsToResource", db);
             }
         }
-        "DescribeEvents" => add(&rds_action, "*".into()),
-        "ModifyDBCluster" => add(&rds_action, cluster(p["DBClusterIdentifier"].clone())),
-        "DeleteDBInstance" => add(
+        "DescribeEvents" => out.add(&rds_action, "*".into()),
+        "ModifyDBClusterParameterGroup" | "ResetDBClusterParameterGroup" => out.add(
+            &rds_action,
+            arn(
+                "rds",
+                &format!("cluster-pg:{}", p["DBClusterParameterGroupName"]),
+            ),
+        ),
+        "AddTagsToResource" | "RemoveTagsFromResource" => {
+            out.add(&rds_action, p["ResourceName"].clone())
+        }
+        "ModifyDBCluster" => out.add(&rds_action, cluster(p["DBClusterIdentifier"].clone())),
+        "DeleteDBInstance" => out.add(
             &rds_action,
             arn("rds", &format!("db:{}", p["DBInstanceIdentifier"])),
         ),
-        "DeleteDBCluster" => add(&rds_action, cluster(p["DBClusterIdentifier"].clone())),
+        "DeleteDBCluster" => out.add(&rds_action, cluster(p["DBClusterIdentifier"].clone())),
         other => panic!("no IAM mapping for rds:{other}"),
     }
-    out
+    out.0
+}
+
+/// DMS (awsJson): the resources of each operation per the Service Authorization Reference.
+fn dms_authorisations(operation: &str, body: &Value, out: &mut Authorisations) {
+    let text = |key: &str| {
+        body[key]
+            .as_str()
+            .unwrap_or_else(|| panic!("dms {operation}: no {key}"))
+            .to_string()
+    };
+    // Tags given to a create call are its request tags (`aws:RequestTag/<key>`).
+    let tags: Vec<(String, String)> = body["Tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                format!("aws:RequestTag/{}", t["Key"].as_str().unwrap()),
+                t["Value"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let tagged = !tags.is_empty();
+    let action = format!("dms:{operation}");
+    match operation {
+        // The Describe* calls of the homogeneous-migration resources are authorised by List*
+        // actions (API reference: "Required permissions: dms:ListDataProviders", …), none of
+        // which is scoped to a resource in these requests.
+        "DescribeDataProviders" => out.add("dms:ListDataProviders", "*".into()),
+        "DescribeInstanceProfiles" => out.add("dms:ListInstanceProfiles", "*".into()),
+        "DescribeMigrationProjects" => out.add("dms:ListMigrationProjects", "*".into()),
+        "DescribeDataMigrations" => out.add(&action, "*".into()),
+        // No resource type: `*`. Tags given with a create are authorised as AddTagsToResource
+        // on what is created.
+        "CreateDataProvider" | "CreateInstanceProfile" => {
+            out.add_in(&action, "*".into(), &tags);
+            if tagged {
+                let (kind, name) = match operation {
+                    "CreateDataProvider" => ("data-provider", text("DataProviderName")),
+                    _ => ("instance-profile", text("InstanceProfileName")),
+                };
+                out.add_in("dms:AddTagsToResource", dms_arn(kind, &name), &tags);
+            }
+        }
+        // On both data providers and the instance profile; each descriptor passes its secrets
+        // access role to DMS.
+        "CreateMigrationProject" => {
+            for side in [
+                "SourceDataProviderDescriptors",
+                "TargetDataProviderDescriptors",
+            ] {
+                for descriptor in body[side].as_array().unwrap() {
+                    let provider = descriptor["DataProviderIdentifier"].as_str().unwrap();
+                    out.add_in(&action, dms_resource("data-provider", provider), &tags);
+                    if let Some(role) = descriptor["SecretsManagerAccessRoleArn"].as_str() {
+                        out.add_in("iam:PassRole", role.into(), &passed_to_dms());
+                    }
+                }
+            }
+            out.add_in(
+                &action,
+                dms_resource("instance-profile", &text("InstanceProfileIdentifier")),
+                &tags,
+            );
+            if tagged {
+                out.add_in(
+                    "dms:AddTagsToResource",
+                    dms_arn("migration-project", &text("MigrationProjectName")),
+                    &tags,
+                );
+            }
+        }
+        // On the migration project; the service access role is passed to DMS.
+        "CreateDataMigration" => {
+            out.add_in(
+                &action,
+                dms_resource("migration-project", &text("MigrationProjectIdentifier")),
+                &tags,
+            );
+            out.add_in(
+                "iam:PassRole",
+                text("ServiceAccessRoleArn"),
+                &passed_to_dms(),
+            );
+            if tagged {
+                out.add_in(
+                    "dms:AddTagsToResource",
+                    dms_arn("data-migration", &text("DataMigrationName")),
+                    &tags,
+                );
+            }
+        }
+        "StartDataMigration" | "StopDataMigration" | "DeleteDataMigration" => out.add(
+            &action,
+            dms_resource("data-migration", &text("DataMigrationIdentifier")),
+        ),
+        "DeleteMigrationProject" => out.add(
+            &action,
+            dms_resource("migration-project", &text("MigrationProjectIdentifier")),
+        ),
+        "DeleteInstanceProfile" => out.add(
+            &action,
+            dms_resource("instance-profile", &text("InstanceProfileIdentifier")),
+        ),
+        "DeleteDataProvider" => out.add(
+            &action,
+            dms_resource("data-provider", &text("DataProviderIdentifier")),
+        ),
+        other => panic!("no IAM mapping for dms:{other}"),
+    }
 }
 
 /// IAM's `*` and `?` wildcards.
@@ -294,13 +608,39 @@ fn glob(pattern: &str, text: &str) -> bool {
     dp[p.len()][t.len()]
 }
 
+/// One action on one resource pattern, under every condition of its statement.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Grant {
+    action: String,
+    resource: String,
+    /// (operator, key, values).
+    conditions: Vec<(String, String, Vec<String>)>,
+}
+
+impl Grant {
+    fn allows(&self, wanted: &Authorisation) -> bool {
+        self.action == wanted.action
+            && glob(&self.resource, &wanted.resource)
+            && self.conditions.iter().all(|(operator, key, values)| {
+                let value = wanted.context.get(key);
+                match (operator.as_str(), values.as_slice()) {
+                    ("StringEquals", _) => value.is_some_and(|v| values.contains(v)),
+                    ("StringLike", _) => value.is_some_and(|v| values.iter().any(|p| glob(p, v))),
+                    ("Null", [present]) if present == "false" => value.is_some(),
+                    ("Null", [absent]) if absent == "true" => value.is_none(),
+                    _ => panic!("condition {operator} {key} {values:?} is not modelled"),
+                }
+            })
+    }
+}
+
 struct Template {
     document: Value,
     parameters: BTreeMap<String, String>,
 }
 
 impl Template {
-    fn load(prefix: &str) -> Self {
+    fn load(deployment: Deployment) -> Self {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/template.yaml");
         let text = std::fs::read_to_string(&path).unwrap();
@@ -319,8 +659,18 @@ impl Template {
         parameters.insert("AWS::Partition".into(), "aws".into());
         parameters.insert("AWS::Region".into(), REGION.into());
         parameters.insert("AWS::AccountId".into(), ACCOUNT.into());
-        parameters.insert("AWS::StackName".into(), "aurora-encrypt".into());
-        parameters.insert("ClusterIdentifierPrefix".into(), prefix.into());
+        parameters.insert("AWS::StackName".into(), STACK.into());
+        parameters.insert(
+            "ClusterIdentifierPrefix".into(),
+            deployment.cluster_prefix.into(),
+        );
+        parameters.insert("HostedZoneId".into(), deployment.hosted_zone.into());
+        parameters.insert("SecretNamePrefix".into(), deployment.secret_prefix.into());
+        parameters.insert("DmsServiceRoleArn".into(), SERVICE_ROLE.into());
+        parameters.insert(
+            "DmsSecretsAccessRoleArn".into(),
+            deployment.secrets_role.unwrap_or_default().into(),
+        );
         Self {
             document,
             parameters,
@@ -367,21 +717,34 @@ impl Template {
                 };
                 self.resolve(chosen)
             }
-            // A resource of the stack (the lock table): named by its logical id and attribute.
+            // The lock table, under the name CloudFormation gave it.
             Value::Object(o) if o.contains_key("Fn::GetAtt") => {
-                let parts = o["Fn::GetAtt"].as_array().unwrap();
-                vec![format!(
-                    "{}.{}",
-                    parts[0].as_str().unwrap(),
-                    parts[1].as_str().unwrap()
-                )]
+                match o["Fn::GetAtt"].as_array().unwrap().as_slice() {
+                    [Value::String(id), Value::String(attribute)]
+                        if id == "SourceLockTable" && attribute == "Arn" =>
+                    {
+                        vec![arn("dynamodb", &format!("table/{LOCK_TABLE}"))]
+                    }
+                    other => panic!("cannot resolve Fn::GetAtt {other:?}"),
+                }
             }
             other => panic!("cannot resolve {other}"),
         }
     }
 
-    /// (action, resource pattern) for every grant of the function's inline statements.
-    fn grants(&self, function: &str) -> BTreeSet<(String, String)> {
+    /// The logical ids of the template's functions.
+    fn functions(&self) -> BTreeSet<String> {
+        self.document["Resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Every (action, resource pattern, conditions) of the function's inline statements.
+    fn grants(&self, function: &str) -> BTreeSet<Grant> {
         let mut out = BTreeSet::new();
         let policies = &self.document["Resources"][function]["Properties"]["Policies"];
         for statement in policies
@@ -396,9 +759,20 @@ impl Template {
                 Value::Array(a) => a.iter().map(|a| a.as_str().unwrap().to_string()).collect(),
                 other => panic!("{other}"),
             };
+            assert_eq!(statement["Effect"], "Allow", "{function}: {statement}");
+            let mut conditions = Vec::new();
+            for (operator, keys) in statement["Condition"].as_object().into_iter().flatten() {
+                for (key, values) in keys.as_object().unwrap() {
+                    conditions.push((operator.clone(), key.clone(), self.resolve(values)));
+                }
+            }
             for action in actions {
                 for resource in self.resolve(&statement["Resource"]) {
-                    out.insert((action.clone(), resource));
+                    out.insert(Grant {
+                        action: action.clone(),
+                        resource,
+                        conditions: conditions.clone(),
+                    });
                 }
             }
         }
@@ -406,122 +780,501 @@ impl Template {
     }
 }
 
-/// What each function's calls were authorised on, through the adapters.
-async fn derived() -> BTreeMap<&'static str, BTreeSet<(String, String)>> {
-    let recorder = Recorder::default();
+/// The clients one function's adapters are built from, all recording into one [`Recorder`].
+struct Clients {
+    recorder: Recorder,
+}
+
+impl Clients {
+    fn rds(&self, rules: &[Rule]) -> aws_sdk_rds::Client {
+        recording_client!(self.recorder, aws_sdk_rds, rules)
+    }
+
+    fn secrets(&self) -> SecretsManagerSecrets {
+        let rules = [
+            mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_output(|| {
+                aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput::builder()
+                    .secret_string(r#"{"username":"admin","password":"pw"}"#)
+                    .build()
+            }),
+        ];
+        SecretsManagerSecrets::from_client(recording_client!(
+            self.recorder,
+            aws_sdk_secretsmanager,
+            &rules
+        ))
+    }
+
+    fn kms(&self) -> AwsKmsKeys {
+        let rules = [mock!(aws_sdk_kms::Client::describe_key).then_output(|| {
+            aws_sdk_kms::operation::describe_key::DescribeKeyOutput::builder()
+                .key_metadata(
+                    aws_sdk_kms::types::KeyMetadata::builder()
+                        .key_id("1234abcd-12ab-34cd-56ef-1234567890ab")
+                        .arn(KEY_ARN)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+        })];
+        AwsKmsKeys::from_client(recording_client!(self.recorder, aws_sdk_kms, &rules))
+    }
+
+    /// The lock table holding `holder`'s lock of the source (version 3, lease running), and
+    /// Step Functions reporting every execution as ended.
+    fn lock(&self, holder: &str) -> DynamoSourceLock {
+        let holder = holder.to_string();
+        let lease = (OffsetDateTime::now_utc() + time::Duration::hours(1)).unix_timestamp();
+        let dynamodb = [
+            mock!(aws_sdk_dynamodb::Client::get_item).then_output(move || {
+                let item = HashMap::from([
+                    (
+                        crate::source_lock::KEY.to_string(),
+                        AttributeValue::S(cluster_arn(SOURCE)),
+                    ),
+                    ("executionArn".into(), AttributeValue::S(holder.clone())),
+                    (
+                        "leaseExpiresAt".into(),
+                        AttributeValue::N(lease.to_string()),
+                    ),
+                    ("released".into(), AttributeValue::Bool(false)),
+                    ("version".into(), AttributeValue::N("3".into())),
+                ]);
+                aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder()
+                    .set_item(Some(item))
+                    .build()
+            }),
+            mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| {
+                aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build()
+            }),
+        ];
+        let sfn = [
+            mock!(aws_sdk_sfn::Client::describe_execution).then_compute_output(|request| {
+                aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput::builder()
+                    .execution_arn(request.execution_arn().unwrap_or_default())
+                    .state_machine_arn(arn(
+                        "states",
+                        &format!("stateMachine:{STACK}-encrypt-cluster"),
+                    ))
+                    .status(aws_sdk_sfn::types::ExecutionStatus::Succeeded)
+                    .start_date(aws_smithy_types::DateTime::from_secs(0))
+                    .build()
+                    .unwrap()
+            }),
+        ];
+        DynamoSourceLock::from_clients(
+            recording_client!(self.recorder, aws_sdk_dynamodb, &dynamodb),
+            recording_client!(self.recorder, aws_sdk_sfn, &sfn),
+            LOCK_TABLE,
+            Some(REGION.into()),
+        )
+    }
+
+    /// DMS where nothing of this migration exists yet (`exists: false`), or all of it does.
+    fn dms(&self, exists: bool) -> DmsReplication {
+        use aws_sdk_databasemigration::operation as op;
+        use aws_sdk_databasemigration::Client;
+        let rules = vec![
+            mock!(Client::describe_data_providers).then_output(|| {
+                op::describe_data_providers::DescribeDataProvidersOutput::builder().build()
+            }),
+            mock!(Client::describe_instance_profiles).then_output(|| {
+                op::describe_instance_profiles::DescribeInstanceProfilesOutput::builder().build()
+            }),
+            mock!(Client::describe_migration_projects).then_output(|| {
+                op::describe_migration_projects::DescribeMigrationProjectsOutput::builder().build()
+            }),
+            mock!(Client::describe_data_migrations).then_output(move || {
+                let found = op::describe_data_migrations::DescribeDataMigrationsOutput::builder();
+                if !exists {
+                    return found.build();
+                }
+                found
+                    .data_migrations(
+                        dms::DataMigration::builder()
+                            .data_migration_name(MIGRATION)
+                            .data_migration_arn(dms_arn("data-migration", MIGRATION))
+                            .data_migration_status("Ready")
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Client::create_data_provider).then_compute_output(|r| {
+                let name = r.data_provider_name().unwrap_or_default();
+                op::create_data_provider::CreateDataProviderOutput::builder()
+                    .data_provider(
+                        dms::DataProvider::builder()
+                            .data_provider_name(name)
+                            .data_provider_arn(dms_arn("data-provider", name))
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Client::create_instance_profile).then_compute_output(|r| {
+                let name = r.instance_profile_name().unwrap_or_default();
+                op::create_instance_profile::CreateInstanceProfileOutput::builder()
+                    .instance_profile(
+                        dms::InstanceProfile::builder()
+                            .instance_profile_arn(dms_arn("instance-profile", name))
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Client::create_migration_project).then_compute_output(|r| {
+                let name = r.migration_project_name().unwrap_or_default();
+                op::create_migration_project::CreateMigrationProjectOutput::builder()
+                    .migration_project(
+                        dms::MigrationProject::builder()
+                            .migration_project_arn(dms_arn("migration-project", name))
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Client::create_data_migration).then_compute_output(|r| {
+                let name = r.data_migration_name().unwrap_or_default();
+                op::create_data_migration::CreateDataMigrationOutput::builder()
+                    .data_migration(
+                        dms::DataMigration::builder()
+                            .data_migration_arn(dms_arn("data-migration", name))
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Client::start_data_migration).then_output(|| {
+                op::start_data_migration::StartDataMigrationOutput::builder().build()
+            }),
+            mock!(Client::stop_data_migration).then_output(|| {
+                op::stop_data_migration::StopDataMigrationOutput::builder().build()
+            }),
+            mock!(Client::delete_data_migration).then_output(|| {
+                op::delete_data_migration::DeleteDataMigrationOutput::builder().build()
+            }),
+            mock!(Client::delete_migration_project).then_output(|| {
+                op::delete_migration_project::DeleteMigrationProjectOutput::builder().build()
+            }),
+            mock!(Client::delete_instance_profile).then_output(|| {
+                op::delete_instance_profile::DeleteInstanceProfileOutput::builder().build()
+            }),
+            mock!(Client::delete_data_provider).then_output(|| {
+                op::delete_data_provider::DeleteDataProviderOutput::builder().build()
+            }),
+        ];
+        DmsReplication::from_client(recording_client!(
+            self.recorder,
+            aws_sdk_databasemigration,
+            &rules
+        ))
+    }
+
+    /// The engines a replication step picks from: DMS as [`dms`](Self::dms), native over the
+    /// two secrets.
+    fn engines(&self, dms_exists: bool) -> ReplicationEngines {
+        ReplicationEngines::new(
+            self.dms(dms_exists),
+            self.secrets(),
+            ca_bundle_tls(Some(CA_BUNDLE.into())),
+        )
+    }
+
+    fn route53(&self) -> Route53Dns {
+        use aws_sdk_route53::operation as op;
+        use aws_sdk_route53::Client;
+        let change = |status: route53::ChangeStatus| {
+            route53::ChangeInfo::builder()
+                .id("/change/C0123456789ABCDEF")
+                .status(status)
+                .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .unwrap()
+        };
+        let rules = [
+            mock!(Client::list_resource_record_sets).then_output(|| {
+                op::list_resource_record_sets::ListResourceRecordSetsOutput::builder()
+                    .resource_record_sets(
+                        route53::ResourceRecordSet::builder()
+                            .name(format!("{RECORD}."))
+                            .r#type(route53::RrType::Cname)
+                            .ttl(300)
+                            .resource_records(
+                                route53::ResourceRecord::builder()
+                                    .value("orders.cluster-abc.eu-west-1.rds.amazonaws.com")
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .is_truncated(false)
+                    .max_items(100)
+                    .build()
+                    .unwrap()
+            }),
+            mock!(Client::change_resource_record_sets).then_output(move || {
+                op::change_resource_record_sets::ChangeResourceRecordSetsOutput::builder()
+                    .change_info(change(route53::ChangeStatus::Pending))
+                    .build()
+            }),
+            mock!(Client::get_change).then_output(move || {
+                op::get_change::GetChangeOutput::builder()
+                    .change_info(change(route53::ChangeStatus::Insync))
+                    .build()
+            }),
+        ];
+        Route53Dns::from_client(recording_client!(self.recorder, aws_sdk_route53, &rules))
+    }
+
+    fn cloudwatch(&self) -> CloudWatchLag {
+        let rules = [
+            mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_output(|| {
+                aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput::builder()
+                    .build()
+            }),
+        ];
+        CloudWatchLag::from_client(recording_client!(self.recorder, aws_sdk_cloudwatch, &rules))
+    }
+
+    /// What one function's calls were authorised on; the recorder starts afresh.
+    fn authorised(&self) -> BTreeSet<Authorisation> {
+        self.recorder
+            .take()
+            .iter()
+            .flat_map(authorisations)
+            .collect()
+    }
+}
+
+fn endpoint(cluster: &str) -> DatabaseEndpoint {
+    DatabaseEndpoint {
+        cluster_id: cluster.into(),
+        host: format!("{cluster}.cluster-abc.{REGION}.rds.amazonaws.com"),
+        port: 3306,
+    }
+}
+
+fn dms_spec(deployment: Deployment) -> ReplicationSpec {
+    ReplicationSpec::Dms(DmsSettings {
+        service_role_arn: SERVICE_ROLE.into(),
+        secrets_access_role_arn: deployment.secrets_role.map(str::to_string),
+        source_secret_arn: SECRET_ARN.into(),
+        target_secret_arn: TARGET_SECRET_ARN.into(),
+        instance_profile: InstanceProfileSpec {
+            subnet_group_identifier: "dms-private".into(),
+            vpc_security_group_ids: vec!["sg-0123456789abcdef0".into()],
+            publicly_accessible: false,
+        },
+    })
+}
+
+/// The state document a replication or SQL step reads its engine and endpoints from.
+fn state(replication: &ReplicationSpec) -> Value {
+    json!({
+        "sourceClusterId": SOURCE,
+        "replication": replication,
+        "preflight": {"engineMajorVersion": 3},
+        "restore": {
+            "targetClusterId": TARGET,
+            "targetClusterArn": cluster_arn(TARGET),
+            "status": "available",
+            "encrypted": true,
+            "kmsKeyId": KEY_ARN,
+            "restoreStartedAt": "2026-11-30T12:00:00Z",
+            "writerInstanceId": format!("{SOURCE_INSTANCE}-enc"),
+            "instances": [],
+            "sourceEndpoint": endpoint(SOURCE),
+            "targetEndpoint": endpoint(TARGET),
+            "ready": true,
+            "nextPollSeconds": 0
+        }
+    })
+}
+
+fn native_spec() -> ReplicationSpec {
+    serde_json::from_value(json!({
+        "engine": "native",
+        "sourceSecretArn": SECRET_ARN,
+        "targetSecretArn": TARGET_SECRET_ARN
+    }))
+    .unwrap()
+}
+
+fn migration_handle() -> ReplicationHandle {
+    ReplicationHandle {
+        engine: crate::dms::ENGINE.into(),
+        id: dms_arn("data-migration", MIGRATION),
+        name: MIGRATION.into(),
+        resources: vec![],
+    }
+}
+
+/// The native engine of `engines`, built: it reads both secrets.
+async fn build_native(engines: &ReplicationEngines) {
+    let state = state(&native_spec());
+    match engines.for_state(&state).unwrap() {
+        StateReplication::Native(native) => {
+            native.engine().await.unwrap();
+        }
+        StateReplication::Dms(_) => panic!("expected the native engine"),
+    }
+}
+
+fn held_lock() -> HeldLock {
+    HeldLock {
+        resource: cluster_arn(SOURCE),
+        holder: execution_arn(EXECUTION),
+        lease_expires_at: OffsetDateTime::now_utc() + time::Duration::hours(1),
+        taken_over: None,
+    }
+}
+
+fn describe_clusters(cluster: rds::DbCluster) -> Rule {
+    mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(move || {
+        DescribeDbClustersOutput::builder()
+            .db_clusters(cluster.clone())
+            .build()
+    })
+}
+
+fn read_only_is(value: &'static str) -> Rule {
+    mock!(aws_sdk_rds::Client::describe_db_cluster_parameters).then_output(move || {
+        DescribeDbClusterParametersOutput::builder()
+            .parameters(
+                rds::Parameter::builder()
+                    .parameter_name("read_only")
+                    .parameter_value(value)
+                    .build(),
+            )
+            .build()
+    })
+}
+
+/// The source as the fence finds it: in `group`, tagged with `tags`.
+fn fenced_source(group: &str, tags: &[Tag]) -> rds::DbCluster {
+    let mut cluster = rds::DbCluster::builder()
+        .db_cluster_identifier(SOURCE)
+        .db_cluster_arn(cluster_arn(SOURCE))
+        .engine("aurora-mysql")
+        .db_cluster_parameter_group(SOURCE_GROUP)
+        .vpc_security_groups(
+            rds::VpcSecurityGroupMembership::builder()
+                .vpc_security_group_id(group)
+                .build(),
+        );
+    for tag in tags {
+        cluster = cluster.tag_list(rds::Tag::builder().key(&tag.key).value(&tag.value).build());
+    }
+    cluster.build()
+}
+
+/// The RDS rules of the steps that read, create or retire clusters.
+fn rds_rules() -> Vec<Rule> {
     let member = rds::DbClusterMember::builder()
         .db_instance_identifier(SOURCE_INSTANCE)
         .is_cluster_writer(true)
         .db_cluster_parameter_group_status("in-sync")
         .build();
-    let describe_clusters =
-        mock!(aws_sdk_rds::Client::describe_db_clusters).then_output(move || {
-            DescribeDbClustersOutput::builder()
-                .db_clusters(
-                    rds::DbCluster::builder()
+    use aws_sdk_rds::operation as op;
+    vec![
+        describe_clusters(
+            rds::DbCluster::builder()
+                .db_cluster_identifier(SOURCE)
+                .db_cluster_arn(cluster_arn(SOURCE))
+                .engine("aurora-mysql")
+                .status("available")
+                .endpoint("orders.cluster-abc.eu-west-1.rds.amazonaws.com")
+                .port(3306)
+                .db_cluster_parameter_group(SOURCE_GROUP)
+                .db_cluster_members(member)
+                .build(),
+        ),
+        mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(
+                    rds::DbInstance::builder()
+                        .db_instance_identifier(SOURCE_INSTANCE)
                         .db_cluster_identifier(SOURCE)
-                        .db_cluster_arn(arn("rds", &format!("cluster:{SOURCE}")))
-                        .engine("aurora-mysql")
-                        .status("available")
-                        .db_cluster_parameter_group(SOURCE_GROUP)
-                        .db_cluster_members(member.clone())
+                        .db_instance_class("db.r6g.large")
                         .build(),
                 )
                 .build()
-        });
-    let describe_instances = mock!(aws_sdk_rds::Client::describe_db_instances).then_output(|| {
-        DescribeDbInstancesOutput::builder()
-            .db_instances(
-                rds::DbInstance::builder()
-                    .db_instance_identifier(SOURCE_INSTANCE)
-                    .db_cluster_identifier(SOURCE)
-                    .db_instance_class("db.r6g.large")
-                    .build(),
-            )
-            .build()
-    });
-    let describe_parameters = mock!(aws_sdk_rds::Client::describe_db_cluster_parameters)
-        .then_output(|| DescribeDbClusterParametersOutput::builder().build());
-    let describe_snapshots = mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
-        .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build());
-    let create_snapshot =
+        }),
+        mock!(aws_sdk_rds::Client::describe_db_cluster_parameters)
+            .then_output(|| DescribeDbClusterParametersOutput::builder().build()),
+        mock!(aws_sdk_rds::Client::describe_db_cluster_snapshots)
+            .then_output(|| DescribeDbClusterSnapshotsOutput::builder().build()),
         mock!(aws_sdk_rds::Client::create_db_cluster_snapshot).then_output(|| {
             CreateDbClusterSnapshotOutput::builder()
                 .db_cluster_snapshot(rds::DbClusterSnapshot::builder().status("creating").build())
                 .build()
-        });
-    let copy_group = mock!(aws_sdk_rds::Client::copy_db_cluster_parameter_group)
-        .then_output(|| aws_sdk_rds::operation::copy_db_cluster_parameter_group::CopyDbClusterParameterGroupOutput::builder().build());
-    let restore = mock!(aws_sdk_rds::Client::restore_db_cluster_from_snapshot)
-        .then_output(|| aws_sdk_rds::operation::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput::builder().build());
-    let create_instance = mock!(aws_sdk_rds::Client::create_db_instance).then_output(|| {
-        aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput::builder().build()
-    });
-    let events = mock!(aws_sdk_rds::Client::describe_events).then_output(|| {
-        aws_sdk_rds::operation::describe_events::DescribeEventsOutput::builder().build()
-    });
-    let modify = mock!(aws_sdk_rds::Client::modify_db_cluster).then_output(|| {
-        aws_sdk_rds::operation::modify_db_cluster::ModifyDbClusterOutput::builder().build()
-    });
-    let delete_instance = mock!(aws_sdk_rds::Client::delete_db_instance).then_output(|| {
-        aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput::builder().build()
-    });
-    let delete_cluster = mock!(aws_sdk_rds::Client::delete_db_cluster).then_output(|| {
-        aws_sdk_rds::operation::delete_db_cluster::DeleteDbClusterOutput::builder().build()
-    });
-    let rds_client = recording_client!(
-        recorder,
-        aws_sdk_rds,
-        &describe_clusters,
-        &describe_instances,
-        &describe_parameters,
-        &describe_snapshots,
-        &create_snapshot,
-        &copy_group,
-        &restore,
-        &create_instance,
-        &events,
-        &modify,
-        &delete_instance,
-        &delete_cluster,
-    );
-    let describe_key = mock!(aws_sdk_kms::Client::describe_key).then_output(|| {
-        aws_sdk_kms::operation::describe_key::DescribeKeyOutput::builder()
-            .key_metadata(
-                aws_sdk_kms::types::KeyMetadata::builder()
-                    .key_id("1234abcd-12ab-34cd-56ef-1234567890ab")
-                    .arn(KEY_ARN)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-    });
-    let kms_client = recording_client!(recorder, aws_sdk_kms, &describe_key);
-    let get_secret = mock!(aws_sdk_secretsmanager::Client::get_secret_value).then_output(|| {
-        aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput::builder()
-            .secret_string("{}")
-            .build()
-    });
-    let secrets_client = recording_client!(recorder, aws_sdk_secretsmanager, &get_secret);
+        }),
+        mock!(aws_sdk_rds::Client::copy_db_cluster_parameter_group).then_output(|| {
+            op::copy_db_cluster_parameter_group::CopyDbClusterParameterGroupOutput::builder()
+                .build()
+        }),
+        mock!(aws_sdk_rds::Client::restore_db_cluster_from_snapshot).then_output(|| {
+            op::restore_db_cluster_from_snapshot::RestoreDbClusterFromSnapshotOutput::builder()
+                .build()
+        }),
+        mock!(aws_sdk_rds::Client::create_db_instance)
+            .then_output(|| op::create_db_instance::CreateDbInstanceOutput::builder().build()),
+        mock!(aws_sdk_rds::Client::describe_events)
+            .then_output(|| op::describe_events::DescribeEventsOutput::builder().build()),
+        mock!(aws_sdk_rds::Client::modify_db_cluster)
+            .then_output(|| op::modify_db_cluster::ModifyDbClusterOutput::builder().build()),
+        mock!(aws_sdk_rds::Client::delete_db_instance)
+            .then_output(|| op::delete_db_instance::DeleteDbInstanceOutput::builder().build()),
+        mock!(aws_sdk_rds::Client::delete_db_cluster)
+            .then_output(|| op::delete_db_cluster::DeleteDbClusterOutput::builder().build()),
+    ]
+}
 
+/// The fence's RDS rules: the source in `group` with `tags`, `read_only` at `read_only`.
+fn fence_rules(group: &str, tags: &[Tag], read_only: &'static str) -> Vec<Rule> {
+    use aws_sdk_rds::operation as op;
+    vec![
+        describe_clusters(fenced_source(group, tags)),
+        read_only_is(read_only),
+        mock!(aws_sdk_rds::Client::add_tags_to_resource)
+            .then_output(|| op::add_tags_to_resource::AddTagsToResourceOutput::builder().build()),
+        mock!(aws_sdk_rds::Client::remove_tags_from_resource).then_output(|| {
+            op::remove_tags_from_resource::RemoveTagsFromResourceOutput::builder().build()
+        }),
+        mock!(aws_sdk_rds::Client::modify_db_cluster)
+            .then_output(|| op::modify_db_cluster::ModifyDbClusterOutput::builder().build()),
+        mock!(aws_sdk_rds::Client::modify_db_cluster_parameter_group).then_output(|| {
+            op::modify_db_cluster_parameter_group::ModifyDbClusterParameterGroupOutput::builder()
+                .build()
+        }),
+        mock!(aws_sdk_rds::Client::reset_db_cluster_parameter_group).then_output(|| {
+            op::reset_db_cluster_parameter_group::ResetDbClusterParameterGroupOutput::builder()
+                .build()
+        }),
+    ]
+}
+
+/// What each function's calls were authorised on, through the adapters its handler builds.
+async fn derived(deployment: Deployment) -> BTreeMap<&'static str, BTreeSet<Authorisation>> {
+    let clients = Clients {
+        recorder: Recorder::default(),
+    };
+    let rds_client = clients.rds(&rds_rules());
     let clusters = RdsClusters::from_client(rds_client.clone());
     let parameters = RdsClusterParameters::from_client(rds_client.clone());
     let retirement = RdsClusterRetirement::from_client(rds_client);
-    let kms = AwsKmsKeys::from_client(kms_client);
-    let secrets = SecretsManagerSecrets::from_client(secrets_client);
     let target_instance = naming::target_instance_id(SOURCE, TARGET, SOURCE_INSTANCE);
     assert_eq!(target_instance, format!("{SOURCE_INSTANCE}-enc"));
     let snapshot = naming::snapshot_id(SOURCE, EXECUTION);
     let tags = vec![Tag::new(naming::OWNER_TAG, SOURCE)];
-
+    let now = OffsetDateTime::now_utc();
+    let me = execution_arn(EXECUTION);
+    let dms_state = state(&dms_spec(deployment));
     let mut by_function = BTreeMap::new();
-    let mut finish = |function: &'static str, recorder: &Recorder| {
-        let pairs: BTreeSet<_> = recorder.take().iter().flat_map(authorisations).collect();
-        by_function.insert(function, pairs);
-    };
 
     // Preflight: the source, its writer's class, its parameter group and who shares it, the
-    // target ids, the key, and the secret binlog retention is read with.
+    // target ids, the key, the application's record, the secret binlog retention and the
+    // read_only bypass are read with; last, the source's lock, taken over from an execution
+    // that has ended.
+    let kms = clients.kms();
+    let secrets = clients.secrets();
     clusters.describe_cluster(SOURCE).await.unwrap();
     clusters.describe_cluster(TARGET).await.unwrap();
     clusters.describe_instance(SOURCE_INSTANCE).await.unwrap();
@@ -533,8 +1286,18 @@ async fn derived() -> BTreeMap<&'static str, BTreeSet<(String, String)>> {
     parameters.members_pending_reboot(SOURCE).await.unwrap();
     parameters.clusters_using(SOURCE_GROUP).await.unwrap();
     kms.describe_key(KEY_ARN).await.unwrap();
+    clients
+        .route53()
+        .resolve(HOSTED_ZONE, RECORD)
+        .await
+        .unwrap();
     secrets.secret_string(SECRET_ARN).await.unwrap();
-    finish("PreflightFunction", &recorder);
+    let lock = clients.lock(&execution_arn("exec-0"));
+    let held = source_lock::acquire(&lock, &cluster_arn(SOURCE), &me, now)
+        .await
+        .unwrap();
+    assert!(held.taken_over.is_some(), "the holder was asked about");
+    by_function.insert("PreflightFunction", clients.authorised());
 
     // Snapshot.
     clusters.describe_cluster(SOURCE).await.unwrap();
@@ -547,7 +1310,7 @@ async fn derived() -> BTreeMap<&'static str, BTreeSet<(String, String)>> {
         })
         .await
         .unwrap();
-    finish("SnapshotFunction", &recorder);
+    by_function.insert("SnapshotFunction", clients.authorised());
 
     // Restore: the parameter group copy, the cluster under the spec's key, each instance.
     let target_group = naming::target_parameter_group(TARGET);
@@ -589,20 +1352,143 @@ async fn derived() -> BTreeMap<&'static str, BTreeSet<(String, String)>> {
         })
         .await
         .unwrap();
-    finish("RestoreFunction", &recorder);
+    by_function.insert("RestoreFunction", clients.authorised());
 
     // BinlogPosition: the target writer's events.
     clusters
-        .instance_events(&target_instance, time::OffsetDateTime::now_utc())
+        .instance_events(&target_instance, now)
         .await
         .unwrap();
-    finish("BinlogPositionFunction", &recorder);
+    by_function.insert("BinlogPositionFunction", clients.authorised());
+
+    // CreateMigration over DMS: every resource looked up, none found, each created (with the
+    // step's tags), then the migration's status and its start. Over native replication: both
+    // secrets.
+    let engines = clients.engines(false);
+    let replication = engines.for_state(&dms_state).unwrap();
+    let handle = replication
+        .ensure_cdc(&CdcRequest {
+            name: MIGRATION.into(),
+            source: endpoint(SOURCE),
+            target: endpoint(TARGET),
+            start: BinlogPosition::new("mysql-bin-changelog.000005", 940),
+            settings: dms_spec(deployment),
+            tags: tags.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(handle.id, migration_handle().id);
+    let engines = clients.engines(true);
+    let replication = engines.for_state(&dms_state).unwrap();
+    replication.status(&handle).await.unwrap();
+    replication.start(&handle).await.unwrap();
+    build_native(&engines).await;
+    by_function.insert("CreateMigrationFunction", clients.authorised());
+
+    // PollLatency: the status, CloudWatch's second opinion; native: both secrets.
+    let handle = migration_handle();
+    let replication = engines.for_state(&dms_state).unwrap();
+    replication.status(&handle).await.unwrap();
+    clients
+        .cloudwatch()
+        .cdc_latency(&handle, now - time::Duration::minutes(10))
+        .await
+        .unwrap();
+    build_native(&engines).await;
+    by_function.insert("PollLatencyFunction", clients.authorised());
+
+    // FenceWrites: the lock checked; the saved record and what is there now read; whether the
+    // parameter group is shared; the record saved, the cluster moved onto the fence group and
+    // read_only set; the SQL half logs in to the source, and to the target to see the catch-up
+    // marker arrive before the fence. UnfenceWrites: the groups put back,
+    // read_only reset to its default, the record's tags removed.
+    let record = FenceRecord {
+        cluster_id: SOURCE.into(),
+        methods: vec![FenceMethod::SecurityGroup, FenceMethod::ReadOnly],
+        original_security_group_ids: Some(vec![APPLICATION_SG.into()]),
+        fence_security_group_id: Some(FENCE_SG.into()),
+        parameter_group: Some(SOURCE_GROUP.into()),
+        original_read_only: None,
+        fenced_at: now,
+    };
+    let lock = clients.lock(&me);
+    source_lock::ensure_held(&lock, Some(&held_lock()), now)
+        .await
+        .unwrap();
+    let unfenced = clients.rds(&fence_rules(APPLICATION_SG, &[], "0"));
+    let fence = RdsWriteFence::from_client(unfenced.clone());
+    fence.saved_record(SOURCE).await.unwrap();
+    fence.current(SOURCE).await.unwrap();
+    RdsClusterParameters::from_client(unfenced)
+        .clusters_using(SOURCE_GROUP)
+        .await
+        .unwrap();
+    fence.apply(&record).await.unwrap();
+    let writers = StateWriters::new(
+        secrets.clone(),
+        ca_bundle_tls(Some(CA_BUNDLE.into())),
+        dms_state.clone(),
+    );
+    writers.writer(SOURCE).await.unwrap();
+    writers.writer(TARGET).await.unwrap();
+    let fenced = clients.rds(&fence_rules(
+        FENCE_SG,
+        &encode_record(&record).unwrap(),
+        "1",
+    ));
+    RdsWriteFence::from_client(fenced)
+        .lift(&record)
+        .await
+        .unwrap();
+    by_function.insert("FenceWritesFunction", clients.authorised());
+
+    // Drain: the status, the marker read on the target; native: both secrets.
+    let replication = engines.for_state(&dms_state).unwrap();
+    replication.status(&handle).await.unwrap();
+    writers.writer(TARGET).await.unwrap();
+    build_native(&engines).await;
+    by_function.insert("DrainFunction", clients.authorised());
 
     // Verify: both secrets.
     secrets.secret_string(SECRET_ARN).await.unwrap();
-    finish("VerifyFunction", &recorder);
+    secrets.secret_string(TARGET_SECRET_ARN).await.unwrap();
+    by_function.insert("VerifyFunction", clients.authorised());
 
-    // Cleanup retiring the source: the final snapshot, its instances, the cluster.
+    // SwapDns (and the TTL actions, which make the same calls): the lock checked, the record
+    // read, upserted, and its change polled.
+    let lock = clients.lock(&me);
+    source_lock::ensure_held(&lock, Some(&held_lock()), now)
+        .await
+        .unwrap();
+    let dns = clients.route53();
+    dns.resolve(HOSTED_ZONE, RECORD).await.unwrap();
+    let change = dns
+        .upsert_cname(HOSTED_ZONE, RECORD, "orders-encrypted.cluster-abc", 5)
+        .await
+        .unwrap();
+    dns.change_status(&change.id).await.unwrap();
+    by_function.insert("SwapDnsFunction", clients.authorised());
+
+    // StopMigration: the status and the stop; native: both secrets.
+    let replication = engines.for_state(&dms_state).unwrap();
+    replication.status(&handle).await.unwrap();
+    replication.stop(&handle).await.unwrap();
+    build_native(&engines).await;
+    by_function.insert("StopMigrationFunction", clients.authorised());
+
+    // Cleanup retiring the source: the lock checked; the migration stopped and removed (its
+    // dependents by name); the fence's schema dropped on both sides; the final snapshot, the
+    // instances, the cluster; the lock released. Native: both secrets.
+    let lock = clients.lock(&me);
+    source_lock::ensure_held(&lock, Some(&held_lock()), now)
+        .await
+        .unwrap();
+    let replication = engines.for_state(&dms_state).unwrap();
+    replication.status(&handle).await.unwrap();
+    replication.stop(&handle).await.unwrap();
+    replication.remove(&handle).await.unwrap();
+    writers.writer(SOURCE).await.unwrap();
+    writers.writer(TARGET).await.unwrap();
     let final_snapshot = naming::final_snapshot_id(SOURCE, EXECUTION);
     clusters.describe_cluster(SOURCE).await.unwrap();
     clusters
@@ -623,49 +1509,49 @@ async fn derived() -> BTreeMap<&'static str, BTreeSet<(String, String)>> {
         .unwrap();
     retirement.delete_instance(SOURCE_INSTANCE).await.unwrap();
     retirement.delete_cluster(SOURCE).await.unwrap();
-    secrets.secret_string(SECRET_ARN).await.unwrap();
-    finish("CleanupFunction", &recorder);
+    source_lock::release(&lock, &held_lock()).await.unwrap();
+    build_native(&engines).await;
+    by_function.insert("CleanupFunction", clients.authorised());
 
     by_function
 }
 
 fn check(
-    prefix: &str,
-    derived: &BTreeMap<&'static str, BTreeSet<(String, String)>>,
+    deployment: Deployment,
+    derived: &BTreeMap<&'static str, BTreeSet<Authorisation>>,
 ) -> Vec<String> {
-    let template = Template::load(prefix);
+    let template = Template::load(deployment);
+    let name = deployment.name;
     let mut failures = Vec::new();
+    let derived_functions: BTreeSet<String> = derived.keys().map(|f| f.to_string()).collect();
+    if template.functions() != derived_functions {
+        failures.push(format!(
+            "the template's functions {:?} are not the derived ones {:?}",
+            template.functions(),
+            derived_functions
+        ));
+    }
     for (function, needed) in derived {
         let grants = template.grants(function);
-        for (action, resource) in needed {
-            let allowed = grants
-                .iter()
-                .any(|(a, pattern)| a == action && glob(pattern, resource));
-            if !allowed {
+        for wanted in needed {
+            if !grants.iter().any(|grant| grant.allows(wanted)) {
                 failures.push(format!(
-                    "{function} (prefix {prefix:?}): {action} on {resource} is not allowed"
+                    "{function} ({name} deployment): {} on {} ({:?}) is not allowed",
+                    wanted.action, wanted.resource, wanted.context
                 ));
             }
         }
-        // Of the services this run exercises, a grant no call used is one too many.
-        let called: BTreeSet<&String> = needed.iter().map(|(a, _)| a).collect();
-        for (action, pattern) in &grants {
-            let service = action.split(':').next().unwrap();
-            if !["rds", "kms", "secretsmanager"].contains(&service) {
-                continue;
-            }
-            if !called.contains(action) {
+        // A grant no call used is one too many.
+        for grant in &grants {
+            if !needed.iter().any(|wanted| wanted.action == grant.action) {
                 failures.push(format!(
-                    "{function} (prefix {prefix:?}): {action} is granted but never called"
+                    "{function} ({name} deployment): {} is granted but never called",
+                    grant.action
                 ));
-                continue;
-            }
-            let used = needed
-                .iter()
-                .any(|(a, resource)| a == action && glob(pattern, resource));
-            if !used {
+            } else if !needed.iter().any(|wanted| grant.allows(wanted)) {
                 failures.push(format!(
-                    "{function} (prefix {prefix:?}): {action} on {pattern} is granted but no call touches it"
+                    "{function} ({name} deployment): {} on {} is granted but no call touches it",
+                    grant.action, grant.resource
                 ));
             }
         }
@@ -675,8 +1561,9 @@ fn check(
 
 #[tokio::test]
 async fn every_call_is_allowed_and_every_grant_is_used_with_and_without_a_prefix() {
-    let derived = derived().await;
-    let mut failures = check("", &derived);
-    failures.extend(check(SOURCE, &derived));
+    let mut failures = Vec::new();
+    for deployment in [OPEN, NARROW] {
+        failures.extend(check(deployment, &derived(deployment).await));
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -11,7 +11,8 @@ pub const OWNER_TAG: &str = "aurora-encrypt:source";
 /// The execution that created a resource; its value is [`execution_tag_value`].
 pub const EXECUTION_TAG: &str = "aurora-encrypt:execution";
 
-const MAX_RDS_IDENTIFIER: usize = 63;
+/// RDS cluster, instance and snapshot identifiers.
+pub const MAX_RDS_IDENTIFIER: usize = 63;
 const MAX_PARAMETER_GROUP_NAME: usize = 255;
 const MAX_DMS_NAME: usize = 255;
 /// Hex digits of the hash that keeps shortened or lossily cleaned names distinct (48 bits: a

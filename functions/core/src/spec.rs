@@ -5,7 +5,7 @@
 //! the state document (which also holds step results), after preflight validated it once.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -17,6 +17,110 @@ pub const MAX_DNS_TTL_SECONDS: i64 = 3600;
 /// Low enough that clients follow the swap within seconds, high enough that resolvers still
 /// cache between an application's reconnects.
 const DEFAULT_DNS_TTL_SECONDS: i64 = 5;
+/// The default target is the source's id with this suffix.
+const DEFAULT_TARGET_SUFFIX: &str = "-encrypted";
+/// The longest source id whose default target is still an identifier.
+const MAX_SOURCE_ID_WITH_DEFAULT_TARGET: usize =
+    naming::MAX_RDS_IDENTIFIER - DEFAULT_TARGET_SUFFIX.len();
+
+/// The rules of [`MigrationSpec::validate`] as JSON Schema patterns, for the committed schema.
+/// Written for both ECMA-262 (editors) and Rust's `regex`: ASCII classes only (`[0-9]`, never
+/// `\d`), no look-around, anchored at both ends. `tests/tests/spec_schema.rs` runs one table of
+/// specs through the schema and through `validate` and proves they agree case by case.
+pub mod patterns {
+    /// RDS cluster identifier (with `maxLength` [`MAX_RDS_IDENTIFIER`](crate::naming::MAX_RDS_IDENTIFIER)): a letter, then letters and digits, single
+    /// hyphens between them.
+    pub const RDS_IDENTIFIER: &str = "^[A-Za-z](-?[A-Za-z0-9])*$";
+    /// The same, or empty (a source named by `sourceClusterResourceId` only).
+    pub const RDS_IDENTIFIER_OR_EMPTY: &str = "^([A-Za-z](-?[A-Za-z0-9])*)?$";
+    /// `DbClusterResourceId`, as AWS Config reports it.
+    pub const CLUSTER_RESOURCE_ID: &str = "^cluster-[A-Z0-9]{1,64}$";
+    /// With `minLength` 4: `db.` and a class.
+    pub const INSTANCE_CLASS: &str = "^db\\.";
+    /// An IAM role ARN (with `maxLength` 2048): a path of printable ASCII of at most 512
+    /// characters counting `role`, a name of 1-64 `[\w+=,.@-]`.
+    pub const IAM_ROLE_ARN: &str =
+        "^arn:aws[a-z-]*:iam:[a-z0-9-]*:[0-9]{12}:role/([!-~]{0,507}/)?[A-Za-z0-9_+=,.@-]{1,64}$";
+    /// A Secrets Manager secret ARN (with `maxLength` 2048): a name of 1-512 letters, digits and
+    /// `/_+=.@-`.
+    pub const SECRET_ARN: &str =
+        "^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$";
+    /// `ReplicationSubnetGroupIdentifier`: letters, digits, periods, spaces, underscores and
+    /// hyphens, not all spaces (with `maxLength` 255, and `not` [`DEFAULT_NAME`]).
+    pub const SUBNET_GROUP: &str = "^[A-Za-z0-9. _-]*[A-Za-z0-9._-][A-Za-z0-9. _-]*$";
+    /// `default`, in any case: the name DMS reserves.
+    pub const DEFAULT_NAME: &str = "^[Dd][Ee][Ff][Aa][Uu][Ll][Tt]$";
+    pub const SECURITY_GROUP_ID: &str = "^sg-[0-9a-f]{8,17}$";
+    /// A Route 53 hosted zone id, bare or as `/hostedzone/ID`.
+    pub const HOSTED_ZONE_ID: &str = "^(/hostedzone/)*[A-Za-z0-9]{1,32}$";
+    /// Route 53 record name labels (the 253-character limit is a `maxLength` beside it).
+    pub const DNS_NAME: &str = "^(\\*\\.)?[A-Za-z0-9_-]{1,63}(\\.[A-Za-z0-9_-]{1,63})*\\.?$";
+    /// An RFC 3339 timestamp's shape, for validators that do not check `format`.
+    pub const TIMESTAMP: &str =
+        "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
+
+    const UUID: &str =
+        "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}";
+    const MRK: &str = "mrk-[0-9A-Fa-f]{32}";
+    /// `AliasName`: at most 256 characters counting `alias/`.
+    const ALIAS: &str = "alias/[A-Za-z0-9/_-]{1,250}";
+
+    /// A KMS key id, multi-Region key id, alias, or key or alias ARN.
+    pub fn kms_key() -> String {
+        format!(
+            "^({UUID}|{MRK}|{ALIAS}|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{{12}}:(key/({UUID}|{MRK})|{ALIAS}))$"
+        )
+    }
+}
+
+/// The rules JSON Schema states with `if`/`then` rather than on one property: which source id
+/// is required, and how long it may be when the target's id is its default.
+fn spec_conditions() -> serde_json::Value {
+    serde_json::json!([
+        {
+            "if": {
+                "required": ["sourceClusterResourceId"],
+                "properties": {"sourceClusterResourceId": {"type": "string"}}
+            },
+            "else": {
+                "required": ["sourceClusterId"],
+                "properties": {"sourceClusterId": {"minLength": 1}}
+            }
+        },
+        {
+            "if": {
+                "required": ["targetClusterId"],
+                "properties": {"targetClusterId": {"type": "string"}}
+            },
+            "else": {
+                "properties": {"sourceClusterId": {"maxLength": MAX_SOURCE_ID_WITH_DEFAULT_TARGET}}
+            }
+        }
+    ])
+}
+
+/// `window` mode needs `windowStart`; a `security-group` fence needs `fenceSecurityGroupId`.
+fn switchover_conditions() -> serde_json::Value {
+    serde_json::json!([
+        {
+            "if": {"required": ["mode"], "properties": {"mode": {"const": "window"}}},
+            "then": {
+                "required": ["windowStart"],
+                "properties": {"windowStart": {"type": "string"}}
+            }
+        },
+        {
+            "if": {
+                "required": ["fence"],
+                "properties": {"fence": {"contains": {"const": "security-group"}}}
+            },
+            "then": {
+                "required": ["fenceSecurityGroupId"],
+                "properties": {"fenceSecurityGroupId": {"type": "string"}}
+            }
+        }
+    ])
+}
 
 /// What to encrypt, how to replicate, and how to switch over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -24,21 +128,31 @@ const DEFAULT_DNS_TTL_SECONDS: i64 = 5;
 #[schemars(
     title = "aurora-encrypt migration spec",
     deny_unknown_fields,
-    extend("anyOf" = [{"required": ["sourceClusterId"]}, {"required": ["sourceClusterResourceId"]}])
+    extend("allOf" = spec_conditions())
 )]
 pub struct MigrationSpec {
     /// The unencrypted (or to be re-keyed) Aurora MySQL cluster. May be left out when
     /// `sourceClusterResourceId` names it instead; preflight then fills it in.
     #[serde(default)]
+    #[schemars(
+        length(max = naming::MAX_RDS_IDENTIFIER),
+        pattern(patterns::RDS_IDENTIFIER_OR_EMPTY)
+    )]
     pub source_cluster_id: String,
     /// The encrypted copy to create; default `<sourceClusterId>-encrypted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = naming::MAX_RDS_IDENTIFIER),
+        pattern(patterns::RDS_IDENTIFIER)
+    )]
     pub target_cluster_id: Option<String>,
     /// KMS key id, alias or ARN; default the account's `aws/rds` key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(patterns::kms_key()))]
     pub kms_key_id: Option<String>,
     /// Instance class for every target instance; default each source instance's class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 4), pattern(patterns::INSTANCE_CLASS))]
     pub instance_class: Option<String>,
     pub replication: ReplicationSpec,
     #[serde(default)]
@@ -56,11 +170,15 @@ pub struct MigrationSpec {
     /// The source by its resource id (`cluster-…`), as AWS Config reports it; preflight resolves
     /// it to `sourceClusterId` (DescribeDBClusters, filter `db-cluster-resource-id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(patterns::CLUSTER_RESOURCE_ID))]
     pub source_cluster_resource_id: Option<String>,
 }
 
 /// How change data capture reaches the target.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+// Deserialized through `ReplicationFields`, not as a buffered internally tagged enum, so that
+// strict parsing sees every field: a field of the other engine is refused by name rather than
+// dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(tag = "engine", rename_all = "lowercase")]
 pub enum ReplicationSpec {
     /// AWS DMS homogeneous data migration (type `cdc`).
@@ -74,15 +192,110 @@ pub enum ReplicationSpec {
 #[schemars(deny_unknown_fields)]
 pub struct DmsReplication {
     /// IAM role DMS assumes to run the data migration.
+    #[schemars(length(max = 2048), pattern(patterns::IAM_ROLE_ARN))]
     pub service_role_arn: String,
     /// IAM role DMS assumes to read the secrets; default `serviceRoleArn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), pattern(patterns::IAM_ROLE_ARN))]
     pub secrets_access_role_arn: Option<String>,
     /// Secrets Manager secret with the source's replication user.
+    #[schemars(length(max = 2048), pattern(patterns::SECRET_ARN))]
     pub source_secret_arn: String,
     /// Secrets Manager secret with the target's admin user.
+    #[schemars(length(max = 2048), pattern(patterns::SECRET_ARN))]
     pub target_secret_arn: String,
     pub instance_profile: InstanceProfileSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Engine {
+    Dms,
+    Native,
+}
+
+/// The fields of every engine in one flat object; [`ReplicationSpec`] keeps the chosen engine's
+/// and refuses the others'. `Some(None)` is a field given as `null`: present all the same.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplicationFields {
+    engine: Engine,
+    #[serde(default, deserialize_with = "present")]
+    service_role_arn: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    secrets_access_role_arn: Option<Option<String>>,
+    source_secret_arn: String,
+    target_secret_arn: String,
+    #[serde(default, deserialize_with = "present")]
+    instance_profile: Option<Option<InstanceProfileSpec>>,
+}
+
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+impl ReplicationFields {
+    /// The first DMS-only field given to another engine, as the spec spells it.
+    fn misplaced(&self) -> Option<&'static str> {
+        if self.engine == Engine::Dms {
+            return None;
+        }
+        [
+            ("serviceRoleArn", self.service_role_arn.is_some()),
+            (
+                "secretsAccessRoleArn",
+                self.secrets_access_role_arn.is_some(),
+            ),
+            ("instanceProfile", self.instance_profile.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(field, given)| given.then_some(field))
+    }
+}
+
+/// The DMS-only field a spec's `replication` gives another engine, to name it in the error (the
+/// deserializer's own error can only name `replication`).
+fn misplaced_replication_field(text: &str) -> Option<&'static str> {
+    let spec: serde_json::Value = serde_json::from_str(text).ok()?;
+    let fields: ReplicationFields =
+        serde_json::from_value(spec.get("replication")?.clone()).ok()?;
+    fields.misplaced()
+}
+
+/// Why `field` is refused under `engine: native`.
+fn misplaced_reason(field: &str) -> String {
+    format!("`{field}` is a field of engine `dms`; engine `native` takes only `sourceSecretArn` and `targetSecretArn`")
+}
+
+impl<'de> Deserialize<'de> for ReplicationSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let fields = ReplicationFields::deserialize(deserializer)?;
+        if let Some(field) = fields.misplaced() {
+            return Err(D::Error::custom(misplaced_reason(field)));
+        }
+        match fields.engine {
+            Engine::Native => Ok(ReplicationSpec::Native(NativeReplication {
+                source_secret_arn: fields.source_secret_arn,
+                target_secret_arn: fields.target_secret_arn,
+            })),
+            Engine::Dms => Ok(ReplicationSpec::Dms(DmsReplication {
+                service_role_arn: fields
+                    .service_role_arn
+                    .flatten()
+                    .ok_or_else(|| D::Error::missing_field("serviceRoleArn"))?,
+                secrets_access_role_arn: fields.secrets_access_role_arn.flatten(),
+                source_secret_arn: fields.source_secret_arn,
+                target_secret_arn: fields.target_secret_arn,
+                instance_profile: fields
+                    .instance_profile
+                    .flatten()
+                    .ok_or_else(|| D::Error::missing_field("instanceProfile"))?,
+            })),
+        }
+    }
 }
 
 /// Where DMS runs: a subnet group and security groups that reach both clusters.
@@ -90,8 +303,14 @@ pub struct DmsReplication {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct InstanceProfileSpec {
+    #[schemars(
+        length(max = 255),
+        pattern(patterns::SUBNET_GROUP),
+        extend("not" = {"pattern": patterns::DEFAULT_NAME})
+    )]
     pub subnet_group_identifier: String,
     #[serde(default)]
+    #[schemars(inner(pattern(patterns::SECURITY_GROUP_ID)))]
     pub vpc_security_group_ids: Vec<String>,
     #[serde(default)]
     pub publicly_accessible: bool,
@@ -102,8 +321,10 @@ pub struct InstanceProfileSpec {
 #[schemars(deny_unknown_fields)]
 pub struct NativeReplication {
     /// Secret with the replication user the target connects to the source as.
+    #[schemars(length(max = 2048), pattern(patterns::SECRET_ARN))]
     pub source_secret_arn: String,
     /// Secret with the target's admin user (runs `mysql.rds_set_external_*`).
+    #[schemars(length(max = 2048), pattern(patterns::SECRET_ARN))]
     pub target_secret_arn: String,
 }
 
@@ -142,32 +363,41 @@ pub enum WindowMissed {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, extend("allOf" = switchover_conditions()))]
 pub struct SwitchoverSpec {
     #[serde(default)]
     pub mode: SwitchoverMode,
     /// RFC 3339; required in `window` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("format" = "date-time"))]
+    #[schemars(extend("format" = "date-time"), pattern(patterns::TIMESTAMP))]
     pub window_start: Option<String>,
     /// RFC 3339; if the target is not in sync by then, do not switch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("format" = "date-time"))]
+    #[schemars(extend("format" = "date-time"), pattern(patterns::TIMESTAMP))]
     pub window_end: Option<String>,
     #[serde(default)]
     pub on_window_missed: WindowMissed,
     /// CDC lag at or below which the target counts as in sync before fencing.
     #[serde(default = "default_max_lag_seconds")]
+    #[schemars(range(max = MAX_LAG_SECONDS))]
     pub max_lag_seconds: u32,
     /// How long the fenced drain may take before the switchover is abandoned.
     #[serde(default = "default_drain_timeout_seconds")]
+    #[schemars(range(min = DRAIN_TIMEOUT_SECONDS.0, max = DRAIN_TIMEOUT_SECONDS.1))]
     pub drain_timeout_seconds: u32,
     #[serde(default = "default_fence")]
+    #[schemars(length(min = 1))]
     pub fence: Vec<FenceMethod>,
     /// Required when `fence` includes `security-group`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(patterns::SECURITY_GROUP_ID))]
     pub fence_security_group_id: Option<String>,
 }
+
+/// The largest `maxLagSeconds`: an hour behind is not "in sync".
+const MAX_LAG_SECONDS: u32 = 3600;
+/// `drainTimeoutSeconds` bounds: at least one poll, at most an hour of write downtime.
+const DRAIN_TIMEOUT_SECONDS: (u32, u32) = (10, 3600);
 
 fn default_max_lag_seconds() -> u32 {
     5
@@ -199,12 +429,19 @@ impl Default for SwitchoverSpec {
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct DnsSpec {
+    #[schemars(pattern(patterns::HOSTED_ZONE_ID))]
     pub hosted_zone_id: String,
+    /// At most 253 characters without the final dot.
+    #[schemars(
+        pattern(patterns::DNS_NAME),
+        extend("anyOf" = [{"maxLength": 253}, {"maxLength": 254, "pattern": "\\.$"}])
+    )]
     pub record_name: String,
     /// The switchover TTL: the record is lowered to it early in the run (its own TTL is recorded
     /// and put back after cleanup or rollback), and the swap uses it. Signed so that a negative
     /// TTL is reported as such rather than as a parse error.
     #[serde(default = "default_ttl")]
+    #[schemars(range(min = 0, max = MAX_DNS_TTL_SECONDS))]
     pub ttl_seconds: i64,
 }
 
@@ -233,6 +470,7 @@ pub struct VerifySpec {
     pub databases: Vec<String>,
     /// Verification beyond this is abandoned (the switchover rolls back).
     #[serde(default = "default_verify_timeout_seconds")]
+    #[schemars(range(max = u32::MAX))]
     pub timeout_seconds: u32,
 }
 
@@ -299,6 +537,14 @@ impl MigrationSpec {
             Ok(spec) => spec,
             Err(error) => {
                 let field = track.path().to_string();
+                if field == "replication" {
+                    if let Some(field) = misplaced_replication_field(text) {
+                        return Err(InvalidInput::new(
+                            format!("replication.{field}"),
+                            misplaced_reason(field),
+                        ));
+                    }
+                }
                 let field = if field == "." { "$".to_string() } else { field };
                 return Err(InvalidInput::new(field, error.to_string()));
             }
@@ -322,7 +568,7 @@ impl MigrationSpec {
     pub fn target_cluster_id(&self) -> String {
         self.target_cluster_id
             .clone()
-            .unwrap_or_else(|| format!("{}-encrypted", self.source_cluster_id))
+            .unwrap_or_else(|| format!("{}{DEFAULT_TARGET_SUFFIX}", self.source_cluster_id))
     }
 
     /// Checks everything that can be checked without calling AWS. `now` is used to refuse a
@@ -485,14 +731,15 @@ impl MigrationSpec {
             )?;
         }
         check(
-            s.max_lag_seconds <= 3600,
+            s.max_lag_seconds <= MAX_LAG_SECONDS,
             "switchover.maxLagSeconds",
-            "must be at most 3600",
+            format!("must be at most {MAX_LAG_SECONDS}"),
         )?;
+        let (min_drain, max_drain) = DRAIN_TIMEOUT_SECONDS;
         check(
-            (10..=3600).contains(&s.drain_timeout_seconds),
+            (min_drain..=max_drain).contains(&s.drain_timeout_seconds),
             "switchover.drainTimeoutSeconds",
-            "must be between 10 and 3600",
+            format!("must be between {min_drain} and {max_drain}"),
         )?;
         check(
             !s.fence.is_empty(),
@@ -547,11 +794,13 @@ pub fn check_arn(
     resource_prefix: &str,
 ) -> Result<(), InvalidInput> {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    // IAM: a role name is 1-64 of `[\w+=,.@-]` under a path of at most 512 characters. Secrets
-    // Manager: a secret name is 1-512 of letters, digits and `/_+=.@-`. Both ARNs: at most 2048.
+    // IAM: a role name is 1-64 of `[\w+=,.@-]` under a path of at most 512 printable ASCII
+    // characters. Secrets Manager: a secret name is 1-512 of letters, digits and `/_+=.@-`. Both
+    // ARNs: at most 2048.
     let name_ok = |resource: &str| match service {
         "iam" => resource.rsplit_once('/').is_some_and(|(path, name)| {
             path.len() <= 512
+                && path.chars().all(|c| c.is_ascii_graphic())
                 && (1..=64).contains(&name.len())
                 && name
                     .chars()
@@ -569,11 +818,11 @@ pub fn check_arn(
         && arn.len() <= 2048
         && name_ok(parts[5])
         && parts[0] == "arn"
-        && parts[1].starts_with("aws")
+        && is_partition(parts[1])
         && parts[2] == service
         && (service == "iam" || !parts[3].is_empty())
-        && parts[4].len() == 12
-        && parts[4].chars().all(|c| c.is_ascii_digit())
+        && is_region_text(parts[3])
+        && is_account_id(parts[4])
         && parts[5].len() > resource_prefix.len()
         && parts[5].starts_with(resource_prefix);
     check(
@@ -581,6 +830,22 @@ pub fn check_arn(
         field,
         format!("must be an ARN like arn:aws:{service}:...:{resource_prefix}NAME"),
     )
+}
+
+/// `aws`, `aws-cn`, `aws-us-gov` …
+fn is_partition(text: &str) -> bool {
+    text.strip_prefix("aws")
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+}
+
+/// A region as ARNs spell it (`eu-west-1`), possibly empty (IAM).
+fn is_region_text(text: &str) -> bool {
+    text.chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.chars().all(|c| c.is_ascii_digit())
 }
 
 fn is_security_group_id(id: &str) -> bool {
@@ -616,10 +881,11 @@ fn is_kms_key_reference(key: &str) -> bool {
     if let Some(rest) = key.strip_prefix("arn:") {
         let parts: Vec<&str> = rest.splitn(5, ':').collect();
         return parts.len() == 5
-            && parts[0].starts_with("aws")
+            && is_partition(parts[0])
             && parts[1] == "kms"
             && !parts[2].is_empty()
-            && parts[3].len() == 12
+            && is_region_text(parts[2])
+            && is_account_id(parts[3])
             && (parts[4]
                 .strip_prefix("key/")
                 .is_some_and(|k| is_uuid(k) || is_mrk(k))
@@ -925,6 +1191,61 @@ mod tests {
     }
 
     #[test]
+    fn dms_fields_under_engine_native_are_refused_by_name() {
+        let native = json!({
+            "sourceClusterId": "orders",
+            "replication": {
+                "engine": "native",
+                "sourceSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:repl",
+                "targetSecretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:admin"
+            }
+        });
+        for (field, value) in [
+            (
+                "serviceRoleArn",
+                json!("arn:aws:iam::123456789012:role/dms-data-migration"),
+            ),
+            ("secretsAccessRoleArn", Value::Null),
+            (
+                "instanceProfile",
+                json!({"subnetGroupIdentifier": "dms-private"}),
+            ),
+        ] {
+            let mut spec = native.clone();
+            spec["replication"][field] = value;
+            let error = parse_and_validate(&spec).unwrap_err();
+            assert_eq!(error.field, format!("replication.{field}"), "{error}");
+            assert!(error.reason.contains("engine `dms`"), "{error}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_inside_replication_are_refused() {
+        let error =
+            parse_and_validate(&with(valid(), "/replication/cdcOnly", json!(true))).unwrap_err();
+        assert_eq!(error.field, "replication.cdcOnly");
+        let error = parse_and_validate(&with(
+            valid(),
+            "/replication/instanceProfile/subnetIds",
+            json!([]),
+        ))
+        .unwrap_err();
+        assert_eq!(error.field, "replication.instanceProfile.subnetIds");
+    }
+
+    #[test]
+    fn replication_round_trips_through_json() {
+        let spec = parse_and_validate(&valid()).unwrap();
+        let text = serde_json::to_string(&spec.replication).unwrap();
+        let back: ReplicationSpec = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, spec.replication);
+        let error = parse_and_validate(&with(valid(), "/replication/instanceProfile", Value::Null))
+            .unwrap_err();
+        assert_eq!(error.field, "replication");
+        assert!(error.reason.contains("instanceProfile"), "{error}");
+    }
+
+    #[test]
     fn malformed_json_is_invalid_input() {
         let error = MigrationSpec::from_json("{\"sourceClusterId\": ").unwrap_err();
         assert_eq!(error.field, "sourceClusterId");
@@ -963,8 +1284,8 @@ mod tests {
         assert_eq!(schema["additionalProperties"], false);
         // The source is named by its identifier or, from AWS Config, by its resource id.
         assert_eq!(
-            schema["anyOf"],
-            json!([{"required": ["sourceClusterId"]}, {"required": ["sourceClusterResourceId"]}])
+            schema["allOf"][0]["else"]["required"],
+            json!(["sourceClusterId"])
         );
         assert!(schema["required"]
             .as_array()

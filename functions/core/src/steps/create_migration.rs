@@ -21,11 +21,11 @@ use crate::state::{BinlogOutput, ExecutionRef, MigrationOutput, RestoreOutput};
 /// `dms:*` and `iam:PassRole` for the DMS engine; `secretsmanager:GetSecretValue` for the native engine's credentials.
 pub const IAM_ACTIONS: &[&str] = &[
     "dms:CreateDataProvider",
-    "dms:DescribeDataProviders",
+    "dms:ListDataProviders",
     "dms:CreateInstanceProfile",
-    "dms:DescribeInstanceProfiles",
+    "dms:ListInstanceProfiles",
     "dms:CreateMigrationProject",
-    "dms:DescribeMigrationProjects",
+    "dms:ListMigrationProjects",
     "dms:CreateDataMigration",
     "dms:DescribeDataMigrations",
     "dms:StartDataMigration",
