@@ -264,31 +264,11 @@ impl Parser {
             }
             Some('S') if self.rest_starts_with("States.") => self.call().map(Arg::Call),
             Some(c) if c == '-' || c.is_ascii_digit() => {
-                let start = self.pos;
-                self.pos += 1;
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_digit() || ".eE+-".contains(c))
-                {
-                    self.pos += 1;
-                }
-                let text: String = self.chars[start..self.pos].iter().collect();
-                serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .filter(Value::is_number)
-                    .map(Arg::Literal)
-                    .ok_or_else(|| format!("'{text}' is not a number"))
+                crate::lex::number(&self.chars, &mut self.pos).map(Arg::Literal)
             }
             _ => {
-                for (word, value) in [
-                    ("true", Value::Bool(true)),
-                    ("false", Value::Bool(false)),
-                    ("null", Value::Null),
-                ] {
-                    if self.rest_starts_with(word) {
-                        self.pos += word.len();
-                        return Ok(Arg::Literal(value));
-                    }
+                if let Some(value) = crate::lex::keyword(&self.chars, &mut self.pos) {
+                    return Ok(Arg::Literal(value));
                 }
                 Err(format!("unexpected argument at position {}", self.pos))
             }

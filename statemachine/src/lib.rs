@@ -32,6 +32,7 @@ pub mod error;
 pub mod history;
 pub mod intrinsics;
 pub mod io;
+mod lex;
 pub mod path;
 pub mod retry;
 mod states;

@@ -726,29 +726,11 @@ impl Cursor {
             }
             Some('\'' | '"') => Ok(Operand::Literal(Value::String(self.quoted()?))),
             Some(c) if c == '-' || c.is_ascii_digit() => {
-                let start = self.pos;
-                self.pos += 1;
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_digit() || ".eE+-".contains(c))
-                {
-                    self.pos += 1;
-                }
-                let text: String = self.chars[start..self.pos].iter().collect();
-                let value: Value =
-                    serde_json::from_str(&text).map_err(|_| format!("bad number '{text}'"))?;
-                Ok(Operand::Literal(value))
+                crate::lex::number(&self.chars, &mut self.pos).map(Operand::Literal)
             }
             _ => {
-                for (word, value) in [
-                    ("true", Value::Bool(true)),
-                    ("false", Value::Bool(false)),
-                    ("null", Value::Null),
-                ] {
-                    if self.starts_with(word) {
-                        self.pos += word.len();
-                        return Ok(Operand::Literal(value));
-                    }
+                if let Some(value) = crate::lex::keyword(&self.chars, &mut self.pos) {
+                    return Ok(Operand::Literal(value));
                 }
                 Err("expected '@', '$' or a literal in the filter".into())
             }
