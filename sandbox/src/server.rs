@@ -154,6 +154,10 @@ impl ServerSpec {
 
     /// Starts `mariadbd` in its own process group (a Ctrl-C in the terminal reaches the CLI,
     /// which decides what to stop) and waits until it answers.
+    ///
+    /// Until it answers, the server belongs to this call: if the call is abandoned (an
+    /// interrupted demo, an aborted restore task), the server is killed. It used to be dropped
+    /// unregistered and kept running on a directory the clean-up then deleted.
     pub async fn start(&self, tools: &Tools) -> SandboxResult<Child> {
         let mut child = Command::new(&tools.server)
             .arg(self.defaults_arg())
@@ -166,11 +170,13 @@ impl ServerSpec {
                 "starting {}",
                 tools.server.display()
             )))?;
+        let mut starting = KillUnlessHandedOver(child.id());
         if let Err(e) = self.wait_ready(tools, &mut child).await {
             let _ = child.start_kill();
             let _ = child.wait().await;
             return Err(e);
         }
+        starting.0 = None;
         Ok(child)
     }
 
@@ -237,19 +243,22 @@ impl ServerSpec {
         }
     }
 
-    /// The server's pid as its pid file says.
-    pub fn read_pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.pid_file())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
     pub fn error_log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.error_log()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(8)..].join(" | ")
+    }
+}
+
+/// The pid of a server being started: killed if dropped before [`ServerSpec::start`] hands the
+/// server over (tokio reaps a dropped child in the background).
+struct KillUnlessHandedOver(Option<u32>);
+
+impl Drop for KillUnlessHandedOver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            signal(pid, libc::SIGKILL);
+        }
     }
 }
 
