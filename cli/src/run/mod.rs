@@ -6,6 +6,7 @@
 //! sandbox, stops its servers cleanly.
 
 pub mod aws;
+pub mod plan;
 pub mod summary;
 
 use std::path::PathBuf;
@@ -54,6 +55,11 @@ pub struct Args {
     /// RDS CA bundle (global-bundle.pem) for SQL over TLS (aws backend; or RDS_CA_BUNDLE).
     #[arg(long, value_name = "FILE")]
     pub rds_ca_bundle: Option<PathBuf>,
+    /// Print the result as one JSON object on stdout (status, output or error and cause, state
+    /// transitions) instead of progress lines and a summary; a dry run's plan is
+    /// `output.preflight`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn refuse(name: &str, message: &str) -> ExitCode {
@@ -89,7 +95,9 @@ pub async fn run(args: Args) -> ExitCode {
                 }
                 Err(e) => return refuse("SandboxUnusable", &e.to_string()),
             };
-            let Some((source, target)) = aurora_local::sandbox_ports::cluster_ids(&spec) else {
+            let Some((source, target)) =
+                aurora_local::sandbox_ports::resolved_cluster_ids(&opened, &spec).await
+            else {
                 return refuse(
                     "InvalidInput",
                     "the spec does not parse: run `aurora-encrypt validate --spec` for details",
@@ -110,7 +118,7 @@ pub async fn run(args: Args) -> ExitCode {
         Approval::Prompt
     };
     let mut progress = Progress::new();
-    let mut view = TerminalView::for_stdout();
+    let mut view = (!args.json).then(TerminalView::for_stdout);
     let hint = (approval == Approval::Prompt)
         .then_some("answer `yes` below, or `aurora-encrypt approve --local` from another terminal");
     let mailbox = sandbox
@@ -130,7 +138,9 @@ pub async fn run(args: Args) -> ExitCode {
                 progress.apply(&Event::from(event));
             }
             let waiting = progress.pending_approval().is_some();
-            view.show(&progress, if waiting { hint } else { None });
+            if let Some(view) = view.as_mut() {
+                view.show(&progress, if waiting { hint } else { None });
+            }
         },
         async {
             let _ = tokio::signal::ctrl_c().await;
@@ -141,13 +151,15 @@ pub async fn run(args: Args) -> ExitCode {
         Ok(run) => run,
         Err(e) => return refuse("InvalidDefinition", &e.to_string()),
     };
-    view.finish(&progress);
     let history = &run.outcome.history;
-    summary::print(
-        history,
-        run.outcome.state_transitions,
-        &aurora_local::timing::timing(history),
-    );
+    if let Some(view) = view.as_mut() {
+        view.finish(&progress);
+        summary::print(
+            history,
+            run.outcome.state_transitions,
+            &aurora_local::timing::timing(history),
+        );
+    }
     if let Some(path) = &args.history {
         if let Err(e) = std::fs::write(path, run.outcome.history_json_lines()) {
             eprintln!(
@@ -169,8 +181,18 @@ pub async fn run(args: Args) -> ExitCode {
         // The target this run restored is the application's database now: keep it running.
         sandbox.detach();
     }
+    if args.json {
+        println!(
+            "{}",
+            result_json(&run.outcome.status, run.outcome.state_transitions)
+        );
+    }
     match run.outcome.status {
+        Status::Succeeded(_) if args.json => ExitCode::SUCCESS,
         Status::Succeeded(output) => {
+            if let Some(plan) = plan::render(&output) {
+                print!("{plan}");
+            }
             if let Some(cleaned) = output.get("cleanedUp") {
                 println!("cleanup: {cleaned}");
             }
@@ -186,6 +208,24 @@ pub async fn run(args: Args) -> ExitCode {
             ExitCode::from(1)
         }
         Status::Aborted => ExitCode::from(130),
+    }
+}
+
+/// `run --json`'s one line: what `DescribeExecution` would say of the execution.
+fn result_json(status: &Status, state_transitions: u64) -> Value {
+    match status {
+        Status::Succeeded(output) => json!({
+            "status": "SUCCEEDED",
+            "output": output,
+            "stateTransitions": state_transitions,
+        }),
+        Status::Failed { error, cause } => json!({
+            "status": "FAILED",
+            "error": error,
+            "cause": cause,
+            "stateTransitions": state_transitions,
+        }),
+        Status::Aborted => json!({"status": "ABORTED", "stateTransitions": state_transitions}),
     }
 }
 
@@ -205,6 +245,32 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         args: Args,
+    }
+
+    #[test]
+    fn json_result_is_the_status_with_the_output_or_the_error_and_cause() {
+        let plan = json!({"preflight": {"dryRun": true, "resources": [{"action": "create"}]}});
+        let ok = result_json(&Status::Succeeded(plan), 3);
+        assert_eq!(ok["status"], "SUCCEEDED");
+        assert_eq!(
+            ok["output"]["preflight"]["resources"][0]["action"],
+            "create"
+        );
+        assert_eq!(ok["stateTransitions"], 3);
+        let failed = result_json(
+            &Status::Failed {
+                error: "SnapshotFailed".into(),
+                cause: Some("snapshot orders-x failed".into()),
+            },
+            9,
+        );
+        assert_eq!(failed["status"], "FAILED");
+        assert_eq!(failed["error"], "SnapshotFailed");
+        assert_eq!(failed["cause"], "snapshot orders-x failed");
+        assert!(failed.get("output").is_none());
+        assert_eq!(result_json(&Status::Aborted, 1)["status"], "ABORTED");
+        let cli = Cli::try_parse_from(["x", "--spec", "s.json", "--local", "--json"]).unwrap();
+        assert!(cli.args.json);
     }
 
     #[test]
