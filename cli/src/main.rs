@@ -1,7 +1,7 @@
 //! `aurora-encrypt`: the command line of the project.
 //!
-//! Each command group lives in its own module (`asl` today); a new group is a new variant of
-//! [`Command`] plus a module exposing `Args` and `run`.
+//! Each command (or group: `asl`, `sandbox`, the Step Functions commands in `sfn`) lives in its
+//! own module; a new one is a new variant of [`Command`] plus a module exposing `Args` and `run`.
 
 mod asl;
 mod demo;

@@ -94,20 +94,6 @@ impl fmt::Debug for TestServer {
     }
 }
 
-/// Whether `mariadbd` and `mariadb-install-db` are on the PATH.
-pub fn mariadb_available() -> bool {
-    [mariadbd(), PathBuf::from("mariadb-install-db")]
-        .iter()
-        .all(|tool| {
-            Command::new(tool)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok()
-        })
-}
-
 /// `mariadbd` from the PATH, or where Debian puts it when `/usr/sbin` is not on the PATH.
 fn mariadbd() -> PathBuf {
     let on_path = std::env::var_os("PATH").and_then(|path| {

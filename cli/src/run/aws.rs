@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aurora_aws::replication_engine::{ca_bundle_tls, ReplicationEngines};
+use aurora_aws::rds_ca::ca_bundle_tls;
+use aurora_aws::replication_engine::ReplicationEngines;
 use aurora_core::errors::PortError;
 use aurora_core::ports::{
     CdcRequest, Clusters, DatabaseEndpoint, PortResult, Replication, ReplicationHandle,

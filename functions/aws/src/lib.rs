@@ -16,87 +16,104 @@
 //! ```
 
 pub mod classify;
+#[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
+#[cfg(feature = "dms")]
 pub mod dms;
+#[cfg(feature = "rds")]
 pub mod fence;
+#[cfg(feature = "kms")]
 pub mod kms;
+#[cfg(feature = "rds")]
 pub mod params;
+#[cfg(feature = "rds")]
 pub mod rds;
+#[cfg(feature = "sql")]
+pub mod rds_ca;
+#[cfg(feature = "replication")]
 pub mod replication_engine;
+#[cfg(feature = "rds")]
 pub mod retirement;
+#[cfg(feature = "route53")]
 pub mod route53;
+#[cfg(feature = "secrets")]
 pub mod secrets;
+#[cfg(feature = "source-lock")]
 pub mod source_lock;
+#[cfg(feature = "sql")]
 pub mod state_writers;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "full"))]
 mod iam_policy;
-#[cfg(test)]
+#[cfg(all(test, feature = "dms"))]
 mod plan_names;
 #[cfg(test)]
+// Each service's tests use some of the helpers; a build with a few features leaves others unused.
+#[cfg_attr(not(feature = "full"), allow(dead_code, unused_macros, unused_imports))]
 mod test_support;
 
+#[cfg(feature = "cloudwatch")]
 pub use cloudwatch::CloudWatchLag;
+#[cfg(feature = "dms")]
 pub use dms::DmsReplication;
+#[cfg(feature = "rds")]
 pub use fence::RdsWriteFence;
+#[cfg(feature = "kms")]
 pub use kms::AwsKmsKeys;
+#[cfg(feature = "rds")]
 pub use params::RdsClusterParameters;
+#[cfg(feature = "rds")]
 pub use rds::RdsClusters;
+#[cfg(feature = "replication")]
 pub use replication_engine::{ReplicationEngines, StateReplication};
+#[cfg(feature = "rds")]
 pub use retirement::RdsClusterRetirement;
+#[cfg(feature = "route53")]
 pub use route53::Route53Dns;
+#[cfg(feature = "secrets")]
 pub use secrets::SecretsManagerSecrets;
+#[cfg(feature = "source-lock")]
 pub use source_lock::DynamoSourceLock;
+#[cfg(feature = "sql")]
 pub use state_writers::StateWriters;
 
-use aurora_core::errors::PortError;
 use aws_config::{BehaviorVersion, SdkConfig};
 use time::OffsetDateTime;
+
+/// Prints `sample` as one embedded-metric-format line on stdout, which Lambda ships to the
+/// function's log group, where CloudWatch Logs extracts the metrics: no API call, no permission
+/// beyond the logs. A failed write loses the datapoint, never the step's result.
+pub fn emit_metrics(sample: &aurora_core::metrics::Sample) {
+    use std::io::Write;
+    let line = sample.to_line(OffsetDateTime::now_utc());
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        tracing::warn!(%error, "metrics line not written");
+    }
+}
 
 /// The shared SDK configuration from the environment (region, credentials of the Lambda role).
 pub async fn load_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
-/// Every adapter, built from one configuration: what a binary that needs several ports holds.
-#[derive(Clone, Debug)]
-pub struct AwsAdapters {
-    pub clusters: RdsClusters,
-    pub replication: DmsReplication,
-    pub lag: CloudWatchLag,
-    pub dns: Route53Dns,
-}
-
-impl AwsAdapters {
-    pub fn new(config: &SdkConfig) -> Self {
-        Self {
-            clusters: RdsClusters::new(config),
-            replication: DmsReplication::new(config),
-            lag: CloudWatchLag::new(config),
-            dns: Route53Dns::new(config),
-        }
-    }
-
-    /// Loads the configuration from the environment and builds every adapter.
-    pub async fn from_env() -> Self {
-        Self::new(&load_config().await)
-    }
-}
-
 /// An SDK timestamp as an `OffsetDateTime`; `None` if it is out of `time`'s range.
+#[cfg(feature = "rds")]
 pub(crate) fn to_offset(value: &aws_smithy_types::DateTime) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(value.as_nanos()).ok()
 }
 
+#[cfg(any(feature = "rds", feature = "cloudwatch"))]
 pub(crate) fn to_smithy(value: OffsetDateTime) -> aws_smithy_types::DateTime {
     // Sub-second precision is irrelevant to every API we pass times to.
     aws_smithy_types::DateTime::from_secs(value.unix_timestamp())
 }
 
 /// A request builder refused its input (a required field was empty): the caller's input is wrong.
+#[cfg(any(feature = "dms", feature = "route53"))]
 pub(crate) fn build_error(
     what: &str,
     error: aws_smithy_types::error::operation::BuildError,
-) -> PortError {
-    PortError::InvalidRequest(format!("{what}: {error}"))
+) -> aurora_core::errors::PortError {
+    aurora_core::errors::PortError::InvalidRequest(format!("{what}: {error}"))
 }

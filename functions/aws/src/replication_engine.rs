@@ -18,9 +18,6 @@
 //! malformed field reads as [`PortError::InvalidRequest`] naming it (error name `InvalidInput`).
 //! Secret values never reach a log line or an error; only their ARNs do.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
-
 use async_trait::async_trait;
 use aurora_core::errors::{InvalidInput, PortError};
 use aurora_core::ports::{
@@ -32,10 +29,8 @@ use aws_config::SdkConfig;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use crate::rds_ca::{ca_bundle_tls_from_env, RDS_CA_BUNDLE};
 use crate::{DmsReplication, SecretsManagerSecrets};
-
-/// The environment variable naming the RDS CA bundle file (`global-bundle.pem`).
-pub const RDS_CA_BUNDLE: &str = "RDS_CA_BUNDLE";
 
 /// What a Lambda holds (built once, reused while warm) to pick the engine of each invocation.
 #[derive(Clone, Debug)]
@@ -57,7 +52,7 @@ impl ReplicationEngines {
         Self::new(
             DmsReplication::new(config),
             SecretsManagerSecrets::new(config),
-            ca_bundle_tls(std::env::var_os(RDS_CA_BUNDLE)),
+            ca_bundle_tls_from_env(),
         )
     }
 
@@ -82,13 +77,6 @@ impl ReplicationEngines {
             })),
         })
     }
-}
-
-/// TLS against the bundle at `path`; `None` when the variable is unset or empty.
-pub fn ca_bundle_tls(path: Option<OsString>) -> Option<Tls> {
-    path.filter(|p| !p.is_empty()).map(|p| Tls::Required {
-        root_certs: vec![PathBuf::from(p)],
-    })
 }
 
 /// The engine of one invocation.
@@ -253,6 +241,7 @@ fn endpoint(state: &Value, key: &str) -> Result<DatabaseEndpoint, InvalidInput> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rds_ca::ca_bundle_tls;
     use crate::test_support::{client, json_error};
     use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
     use aws_sdk_secretsmanager::Client;

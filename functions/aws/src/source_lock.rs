@@ -1,6 +1,11 @@
 //! [`SourceLock`] over a DynamoDB table (one item per source cluster, keyed by its ARN) and
 //! Step Functions `DescribeExecution` (whether a holder still runs).
 //!
+//! Only Preflight takes the lock, and so only it asks about a holder: with the `lock-holders`
+//! feature the lock carries a Step Functions client. The steps that only check they still hold
+//! the lock (fence, swap, clean-up) are built without it and link no Step Functions client; a
+//! question about a holder there fails rather than guess.
+//!
 //! Every write is a `PutItem` with a condition on what the step read: `attribute_not_exists` of
 //! the key for a source no execution has locked yet, otherwise the item's `version`. A condition
 //! that fails (`ConditionalCheckFailedException`) means another execution wrote first: the port
@@ -18,6 +23,7 @@ use aurora_core::errors::{PortError, Resource};
 use aurora_core::ports::{HolderStatus, LockRecord, PortResult, SourceLock};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
+#[cfg(feature = "lock-holders")]
 use aws_sdk_sfn::types::ExecutionStatus;
 use time::{Duration, OffsetDateTime};
 
@@ -33,23 +39,28 @@ const RELEASED_RECORD_KEPT: Duration = Duration::days(7);
 #[derive(Clone, Debug)]
 pub struct DynamoSourceLock {
     dynamodb: aws_sdk_dynamodb::Client,
+    #[cfg(feature = "lock-holders")]
     sfn: aws_sdk_sfn::Client,
     table: String,
     /// The region the Step Functions client asks: holders elsewhere cannot be described here.
+    #[cfg(feature = "lock-holders")]
     region: Option<String>,
 }
 
 impl DynamoSourceLock {
     /// `table`: the lock table's name (the Lambdas read `SOURCE_LOCK_TABLE`).
     pub fn new(config: &SdkConfig, table: impl Into<String>) -> Self {
-        Self::from_clients(
-            aws_sdk_dynamodb::Client::new(config),
-            aws_sdk_sfn::Client::new(config),
-            table,
-            config.region().map(|r| r.to_string()),
-        )
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            #[cfg(feature = "lock-holders")]
+            sfn: aws_sdk_sfn::Client::new(config),
+            table: table.into(),
+            #[cfg(feature = "lock-holders")]
+            region: config.region().map(|r| r.to_string()),
+        }
     }
 
+    #[cfg(feature = "lock-holders")]
     pub fn from_clients(
         dynamodb: aws_sdk_dynamodb::Client,
         sfn: aws_sdk_sfn::Client,
@@ -133,6 +144,7 @@ fn record(item: &HashMap<String, AttributeValue>) -> PortResult<LockRecord> {
 }
 
 /// `arn:<partition>:states:<region>:<account>:execution:<state machine>:<name>`: its region.
+#[cfg(feature = "lock-holders")]
 fn execution_region(arn: &str) -> Option<&str> {
     let parts: Vec<&str> = arn.splitn(8, ':').collect();
     match parts.as_slice() {
@@ -188,6 +200,15 @@ impl SourceLock for DynamoSourceLock {
         }
     }
 
+    #[cfg(not(feature = "lock-holders"))]
+    async fn holder_status(&self, holder: &str) -> PortResult<HolderStatus> {
+        Err(PortError::Other(format!(
+            "this function is built without the `lock-holders` feature: it cannot ask whether \
+             {holder} still runs, so it does not take locks"
+        )))
+    }
+
+    #[cfg(feature = "lock-holders")]
     async fn holder_status(&self, holder: &str) -> PortResult<HolderStatus> {
         // A local run's execution (region `local`), or one in another region, cannot be asked
         // about here: only its lease counts.
@@ -224,7 +245,7 @@ impl SourceLock for DynamoSourceLock {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "lock-holders"))]
 mod tests {
     use super::*;
     use crate::test_support::{client, json_error};

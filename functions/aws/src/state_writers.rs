@@ -15,7 +15,7 @@ use aurora_core::state::RestoreOutput;
 use aurora_sql::{ConnectionSettings, SecretValue, Tls, WriterConnections};
 use serde_json::Value;
 
-use crate::replication_engine::RDS_CA_BUNDLE;
+use crate::rds_ca::RDS_CA_BUNDLE;
 use crate::SecretsManagerSecrets;
 
 /// [`WriterConnections`] from one invocation's state document.

@@ -35,6 +35,11 @@ pub(crate) fn json_error(status: u16, code: &str) -> HttpResponse {
     )
 }
 
+/// A 200 response with a JSON body, as a JSON-protocol service sends it.
+pub(crate) fn json_ok(body: &str) -> HttpResponse {
+    response(200, body.to_string())
+}
+
 fn response(status: u16, body: String) -> HttpResponse {
     HttpResponse::new(
         StatusCode::try_from(status).expect("valid status"),

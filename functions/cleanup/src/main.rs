@@ -28,9 +28,7 @@ async fn main() -> Result<(), Error> {
     let clusters = aurora_aws::RdsClusters::new(&config);
     let retirement = aurora_aws::RdsClusterRetirement::new(&config);
     let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
-    let tls = aurora_aws::replication_engine::ca_bundle_tls(std::env::var_os(
-        aurora_aws::replication_engine::RDS_CA_BUNDLE,
-    ));
+    let tls = aurora_aws::rds_ca::ca_bundle_tls_from_env();
     let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;

@@ -80,6 +80,7 @@ pub trait NamedError: std::error::Error {
 
 /// The Lambda error a step error becomes: `errorType` is the stable name, `errorMessage` the
 /// error's display text (which never holds a secret).
+#[cfg(feature = "lambda")]
 pub fn diagnostic<E: NamedError>(error: &E) -> lambda_runtime::Diagnostic {
     lambda_runtime::Diagnostic {
         error_type: error.error_name().to_string(),
@@ -90,7 +91,8 @@ pub fn diagnostic<E: NamedError>(error: &E) -> lambda_runtime::Diagnostic {
 /// Implements `From<StepError> for Diagnostic` for step error enums.
 macro_rules! impl_diagnostic {
     ($($error:ty),+ $(,)?) => {
-        $(impl From<$error> for lambda_runtime::Diagnostic {
+        $(#[cfg(feature = "lambda")]
+        impl From<$error> for lambda_runtime::Diagnostic {
             fn from(error: $error) -> Self {
                 $crate::errors::diagnostic(&error)
             }
@@ -137,6 +139,7 @@ pub fn parse_input<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
 
+    #[cfg(feature = "lambda")]
     #[test]
     fn diagnostic_carries_the_stable_name_not_the_rust_type() {
         let d: lambda_runtime::Diagnostic = InvalidInput::new("dns.ttlSeconds", "negative").into();

@@ -229,7 +229,10 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.error_name(), "Transient");
-        let d: lambda_runtime::Diagnostic = err.into();
-        assert_eq!(d.error_type, "Transient");
+        #[cfg(feature = "lambda")]
+        {
+            let d: lambda_runtime::Diagnostic = err.into();
+            assert_eq!(d.error_type, "Transient");
+        }
     }
 }
