@@ -11,7 +11,9 @@
 //! `innodb_encrypt_tables=ON` and `innodb_encryption_threads > 0` the server encrypts them in
 //! the background, and the restore waits until `INNODB_TABLESPACES_ENCRYPTION` shows every
 //! tablespace encrypted and no rotation or flush running, then flushes dirty pages, before
-//! reporting the cluster available and `storage_encrypted`.
+//! reporting the cluster available and `storage_encrypted`. Pages the tablespaces do not use are
+//! never rewritten that way, so the restore zeroes them before the server first starts
+//! ([`crate::scrub`]).
 //!
 //! Instances: the first instance created on a restored cluster is its writer (the restored
 //! server); the restore records on it the event `Binlog position from crash recovery is <file>
@@ -513,8 +515,9 @@ pub fn read_binlog_info(dir: &Path) -> SandboxResult<BinlogPosition> {
     )))
 }
 
-/// Copies the prepared backup into the cluster's new data dir, starts it encrypted, and waits
-/// until every tablespace is encrypted and flushed. Returns the server's version.
+/// Copies the prepared backup into the cluster's new data dir, zeroes the pages no tablespace
+/// uses ([`crate::scrub`]), starts it encrypted, and waits until every tablespace is encrypted
+/// and flushed. Returns the server's version.
 async fn restore_encrypted(
     sandbox: &Sandbox,
     cluster_id: &str,
@@ -533,6 +536,16 @@ async fn restore_encrypted(
         ],
     )
     .await?;
+    // The backup copied the source's free pages as they were; nothing would encrypt them.
+    let data_dir = spec.data_dir();
+    let scrubbed = tokio::task::spawn_blocking(move || crate::scrub::zero_unused_pages(&data_dir))
+        .await
+        .map_err(|e| SandboxError::InvalidState(format!("scrubbing {cluster_id}: {e}")))??;
+    tracing::debug!(
+        cluster_id,
+        ?scrubbed,
+        "free pages zeroed before the first start"
+    );
     sandbox.start_cluster(cluster_id).await?;
     sandbox.prepare_server(cluster_id).await?;
     let mut conn = sandbox.admin_conn(cluster_id).await?;

@@ -36,6 +36,7 @@ pub mod registry;
 pub mod retirement;
 mod sandbox;
 pub mod schema;
+pub mod scrub;
 pub mod server;
 pub mod source_lock;
 pub mod tools;

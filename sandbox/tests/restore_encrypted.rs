@@ -9,6 +9,7 @@ use std::time::Duration;
 use aurora_core::ports::{
     Clusters, Replication, ReplicationState, SystemClock, Verifier, VerifyDepth,
 };
+use aurora_core::state::{RestoreOutput, SnapshotOutput};
 use aurora_core::steps::{binlog_position, create_migration, restore, snapshot};
 use aurora_sandbox::clusters::encryption_state;
 use aurora_sandbox::schema::{files_containing, PLAINTEXT_MARKER};
@@ -50,6 +51,52 @@ async fn digests(sandbox: &Sandbox, cluster: &str) -> Vec<(String, u64, u64)> {
     out
 }
 
+/// The snapshot step, then the restore step, each polled until ready as the state machine polls
+/// them (the restore's previous output handed back at `restore`; the parameter group copy
+/// settles first). Both outputs are put in `doc`.
+async fn snapshot_then_restore(
+    sandbox: &Sandbox,
+    doc: &mut serde_json::Value,
+) -> (SnapshotOutput, RestoreOutput) {
+    let clusters = sandbox.clusters();
+    let clock = SystemClock;
+    let snapshot_input: snapshot::SnapshotInput = serde_json::from_value(doc.clone()).unwrap();
+    let first = snapshot::run(&snapshot_input, &clusters, &clock)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.status, "creating",
+        "the backup runs in the background"
+    );
+    let snap = common::eventually("the snapshot", STEP_TIMEOUT, || async {
+        let out = snapshot::run(&snapshot_input, &clusters, &clock)
+            .await
+            .unwrap();
+        out.ready.then_some(out)
+    })
+    .await;
+    doc["snapshot"] = serde_json::to_value(&snap).unwrap();
+    let settings = restore::RestoreSettings {
+        parameter_group_settle: time::Duration::seconds(1),
+    };
+    let previous = std::sync::Mutex::new(None::<serde_json::Value>);
+    let restored = common::eventually("the encrypted restore", STEP_TIMEOUT, || async {
+        let mut state = doc.clone();
+        if let Some(out) = previous.lock().unwrap().clone() {
+            state["restore"] = out;
+        }
+        let input: restore::RestoreInput = serde_json::from_value(state).unwrap();
+        let out = restore::run_with(&input, &clusters, &clock, settings)
+            .await
+            .unwrap();
+        *previous.lock().unwrap() = Some(serde_json::to_value(&out).unwrap());
+        out.ready.then_some(out)
+    })
+    .await;
+    doc["restore"] = serde_json::to_value(&restored).unwrap();
+    (snap, restored)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_and_encrypted_restore_keep_rows_and_leave_no_plaintext() {
     common::with_sandbox(common::sandbox("restore"), |sandbox| async move {
@@ -59,45 +106,11 @@ async fn snapshot_and_encrypted_restore_keep_rows_and_leave_no_plaintext() {
         let clusters = sandbox.clusters();
         let clock = SystemClock;
 
-        // GIVEN the snapshot step, polled until available
+        // GIVEN the snapshot step, polled until available, WHEN the restore step is polled
+        // until ready
         let mut doc = state_document("run-1");
-        let snapshot_input: snapshot::SnapshotInput = serde_json::from_value(doc.clone()).unwrap();
-        let first = snapshot::run(&snapshot_input, &clusters, &clock)
-            .await
-            .unwrap();
-        assert_eq!(
-            first.status, "creating",
-            "the backup runs in the background"
-        );
-        let snap = common::eventually("the snapshot", STEP_TIMEOUT, || async {
-            let out = snapshot::run(&snapshot_input, &clusters, &clock)
-                .await
-                .unwrap();
-            out.ready.then_some(out)
-        })
-        .await;
+        let (snap, restored) = snapshot_then_restore(&sandbox, &mut doc).await;
         assert_eq!(snap.percent_progress, 100);
-        doc["snapshot"] = serde_json::to_value(&snap).unwrap();
-
-        // WHEN the restore step is polled until ready, its previous output handed back at
-        // `restore` as the state machine does (the parameter group copy settles first)
-        let settings = restore::RestoreSettings {
-            parameter_group_settle: time::Duration::seconds(1),
-        };
-        let previous = std::sync::Mutex::new(None::<serde_json::Value>);
-        let restored = common::eventually("the encrypted restore", STEP_TIMEOUT, || async {
-            let mut state = doc.clone();
-            if let Some(out) = previous.lock().unwrap().clone() {
-                state["restore"] = out;
-            }
-            let input: restore::RestoreInput = serde_json::from_value(state).unwrap();
-            let out = restore::run_with(&input, &clusters, &clock, settings)
-                .await
-                .unwrap();
-            *previous.lock().unwrap() = Some(serde_json::to_value(&out).unwrap());
-            out.ready.then_some(out)
-        })
-        .await;
 
         // THEN the target is encrypted with the spec's key, and the writer reports the
         // snapshot's binlog coordinates in the RDS event the binlog step reads
@@ -114,7 +127,6 @@ async fn snapshot_and_encrypted_restore_keep_rows_and_leave_no_plaintext() {
             restored.source_endpoint.as_ref().unwrap().host,
             restored.target_endpoint.as_ref().unwrap().host
         );
-        doc["restore"] = serde_json::to_value(&restored).unwrap();
         let binlog_input: binlog_position::BinlogPositionInput =
             serde_json::from_value(doc.clone()).unwrap();
         let binlog = binlog_position::run(
@@ -246,6 +258,76 @@ async fn snapshot_of_a_stopped_cluster_is_refused_and_a_missing_one_is_not_found
             matches!(&missing, Err(e) if e.is_not_found(aurora_core::errors::Resource::Cluster)),
             "{missing:?}"
         );
+    })
+    .await;
+}
+
+/// A source's free pages (undo logs purged after the transaction that wrote them) and its
+/// doublewrite buffer keep the plaintext they last held, and a backup copies them as they are.
+/// Background encryption rewrites only the pages in use, so the restore must not stop there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaintext_in_free_undo_and_doublewrite_pages_of_the_snapshot_is_not_restored() {
+    common::with_sandbox(common::sandbox("scrub"), |sandbox| async move {
+        sandbox.create_source_cluster("orders").await.unwrap();
+        let mut source = sandbox.admin_conn("orders").await.unwrap();
+        for sql in [
+            "SET SESSION max_recursive_iterations = 10000".to_string(),
+            "CREATE DATABASE scratch".to_string(),
+            "CREATE TABLE scratch.notes (id INT PRIMARY KEY, note VARCHAR(400)) ENGINE=InnoDB"
+                .to_string(),
+            format!(
+                "INSERT INTO scratch.notes WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL \
+                 SELECT i + 1 FROM n WHERE i < 4000) SELECT i, CONCAT(i, ' {PLAINTEXT_MARKER} ', \
+                 REPEAT('p', 300)) FROM n"
+            ),
+            // One transaction whose undo log holds every note's before-image, then purged.
+            "UPDATE scratch.notes SET note = 'scrubbed'".to_string(),
+            "SET GLOBAL innodb_max_dirty_pages_pct = 0".to_string(),
+        ] {
+            source.query_drop(sql).await.unwrap();
+        }
+        common::eventually("the source to purge and flush", STEP_TIMEOUT, || async {
+            let mut conn = sandbox.admin_conn("orders").await.unwrap();
+            let (history, dirty): (u64, u64) = conn
+                .query_first(
+                    "SELECT (SELECT COUNT FROM information_schema.INNODB_METRICS \
+                     WHERE NAME = 'trx_rseg_history_len'), \
+                     (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                     WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_PAGES_DIRTY')",
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            conn.disconnect().await.unwrap();
+            (history == 0 && dirty == 0).then_some(())
+        })
+        .await;
+        source.disconnect().await.unwrap();
+
+        let mut doc = state_document("scrub-1");
+        let (snap, restored) = snapshot_then_restore(&sandbox, &mut doc).await;
+        assert!(restored.encrypted);
+
+        // The seed reached pages the backup copied: the snapshot's system tablespace holds it.
+        let snapshot_dir = sandbox.dir().join("snapshots").join(&snap.snapshot_id);
+        let in_snapshot = files_containing(&snapshot_dir, PLAINTEXT_MARKER.as_bytes()).unwrap();
+        assert!(
+            in_snapshot.iter().any(|p| p.ends_with("ibdata1")),
+            "the seed did not reach the snapshot's system tablespace: {in_snapshot:?}"
+        );
+        let target_dir = sandbox.server_spec("orders-encrypted").unwrap().data_dir();
+        let in_target = files_containing(&target_dir, PLAINTEXT_MARKER.as_bytes()).unwrap();
+        assert!(
+            in_target.is_empty(),
+            "plaintext in the target: {in_target:?}"
+        );
+        let mut target = sandbox.admin_conn("orders-encrypted").await.unwrap();
+        let rows: Option<u64> = target
+            .query_first("SELECT COUNT(*) FROM scratch.notes WHERE note = 'scrubbed'")
+            .await
+            .unwrap();
+        assert_eq!(rows, Some(4000));
+        target.disconnect().await.unwrap();
     })
     .await;
 }
