@@ -69,6 +69,18 @@ pub trait WriterConnections: Send + Sync {
     }
 }
 
+/// One set of writers shared by several users (the fence and both verifiers of a run).
+#[async_trait]
+impl<T: WriterConnections + ?Sized> WriterConnections for std::sync::Arc<T> {
+    async fn writer(&self, cluster_id: &str) -> PortResult<ConnectionSettings> {
+        (**self).writer(cluster_id).await
+    }
+
+    fn service_users(&self) -> &'static [&'static str] {
+        (**self).service_users()
+    }
+}
+
 /// One cluster's writer, known up front (a Lambda invocation, a test).
 #[derive(Debug, Clone)]
 pub struct FixedWriters(pub Vec<(String, ConnectionSettings)>);

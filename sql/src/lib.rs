@@ -41,4 +41,4 @@ pub use fence::{ApplicationSession, FixedWriters, SqlFence, WriterConnections, P
 pub use replication::{AuroraMajorVersion, NativeReplication, ENGINE};
 pub use retention::{binlog_retention_hours, SqlBinlogRetention};
 pub use standins::{install_rds_stand_ins, RDS_STAND_INS};
-pub use verify::SqlVerifier;
+pub use verify::{SqlVerifier, WriterVerifier};

@@ -21,6 +21,7 @@ use mysql_async::Value;
 
 use crate::conn::{cell, connect, quote_identifier, Session};
 use crate::credentials::ConnectionSettings;
+use crate::fence::WriterConnections;
 
 /// Databases that belong to the server, never to the application.
 pub const SYSTEM_DATABASES: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
@@ -167,5 +168,43 @@ impl Verifier for SqlVerifier {
 
     async fn accounts(&self) -> PortResult<Vec<Account>> {
         crate::accounts::accounts(&self.settings).await
+    }
+}
+
+/// A [`SqlVerifier`] of one cluster's writer, logging in through `connections` at each call:
+/// where a Lambda or the CLI finds the writer and its secret only when a side is read (so
+/// `verify.mode: off` reads no secret and opens no connection).
+pub struct WriterVerifier<C> {
+    connections: C,
+    cluster_id: String,
+}
+
+impl<C: WriterConnections> WriterVerifier<C> {
+    pub fn new(connections: C, cluster_id: impl Into<String>) -> Self {
+        Self {
+            connections,
+            cluster_id: cluster_id.into(),
+        }
+    }
+
+    async fn verifier(&self) -> PortResult<SqlVerifier> {
+        Ok(SqlVerifier::new(
+            self.connections.writer(&self.cluster_id).await?,
+        ))
+    }
+}
+
+#[async_trait]
+impl<C: WriterConnections> Verifier for WriterVerifier<C> {
+    async fn table_digests(
+        &self,
+        databases: &[String],
+        depth: VerifyDepth,
+    ) -> PortResult<Vec<TableDigest>> {
+        self.verifier().await?.table_digests(databases, depth).await
+    }
+
+    async fn accounts(&self) -> PortResult<Vec<Account>> {
+        self.verifier().await?.accounts().await
     }
 }

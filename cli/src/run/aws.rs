@@ -13,21 +13,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aurora_aws::rds_ca::ca_bundle_tls;
+use aurora_aws::rds_writers::writer_endpoint;
 use aurora_aws::replication_engine::ReplicationEngines;
 use aurora_core::errors::PortError;
 use aurora_core::ports::{
-    CdcRequest, Clusters, DatabaseEndpoint, PortResult, Replication, ReplicationHandle,
-    ReplicationStatus, SystemClock, TableDigest, TokioSleeper, Verifier, VerifyDepth,
+    CdcRequest, Clusters, PortResult, Replication, ReplicationHandle, ReplicationStatus,
+    SystemClock, TokioSleeper,
 };
 use aurora_core::spec::{MigrationSpec, ReplicationSpec};
 use aurora_core::steps::fence_writes::FenceSettings;
 use aurora_core::steps::preflight::{engine_major_version, PreflightSettings};
 use aurora_core::steps::{binlog_position, drain::DrainSettings};
 use aurora_pipeline::Ports;
-use aurora_sql::{
-    ConnectionSettings, SecretValue, SecretsSource, SqlBinlogRetention, SqlFence, SqlVerifier, Tls,
-    WriterConnections,
-};
+use aurora_sql::{SqlBinlogRetention, SqlFence, Tls, WriterVerifier};
 use serde_json::{json, Value};
 
 /// Why the AWS backend cannot start.
@@ -35,65 +33,6 @@ use serde_json::{json, Value};
 pub struct NotRunnable {
     pub name: &'static str,
     pub message: String,
-}
-
-/// Secrets Manager as the SQL adapters' source of credentials.
-#[derive(Clone)]
-struct Secrets(aurora_aws::SecretsManagerSecrets);
-
-#[async_trait]
-impl SecretsSource for Secrets {
-    async fn secret_json(&self, secret_arn: &str) -> PortResult<String> {
-        self.0.secret_string(secret_arn).await
-    }
-}
-
-/// A cluster's writer endpoint, from `DescribeDBClusters`.
-async fn endpoint(clusters: &dyn Clusters, id: &str) -> PortResult<DatabaseEndpoint> {
-    let cluster = clusters
-        .describe_cluster(id)
-        .await?
-        .ok_or_else(|| PortError::InvalidState(format!("cluster {id} does not exist (yet)")))?;
-    let host = cluster
-        .endpoint
-        .ok_or_else(|| PortError::InvalidState(format!("cluster {id} has no endpoint yet")))?;
-    Ok(DatabaseEndpoint {
-        cluster_id: id.to_string(),
-        host,
-        port: cluster.port.unwrap_or(3306),
-    })
-}
-
-/// A SQL verifier of one cluster, connecting (and fetching its secret) when called.
-struct AwsVerifier {
-    clusters: Arc<aurora_aws::RdsClusters>,
-    secrets: Secrets,
-    cluster_id: String,
-    secret_arn: String,
-    tls: Tls,
-}
-
-#[async_trait]
-impl Verifier for AwsVerifier {
-    async fn table_digests(
-        &self,
-        databases: &[String],
-        depth: VerifyDepth,
-    ) -> PortResult<Vec<TableDigest>> {
-        let endpoint = endpoint(&*self.clusters, &self.cluster_id).await?;
-        let secret = SecretValue::from_json(&self.secrets.secret_json(&self.secret_arn).await?)?;
-        SqlVerifier::new(secret.at_endpoint(&endpoint, self.tls.clone())?)
-            .table_digests(databases, depth)
-            .await
-    }
-
-    async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
-        let endpoint = endpoint(&*self.clusters, &self.cluster_id).await?;
-        let secret = SecretValue::from_json(&self.secrets.secret_json(&self.secret_arn).await?)?;
-        SqlVerifier::new(secret.at_endpoint(&endpoint, self.tls.clone())?)
-            .accounts()
-            .await
-    }
 }
 
 /// The replication engine the spec names, through the Lambdas' own chooser, with the state
@@ -112,8 +51,8 @@ impl AwsReplication {
         if !self.native {
             return Ok(json!({ "replication": self.replication }));
         }
-        let source = endpoint(&*self.clusters, &self.source_id).await?;
-        let target = endpoint(&*self.clusters, &self.target_id).await?;
+        let source = writer_endpoint(&*self.clusters, &self.source_id).await?;
+        let target = writer_endpoint(&*self.clusters, &self.target_id).await?;
         let version = self
             .clusters
             .describe_cluster(&self.source_id)
@@ -206,16 +145,17 @@ pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, No
         ReplicationSpec::Native(n) => (n.source_secret_arn.clone(), n.target_secret_arn.clone()),
     };
     let clusters = Arc::new(aurora_aws::RdsClusters::new(&config));
-    let secrets = Secrets(aurora_aws::SecretsManagerSecrets::new(&config));
+    let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
     let source_id = parsed.source_cluster_id.clone();
     let target_id = parsed.target_cluster_id();
-    let verifier = |cluster_id: &str, secret_arn: &str| AwsVerifier {
-        clusters: clusters.clone(),
-        secrets: secrets.clone(),
-        cluster_id: cluster_id.to_string(),
-        secret_arn: secret_arn.to_string(),
-        tls: tls.clone(),
-    };
+    // The fence's SQL half and both verifiers log in to each cluster's writer endpoint with the
+    // secret the spec names for that side (the source's must be the master user, or hold
+    // `CONNECTION_ADMIN`).
+    let writers = Arc::new(
+        aurora_aws::RdsWriters::new((*clusters).clone(), secrets.clone(), tls.clone())
+            .with_secret(&source_id, &source_secret)
+            .with_secret(&target_id, &target_secret),
+    );
     Ok(Ports {
         clusters: clusters.clone(),
         parameters: Arc::new(aurora_aws::RdsClusterParameters::new(&config)),
@@ -240,8 +180,8 @@ pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, No
         }),
         lag: Arc::new(aurora_aws::CloudWatchLag::new(&config)),
         fence: Arc::new(aurora_aws::RdsWriteFence::new(&config)),
-        source_verifier: Arc::new(verifier(&source_id, &source_secret)),
-        target_verifier: Arc::new(verifier(&target_id, &target_secret)),
+        source_verifier: Arc::new(WriterVerifier::new(writers.clone(), source_id.clone())),
+        target_verifier: Arc::new(WriterVerifier::new(writers.clone(), target_id.clone())),
         dns: Arc::new(aurora_aws::Route53Dns::new(&config)),
         retirement: Arc::new(aurora_aws::RdsClusterRetirement::new(&config)),
         lock: Arc::new(lock),
@@ -251,39 +191,7 @@ pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, No
         preflight: PreflightSettings::default(),
         drain: DrainSettings::default(),
         restore: aurora_core::steps::restore::RestoreSettings::default(),
-        fence_sql: Arc::new(SqlFence::new(AwsWriters {
-            clusters: clusters.clone(),
-            secrets: secrets.clone(),
-            secret_arns: vec![
-                (source_id.clone(), source_secret),
-                (target_id, target_secret),
-            ],
-            tls: tls.clone(),
-        })),
+        fence_sql: Arc::new(SqlFence::new(writers)),
         fence_settings: FenceSettings::default(),
     })
-}
-
-/// The fence's SQL half logs in to each cluster's writer endpoint with the secret the spec
-/// names for that side (the source's must be the master user, or hold `CONNECTION_ADMIN`).
-struct AwsWriters {
-    clusters: Arc<aurora_aws::RdsClusters>,
-    secrets: Secrets,
-    secret_arns: Vec<(String, String)>,
-    tls: Tls,
-}
-
-#[async_trait]
-impl WriterConnections for AwsWriters {
-    async fn writer(&self, cluster_id: &str) -> PortResult<ConnectionSettings> {
-        let secret_arn = self
-            .secret_arns
-            .iter()
-            .find(|(id, _)| id == cluster_id)
-            .map(|(_, arn)| arn)
-            .ok_or_else(|| PortError::InvalidRequest(format!("no secret for `{cluster_id}`")))?;
-        let endpoint = endpoint(&*self.clusters, cluster_id).await?;
-        let secret = SecretValue::from_json(&self.secrets.secret_json(secret_arn).await?)?;
-        secret.at_endpoint(&endpoint, self.tls.clone())
-    }
 }

@@ -30,6 +30,8 @@ pub mod params;
 pub mod rds;
 #[cfg(feature = "sql")]
 pub mod rds_ca;
+#[cfg(all(feature = "rds", feature = "sql"))]
+pub mod rds_writers;
 #[cfg(feature = "replication")]
 pub mod replication_engine;
 #[cfg(feature = "rds")]
@@ -64,6 +66,8 @@ pub use kms::AwsKmsKeys;
 pub use params::RdsClusterParameters;
 #[cfg(feature = "rds")]
 pub use rds::RdsClusters;
+#[cfg(all(feature = "rds", feature = "sql"))]
+pub use rds_writers::RdsWriters;
 #[cfg(feature = "replication")]
 pub use replication_engine::{ReplicationEngines, StateReplication};
 #[cfg(feature = "rds")]
@@ -92,6 +96,38 @@ pub fn emit_metrics(sample: &aurora_core::metrics::Sample) {
     }
 }
 
+/// A whole number from the optional environment variable `name` (a function's setting):
+/// `default` when it is unset, the value when it is within `range`, else an error naming the
+/// variable, the range and the `unit`, which stops the function at start-up.
+pub fn env_number(
+    name: &str,
+    range: std::ops::RangeInclusive<u64>,
+    default: u64,
+    unit: &str,
+) -> Result<u64, String> {
+    number_setting(name, std::env::var(name).ok(), range, default, unit)
+}
+
+fn number_setting(
+    name: &str,
+    value: Option<String>,
+    range: std::ops::RangeInclusive<u64>,
+    default: u64,
+    unit: &str,
+) -> Result<u64, String> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    match text.trim().parse::<u64>() {
+        Ok(number) if range.contains(&number) => Ok(number),
+        _ => Err(format!(
+            "{name} must be a whole number of {unit} from {} to {}, got {text:?}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
 /// The shared SDK configuration from the environment (region, credentials of the Lambda role).
 pub async fn load_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
@@ -116,4 +152,34 @@ pub(crate) fn build_error(
     error: aws_smithy_types::error::operation::BuildError,
 ) -> aurora_core::errors::PortError {
     aurora_core::errors::PortError::InvalidRequest(format!("{what}: {error}"))
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::number_setting;
+
+    #[test]
+    fn a_number_setting_is_its_default_unset_its_value_in_range_and_an_error_naming_it_else() {
+        let read = |value: Option<&str>| {
+            number_setting(
+                "DRAIN_BUDGET_SECONDS",
+                value.map(String::from),
+                1..=840,
+                60,
+                "seconds",
+            )
+        };
+        assert_eq!(read(None), Ok(60));
+        assert_eq!(read(Some("840")), Ok(840));
+        assert_eq!(read(Some(" 5 ")), Ok(5));
+        for bad in ["0", "841", "-1", "1.5", "", "ten"] {
+            let error = read(Some(bad)).unwrap_err();
+            assert!(
+                error.starts_with(
+                    "DRAIN_BUDGET_SECONDS must be a whole number of seconds from 1 to 840"
+                ),
+                "{error}"
+            );
+        }
+    }
 }

@@ -37,6 +37,15 @@ impl SecretsManagerSecrets {
     }
 }
 
+/// The SQL adapters read their credentials from Secrets Manager.
+#[cfg(feature = "sql")]
+#[async_trait::async_trait]
+impl aurora_sql::SecretsSource for SecretsManagerSecrets {
+    async fn secret_json(&self, secret_arn: &str) -> PortResult<String> {
+        self.secret_string(secret_arn).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

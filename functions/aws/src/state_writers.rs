@@ -1,4 +1,5 @@
-//! Where the fence's SQL half (`aurora_sql::SqlFence`) logs in from a Lambda: the writer
+//! Where the fence's SQL half (`aurora_sql::SqlFence`), the drain's marker reads and the
+//! verifiers (`aurora_sql::WriterVerifier`) log in from a Lambda: the writer
 //! endpoints the Restore step recorded (`$.restore.sourceEndpoint` / `targetEndpoint`) with the
 //! secrets `$.replication` names for each side (`sourceSecretArn`: the master user, or a user
 //! holding `CONNECTION_ADMIN`, since it ends other users' sessions and writes the marker under
@@ -75,7 +76,7 @@ impl WriterConnections for StateWriters {
         let (endpoint, secret_arn) = self.side(cluster_id)?;
         let tls = self.tls.clone().ok_or_else(|| {
             PortError::InvalidRequest(format!(
-                "the fence speaks SQL over TLS verified against the RDS CA bundle: set \
+                "SQL to the clusters goes over TLS verified against the RDS CA bundle: set \
                  {RDS_CA_BUNDLE} to the bundle's path (global-bundle.pem)"
             ))
         })?;

@@ -29,7 +29,12 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = DrainSettings {
-        budget: budget_from_env()?,
+        budget: Duration::from_secs(aurora_aws::env_number(
+            "DRAIN_BUDGET_SECONDS",
+            1..=840,
+            DrainSettings::default().budget.as_secs(),
+            "seconds",
+        )?),
         ..DrainSettings::default()
     };
     let config = aurora_aws::load_config().await;
@@ -61,17 +66,4 @@ async fn main() -> Result<(), Error> {
         Ok::<_, Diagnostic>(output)
     }))
     .await
-}
-
-fn budget_from_env() -> Result<Duration, Error> {
-    match std::env::var("DRAIN_BUDGET_SECONDS") {
-        Err(_) => Ok(DrainSettings::default().budget),
-        Ok(text) => match text.parse::<u64>() {
-            Ok(seconds) if (1..=840).contains(&seconds) => Ok(Duration::from_secs(seconds)),
-            _ => Err(format!(
-                "DRAIN_BUDGET_SECONDS must be between 1 and 840 seconds, got {text:?}"
-            )
-            .into()),
-        },
-    }
 }

@@ -29,7 +29,12 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = FenceSettings {
-        confirm_timeout: confirm_timeout_from_env()?,
+        confirm_timeout: Duration::from_secs(aurora_aws::env_number(
+            "FENCE_CONFIRM_SECONDS",
+            1..=600,
+            FenceSettings::default().confirm_timeout.as_secs(),
+            "seconds",
+        )?),
         ..FenceSettings::default()
     };
     let config = aurora_aws::load_config().await;
@@ -62,17 +67,4 @@ async fn main() -> Result<(), Error> {
         Ok::<_, Diagnostic>(output)
     }))
     .await
-}
-
-fn confirm_timeout_from_env() -> Result<Duration, Error> {
-    match std::env::var("FENCE_CONFIRM_SECONDS") {
-        Err(_) => Ok(FenceSettings::default().confirm_timeout),
-        Ok(text) => match text.parse::<u64>() {
-            Ok(seconds) if (1..=600).contains(&seconds) => Ok(Duration::from_secs(seconds)),
-            _ => Err(format!(
-                "FENCE_CONFIRM_SECONDS must be between 1 and 600 seconds, got {text:?}"
-            )
-            .into()),
-        },
-    }
 }
