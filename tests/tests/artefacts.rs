@@ -514,7 +514,7 @@ fn no_statement_grants_every_action_or_passes_any_role() {
 
 #[test]
 fn example_input_is_a_valid_spec() {
-    let text = read("events/example-input.json");
+    let text = read("infra/events/example-input.json");
     let spec = MigrationSpec::from_json(&text).unwrap_or_else(|e| panic!("{e}"));
     let long_ago = time::macros::datetime!(2000-01-01 00:00 UTC);
     spec.validate(long_ago).unwrap_or_else(|e| panic!("{e}"));

@@ -11,7 +11,7 @@ use aurora_core::NamedError;
 use aurora_tests::{read, resources_of_type, template};
 use serde_json::Value;
 
-const EVENT: &str = "events/config-compliance-change.json";
+const EVENT: &str = "infra/events/config-compliance-change.json";
 
 /// Stack parameters the InputTemplate's `Fn::Sub` names, with values a deployment could have.
 const PARAMETERS: &[(&str, &str)] = &[

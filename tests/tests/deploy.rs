@@ -223,9 +223,9 @@ fn the_config_trigger_parameters_are_required_together() {
     );
 }
 
-/// A window-mode copy of `events/example-input.json`, as a user would give ScheduledSpec.
+/// A window-mode copy of `infra/events/example-input.json`, as a user would give ScheduledSpec.
 fn scheduled_spec() -> String {
-    let mut spec: Value = serde_json::from_str(&read("events/example-input.json")).unwrap();
+    let mut spec: Value = serde_json::from_str(&read("infra/events/example-input.json")).unwrap();
     spec["switchover"] = json!({
         "mode": "window",
         "windowStart": "2030-12-06T02:00:00Z",

@@ -1,4 +1,4 @@
-//! The committed JSON Schema of the migration spec (`schema/migration-spec.schema.json`, offered
+//! The committed JSON Schema of the migration spec (`infra/schema/migration-spec.schema.json`, offered
 //! so editors can validate specs) agrees with `aurora-encrypt validate`, case by case.
 //!
 //! One table of specs, each a known-good base with one change, goes through the schema (a JSON
@@ -782,7 +782,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn schema_validator() -> jsonschema::Validator {
-    let schema: Value = serde_json::from_str(&read("schema/migration-spec.schema.json"))
+    let schema: Value = serde_json::from_str(&read("infra/schema/migration-spec.schema.json"))
         .expect("the committed schema is JSON");
     jsonschema::options()
         .should_validate_formats(true)
@@ -880,7 +880,7 @@ fn the_table_covers_good_bad_and_inexpressible_specs() {
 #[test]
 fn the_example_input_is_valid_against_the_schema() {
     let schema = schema_validator();
-    let example: Value = serde_json::from_str(&read("events/example-input.json")).unwrap();
+    let example: Value = serde_json::from_str(&read("infra/events/example-input.json")).unwrap();
     let errors: Vec<String> = schema
         .iter_errors(&example)
         .map(|e| e.to_string())

@@ -1259,7 +1259,7 @@ mod tests {
     #[test]
     fn committed_schema_is_current() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../schema/migration-spec.schema.json");
+            .join("../../infra/schema/migration-spec.schema.json");
         let generated = serde_json::to_value(schemars::schema_for!(MigrationSpec)).unwrap();
         if std::env::var_os("UPDATE_SCHEMA").is_some() {
             std::fs::write(

@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 /// The state machine definition SAM deploys, compiled in so the CLI runs without the source tree.
-pub const ENCRYPT_CLUSTER_ASL: &str = include_str!("../../statemachine/encrypt-cluster.asl.json");
+pub const ENCRYPT_CLUSTER_ASL: &str = include_str!("../../encrypt-cluster.asl.json");
 
 /// Every Lambda-backed Task: the `DefinitionSubstitutions` key and the function (bin crate) name.
 pub const FUNCTIONS: &[(&str, &str)] = &[

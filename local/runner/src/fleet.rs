@@ -26,7 +26,7 @@ use crate::timing;
 use crate::writers::{self, WriteLoad, WriteLoadConfig, WriteLoadResult};
 
 /// The definition SAM deploys as the fleet state machine.
-pub const ENCRYPT_FLEET_ASL: &str = include_str!("../../statemachine/encrypt-fleet.asl.json");
+pub const ENCRYPT_FLEET_ASL: &str = include_str!("../../../statemachine/encrypt-fleet.asl.json");
 /// The ARN the fleet starts children of, locally (its `EncryptClusterStateMachineArn`).
 pub const LOCAL_CLUSTER_STATE_MACHINE_ARN: &str =
     "arn:aws:states:local:000000000000:stateMachine:encrypt-cluster";

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 const CLUSTER_ARN: &str = "arn:aws:states:local:000000000000:stateMachine:encrypt-cluster";
 
 fn fleet(machines: &StateMachines) -> Engine {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("encrypt-fleet.asl.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../encrypt-fleet.asl.json");
     let text = std::fs::read_to_string(&path).expect("the fleet definition");
     let substitutions = HashMap::from([(
         "EncryptClusterStateMachineArn".to_string(),
