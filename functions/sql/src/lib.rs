@@ -10,6 +10,8 @@
 //! - [`SqlFence`]: [`FenceSql`](aurora_core::ports::FenceSql), the fence's SQL half (ending
 //!   sessions, confirming the fence, the drain's marker, users that bypass `read_only`);
 //! - [`RDS_STAND_INS`]: MariaDB stand-ins for the `mysql.rds_*` procedures;
+//! - `launcher` (feature `launcher`): starting and stopping `mariadbd`, for the sandbox and
+//!   the tests;
 //! - `testing` (feature `testing`): throw-away MariaDB servers for tests.
 //!
 //! Credentials come from Secrets Manager secret JSON through [`SecretsSource`]; no password is
@@ -26,6 +28,8 @@ mod retention;
 mod standins;
 mod verify;
 
+#[cfg(feature = "launcher")]
+pub mod launcher;
 #[cfg(feature = "testing")]
 pub mod testing;
 

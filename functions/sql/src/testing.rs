@@ -18,7 +18,7 @@ use std::hash::{Hash, Hasher};
 use std::io;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +26,7 @@ use aurora_core::ports::DatabaseEndpoint;
 use mysql_async::prelude::Queryable;
 
 use crate::credentials::{ConnectionSettings, Credentials, Tls};
+use crate::launcher;
 
 /// How long a server may take to accept logins (a loaded 2-core machine is slow to start one).
 pub const START_TIMEOUT: Duration = Duration::from_secs(90);
@@ -78,7 +79,9 @@ impl ServerOptions {
 
 /// A running `mariadbd`, killed and deleted on drop.
 pub struct TestServer {
-    child: Child,
+    /// Held so that tokio reaps the process once it is killed.
+    _child: tokio::process::Child,
+    pid: u32,
     dir: PathBuf,
     port: u16,
     admin_password: String,
@@ -87,7 +90,7 @@ pub struct TestServer {
 impl fmt::Debug for TestServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TestServer")
-            .field("pid", &self.child.id())
+            .field("pid", &self.pid)
             .field("port", &self.port)
             .field("dir", &self.dir)
             .finish()
@@ -96,20 +99,8 @@ impl fmt::Debug for TestServer {
 
 /// `mariadbd` from the PATH, or where Debian puts it when `/usr/sbin` is not on the PATH.
 fn mariadbd() -> PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("mariadbd"))
-            .find(|candidate| candidate.is_file())
-    });
-    on_path.unwrap_or_else(|| PathBuf::from("/usr/sbin/mariadbd"))
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    launcher::find_program(&launcher::search_dirs(), &["mariadbd", "mysqld"])
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/mariadbd"))
 }
 
 fn unique_name(prefix: &str) -> String {
@@ -140,7 +131,7 @@ fn common_config(user_line: &str) -> String {
 }
 
 fn user_line() -> &'static str {
-    if running_as_root() {
+    if launcher::running_as_root() {
         "user = root\n"
     } else {
         ""
@@ -178,7 +169,7 @@ fn template() -> Result<PathBuf, HarnessError> {
         .arg(format!("--datadir={}", data.display()))
         .arg("--auth-root-authentication-method=normal")
         .arg("--skip-test-db");
-    if running_as_root() {
+    if launcher::running_as_root() {
         install.arg("--user=root");
     }
     let output = install.output().map_err(|e| {
@@ -336,29 +327,39 @@ impl TestServer {
                 return Err(e);
             }
         };
-        let child = Command::new(mariadbd())
-            .arg(format!("--defaults-file={}", cnf.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match child {
+        let ready = || async move {
+            let opts = mysql_async::OptsBuilder::default()
+                .ip_or_hostname(HOST)
+                .tcp_port(port)
+                .user(Some("root"))
+                .prefer_socket(false);
+            match tokio::time::timeout(Duration::from_secs(5), mysql_async::Conn::new(opts)).await {
+                Ok(Ok(conn)) => {
+                    let _ = conn.disconnect().await;
+                    true
+                }
+                _ => false,
+            }
+        };
+        let child = match launcher::start_server(&mariadbd(), &cnf, START_TIMEOUT, ready).await {
             Ok(child) => child,
             Err(e) => {
+                let message = format!(
+                    "{e} (install it if missing: {INSTALL_HINT}):\n{}",
+                    error_log_tail(&dir)
+                );
                 let _ = fs::remove_dir_all(&dir);
-                return Err(HarnessError(format!(
-                    "mariadbd failed to start ({e}); install it: {INSTALL_HINT}"
-                )));
+                return Err(HarnessError(message));
             }
         };
         // From here on, dropping `server` kills the process and deletes the directory.
-        let mut server = TestServer {
-            child,
+        let server = TestServer {
+            pid: child.id().unwrap_or_default(),
+            _child: child,
             dir,
             port,
             admin_password: random_password(),
         };
-        server.wait_ready().await?;
         server.create_admin().await?;
         Ok(server)
     }
@@ -414,39 +415,6 @@ impl TestServer {
         Ok((cnf, port))
     }
 
-    async fn wait_ready(&mut self) -> Result<(), HarnessError> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(50);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(HarnessError(format!(
-                    "mariadbd exited with {status} during start-up:\n{}",
-                    self.error_log_tail()
-                )));
-            }
-            let opts = mysql_async::OptsBuilder::default()
-                .ip_or_hostname(HOST)
-                .tcp_port(self.port)
-                .user(Some("root"))
-                .prefer_socket(false);
-            if let Ok(Ok(conn)) =
-                tokio::time::timeout(Duration::from_secs(5), mysql_async::Conn::new(opts)).await
-            {
-                let _ = conn.disconnect().await;
-                return Ok(());
-            }
-            if started.elapsed() > START_TIMEOUT {
-                return Err(HarnessError(format!(
-                    "mariadbd on port {} not ready after {START_TIMEOUT:?}:\n{}",
-                    self.port,
-                    self.error_log_tail()
-                )));
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(500));
-        }
-    }
-
     async fn create_admin(&self) -> Result<(), HarnessError> {
         let sql = format!(
             "SET SESSION sql_log_bin = 0; \
@@ -477,9 +445,7 @@ impl TestServer {
 
     /// The last lines of the server's error log, for failure messages.
     pub fn error_log_tail(&self) -> String {
-        let log = fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        error_log_tail(&self.dir)
     }
 
     pub fn host(&self) -> &str {
@@ -496,7 +462,7 @@ impl TestServer {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     /// The CA that signed the server's certificate, when started with `tls`.
@@ -570,8 +536,15 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         // Nothing to preserve: SIGKILL is immediate and cannot be ignored.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        launcher::signal(self.pid, libc::SIGKILL);
+        launcher::wait_gone_blocking(self.pid, Duration::from_secs(30));
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The last lines of the error log of the server in `dir`, for failure messages.
+fn error_log_tail(dir: &Path) -> String {
+    let log = fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }

@@ -9,10 +9,15 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::process::{Child, Command};
+use aurora_sql::launcher::{self, LaunchError};
+use tokio::process::Child;
 
 use crate::error::{SandboxError, SandboxResult};
+
+// The process helpers the sandbox uses, from the one launcher.
 use crate::tools::{self, Tools};
+pub use aurora_sql::launcher::process_alive;
+pub(crate) use aurora_sql::launcher::{running_as_root as is_root, signal, wait_gone};
 
 /// How long a server may take to become ready (generous: a loaded 2-core CI machine).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -152,57 +157,29 @@ impl ServerSpec {
         Ok(())
     }
 
-    /// Starts `mariadbd` in its own process group (a Ctrl-C in the terminal reaches the CLI,
-    /// which decides what to stop) and waits until it answers.
-    ///
-    /// Until it answers, the server belongs to this call: if the call is abandoned (an
-    /// interrupted demo, an aborted restore task), the server is killed. It used to be dropped
-    /// unregistered and kept running on a directory the clean-up then deleted.
+    /// Starts `mariadbd` and waits until it answers, through the one launcher
+    /// ([`aurora_sql::launcher`]): a start that is abandoned (an interrupted demo, an aborted
+    /// restore task) or never answers kills the server.
     pub async fn start(&self, tools: &Tools) -> SandboxResult<Child> {
-        let mut child = Command::new(&tools.server)
-            .arg(self.defaults_arg())
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map_err(SandboxError::io(format!(
-                "starting {}",
-                tools.server.display()
-            )))?;
-        let mut starting = KillUnlessHandedOver(child.id());
-        if let Err(e) = self.wait_ready(tools, &mut child).await {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-            return Err(e);
-        }
-        starting.0 = None;
-        Ok(child)
-    }
-
-    async fn wait_ready(&self, tools: &Tools, child: &mut Child) -> SandboxResult<()> {
-        let started = tokio::time::Instant::now();
-        let mut delay = Duration::from_millis(50);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(SandboxError::Command {
-                    program: tools.server.display().to_string(),
-                    status: status.to_string(),
-                    output: self.error_log_tail(),
-                });
-            }
-            if self.ping(tools).await {
-                return Ok(());
-            }
-            if started.elapsed() > READY_TIMEOUT {
-                return Err(SandboxError::Timeout {
-                    what: format!("mariadbd in {} to accept connections", self.dir.display()),
-                    seconds: READY_TIMEOUT.as_secs(),
-                });
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_millis(500));
-        }
+        launcher::start_server(&tools.server, &self.defaults_file(), READY_TIMEOUT, || {
+            self.ping(tools)
+        })
+        .await
+        .map_err(|e| match e {
+            LaunchError::Spawn { program, source } => SandboxError::Io {
+                context: format!("starting {program}"),
+                source,
+            },
+            LaunchError::Exited { program, status } => SandboxError::Command {
+                program,
+                status,
+                output: self.error_log_tail(),
+            },
+            LaunchError::NotReady { timeout, .. } => SandboxError::Timeout {
+                what: format!("mariadbd in {} to accept connections", self.dir.display()),
+                seconds: timeout.as_secs(),
+            },
+        })
     }
 
     /// `mariadb-admin ping` over the socket: true once the server accepts connections.
@@ -250,18 +227,6 @@ impl ServerSpec {
     }
 }
 
-/// The pid of a server being started: killed if dropped before [`ServerSpec::start`] hands the
-/// server over (tokio reaps a dropped child in the background).
-struct KillUnlessHandedOver(Option<u32>);
-
-impl Drop for KillUnlessHandedOver {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            signal(pid, libc::SIGKILL);
-        }
-    }
-}
-
 /// Writes a file only its owner can read (option files and keys).
 pub(crate) fn write_private(path: &Path, contents: &[u8]) -> SandboxResult<()> {
     use std::io::Write;
@@ -275,44 +240,4 @@ pub(crate) fn write_private(path: &Path, contents: &[u8]) -> SandboxResult<()> {
         .map_err(SandboxError::io(format!("writing {}", path.display())))?;
     file.write_all(contents)
         .map_err(SandboxError::io(format!("writing {}", path.display())))
-}
-
-pub(crate) fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Whether `pid` is a live process (not a zombie).
-pub fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state letter follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-            .is_some_and(|state| state != 'Z' && state != 'X'),
-        Err(_) => false,
-    }
-}
-
-pub(crate) fn signal(pid: u32, signal: libc::c_int) {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return;
-    };
-    if pid > 0 {
-        // SAFETY: kill has no memory-safety preconditions; a stale pid yields ESRCH.
-        unsafe {
-            libc::kill(pid, signal);
-        }
-    }
-}
-
-async fn wait_gone(pid: u32, timeout: Duration) -> bool {
-    let started = tokio::time::Instant::now();
-    while process_alive(pid) {
-        if started.elapsed() > timeout {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    true
 }

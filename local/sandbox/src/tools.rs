@@ -26,22 +26,14 @@ impl Tools {
     /// Finds every program (MariaDB's names first, the older MySQL-compatible ones after), or
     /// names the missing ones and the install command.
     pub fn locate() -> SandboxResult<Self> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let dirs: Vec<PathBuf> = std::env::split_paths(&path)
-            .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
-            .collect();
-        Self::locate_in(&dirs)
+        Self::locate_in(&aurora_sql::launcher::search_dirs())
     }
 
     /// Like [`Tools::locate`], searching only `dirs`.
     pub fn locate_in(dirs: &[PathBuf]) -> SandboxResult<Self> {
         let mut missing = Vec::new();
         let mut find = |names: &[&str]| {
-            let found = names.iter().find_map(|name| {
-                dirs.iter()
-                    .map(|dir| dir.join(name))
-                    .find(|candidate| is_executable(candidate))
-            });
+            let found = aurora_sql::launcher::find_program(dirs, names);
             if found.is_none() {
                 missing.push(names[0].to_string());
             }
@@ -66,12 +58,6 @@ impl Tools {
         let out = run(&self.server, &["--version".to_string()]).await?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Runs `program args…` to completion; a non-zero exit is an error carrying the output's tail.
