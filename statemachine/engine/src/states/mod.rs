@@ -1,6 +1,7 @@
 //! The interpreter: runs a machine state by state, recording history, and dispatches each state
 //! type to its module. Parallel branches and Map iterations run as Tokio tasks of their own.
 
+mod fan_out;
 mod flow;
 mod map;
 mod parallel;
