@@ -34,14 +34,16 @@ pub mod intrinsics;
 pub mod io;
 mod lex;
 pub mod path;
+pub mod registry;
 pub mod retry;
 mod states;
-pub mod task;
 pub mod template;
+pub mod tokens;
 
 pub use child::{ChildExecution, StateMachines};
 pub use definition::{Definition, DefinitionError};
 pub use engine::{Engine, Execution, Outcome, Status};
 pub use error::StatesError;
 pub use history::{EventType, HistoryEvent};
-pub use task::{PendingTask, TaskContext, TaskError, TaskHandler, TaskRegistry, TokenError};
+pub use registry::{TaskContext, TaskError, TaskHandler, TaskRegistry};
+pub use tokens::{PendingTask, TokenError};

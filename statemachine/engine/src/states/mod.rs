@@ -23,9 +23,10 @@ use crate::definition::{State, StateKind, StateMachine, Transition};
 use crate::error::StatesError;
 use crate::history::{EventType, History};
 use crate::io::ResultPath;
+use crate::registry::TaskRegistry;
 use crate::retry::{find_catcher, Catcher, Retrier, RetryCounter};
-use crate::task::{TaskRegistry, TokenBook};
 use crate::template::Template;
+use crate::tokens::TokenBook;
 
 /// Everything the states of one execution share.
 #[derive(Debug)]
