@@ -25,7 +25,6 @@
 //! ```
 
 pub mod child;
-pub mod choice;
 pub mod definition;
 mod engine;
 pub mod error;
@@ -41,6 +40,7 @@ pub mod template;
 pub mod tokens;
 
 pub use child::{ChildExecution, StateMachines};
+pub use definition::choice;
 pub use definition::{Definition, DefinitionError};
 pub use engine::{Engine, Execution, Outcome, Status};
 pub use error::StatesError;

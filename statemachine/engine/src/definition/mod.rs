@@ -6,6 +6,7 @@
 //! or `Next` that names no state, unreachable states, malformed paths, templates, intrinsics,
 //! choice rules, retriers and catchers.
 
+pub mod choice;
 mod parse;
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::choice::ChoiceRule;
+use self::choice::ChoiceRule;
 use crate::io::{ResultPath, SelectPath};
 use crate::path::Path;
 use crate::retry::{Catcher, Retrier};

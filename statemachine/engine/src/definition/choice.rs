@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::definition::DefinitionError;
+use super::DefinitionError;
 use crate::error::StatesError;
 use crate::path::Path;
 
