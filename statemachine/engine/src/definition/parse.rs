@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::choice::{parse_rule, parse_timestamp};
+use super::choice::parse_rule;
 use super::{
-    ChoiceState, Concurrency, DefinitionError, FailField, FailState, MapState, ParallelState,
-    PassState, Seconds, State, StateKind, StateMachine, TaskState, Tolerance, Transition, WaitFor,
+    parse_timestamp, ChoiceState, Concurrency, DefinitionError, FailField, FailState, MapState,
+    ParallelState, PassState, Seconds, State, StateKind, StateMachine, TaskState, Tolerance,
+    Transition, WaitFor,
 };
 use crate::io::{ResultPath, SelectPath};
 use crate::path::Path;
