@@ -14,8 +14,9 @@ use crate::definition::{Definition, DefinitionError};
 use crate::error::{names, StatesError};
 use crate::history::{self, EventType, History, HistoryEvent};
 use crate::intrinsics::uuid_v4;
+use crate::registry::TaskRegistry;
 use crate::states::{now_rfc3339, run_machine, Lane, Runtime};
-use crate::task::{PendingTask, Signal, TaskRegistry, TokenBook, TokenError};
+use crate::tokens::{PendingTask, Signal, TokenBook, TokenError};
 
 /// Runs executions of one definition.
 #[derive(Debug, Clone)]

@@ -25,7 +25,6 @@
 //! ```
 
 pub mod child;
-pub mod choice;
 pub mod definition;
 mod engine;
 pub mod error;
@@ -34,14 +33,17 @@ pub mod intrinsics;
 pub mod io;
 mod lex;
 pub mod path;
+pub mod registry;
 pub mod retry;
 mod states;
-pub mod task;
 pub mod template;
+pub mod tokens;
 
 pub use child::{ChildExecution, StateMachines};
+pub use definition::choice;
 pub use definition::{Definition, DefinitionError};
 pub use engine::{Engine, Execution, Outcome, Status};
 pub use error::StatesError;
 pub use history::{EventType, HistoryEvent};
-pub use task::{PendingTask, TaskContext, TaskError, TaskHandler, TaskRegistry, TokenError};
+pub use registry::{TaskContext, TaskError, TaskHandler, TaskRegistry};
+pub use tokens::{PendingTask, TokenError};

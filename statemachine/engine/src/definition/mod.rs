@@ -6,15 +6,17 @@
 //! or `Next` that names no state, unreachable states, malformed paths, templates, intrinsics,
 //! choice rules, retriers and catchers.
 
+pub mod choice;
 mod parse;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::choice::ChoiceRule;
+use self::choice::ChoiceRule;
 use crate::io::{ResultPath, SelectPath};
 use crate::path::Path;
 use crate::retry::{Catcher, Retrier};
@@ -201,6 +203,18 @@ pub(crate) struct TaskState {
 pub(crate) struct ChoiceState {
     pub choices: Vec<ChoiceRule>,
     pub default: Option<String>,
+}
+
+/// Parses a timestamp of Wait (`Timestamp…`) or Choice (`Timestamp…` operators, `IsTimestamp`)
+/// the way Step Functions does: an ISO-8601 extended offset date-time with `T` between date and
+/// time (RFC 3339 also allows a space, AWS does not), seconds present, a fraction of any length,
+/// `Z` or a numeric offset, no leap second.
+pub(crate) fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
+    let bytes = text.as_bytes();
+    if !matches!(bytes.get(10), Some(b'T' | b't')) || bytes.get(17..19) == Some(b"60") {
+        return None;
+    }
+    OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
 #[derive(Debug)]

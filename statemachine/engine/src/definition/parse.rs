@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use super::choice::parse_rule;
 use super::{
-    ChoiceState, Concurrency, DefinitionError, FailField, FailState, MapState, ParallelState,
-    PassState, Seconds, State, StateKind, StateMachine, TaskState, Tolerance, Transition, WaitFor,
+    parse_timestamp, ChoiceState, Concurrency, DefinitionError, FailField, FailState, MapState,
+    ParallelState, PassState, Seconds, State, StateKind, StateMachine, TaskState, Tolerance,
+    Transition, WaitFor,
 };
-use crate::choice::{parse_rule, parse_timestamp};
 use crate::io::{ResultPath, SelectPath};
 use crate::path::Path;
 use crate::retry::{parse_catch, parse_retry};

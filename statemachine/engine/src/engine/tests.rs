@@ -329,6 +329,46 @@ async fn catch_sends_the_error_output_to_the_catcher() {
 }
 
 #[tokio::test]
+async fn map_and_parallel_retry_a_failed_attempt_then_catch_it() {
+    let failing = json!({"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "Boom", "Cause": "bad"}}});
+    let states = [
+        (
+            "Map",
+            json!({"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": failing}),
+        ),
+        (
+            "Parallel",
+            json!({"Type": "Parallel", "Branches": [failing]}),
+        ),
+    ];
+    for (kind, mut state) in states {
+        state["Retry"] = json!([{"ErrorEquals": ["Boom"], "IntervalSeconds": 1, "MaxAttempts": 1}]);
+        state["Catch"] =
+            json!([{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]);
+        state["End"] = json!(true);
+        let outcome = engine(json!({"StartAt": "S", "States": {"S": state, "Caught": {"Type": "Pass", "End": true}}}))
+            .with_time_scale(0.01)
+            .run(json!({"items": [1]}))
+            .await;
+        assert_eq!(
+            outcome.output(),
+            Some(&json!({"items": [1], "error": {"Error": "Boom", "Cause": "bad"}})),
+            "{kind}"
+        );
+        let types = event_types(&outcome);
+        let count = |suffix: &str| {
+            let name = format!("{kind}State{suffix}");
+            types.iter().filter(|t| **t == name).count()
+        };
+        assert_eq!(
+            (count("Started"), count("Failed"), count("Succeeded")),
+            (2, 2, 0),
+            "{kind}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn states_all_does_not_catch_runtime_errors() {
     let def = json!({"StartAt": "P", "States": {
         "P": {"Type": "Parallel", "End": true,

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
-use super::{run_machine, Entry, Lane, Recovery, Runtime, Step};
+use super::fan_out::FanOut;
+use super::{run_machine, Entry, Lane, Runtime, Step};
 use crate::definition::{Concurrency, MapState, Tolerance};
 use crate::error::{names, StatesError};
 use crate::history::EventType;
 use crate::path::Path;
-use crate::retry::RetryCounter;
 
 pub(super) async fn run(
     rt: &Arc<Runtime>,
@@ -26,12 +26,40 @@ pub(super) async fn run(
     raw: Value,
     lane: &mut Lane,
 ) -> Result<Step, StatesError> {
-    let mut counter = RetryCounter::default();
-    let mut retry_count = 0;
-    loop {
-        let ctx = rt.context(entry, retry_count);
-        let effective = entry.state.input_path.apply(&raw, &ctx)?;
-        let items = match map.items_path.apply(&effective, &ctx)? {
+    let fan_out = FanOut {
+        started: EventType::MapStateStarted,
+        succeeded: EventType::MapStateSucceeded,
+        failed: EventType::MapStateFailed,
+        result_selector: map.result_selector.as_ref(),
+        result_path: &map.result_path,
+        retry: &map.retry,
+        catch: &map.catch,
+    };
+    let prepare = |effective: Value, ctx: &Value| {
+        let iterations = Iterations::prepare(rt, map, &effective, ctx)?;
+        let details = json!({"length": iterations.inputs.len()});
+        Ok((iterations, details))
+    };
+    let iterate =
+        |iterations, started| run_iterations(rt, &entry.state.name, map, iterations, started);
+    fan_out.run(rt, entry, raw, lane, prepare, iterate).await
+}
+
+/// One attempt's iterations: their inputs and how many may run at once or fail.
+struct Iterations {
+    inputs: Vec<Value>,
+    limit: u64,
+    tolerated: Tolerated,
+}
+
+impl Iterations {
+    fn prepare(
+        rt: &Runtime,
+        map: &MapState,
+        effective: &Value,
+        ctx: &Value,
+    ) -> Result<Self, StatesError> {
+        let items = match map.items_path.apply(effective, ctx)? {
             Value::Array(items) => items,
             other => {
                 return Err(StatesError::runtime(format!(
@@ -43,67 +71,30 @@ pub(super) async fn run(
             Concurrency::Fixed(n) => *n,
             Concurrency::Path(path) => {
                 let value = path
-                    .eval(&effective, &ctx)
+                    .eval(effective, ctx)
                     .map_err(|e| StatesError::runtime(e.to_string()))?;
                 value
                     .as_u64()
                     .ok_or_else(|| not_valid("MaxConcurrencyPath", path, &value, "integer"))?
             }
         };
-        let tolerance = Tolerated::resolve(map, &effective, &ctx)?;
+        let tolerated = Tolerated::resolve(map, effective, ctx)?;
         let mut inputs = Vec::with_capacity(items.len());
         for (index, item) in items.into_iter().enumerate() {
             inputs.push(match &map.item_selector {
                 Some(selector) => {
                     let mut item_ctx = ctx.clone();
                     item_ctx["Map"] = json!({"Item": {"Index": index, "Value": item}});
-                    rt.with_rng(|rng| selector.eval(&effective, &item_ctx, rng))?
+                    rt.with_rng(|rng| selector.eval(effective, &item_ctx, rng))?
                 }
                 None => item,
             });
         }
-        let started = rt.record(
-            lane,
-            EventType::MapStateStarted,
-            json!({"length": inputs.len()}),
-        );
-        match run_iterations(
-            rt,
-            &entry.state.name,
-            map,
+        Ok(Self {
             inputs,
             limit,
-            tolerance,
-            started,
-        )
-        .await
-        {
-            Ok(outputs) => {
-                rt.record(lane, EventType::MapStateSucceeded, Value::Null);
-                return rt.complete(
-                    entry.state,
-                    map.result_selector.as_ref(),
-                    &map.result_path,
-                    raw,
-                    Value::Array(outputs),
-                    &ctx,
-                );
-            }
-            Err(error) => {
-                rt.record(lane, EventType::MapStateFailed, Value::Null);
-                if error.is_terminal() {
-                    return Err(error);
-                }
-                match rt
-                    .recover(&map.retry, &map.catch, &mut counter, &raw, error)
-                    .await
-                {
-                    Recovery::Retry => retry_count += 1,
-                    Recovery::Caught(step) => return Ok(step),
-                    Recovery::Failed(error) => return Err(error),
-                }
-            }
-        }
+            tolerated,
+        })
     }
 }
 
@@ -185,11 +176,14 @@ async fn run_iterations(
     rt: &Arc<Runtime>,
     name: &str,
     map: &MapState,
-    inputs: Vec<Value>,
-    limit: u64,
-    tolerated: Tolerated,
+    iterations: Iterations,
     started: u64,
 ) -> Result<Vec<Value>, StatesError> {
+    let Iterations {
+        inputs,
+        limit,
+        tolerated,
+    } = iterations;
     let limit = match usize::try_from(limit) {
         Ok(0) | Err(_) => usize::MAX,
         Ok(n) => n,

@@ -1,6 +1,7 @@
 //! The interpreter: runs a machine state by state, recording history, and dispatches each state
 //! type to its module. Parallel branches and Map iterations run as Tokio tasks of their own.
 
+mod fan_out;
 mod flow;
 mod map;
 mod parallel;
@@ -22,9 +23,10 @@ use crate::definition::{State, StateKind, StateMachine, Transition};
 use crate::error::StatesError;
 use crate::history::{EventType, History};
 use crate::io::ResultPath;
+use crate::registry::TaskRegistry;
 use crate::retry::{find_catcher, Catcher, Retrier, RetryCounter};
-use crate::task::{TaskRegistry, TokenBook};
 use crate::template::Template;
+use crate::tokens::TokenBook;
 
 /// Everything the states of one execution share.
 #[derive(Debug)]

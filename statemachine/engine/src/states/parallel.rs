@@ -7,11 +7,11 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::task::JoinSet;
 
-use super::{run_machine, Entry, Lane, Recovery, Runtime, Step};
+use super::fan_out::FanOut;
+use super::{run_machine, Entry, Lane, Runtime, Step};
 use crate::definition::ParallelState;
 use crate::error::StatesError;
 use crate::history::EventType;
-use crate::retry::RetryCounter;
 
 pub(super) async fn run(
     rt: &Arc<Runtime>,
@@ -20,50 +20,30 @@ pub(super) async fn run(
     raw: Value,
     lane: &mut Lane,
 ) -> Result<Step, StatesError> {
-    let mut counter = RetryCounter::default();
-    let mut retry_count = 0;
-    loop {
-        let ctx = rt.context(entry, retry_count);
-        let effective = entry.state.input_path.apply(&raw, &ctx)?;
+    let fan_out = FanOut {
+        started: EventType::ParallelStateStarted,
+        succeeded: EventType::ParallelStateSucceeded,
+        failed: EventType::ParallelStateFailed,
+        result_selector: parallel.result_selector.as_ref(),
+        result_path: &parallel.result_path,
+        retry: &parallel.retry,
+        catch: &parallel.catch,
+    };
+    let prepare = |effective: Value, ctx: &Value| {
         let input = match &parallel.parameters {
-            Some(t) => rt.with_rng(|rng| t.eval(&effective, &ctx, rng))?,
+            Some(t) => rt.with_rng(|rng| t.eval(&effective, ctx, rng))?,
             None => effective,
         };
-        let started = rt.record(lane, EventType::ParallelStateStarted, Value::Null);
-        match run_branches(rt, parallel, &input, started).await {
-            Ok(outputs) => {
-                rt.record(lane, EventType::ParallelStateSucceeded, Value::Null);
-                return rt.complete(
-                    entry.state,
-                    parallel.result_selector.as_ref(),
-                    &parallel.result_path,
-                    raw,
-                    Value::Array(outputs),
-                    &ctx,
-                );
-            }
-            Err(error) => {
-                rt.record(lane, EventType::ParallelStateFailed, Value::Null);
-                if error.is_terminal() {
-                    return Err(error);
-                }
-                match rt
-                    .recover(&parallel.retry, &parallel.catch, &mut counter, &raw, error)
-                    .await
-                {
-                    Recovery::Retry => retry_count += 1,
-                    Recovery::Caught(step) => return Ok(step),
-                    Recovery::Failed(error) => return Err(error),
-                }
-            }
-        }
-    }
+        Ok((input, Value::Null))
+    };
+    let branches = |input, started| run_branches(rt, parallel, input, started);
+    fan_out.run(rt, entry, raw, lane, prepare, branches).await
 }
 
 async fn run_branches(
     rt: &Arc<Runtime>,
     parallel: &ParallelState,
-    input: &Value,
+    input: Value,
     started: u64,
 ) -> Result<Vec<Value>, StatesError> {
     let mut set = JoinSet::new();

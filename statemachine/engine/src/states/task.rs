@@ -17,8 +17,9 @@ use crate::definition::{Seconds, TaskState};
 use crate::error::{names, StatesError};
 use crate::history::EventType;
 use crate::intrinsics::uuid_v4;
+use crate::registry::{integration_pattern, TaskContext};
 use crate::retry::RetryCounter;
-use crate::task::{integration_pattern, PendingTask, Signal, TaskContext, TokenBook};
+use crate::tokens::{PendingTask, Signal, TokenBook};
 
 pub(super) async fn run(
     rt: &Arc<Runtime>,

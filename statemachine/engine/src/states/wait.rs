@@ -7,8 +7,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{finish, Entry, Runtime, Step};
-use crate::choice::parse_timestamp;
-use crate::definition::WaitFor;
+use crate::definition::{parse_timestamp, WaitFor};
 use crate::error::StatesError;
 
 pub(super) async fn run(

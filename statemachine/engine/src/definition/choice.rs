@@ -9,10 +9,8 @@
 use std::cmp::Ordering;
 
 use serde_json::{Map, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
-use crate::definition::DefinitionError;
+use super::{parse_timestamp, DefinitionError};
 use crate::error::StatesError;
 use crate::path::Path;
 
@@ -163,18 +161,6 @@ impl Pattern {
         }
         pattern[p..].iter().all(|g| *g == Glob::Star)
     }
-}
-
-/// Parses an RFC 3339 timestamp as Step Functions accepts it (an offset or `Z` is required).
-/// Parses an ISO-8601 extended offset date-time the way Step Functions does: `T` between date
-/// and time (RFC 3339 also allows a space, AWS does not), seconds present, a fraction of any
-/// length, `Z` or a numeric offset, no leap second.
-pub(crate) fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
-    let bytes = text.as_bytes();
-    if !matches!(bytes.get(10), Some(b'T' | b't')) || bytes.get(17..19) == Some(b"60") {
-        return None;
-    }
-    OffsetDateTime::parse(text, &Rfc3339).ok()
 }
 
 impl Condition {
