@@ -1,6 +1,9 @@
 //! The deployable artefacts agree with each other and with the code: the ASL definitions, the SAM
 //! template, the bin crates, the error names and the IAM actions each step declares.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use asl_engine::Definition;

@@ -2,6 +2,9 @@
 //! an execution input by the template's own InputTransformer, names the cluster by its resource id
 //! (`cluster-…`), and preflight resolves that to the cluster's identifier.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aurora_core::fakes::{
     FakeClock, FakeClusters, FakeDns, FakeKms, FakeParameters, FakeSourceLock,
 };

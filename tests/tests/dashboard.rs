@@ -3,6 +3,9 @@
 //! declare, every emitted metric is graphed, both state machines' execution metrics are there,
 //! and the dashboard's URL and name follow the convention `aurora-encrypt watch` derives them by.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 
 use aurora_core::metrics::{self, Phase};

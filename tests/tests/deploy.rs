@@ -2,6 +2,9 @@
 //! verifies TLS with, definitions that work in every partition, and triggers that cannot be
 //! deployed without what their runs need.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 
 use aurora_core::MigrationSpec;

@@ -4,6 +4,9 @@
 //! that package's features alone, as `sam build` does from the function's own folder
 //! (`artefacts::functions_build_from_their_own_folders_for_arm64`).
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::process::Command;
 

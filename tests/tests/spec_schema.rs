@@ -9,6 +9,9 @@
 //! since the table is made of parsed values: a key given twice
 //! (`a_key_given_twice_is_refused_by_validate_only`).
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use aurora_core::MigrationSpec;
 use aurora_tests::read;
 use serde_json::{json, Value};

@@ -7,6 +7,9 @@
 //! AWS would (snapshots and restores finish, the restored writer logs its binlog event, a started
 //! migration runs, Route 53 syncs).
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -45,9 +45,11 @@ pub mod source_lock;
 #[cfg(feature = "sql")]
 pub mod state_writers;
 
-#[cfg(all(test, feature = "full"))]
+#[cfg(test)]
+#[cfg(feature = "full")]
 mod iam_policy;
-#[cfg(all(test, feature = "dms"))]
+#[cfg(test)]
+#[cfg(feature = "dms")]
 mod plan_names;
 #[cfg(test)]
 // Each service's tests use some of the helpers; a build with a few features leaves others unused.

@@ -245,7 +245,8 @@ impl SourceLock for DynamoSourceLock {
     }
 }
 
-#[cfg(all(test, feature = "lock-holders"))]
+#[cfg(test)]
+#[cfg(feature = "lock-holders")]
 mod tests {
     use super::*;
     use crate::test_support::{client, json_error};

@@ -64,17 +64,17 @@ pub(crate) async fn connect(settings: &ConnectionSettings) -> PortResult<Session
 
 impl Session<'_> {
     /// Also redact `secret` from this session's errors.
-    pub fn redacting(mut self, secret: &str) -> Self {
+    pub(crate) fn redacting(mut self, secret: &str) -> Self {
         self.extra_secrets.push(secret.to_string());
         self
     }
 
-    pub fn error(&self, error: &mysql_async::Error, what: &str) -> PortError {
+    pub(crate) fn error(&self, error: &mysql_async::Error, what: &str) -> PortError {
         let extra: Vec<&str> = self.extra_secrets.iter().map(String::as_str).collect();
         classify(error, what, self.settings, &extra)
     }
 
-    pub async fn query(&mut self, sql: &str, what: &str) -> PortResult<Vec<Row>> {
+    pub(crate) async fn query(&mut self, sql: &str, what: &str) -> PortResult<Vec<Row>> {
         match self.conn.query(sql).await {
             Ok(rows) => Ok(rows),
             Err(e) => Err(self.error(&e, what)),
@@ -82,11 +82,11 @@ impl Session<'_> {
     }
 
     /// A query whose error the caller inspects before classifying it.
-    pub async fn query_raw(&mut self, sql: &str) -> Result<Vec<Row>, mysql_async::Error> {
+    pub(crate) async fn query_raw(&mut self, sql: &str) -> Result<Vec<Row>, mysql_async::Error> {
         self.conn.query(sql).await
     }
 
-    pub async fn exec(
+    pub(crate) async fn exec(
         &mut self,
         sql: &str,
         params: Vec<Value>,
@@ -99,7 +99,7 @@ impl Session<'_> {
     }
 
     /// [`Session::exec_drop`] whose error the caller inspects before classifying it.
-    pub async fn exec_drop_raw(
+    pub(crate) async fn exec_drop_raw(
         &mut self,
         sql: &str,
         params: Vec<Value>,
@@ -108,7 +108,12 @@ impl Session<'_> {
     }
 
     /// Runs a statement, discarding every result set it returns (a `CALL` returns several).
-    pub async fn exec_drop(&mut self, sql: &str, params: Vec<Value>, what: &str) -> PortResult<()> {
+    pub(crate) async fn exec_drop(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+        what: &str,
+    ) -> PortResult<()> {
         match self.conn.exec_drop(sql, params).await {
             Ok(()) => Ok(()),
             Err(e) => Err(self.error(&e, what)),
@@ -116,7 +121,7 @@ impl Session<'_> {
     }
 
     /// Runs a `CALL` and returns the rows of its first result set.
-    pub async fn call_rows(&mut self, sql: &str, what: &str) -> PortResult<Vec<Row>> {
+    pub(crate) async fn call_rows(&mut self, sql: &str, what: &str) -> PortResult<Vec<Row>> {
         let mut result = match self.conn.query_iter(sql).await {
             Ok(result) => result,
             Err(e) => return Err(self.error(&e, what)),
@@ -134,7 +139,7 @@ impl Session<'_> {
     }
 
     /// Closes the connection; a failure to say goodbye is not the caller's problem.
-    pub async fn close(self) {
+    pub(crate) async fn close(self) {
         if let Err(error) = self.conn.disconnect().await {
             tracing::debug!(server = %self.settings.address(), %error, "disconnect failed");
         }
@@ -143,34 +148,34 @@ impl Session<'_> {
 
 /// MySQL and MariaDB server error codes this crate tells apart.
 pub(crate) mod codes {
-    pub const DB_ACCESS_DENIED: u16 = 1044;
-    pub const ACCESS_DENIED: u16 = 1045;
-    pub const BAD_DB: u16 = 1049;
-    pub const SERVER_SHUTDOWN: u16 = 1053;
-    pub const PARSE_ERROR: u16 = 1064;
-    pub const CON_COUNT: u16 = 1040;
-    pub const TABLE_ACCESS_DENIED: u16 = 1142;
-    pub const COLUMN_ACCESS_DENIED: u16 = 1143;
-    pub const NO_SUCH_TABLE: u16 = 1146;
-    pub const NET_READ_ERROR: u16 = 1158;
-    pub const NET_WRITE_INTERRUPTED: u16 = 1161;
-    pub const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
-    pub const SLAVE_MUST_STOP: u16 = 1198;
-    pub const SLAVE_NOT_RUNNING: u16 = 1199;
-    pub const BAD_SLAVE: u16 = 1200;
-    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
-    pub const LOCK_DEADLOCK: u16 = 1213;
-    pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
-    pub const SP_DOES_NOT_EXIST: u16 = 1305;
-    pub const QUERY_INTERRUPTED: u16 = 1317;
-    pub const PROC_ACCESS_DENIED: u16 = 1370;
-    pub const ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
+    pub(crate) const DB_ACCESS_DENIED: u16 = 1044;
+    pub(crate) const ACCESS_DENIED: u16 = 1045;
+    pub(crate) const BAD_DB: u16 = 1049;
+    pub(crate) const SERVER_SHUTDOWN: u16 = 1053;
+    pub(crate) const PARSE_ERROR: u16 = 1064;
+    pub(crate) const CON_COUNT: u16 = 1040;
+    pub(crate) const TABLE_ACCESS_DENIED: u16 = 1142;
+    pub(crate) const COLUMN_ACCESS_DENIED: u16 = 1143;
+    pub(crate) const NO_SUCH_TABLE: u16 = 1146;
+    pub(crate) const NET_READ_ERROR: u16 = 1158;
+    pub(crate) const NET_WRITE_INTERRUPTED: u16 = 1161;
+    pub(crate) const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;
+    pub(crate) const SLAVE_MUST_STOP: u16 = 1198;
+    pub(crate) const SLAVE_NOT_RUNNING: u16 = 1199;
+    pub(crate) const BAD_SLAVE: u16 = 1200;
+    pub(crate) const LOCK_WAIT_TIMEOUT: u16 = 1205;
+    pub(crate) const LOCK_DEADLOCK: u16 = 1213;
+    pub(crate) const SPECIFIC_ACCESS_DENIED: u16 = 1227;
+    pub(crate) const SP_DOES_NOT_EXIST: u16 = 1305;
+    pub(crate) const QUERY_INTERRUPTED: u16 = 1317;
+    pub(crate) const PROC_ACCESS_DENIED: u16 = 1370;
+    pub(crate) const ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
     /// MariaDB `max_statement_time` exceeded.
-    pub const STATEMENT_TIMEOUT: u16 = 1969;
+    pub(crate) const STATEMENT_TIMEOUT: u16 = 1969;
     /// MariaDB: connection killed.
-    pub const CONNECTION_KILLED: u16 = 1927;
+    pub(crate) const CONNECTION_KILLED: u16 = 1927;
     /// MySQL `max_execution_time` exceeded.
-    pub const QUERY_TIMEOUT: u16 = 3024;
+    pub(crate) const QUERY_TIMEOUT: u16 = 3024;
 }
 
 /// A [`PortError`] for `error` during `what` on `settings`' server, by error code, with every

@@ -41,7 +41,7 @@ pub const PROBE_USER: &str = "aurora_encrypt_probe";
 /// `ER_OPTION_PREVENTS_STATEMENT`: `read_only` refused the statement.
 const OPTION_PREVENTS_STATEMENT: u16 = 1290;
 /// How long the writer must stay free of application sessions once every check holds.
-pub const SETTLE: Duration = Duration::from_millis(50);
+pub(crate) const SETTLE: Duration = Duration::from_millis(50);
 /// `ER_NO_SUCH_THREAD`: the session ended by itself meanwhile.
 const NO_SUCH_THREAD: u16 = 1094;
 

@@ -15,7 +15,7 @@ use crate::conn::{cell, codes, column, connect, server_code, Session};
 use crate::credentials::{ConnectionSettings, SecretsSource, Tls};
 
 /// The name of the retention setting in `mysql.rds_show_configuration`.
-pub const RETENTION_SETTING: &str = "binlog retention hours";
+pub(crate) const RETENTION_SETTING: &str = "binlog retention hours";
 
 /// [`BinlogRetention`] over SQL, logging in with credentials from a [`SecretsSource`].
 #[derive(Clone)]

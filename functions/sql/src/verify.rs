@@ -24,7 +24,8 @@ use crate::credentials::ConnectionSettings;
 use crate::fence::WriterConnections;
 
 /// Databases that belong to the server, never to the application.
-pub const SYSTEM_DATABASES: &[&str] = &["mysql", "information_schema", "performance_schema", "sys"];
+pub(crate) const SYSTEM_DATABASES: &[&str] =
+    &["mysql", "information_schema", "performance_schema", "sys"];
 
 /// Digests tables of the server it logs in to; one instance per side.
 #[derive(Debug, Clone)]

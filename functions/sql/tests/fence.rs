@@ -2,6 +2,9 @@
 //! stand-in whatever their privileges, the fence confirmed (or not) on the writer, the marker,
 //! and the users that bypass `read_only`.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use aurora_core::ports::{FenceSql, SessionFenceOutcome, SessionFenceRequest, MARKER_SCHEMA};

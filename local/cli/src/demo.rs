@@ -12,10 +12,10 @@ use crate::progress::{Event, Progress};
 use crate::run::summary;
 use crate::view::{ProgressView, TerminalView};
 
-pub const LONG_ABOUT: &str = "Run the whole migration locally on real MariaDB servers under a write load: brings a sandbox up (source seeded with a sample schema carrying a plaintext marker), starts writers that insert and update through the sandbox's DNS name, runs the state machine (switchover auto, scaled waits), then checks that no acknowledged write was lost or duplicated, that checksums matched, and that no plaintext is left in the target's files, and reports how long writes were unavailable. Needs MariaDB (apt-get install -y mariadb-server mariadb-client mariadb-backup).";
+pub(crate) const LONG_ABOUT: &str = "Run the whole migration locally on real MariaDB servers under a write load: brings a sandbox up (source seeded with a sample schema carrying a plaintext marker), starts writers that insert and update through the sandbox's DNS name, runs the state machine (switchover auto, scaled waits), then checks that no acknowledged write was lost or duplicated, that checksums matched, and that no plaintext is left in the target's files, and reports how long writes were unavailable. Needs MariaDB (apt-get install -y mariadb-server mariadb-client mariadb-backup).";
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// Rows seeded into each table of the sample schema.
     #[arg(long, default_value_t = 2000)]
     pub rows: u64,
@@ -69,20 +69,20 @@ pub struct Args {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Engine {
+pub(crate) enum Engine {
     Native,
     Dms,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum WriterUser {
+pub(crate) enum WriterUser {
     App,
     Admin,
 }
 
 mod fleet;
 
-pub async fn run(args: Args) -> ExitCode {
+pub(crate) async fn run(args: Args) -> ExitCode {
     if args.clusters > 1 {
         return fleet::run(args).await;
     }

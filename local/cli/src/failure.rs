@@ -11,13 +11,13 @@ use aurora_core::errors::InvalidInput;
 use serde_json::json;
 
 /// The request failed or was refused.
-pub const FAILED: u8 = 1;
+pub(crate) const FAILED: u8 = 1;
 /// The input cannot be used.
-pub const BAD_INPUT: u8 = 2;
+pub(crate) const BAD_INPUT: u8 = 2;
 
 /// A command's failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// A stable PascalCase name (`InvalidInput`, an AWS error code, `NoPendingApproval`…).
     pub error: String,
     pub cause: String,
@@ -27,7 +27,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub fn new(error: impl Into<String>, cause: impl Into<String>, exit_code: u8) -> Self {
+    pub(crate) fn new(error: impl Into<String>, cause: impl Into<String>, exit_code: u8) -> Self {
         Self {
             error: error.into(),
             cause: cause.into(),
@@ -36,13 +36,13 @@ impl Failure {
         }
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
     }
 
     /// Prints the failure on stderr and returns its exit code.
-    pub fn report(&self) -> ExitCode {
+    pub(crate) fn report(&self) -> ExitCode {
         // `error` first, as Step Functions and the Lambda runtime print it.
         eprintln!(
             "{{\"error\":{},\"cause\":{}}}",

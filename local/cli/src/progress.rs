@@ -14,19 +14,19 @@
 use serde_json::Value;
 
 /// Step Functions Standard workflows cost $0.025 per 1,000 state transitions.
-pub const USD_PER_TRANSITION: f64 = 0.025 / 1000.0;
+pub(crate) const USD_PER_TRANSITION: f64 = 0.025 / 1000.0;
 
 /// The state that fences writes on the source: downtime starts here.
-pub const FENCE_WRITES: &str = "FenceWrites";
+pub(crate) const FENCE_WRITES: &str = "FenceWrites";
 /// The state that points the application's DNS name at the target: not undone by a rollback.
-pub const SWAP_DNS: &str = "SwapDns";
+pub(crate) const SWAP_DNS: &str = "SwapDns";
 /// The Wait state that holds the switchover until answers cached before the TTL was lowered
 /// have expired.
-pub const DNS_TTL_GATE: &str = "DnsTtlGate";
+pub(crate) const DNS_TTL_GATE: &str = "DnsTtlGate";
 
 /// One history event, in the Step Functions JSON shape.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub(crate) struct Event {
     pub id: u64,
     pub previous_event_id: u64,
     /// The Step Functions event type, e.g. `TaskStateEntered`.
@@ -38,7 +38,7 @@ pub struct Event {
 impl Event {
     /// Reads an event as Step Functions prints it: `{"id", "previousEventId", "type",
     /// "<…>EventDetails": {…}}`. `None` when `type` or `id` is missing.
-    pub fn from_json(value: &Value) -> Option<Self> {
+    pub(crate) fn from_json(value: &Value) -> Option<Self> {
         let object = value.as_object()?;
         let event_type = object.get("type")?.as_str()?.to_string();
         let id = object.get("id")?.as_u64()?;
@@ -62,7 +62,7 @@ impl Event {
     /// Reads a history written by `--history` (JSON lines) or a JSON array of events, or the
     /// `{"events": […]}` object the AWS CLI prints. Unreadable lines are skipped.
     #[allow(dead_code)]
-    pub fn parse_history(text: &str) -> Vec<Self> {
+    pub(crate) fn parse_history(text: &str) -> Vec<Self> {
         let trimmed = text.trim_start();
         if trimmed.starts_with('[') || trimmed.starts_with('{') {
             if let Ok(value) = serde_json::from_str::<Value>(trimmed) {
@@ -83,7 +83,7 @@ impl Event {
     }
 
     /// The state name of a `…StateEntered`/`…StateExited` event.
-    pub fn state_name(&self) -> Option<&str> {
+    pub(crate) fn state_name(&self) -> Option<&str> {
         self.str_field("name")
     }
 }
@@ -101,7 +101,7 @@ impl From<&asl_engine::HistoryEvent> for Event {
 
 /// The operator-facing phases of a migration (DESIGN.md §1), as the functions' `Phase` metric
 /// numbers them.
-pub use aurora_core::metrics::Phase;
+pub(crate) use aurora_core::metrics::Phase;
 
 /// The phase a state belongs to, from words in its name (case-insensitive), first match wins:
 ///
@@ -119,7 +119,7 @@ pub use aurora_core::metrics::Phase;
 /// Other states (most `Notify*`, glue Pass/Choice states) keep the current phase: `None`.
 /// A rollback is sticky: `StopMigrationOnRollback`, `CleanupOnRollback` and the rest of the
 /// rollback path stay `rolled-back` (see [`Progress::apply`]).
-pub fn phase_of_state(name: &str) -> Option<Phase> {
+pub(crate) fn phase_of_state(name: &str) -> Option<Phase> {
     const RULES: &[(&[&str], Phase)] = &[
         (
             &["rollback", "rolledback", "unfence", "revert", "undo"],
@@ -154,7 +154,7 @@ pub fn phase_of_state(name: &str) -> Option<Phase> {
 
 /// How the execution stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExecutionStatus {
+pub(crate) enum ExecutionStatus {
     Running,
     Succeeded,
     Failed {
@@ -167,7 +167,7 @@ pub enum ExecutionStatus {
 
 impl ExecutionStatus {
     /// The Step Functions status name (`RUNNING`, `SUCCEEDED`, …).
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             ExecutionStatus::Running => "RUNNING",
             ExecutionStatus::Succeeded => "SUCCEEDED",
@@ -177,14 +177,14 @@ impl ExecutionStatus {
         }
     }
 
-    pub fn is_finished(&self) -> bool {
+    pub(crate) fn is_finished(&self) -> bool {
         *self != ExecutionStatus::Running
     }
 }
 
 /// A `.waitForTaskToken` task that has been scheduled and not yet answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingApproval {
+pub(crate) struct PendingApproval {
     pub token: String,
     /// The Task state waiting for the answer.
     pub state_name: String,
@@ -195,7 +195,7 @@ pub struct PendingApproval {
 ///
 /// [`apply`]: Progress::apply
 #[derive(Debug, Clone, PartialEq)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// `None` until the first state is entered.
     pub phase: Option<Phase>,
     /// The state entered last.
@@ -234,7 +234,7 @@ impl Default for Progress {
 }
 
 impl Progress {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             phase: None,
             current_step: None,
@@ -257,7 +257,7 @@ impl Progress {
     }
 
     /// The progress after all of `events`.
-    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
+    pub(crate) fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
         let mut progress = Self::new();
         for event in events {
             progress.apply(event);
@@ -266,7 +266,7 @@ impl Progress {
     }
 
     /// Applies one event; returns whether it was new (id above [`Progress::last_event_id`]).
-    pub fn apply(&mut self, event: &Event) -> bool {
+    pub(crate) fn apply(&mut self, event: &Event) -> bool {
         if event.id <= self.last_event_id {
             return false;
         }
@@ -431,14 +431,14 @@ impl Progress {
     }
 
     /// The approval waiting for an answer, if any (the most recently scheduled one).
-    pub fn pending_approval(&self) -> Option<&PendingApproval> {
+    pub(crate) fn pending_approval(&self) -> Option<&PendingApproval> {
         self.pending.last()
     }
 
     /// The next step that cannot be taken back by a rollback: `FenceWrites` (downtime starts),
     /// then `SwapDns` (clients move to the target). `None` once both are behind, when there is
     /// no DNS swap after the fence, on a dry run, during rollback, or when the run has ended.
-    pub fn next_irreversible_step(&self) -> Option<&'static str> {
+    pub(crate) fn next_irreversible_step(&self) -> Option<&'static str> {
         if self.status.is_finished() || self.rolling_back || self.dry_run {
             return None;
         }
@@ -453,18 +453,18 @@ impl Progress {
 
     /// Whether a rollback state has been entered.
     #[allow(dead_code)] // for the local runner's summary
-    pub fn is_rolling_back(&self) -> bool {
+    pub(crate) fn is_rolling_back(&self) -> bool {
         self.rolling_back
     }
 
     /// What a Standard workflow bills for the transitions so far, in US dollars.
-    pub fn cost_usd(&self) -> f64 {
+    pub(crate) fn cost_usd(&self) -> f64 {
         cost_usd(self.state_transitions)
     }
 
     /// One line for a spinner or a log: `replicate · PollLatency · CDC lag 12 s · next
     /// irreversible: FenceWrites`.
-    pub fn status_line(&self) -> String {
+    pub(crate) fn status_line(&self) -> String {
         let mut parts = vec![self.phase.map_or("starting", Phase::as_str).to_string()];
         if let Some(step) = &self.current_step {
             parts.push(step.clone());
@@ -493,7 +493,7 @@ impl Progress {
     }
 
     /// The closing line: status, phase, transitions and their cost.
-    pub fn summary_line(&self) -> String {
+    pub(crate) fn summary_line(&self) -> String {
         let mut line = format!(
             "{} (phase {}) after {} state transitions, ${:.4} as a Step Functions Standard workflow ($0.025 per 1,000)",
             self.status.as_str(),
@@ -516,16 +516,16 @@ impl Progress {
 }
 
 /// What a Standard workflow bills for `transitions` state transitions, in US dollars.
-pub fn cost_usd(transitions: u64) -> f64 {
+pub(crate) fn cost_usd(transitions: u64) -> f64 {
     transitions as f64 * USD_PER_TRANSITION
 }
 
 /// How many reported lags the status line's sparkline shows.
-pub const LAG_HISTORY: usize = 20;
+pub(crate) const LAG_HISTORY: usize = 20;
 
 /// One block character per value, `▁` for 0 up to `█` for the largest: a trend at a glance.
 /// An unknown value (`None`) is a space, never a low bar.
-pub fn sparkline(values: &[Option<f64>]) -> String {
+pub(crate) fn sparkline(values: &[Option<f64>]) -> String {
     const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let max = values
         .iter()
@@ -570,7 +570,7 @@ fn reported_lag(event: &Event) -> Option<Option<f64>> {
 /// Finds a task token in a `.waitForTaskToken` task's parameters: a string under a key named
 /// `TaskToken`, `taskToken` or `token` (any case), at any depth, including inside string values
 /// that hold JSON (an SNS `Message` built with `States.JsonToString`).
-pub fn find_task_token(parameters: &Value) -> Option<String> {
+pub(crate) fn find_task_token(parameters: &Value) -> Option<String> {
     match parameters {
         Value::Object(map) => {
             for (key, value) in map {

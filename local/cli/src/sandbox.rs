@@ -14,16 +14,16 @@ use aurora_sandbox::{Sandbox, SandboxConfig, SandboxError};
 use clap::{Args as ClapArgs, Subcommand};
 
 /// The ready-to-run spec `up` writes into the sandbox directory.
-pub const SPEC_FILE: &str = "spec.json";
+pub(crate) const SPEC_FILE: &str = "spec.json";
 
 #[derive(Debug, ClapArgs)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub command: SandboxCommand,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SandboxCommand {
+pub(crate) enum SandboxCommand {
     /// Start a seeded source cluster, write spec.json for it, and leave it running.
     Up(UpArgs),
     /// Delete the sandbox and start it again as `up` does: migrate again from the start.
@@ -35,7 +35,7 @@ pub enum SandboxCommand {
 }
 
 #[derive(Debug, ClapArgs)]
-pub struct DirArgs {
+pub(crate) struct DirArgs {
     /// Sandbox directory [default: <system temp dir>/aurora-encrypt-sandbox].
     #[arg(long = "sandbox-dir", value_name = "DIR", alias = "dir")]
     pub dir: Option<PathBuf>,
@@ -48,7 +48,7 @@ impl DirArgs {
 }
 
 #[derive(Debug, ClapArgs)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     #[command(flatten)]
     pub dir: DirArgs,
     /// Rows seeded into each table of the sample schema.
@@ -63,7 +63,7 @@ pub struct UpArgs {
 }
 
 #[derive(Debug, ClapArgs)]
-pub struct DownArgs {
+pub(crate) struct DownArgs {
     #[command(flatten)]
     pub dir: DirArgs,
     /// Stop the servers but keep the data directory.
@@ -71,7 +71,7 @@ pub struct DownArgs {
     pub keep: bool,
 }
 
-pub async fn run(args: Args) -> ExitCode {
+pub(crate) async fn run(args: Args) -> ExitCode {
     let outcome = match args.command {
         SandboxCommand::Up(args) => up(args).await,
         SandboxCommand::Reset(args) => reset(args).await,

@@ -16,14 +16,14 @@ use crate::failure::{Failure, BAD_INPUT};
 
 /// Arguments of `aurora-encrypt validate`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The migration spec (execution input): a JSON file, or `-` for stdin.
     #[arg(long, value_name = "FILE|-")]
     pub spec: String,
 }
 
 /// `validate --help`.
-pub const LONG_ABOUT: &str = "\
+pub(crate) const LONG_ABOUT: &str = "\
 Check a migration spec offline and print it with its defaults.
 
 Parses the spec strictly (unknown fields are errors) and validates it exactly as the Preflight
@@ -38,14 +38,14 @@ Examples:
 
 /// A spec that parsed and validated, with the JSON it was read from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CheckedSpec {
+pub(crate) struct CheckedSpec {
     pub spec: MigrationSpec,
     /// The input as given (the execution input `start` sends).
     pub input: Value,
 }
 
 /// Reads the spec text from a file, or stdin for `-`.
-pub fn read_spec_text(source: &str) -> Result<String, Failure> {
+pub(crate) fn read_spec_text(source: &str) -> Result<String, Failure> {
     if source == "-" {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).map_err(|e| {
@@ -67,7 +67,7 @@ pub fn read_spec_text(source: &str) -> Result<String, Failure> {
 }
 
 /// Parses strictly and validates as preflight does, at `now`.
-pub fn check(text: &str, now: OffsetDateTime) -> Result<CheckedSpec, Failure> {
+pub(crate) fn check(text: &str, now: OffsetDateTime) -> Result<CheckedSpec, Failure> {
     // JSON syntax first, so a typo is reported where it is in the text, not as a field.
     let input = serde_json::from_str(text).map_err(|e| {
         let cause = format!(
@@ -84,7 +84,7 @@ pub fn check(text: &str, now: OffsetDateTime) -> Result<CheckedSpec, Failure> {
 
 /// The spec with the defaults that need no AWS call filled in: `targetClusterId` and the DMS
 /// `secretsAccessRoleArn`. (The KMS key and instance classes default to what preflight finds.)
-pub fn normalised(spec: &MigrationSpec) -> MigrationSpec {
+pub(crate) fn normalised(spec: &MigrationSpec) -> MigrationSpec {
     let mut spec = spec.clone();
     spec.target_cluster_id = Some(spec.target_cluster_id());
     if let ReplicationSpec::Dms(dms) = &mut spec.replication {
@@ -96,7 +96,7 @@ pub fn normalised(spec: &MigrationSpec) -> MigrationSpec {
 }
 
 /// Runs `validate`: prints `valid` and the normalised spec, or the error (exit 2).
-pub fn run(args: Args) -> ExitCode {
+pub(crate) fn run(args: Args) -> ExitCode {
     let checked =
         read_spec_text(&args.spec).and_then(|text| check(&text, OffsetDateTime::now_utc()));
     match checked {

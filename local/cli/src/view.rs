@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::progress::Progress;
 
 /// Where progress goes.
-pub trait ProgressView {
+pub(crate) trait ProgressView {
     /// Shows the current progress; `hint` is an extra instruction (e.g. how to approve).
     fn show(&mut self, progress: &Progress, hint: Option<&str>);
     /// Shows the end: status and summary.
@@ -18,7 +18,7 @@ pub trait ProgressView {
 }
 
 /// The line `show` prints: the progress line and the hint.
-pub fn line(progress: &Progress, hint: Option<&str>) -> String {
+pub(crate) fn line(progress: &Progress, hint: Option<&str>) -> String {
     match hint {
         Some(hint) => format!("{} — {hint}", progress.status_line()),
         None => progress.status_line(),
@@ -26,13 +26,13 @@ pub fn line(progress: &Progress, hint: Option<&str>) -> String {
 }
 
 /// Progress on stdout: a spinner on a terminal, plain lines otherwise.
-pub struct TerminalView {
+pub(crate) struct TerminalView {
     spinner: Option<ProgressBar>,
     last: String,
 }
 
 impl TerminalView {
-    pub fn for_stdout() -> Self {
+    pub(crate) fn for_stdout() -> Self {
         let spinner = std::io::stdout().is_terminal().then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
             bar.set_style(
@@ -81,12 +81,12 @@ fn phase_of_line(line: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-pub mod recording {
+pub(crate) mod recording {
     use super::*;
 
     /// A view that keeps what it was shown, for tests.
     #[derive(Debug, Default)]
-    pub struct RecordingView {
+    pub(crate) struct RecordingView {
         pub lines: Vec<String>,
         pub finished: Option<Progress>,
     }

@@ -6,6 +6,9 @@
 //! Skipped with a loud message when MariaDB or Chromium is missing, except under CI (`CI` set),
 //! where `.ci/run` installs both and the test fails instead.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

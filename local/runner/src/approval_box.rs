@@ -130,10 +130,10 @@ mod tests {
         use std::sync::atomic::{AtomicU64, Ordering};
 
         /// A directory under the system temp dir, removed on drop.
-        pub struct Dir(PathBuf);
+        pub(super) struct Dir(PathBuf);
 
         impl Dir {
-            pub fn new() -> Self {
+            pub(super) fn new() -> Self {
                 static NEXT: AtomicU64 = AtomicU64::new(0);
                 let path = std::env::temp_dir().join(format!(
                     "approval-box-{}-{}",
@@ -144,7 +144,7 @@ mod tests {
                 Self(path)
             }
 
-            pub fn path(&self) -> &Path {
+            pub(super) fn path(&self) -> &Path {
                 &self.0
             }
         }

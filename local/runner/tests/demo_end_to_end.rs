@@ -2,6 +2,9 @@
 //! acknowledged write is lost or duplicated, the Verify step saw equal checksums, and the target
 //! holds no plaintext at rest while the source does.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -3,6 +3,9 @@
 //! one child made to fail at Verify, the others still finish, the fleet names the failed index,
 //! and no acknowledged write is lost or duplicated on any cluster.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! when the interrupt arrives, and leaves no directory behind: no `mariadbd` keeps running on a
 //! deleted directory.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -4,6 +4,9 @@
 //! with `SourceBusy` before it creates anything, and `sandbox down` then stops every server.
 //! A holder whose process died is taken over.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -7,6 +7,9 @@
 //! error and cause (`null` when AWS reported none), or `INVALID_DEFINITION` when
 //! CreateStateMachine refused the definition. Waits are compressed to nothing.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use asl_engine::{Definition, Engine, EventType, Status};

@@ -2,6 +2,9 @@
 //! the child state machine: one child per spec, at most `maxConcurrency` at once, a failed
 //! child leaves the others running and is named in the output.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -1,6 +1,9 @@
 //! A Task resolved through the registry is retried on a transient error, then caught when a
 //! business error follows, as encrypt-cluster.asl.json does for its steps.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

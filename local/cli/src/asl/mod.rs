@@ -6,18 +6,18 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-pub use run::RunArgs;
+pub(crate) use run::RunArgs;
 
 /// Arguments of `aurora-encrypt asl`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     pub command: AslCommand,
 }
 
 /// The `asl` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum AslCommand {
+pub(crate) enum AslCommand {
     /// Run a definition in-process and print its output.
     ///
     /// Prints the final output as JSON on stdout and exits 0 when the execution succeeds. When
@@ -28,7 +28,7 @@ pub enum AslCommand {
 }
 
 /// Runs an `asl` subcommand.
-pub async fn run(args: Args) -> ExitCode {
+pub(crate) async fn run(args: Args) -> ExitCode {
     match args.command {
         AslCommand::Run(args) => run::run(args).await,
     }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 /// Arguments of `aurora-encrypt asl run`.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The definition file. Task states have no handler here (they fail); the project's own
     /// definitions run with `aurora-encrypt run --local`.
     pub definition: PathBuf,
@@ -72,7 +72,7 @@ fn machine_name(path: &Path) -> String {
 }
 
 /// Runs the definition and reports the outcome.
-pub async fn run(args: RunArgs) -> ExitCode {
+pub(super) async fn run(args: RunArgs) -> ExitCode {
     let text = match std::fs::read_to_string(&args.definition) {
         Ok(text) => text,
         Err(e) => {

@@ -8,7 +8,7 @@ use aurora_local::fleet::{run_fleet_demo, FleetOptions, FleetReport};
 
 use super::{ms, yes, Args};
 
-pub async fn run(args: Args) -> ExitCode {
+pub(super) async fn run(args: Args) -> ExitCode {
     let options = FleetOptions {
         clusters: usize::try_from(args.clusters).unwrap_or(1),
         max_concurrency: args.max_concurrency,

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 /// Why the AWS backend cannot start.
 #[derive(Debug)]
-pub struct NotRunnable {
+pub(crate) struct NotRunnable {
     pub name: &'static str,
     pub message: String,
 }
@@ -101,7 +101,7 @@ impl Replication for AwsReplication {
 }
 
 /// Ports over AWS for `spec`, or why they cannot work from here.
-pub async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, NotRunnable> {
+pub(crate) async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Ports, NotRunnable> {
     let parsed = MigrationSpec::from_value(spec).map_err(|e| NotRunnable {
         name: "InvalidInput",
         message: e.to_string(),

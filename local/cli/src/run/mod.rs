@@ -5,9 +5,9 @@
 //! `--auto-approve`. Ctrl-C stops the execution (like StopExecution: no rollback) and, on the
 //! sandbox, stops its servers cleanly.
 
-pub mod aws;
-pub mod plan;
-pub mod summary;
+pub(crate) mod aws;
+pub(crate) mod plan;
+pub(crate) mod summary;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,16 +21,16 @@ use serde_json::{json, Value};
 use crate::progress::{Event, Progress};
 use crate::view::{ProgressView, TerminalView};
 
-pub const LONG_ABOUT: &str = "Run a migration with the state machine on this machine: every step runs in-process on the local Amazon States Language engine, over the MariaDB sandbox (--backend sandbox, started with `aurora-encrypt sandbox up`) or over AWS (--backend aws, with your credentials and the same adapters as the Lambdas). Shows phase, step, CDC lag and the next irreversible step; prints per-phase durations, state transitions and what Step Functions Standard would have charged.";
+pub(crate) const LONG_ABOUT: &str = "Run a migration with the state machine on this machine: every step runs in-process on the local Amazon States Language engine, over the MariaDB sandbox (--backend sandbox, started with `aurora-encrypt sandbox up`) or over AWS (--backend aws, with your credentials and the same adapters as the Lambdas). Shows phase, step, CDC lag and the next irreversible step; prints per-phase durations, state transitions and what Step Functions Standard would have charged.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Backend {
+pub(crate) enum Backend {
     Sandbox,
     Aws,
 }
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The migration spec (JSON).
     #[arg(long, value_name = "FILE")]
     pub spec: PathBuf,
@@ -67,7 +67,7 @@ fn refuse(name: &str, message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-pub async fn run(args: Args) -> ExitCode {
+pub(crate) async fn run(args: Args) -> ExitCode {
     let spec: Value = match std::fs::read_to_string(&args.spec)
         .map_err(|e| format!("cannot read {}: {e}", args.spec.display()))
         .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("not valid JSON: {e}")))

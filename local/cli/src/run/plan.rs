@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 /// The plan of a dry run's output, as text; `None` when the output holds no dry-run plan.
-pub fn render(output: &Value) -> Option<String> {
+pub(crate) fn render(output: &Value) -> Option<String> {
     let plan = output.get("preflight")?;
     if plan.get("dryRun").and_then(Value::as_bool) != Some(true) {
         return None;

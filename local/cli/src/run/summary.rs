@@ -10,7 +10,7 @@ use crate::progress::{cost_usd, Event, Progress};
 
 /// Time spent in each phase, in the order the phases were first entered. A phase lasts from
 /// the first state of it entered to the first state of another phase.
-pub fn phase_durations(history: &[HistoryEvent]) -> Vec<PhaseTime> {
+pub(crate) fn phase_durations(history: &[HistoryEvent]) -> Vec<PhaseTime> {
     let mut progress = Progress::new();
     let mut phases: Vec<PhaseTime> = Vec::new();
     let mut current: Option<(String, time::OffsetDateTime)> = None;
@@ -48,7 +48,7 @@ pub fn phase_durations(history: &[HistoryEvent]) -> Vec<PhaseTime> {
 }
 
 /// The closing lines after the progress view's own summary.
-pub fn print(history: &[HistoryEvent], transitions: u64, timing: &Timing) {
+pub(crate) fn print(history: &[HistoryEvent], transitions: u64, timing: &Timing) {
     println!("phases:");
     for p in phase_durations(history) {
         println!("  {:<12} {:>10.1} ms", p.phase, p.ms);

@@ -20,7 +20,7 @@ use crate::failure::{Failure, FAILED};
 use crate::progress::{PendingApproval, Progress};
 
 /// `approve --help`.
-pub const APPROVE_LONG_ABOUT: &str = "\
+pub(crate) const APPROVE_LONG_ABOUT: &str = "\
 Approve the switchover of an execution waiting at its approval gate.
 
 In switchover mode `approval`, the state machine waits once the target is in sync, with a task
@@ -34,7 +34,7 @@ Examples:
   aurora-encrypt approve \"$arn\" --comment CHG-4711";
 
 /// `abort --help`.
-pub const ABORT_LONG_ABOUT: &str = "\
+pub(crate) const ABORT_LONG_ABOUT: &str = "\
 Refuse the switchover at the approval gate: the execution rolls back.
 
 Finds the pending approval's task token in the execution history and sends SendTaskFailure
@@ -52,7 +52,7 @@ Examples:
 
 /// Arguments of `aurora-encrypt approve`.
 #[derive(Debug, clap::Args)]
-pub struct ApproveArgs {
+pub(crate) struct ApproveArgs {
     /// The execution's ARN (printed by `start`, listed by `list`).
     #[arg(value_name = "EXECUTION_ARN", required_unless_present = "local")]
     pub execution_arn: Option<String>,
@@ -67,7 +67,7 @@ pub struct ApproveArgs {
 
 /// Arguments of `aurora-encrypt abort`.
 #[derive(Debug, clap::Args)]
-pub struct AbortArgs {
+pub(crate) struct AbortArgs {
     /// The execution's ARN (printed by `start`, listed by `list`).
     #[arg(value_name = "EXECUTION_ARN", required_unless_present = "local")]
     pub execution_arn: Option<String>,
@@ -83,7 +83,7 @@ pub struct AbortArgs {
 /// Answering a local run (`aurora-encrypt run --local` over the sandbox) instead of a deployed
 /// execution.
 #[derive(Debug, clap::Args)]
-pub struct LocalGate {
+pub(crate) struct LocalGate {
     /// Answer the approval of the local run waiting on the sandbox (`run --local`).
     #[arg(long, conflicts_with = "execution_arn")]
     pub local: bool,
@@ -118,7 +118,7 @@ impl LocalGate {
 }
 
 /// The approval the execution waits for, or why there is none.
-pub async fn pending_approval(
+pub(crate) async fn pending_approval(
     client: &aws_sdk_sfn::Client,
     execution_arn: &str,
 ) -> Result<PendingApproval, Failure> {
@@ -143,7 +143,7 @@ pub async fn pending_approval(
 }
 
 /// Approves the pending switchover; returns the approval that was answered.
-pub async fn approve(
+pub(crate) async fn approve(
     client: &aws_sdk_sfn::Client,
     execution_arn: &str,
     comment: Option<&str>,
@@ -164,7 +164,7 @@ pub async fn approve(
 }
 
 /// Refuses the pending switchover with error `Aborted`, so the state machine rolls back.
-pub async fn abort(
+pub(crate) async fn abort(
     client: &aws_sdk_sfn::Client,
     execution_arn: &str,
     reason: Option<&str>,
@@ -182,7 +182,7 @@ pub async fn abort(
 }
 
 /// Runs `approve`.
-pub async fn run_approve(args: ApproveArgs) -> ExitCode {
+pub(crate) async fn run_approve(args: ApproveArgs) -> ExitCode {
     let Some(execution_arn) = args.execution_arn.filter(|_| !args.local.local) else {
         return match args.local.answer(ApprovalAnswer {
             approved: true,
@@ -215,7 +215,7 @@ pub async fn run_approve(args: ApproveArgs) -> ExitCode {
 }
 
 /// Runs `abort`.
-pub async fn run_abort(args: AbortArgs) -> ExitCode {
+pub(crate) async fn run_abort(args: AbortArgs) -> ExitCode {
     let Some(execution_arn) = args.execution_arn.filter(|_| !args.local.local) else {
         return match args.local.answer(ApprovalAnswer {
             approved: false,

@@ -10,7 +10,7 @@ use super::{aws_config, aws_failure, resolve_machine, MachineArgs};
 use crate::failure::Failure;
 
 /// `list --help`.
-pub const LONG_ABOUT: &str = "\
+pub(crate) const LONG_ABOUT: &str = "\
 List the executions of the deployed state machine.
 
 Prints one line per execution, newest first: status, start time (UTC), name and ARN. Reads
@@ -33,7 +33,7 @@ const STATUSES: [&str; 6] = [
 
 /// Arguments of `aurora-encrypt list`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     pub machine: MachineArgs,
 
@@ -43,7 +43,7 @@ pub struct Args {
 }
 
 /// Every execution of `machine_arn` (with `status`, if given), as Step Functions orders them.
-pub async fn list(
+pub(crate) async fn list(
     client: &aws_sdk_sfn::Client,
     machine_arn: &str,
     status: Option<&str>,
@@ -64,7 +64,7 @@ pub async fn list(
 }
 
 /// `STATUS  START  NAME  ARN`.
-pub fn format_line(item: &ExecutionListItem) -> String {
+pub(crate) fn format_line(item: &ExecutionListItem) -> String {
     let started = item
         .start_date()
         .fmt(DateTimeFormat::DateTime)
@@ -79,7 +79,7 @@ pub fn format_line(item: &ExecutionListItem) -> String {
 }
 
 /// Runs `list`.
-pub async fn run(args: Args) -> ExitCode {
+pub(crate) async fn run(args: Args) -> ExitCode {
     let config = aws_config().await;
     let machine_arn = match resolve_machine(&args.machine, &config).await {
         Ok(arn) => arn,

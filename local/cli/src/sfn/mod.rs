@@ -5,10 +5,10 @@
 //! its `run` builds the clients from the usual AWS configuration (`AWS_PROFILE`, `AWS_REGION`,
 //! SSO, instance roles…) and prints. History interpretation lives in [`crate::progress`].
 
-pub mod approve;
-pub mod list;
-pub mod start;
-pub mod watch;
+pub(crate) mod approve;
+pub(crate) mod list;
+pub(crate) mod start;
+pub(crate) mod watch;
 
 #[cfg(test)]
 mod test_support;
@@ -23,12 +23,12 @@ use crate::failure::{Failure, BAD_INPUT, FAILED};
 use crate::progress::Event;
 
 /// The stack output that holds the state machine's ARN (infra/template.yaml).
-pub const STATE_MACHINE_ARN_OUTPUT: &str = "EncryptClusterStateMachineArn";
+pub(crate) const STATE_MACHINE_ARN_OUTPUT: &str = "EncryptClusterStateMachineArn";
 
 /// Which state machine: by ARN, or through the stack that deployed it.
 #[derive(Debug, Clone, clap::Args)]
 #[group(required = true, multiple = false)]
-pub struct MachineArgs {
+pub(crate) struct MachineArgs {
     /// The state machine's ARN.
     #[arg(long, value_name = "ARN")]
     pub state_machine_arn: Option<String>,
@@ -40,12 +40,12 @@ pub struct MachineArgs {
 }
 
 /// The AWS configuration from the environment, shared by every client a command builds.
-pub async fn aws_config() -> aws_config::SdkConfig {
+pub(crate) async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_from_env().await
 }
 
 /// The state machine ARN the arguments name, reading the stack's outputs if needed.
-pub async fn resolve_machine(
+pub(crate) async fn resolve_machine(
     target: &MachineArgs,
     config: &aws_config::SdkConfig,
 ) -> Result<String, Failure> {
@@ -64,7 +64,7 @@ pub async fn resolve_machine(
 }
 
 /// Reads the `EncryptClusterStateMachineArn` output of a stack.
-pub async fn machine_arn_from_stack(
+pub(crate) async fn machine_arn_from_stack(
     cloudformation: &aws_sdk_cloudformation::Client,
     stack: &str,
 ) -> Result<String, Failure> {
@@ -97,7 +97,7 @@ pub async fn machine_arn_from_stack(
 /// `TaskTimedOut`, `AccessDeniedException`…) with AWS's message and request id, or, when the
 /// request never got an answer (no credentials, no region, no network), a named failure with
 /// one sentence saying which.
-pub fn aws_failure<E, R>(operation: &str, error: SdkError<E, R>) -> Failure
+pub(crate) fn aws_failure<E, R>(operation: &str, error: SdkError<E, R>) -> Failure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: Debug + Send + Sync + 'static,
@@ -143,7 +143,7 @@ fn unanswered(chain: &str) -> (&'static str, String) {
 }
 
 /// Refuses a malformed execution ARN before anything is sent to AWS.
-pub fn check_execution_arn(arn: &str) -> Result<(), Failure> {
+pub(crate) fn check_execution_arn(arn: &str) -> Result<(), Failure> {
     // The spec's ARN rule, plus the two names an execution's resource part holds.
     let parts: Vec<&str> = arn.split(':').collect();
     let well_formed = aurora_core::spec::check_arn(arn, "EXECUTION_ARN", "states", "execution:")
@@ -165,7 +165,7 @@ pub fn check_execution_arn(arn: &str) -> Result<(), Failure> {
 }
 
 /// The whole history of an execution, oldest first, read page by page.
-pub async fn fetch_history(
+pub(crate) async fn fetch_history(
     client: &aws_sdk_sfn::Client,
     execution_arn: &str,
 ) -> Result<Vec<Event>, Failure> {
@@ -187,7 +187,7 @@ pub async fn fetch_history(
 
 /// An SDK history event in the Step Functions JSON shape [`crate::progress`] reads. Only the
 /// details it uses are carried.
-pub fn event_from_sdk(event: &HistoryEvent) -> Event {
+pub(crate) fn event_from_sdk(event: &HistoryEvent) -> Event {
     let mut details = Map::new();
     let mut put = |key: &str, value: Option<&str>| {
         if let Some(value) = value {

@@ -13,7 +13,7 @@ use crate::failure::{Failure, BAD_INPUT};
 use crate::validate::{check, read_spec_text, CheckedSpec};
 
 /// `start --help`.
-pub const LONG_ABOUT: &str = "\
+pub(crate) const LONG_ABOUT: &str = "\
 Start a migration on the deployed state machine.
 
 Validates the spec first, exactly as `validate` does: an invalid spec is reported as
@@ -33,7 +33,7 @@ const MAX_EXECUTION_NAME: usize = 80;
 
 /// Arguments of `aurora-encrypt start`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The migration spec (execution input): a JSON file, or `-` for stdin.
     #[arg(long, value_name = "FILE|-")]
     pub spec: String,
@@ -50,13 +50,13 @@ pub struct Args {
 
 /// A started execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Started {
+pub(crate) struct Started {
     pub execution_arn: String,
     pub name: String,
 }
 
 /// The default execution name: the source cluster and the UTC start time.
-pub fn default_name(spec: &CheckedSpec, now: OffsetDateTime) -> String {
+pub(crate) fn default_name(spec: &CheckedSpec, now: OffsetDateTime) -> String {
     let stamp = format!(
         "{:04}{:02}{:02}-{:02}{:02}{:02}",
         now.year(),
@@ -91,7 +91,7 @@ fn check_name(name: &str) -> Result<(), Failure> {
 }
 
 /// Validates the spec text, then starts an execution of `machine_arn` with it as input.
-pub async fn start(
+pub(crate) async fn start(
     client: &aws_sdk_sfn::Client,
     machine_arn: &str,
     spec_text: &str,
@@ -121,7 +121,7 @@ pub async fn start(
 }
 
 /// Runs `start`: the spec is checked before the state machine is looked up.
-pub async fn run(args: Args) -> ExitCode {
+pub(crate) async fn run(args: Args) -> ExitCode {
     let now = OffsetDateTime::now_utc();
     let text = match read_spec_text(&args.spec).and_then(|text| check(&text, now).map(|_| text)) {
         Ok(text) => text,

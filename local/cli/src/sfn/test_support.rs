@@ -30,11 +30,12 @@ macro_rules! client {
 }
 pub(crate) use client;
 
-pub const APPROVAL_PENDING: &str = include_str!("../../fixtures/history/approval-pending.json");
-pub const SUCCEEDED: &str = include_str!("../../fixtures/history/succeeded.json");
-pub const FIXTURE_TOKEN: &str =
+pub(super) const APPROVAL_PENDING: &str =
+    include_str!("../../fixtures/history/approval-pending.json");
+pub(super) const SUCCEEDED: &str = include_str!("../../fixtures/history/succeeded.json");
+pub(super) const FIXTURE_TOKEN: &str =
     "AQCEAAAAKgAAAAMAAAAAAAAAAaBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789approvalToken==";
-pub const EXECUTION_ARN: &str =
+pub(super) const EXECUTION_ARN: &str =
     "arn:aws:states:eu-west-1:123456789012:execution:aurora-encrypt:orders-20260301-020000";
 
 fn text(event: &Event, key: &str) -> String {
@@ -42,7 +43,7 @@ fn text(event: &Event, key: &str) -> String {
 }
 
 /// The SDK form of a fixture event (the details the fixtures use).
-pub fn sdk_event(event: &Event) -> HistoryEvent {
+pub(super) fn sdk_event(event: &Event) -> HistoryEvent {
     let kind = HistoryEventType::from(event.event_type.as_str());
     let mut builder = HistoryEvent::builder()
         .timestamp(DateTime::from_secs(1_772_330_400 + event.id as i64))
@@ -134,7 +135,7 @@ pub fn sdk_event(event: &Event) -> HistoryEvent {
 }
 
 /// A fixture's events in the SDK form.
-pub fn sdk_history(fixture: &str) -> Vec<HistoryEvent> {
+pub(super) fn sdk_history(fixture: &str) -> Vec<HistoryEvent> {
     Event::parse_history(fixture)
         .iter()
         .map(sdk_event)
@@ -142,7 +143,7 @@ pub fn sdk_history(fixture: &str) -> Vec<HistoryEvent> {
 }
 
 /// One page of a history: `events[range]`, with `next_token` when more follow.
-pub fn history_page(
+pub(super) fn history_page(
     events: &[HistoryEvent],
     range: std::ops::Range<usize>,
     next_token: Option<&str>,
@@ -155,7 +156,7 @@ pub fn history_page(
 }
 
 /// An error as the awsJson protocol (Step Functions, CloudFormation's JSON errors) sends it.
-pub fn json_error(status: u16, code: &str, message: &str) -> HttpResponse {
+pub(super) fn json_error(status: u16, code: &str, message: &str) -> HttpResponse {
     HttpResponse::new(
         StatusCode::try_from(status).unwrap(),
         SdkBody::from(format!(r#"{{"__type":"{code}","message":"{message}"}}"#)),

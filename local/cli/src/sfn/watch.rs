@@ -15,7 +15,7 @@ use crate::progress::{ExecutionStatus, Progress};
 use crate::view::{ProgressView, TerminalView};
 
 /// `watch --help`.
-pub const LONG_ABOUT: &str = "\
+pub(crate) const LONG_ABOUT: &str = "\
 Follow an execution until it ends.
 
 Shows the phase (preflight, snapshot, restore, replicate, ready, switchover, cleanup, done,
@@ -38,7 +38,7 @@ Examples:
 
 /// Arguments of `aurora-encrypt watch`.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub(crate) struct Args {
     /// The execution's ARN (printed by `start`, listed by `list`).
     #[arg(value_name = "EXECUTION_ARN")]
     pub execution_arn: String,
@@ -50,13 +50,13 @@ pub struct Args {
 
 /// How often to read the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Polling {
+pub(crate) struct Polling {
     pub first: Duration,
     pub max: Duration,
 }
 
 impl Polling {
-    pub fn up_to(max: Duration) -> Self {
+    pub(crate) fn up_to(max: Duration) -> Self {
         Self {
             first: Duration::from_secs(2).min(max),
             max,
@@ -69,7 +69,7 @@ impl Polling {
 }
 
 /// Follows the execution until it ends and returns its final progress.
-pub async fn watch(
+pub(crate) async fn watch(
     client: &aws_sdk_sfn::Client,
     execution_arn: &str,
     view: &mut dyn ProgressView,
@@ -105,7 +105,7 @@ pub async fn watch(
 /// Where the stack's CloudWatch dashboard is, derived offline from the execution ARN: the
 /// template names the state machines `<stack>-encrypt-cluster` / `<stack>-encrypt-fleet` and the
 /// dashboard `<stack>-migrations` (`aurora_core::metrics`).
-pub fn dashboard_line(execution_arn: &str) -> String {
+pub(crate) fn dashboard_line(execution_arn: &str) -> String {
     match aurora_core::metrics::dashboard_url_for_execution(execution_arn) {
         Some(url) => format!("dashboard: {url}"),
         None => "dashboard: the DashboardUrl output of the stack that deployed this state machine"
@@ -115,7 +115,7 @@ pub fn dashboard_line(execution_arn: &str) -> String {
 
 /// Runs `watch`: exit 0 when the execution succeeded, 1 when it failed, was aborted or timed
 /// out.
-pub async fn run(args: Args) -> ExitCode {
+pub(crate) async fn run(args: Args) -> ExitCode {
     if let Err(failure) = check_execution_arn(&args.execution_arn) {
         return failure.report();
     }

@@ -10,7 +10,7 @@ use aurora_sandbox::{Sandbox, SandboxConfig};
 
 /// `true` when the MariaDB programs are installed. Without them a test is skipped with a loud
 /// message, except under CI (`CI` set), where it fails: there the tests must run.
-pub fn mariadb_available(test: &str) -> bool {
+pub(crate) fn mariadb_available(test: &str) -> bool {
     match aurora_sandbox::tools::Tools::locate() {
         Ok(_) => true,
         Err(e) if std::env::var_os("CI").is_some() => {
@@ -27,7 +27,7 @@ pub fn mariadb_available(test: &str) -> bool {
 }
 
 /// A fresh sandbox under the system temp dir, named after the test.
-pub fn sandbox(test: &str) -> Sandbox {
+pub(crate) fn sandbox(test: &str) -> Sandbox {
     let dir: PathBuf = std::env::temp_dir().join(format!(
         "aurora-local-test-{test}-{}-{}",
         std::process::id(),
@@ -39,7 +39,7 @@ pub fn sandbox(test: &str) -> Sandbox {
 
 /// Runs `test` against `sandbox`, then destroys the sandbox whatever happened, then re-raises a
 /// panic so the test fails with its own message.
-pub async fn with_sandbox<F, Fut>(sandbox: Sandbox, test: F)
+pub(crate) async fn with_sandbox<F, Fut>(sandbox: Sandbox, test: F)
 where
     F: FnOnce(Sandbox) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,

@@ -30,7 +30,7 @@ impl FanOut<'_> {
     /// `prepare` turns the effective input into what one attempt runs and the details of its
     /// started event; like a bad `InputPath`, an error there fails the state without a retry.
     /// `machines` runs the prepared attempt, its machines' events following the started event.
-    pub async fn run<P, Fut>(
+    pub(super) async fn run<P, Fut>(
         &self,
         rt: &Runtime,
         entry: &Entry<'_>,

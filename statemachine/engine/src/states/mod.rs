@@ -70,19 +70,19 @@ pub(crate) fn now_rfc3339() -> String {
 }
 
 impl Runtime {
-    pub fn record(&self, lane: &mut Lane, event_type: EventType, details: Value) -> u64 {
+    pub(crate) fn record(&self, lane: &mut Lane, event_type: EventType, details: Value) -> u64 {
         let id = self.history.record(lane.prev, event_type, details);
         lane.prev = id;
         id
     }
 
-    pub fn with_rng<R>(&self, f: impl FnOnce(&mut fastrand::Rng) -> R) -> R {
+    pub(crate) fn with_rng<R>(&self, f: impl FnOnce(&mut fastrand::Rng) -> R) -> R {
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut rng)
     }
 
     /// Sleeps `seconds` of state-machine time, compressed by `time_scale`.
-    pub async fn sleep(&self, seconds: f64) {
+    pub(crate) async fn sleep(&self, seconds: f64) {
         let real = seconds * self.time_scale;
         if real.is_finite() && real > 0.0 {
             // Cap at ~31 years so that an absurd wait cannot overflow the timer.
@@ -91,7 +91,7 @@ impl Runtime {
     }
 
     /// The context object (`$$`) for a state.
-    pub fn context(&self, entry: &Entry<'_>, retry_count: u32) -> Value {
+    pub(crate) fn context(&self, entry: &Entry<'_>, retry_count: u32) -> Value {
         json!({
             "Execution": self.execution,
             "StateMachine": self.state_machine,
@@ -104,7 +104,7 @@ impl Runtime {
     }
 
     /// Applies `ResultSelector`, `ResultPath` and `OutputPath` to a state's result.
-    pub fn complete(
+    pub(crate) fn complete(
         &self,
         state: &State,
         selector: Option<&Template>,
@@ -123,7 +123,7 @@ impl Runtime {
     }
 
     /// Decides what follows a failed attempt: wait and retry, continue at a catcher, or fail.
-    pub async fn recover(
+    pub(crate) async fn recover(
         &self,
         retriers: &[Retrier],
         catchers: &[Catcher],
