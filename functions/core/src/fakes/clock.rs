@@ -1,0 +1,34 @@
+//! The clock and sleeper: time stands still until a test (or a sleep) moves it.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use time::{Duration, OffsetDateTime};
+
+use super::{lock, EPOCH};
+use crate::ports::{Clock, Sleeper};
+
+#[derive(Default)]
+pub struct FakeClock(Mutex<Option<OffsetDateTime>>);
+
+impl FakeClock {
+    pub fn advance(&self, seconds: i64) {
+        let mut now = lock(&self.0);
+        *now = Some(now.unwrap_or(EPOCH) + Duration::seconds(seconds));
+    }
+}
+
+impl Clock for FakeClock {
+    fn now(&self) -> OffsetDateTime {
+        lock(&self.0).unwrap_or(EPOCH)
+    }
+}
+
+/// Sleeping on the fake clock returns at once and moves the clock on by the duration.
+#[async_trait]
+impl Sleeper for FakeClock {
+    async fn sleep(&self, duration: std::time::Duration) {
+        let mut now = lock(&self.0);
+        *now = Some(now.unwrap_or(EPOCH) + duration);
+    }
+}

@@ -1,0 +1,348 @@
+//! The plan: every resource a real run creates, modifies or deletes, in the order the steps
+//! touch them, stored with what preflight found at `$.preflight`.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::naming;
+use crate::ports::{Cluster, Clusters, DatabaseEndpoint, ReadOnlyBypassUser};
+use crate::spec::{FenceMethod, MigrationSpec, ReplicationSpec};
+use crate::steps::source_lock::LockReport;
+
+use super::{PreflightError, DEFAULT_KMS_KEY};
+
+/// What preflight found and what a real run will do: stored at `$.preflight`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreflightPlan {
+    pub dry_run: bool,
+    pub source_cluster_arn: String,
+    pub engine_version: String,
+    /// Aurora MySQL 2 (MySQL 5.7) or 3 (MySQL 8.0): decides `rds_set_external_master` vs
+    /// `rds_set_external_source` for native replication.
+    pub engine_major_version: u8,
+    pub source_writer_endpoint: Option<DatabaseEndpoint>,
+    pub encryption: EncryptionPlan,
+    pub cluster_parameter_group: String,
+    /// `None` when it could not be read (see `warnings`) or is not set.
+    pub binlog_retention_hours: Option<u32>,
+    pub required_binlog_retention_hours: u32,
+    /// Every resource the run creates, modifies or deletes, in order.
+    pub resources: Vec<PlannedResource>,
+    /// Users on the source that `read_only` does not stop, with their sessions at preflight
+    /// (`None` when they could not be read; see `warnings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_bypass_users: Option<Vec<ReadOnlyBypassUser>>,
+    pub warnings: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub checked_at: OffsetDateTime,
+    /// The application record's TTL as preflight found it: LowerDnsTtl lowers it to
+    /// `dns.ttlSeconds` and the run puts this value back at the end (`None` without `dns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_ttl_seconds: Option<i64>,
+    /// The source's lock as a dry run found it (a real run takes it: `$.lock`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptionPlan {
+    pub source_encrypted: bool,
+    pub source_kms_key_id: Option<String>,
+    /// The key as the spec named it (or the default alias).
+    pub requested_kms_key_id: String,
+    /// The key it resolved to; the normalised spec's `kmsKeyId`.
+    pub kms_key_arn: String,
+    /// `AWS` or `CUSTOMER`.
+    pub kms_key_manager: String,
+    /// The source is encrypted and is copied under a different key.
+    pub rekey: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlannedAction {
+    Create,
+    /// Exists from an earlier attempt of this run and will be picked up.
+    Reuse,
+    Modify,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedResource {
+    pub action: PlannedAction,
+    /// `db-cluster-snapshot`, `db-cluster`, `db-instance`, `dms-data-migration`, …
+    pub kind: String,
+    pub name: String,
+    /// Which step does it.
+    pub step: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The target instances, writer first, with their class; an id held by an instance outside the
+/// target cluster is taken.
+pub(super) async fn plan_instances(
+    spec: &MigrationSpec,
+    source: &Cluster,
+    target_id: &str,
+    clusters: &dyn Clusters,
+) -> Result<Vec<PlannedResource>, PreflightError> {
+    let mut members = source.members.clone();
+    members.sort_by_key(|m| !m.is_writer);
+    let mut planned = Vec::with_capacity(members.len());
+    for member in members {
+        let id = naming::target_instance_id(&source.id, target_id, &member.instance_id);
+        let action = match clusters.describe_instance(&id).await? {
+            None => PlannedAction::Create,
+            Some(existing) if existing.cluster_id.as_deref() == Some(target_id) => {
+                PlannedAction::Reuse
+            }
+            Some(_) => {
+                return Err(PreflightError::TargetTaken {
+                    id,
+                    source_cluster: source.id.clone(),
+                })
+            }
+        };
+        let class = match &spec.instance_class {
+            Some(class) => Some(class.clone()),
+            None => clusters
+                .describe_instance(&member.instance_id)
+                .await?
+                .map(|i| i.class),
+        };
+        planned.push(PlannedResource {
+            action,
+            kind: "db-instance".into(),
+            name: id,
+            step: "Restore".into(),
+            detail: Some(format!(
+                "{} of `{}`{}",
+                if member.is_writer { "writer" } else { "reader" },
+                member.instance_id,
+                class.map(|c| format!(", {c}")).unwrap_or_default()
+            )),
+        });
+    }
+    Ok(planned)
+}
+
+/// Every resource of the run, in the order the steps touch them.
+pub(super) fn plan_resources(
+    spec: &MigrationSpec,
+    source: &Cluster,
+    execution: &str,
+    target_action: PlannedAction,
+    instances: Vec<PlannedResource>,
+) -> Vec<PlannedResource> {
+    let target_id = spec.target_cluster_id();
+    let migration = naming::migration_name(&target_id);
+    let mut plan = vec![PlannedResource::new(
+        PlannedAction::Create,
+        "db-cluster-snapshot",
+        naming::snapshot_id(&source.id, execution),
+        "Snapshot",
+        None,
+    )];
+    plan.extend(target_cluster_resources(
+        spec,
+        source,
+        &target_id,
+        target_action,
+    ));
+    plan.extend(instances);
+    plan.extend(replication_resources(spec, source, &target_id, &migration));
+    plan.extend(fence_resources(spec, source));
+    plan.extend(dns_resource(spec));
+    plan.extend(cleanup_resources(
+        spec, source, execution, &target_id, migration,
+    ));
+    plan
+}
+
+impl PlannedResource {
+    fn new(
+        action: PlannedAction,
+        kind: &str,
+        name: String,
+        step: &str,
+        detail: Option<String>,
+    ) -> Self {
+        Self {
+            action,
+            kind: kind.into(),
+            name,
+            step: step.into(),
+            detail,
+        }
+    }
+}
+
+/// The restored cluster and, unless the source uses an AWS default group (which cannot be
+/// copied), its own copy of the source's cluster parameter group.
+fn target_cluster_resources(
+    spec: &MigrationSpec,
+    source: &Cluster,
+    target_id: &str,
+    target_action: PlannedAction,
+) -> Vec<PlannedResource> {
+    let mut plan = Vec::new();
+    if let Some(group) = source
+        .cluster_parameter_group
+        .as_ref()
+        .filter(|g| !g.starts_with("default."))
+    {
+        plan.push(PlannedResource::new(
+            target_action.clone(),
+            "db-cluster-parameter-group",
+            naming::target_parameter_group(target_id),
+            "Restore",
+            Some(format!("copy of `{group}`")),
+        ));
+    }
+    plan.push(PlannedResource::new(
+        target_action,
+        "db-cluster",
+        target_id.to_string(),
+        "Restore",
+        Some(format!(
+            "encrypted with `{}`",
+            spec.kms_key_id.as_deref().unwrap_or(DEFAULT_KMS_KEY)
+        )),
+    ));
+    plan
+}
+
+/// DMS creates several resources per migration; native replication is one channel on the target.
+fn replication_resources(
+    spec: &MigrationSpec,
+    source: &Cluster,
+    target_id: &str,
+    migration: &str,
+) -> Vec<PlannedResource> {
+    match &spec.replication {
+        ReplicationSpec::Dms(_) => naming::dms_resource_names(migration)
+            .into_iter()
+            .map(|(kind, name)| {
+                PlannedResource::new(PlannedAction::Create, kind, name, "CreateMigration", None)
+            })
+            .collect(),
+        ReplicationSpec::Native(_) => vec![PlannedResource::new(
+            PlannedAction::Create,
+            "binlog-replication",
+            migration.to_string(),
+            "CreateMigration",
+            Some(format!("on `{target_id}`, from `{}`", source.id)),
+        )],
+    }
+}
+
+/// What each fence method changes on the source, then the tag that records the fence.
+fn fence_resources(spec: &MigrationSpec, source: &Cluster) -> Vec<PlannedResource> {
+    let mut plan: Vec<PlannedResource> = spec
+        .switchover
+        .fence
+        .iter()
+        .map(|method| {
+            let (kind, name, detail) = match method {
+                FenceMethod::SecurityGroup => (
+                    "db-cluster-security-groups",
+                    source.id.clone(),
+                    format!(
+                        "moved onto `{}` during the switchover, restored on rollback",
+                        spec.switchover
+                            .fence_security_group_id
+                            .as_deref()
+                            .unwrap_or_default()
+                    ),
+                ),
+                FenceMethod::ReadOnly => (
+                    "db-cluster-parameter",
+                    source.cluster_parameter_group.clone().unwrap_or_default(),
+                    "read_only=1 during the switchover, restored on rollback".into(),
+                ),
+            };
+            PlannedResource::new(
+                PlannedAction::Modify,
+                kind,
+                name,
+                "FenceWrites",
+                Some(detail),
+            )
+        })
+        .collect();
+    plan.push(PlannedResource::new(
+        PlannedAction::Modify,
+        "db-cluster-tag",
+        source.id.clone(),
+        "FenceWrites",
+        Some("the fence record, removed when the fence is lifted".into()),
+    ));
+    plan
+}
+
+fn dns_resource(spec: &MigrationSpec) -> Option<PlannedResource> {
+    spec.dns.as_ref().map(|dns| {
+        PlannedResource::new(
+            PlannedAction::Modify,
+            "route53-record",
+            dns.record_name.clone(),
+            "SwapDns",
+            Some(format!(
+                "TTL lowered to {} s early in the run, CNAME to the target writer endpoint at the switchover, TTL put back after cleanup or rollback",
+                dns.ttl_seconds
+            )),
+        )
+    })
+}
+
+/// What `cleanup` asks for: the replication's resources, the source (after a final snapshot),
+/// and the target if the run rolls back.
+fn cleanup_resources(
+    spec: &MigrationSpec,
+    source: &Cluster,
+    execution: &str,
+    target_id: &str,
+    migration: String,
+) -> Vec<PlannedResource> {
+    let mut plan = Vec::new();
+    if spec.cleanup.delete_migration_resources {
+        plan.push(PlannedResource::new(
+            PlannedAction::Delete,
+            "replication",
+            migration,
+            "Cleanup",
+            Some("every replication resource above, after the switchover".into()),
+        ));
+    }
+    if spec.cleanup.retire_source {
+        plan.push(PlannedResource::new(
+            PlannedAction::Create,
+            "db-cluster-snapshot",
+            naming::final_snapshot_id(&source.id, execution),
+            "Cleanup",
+            Some("final snapshot of the source".into()),
+        ));
+        plan.push(PlannedResource::new(
+            PlannedAction::Delete,
+            "db-cluster",
+            source.id.clone(),
+            "Cleanup",
+            Some("the source and its instances, after the final snapshot".into()),
+        ));
+    }
+    if spec.cleanup.delete_target_on_rollback {
+        plan.push(PlannedResource::new(
+            PlannedAction::Delete,
+            "db-cluster",
+            target_id.to_string(),
+            "Cleanup",
+            Some("only on rollback".into()),
+        ));
+    }
+    plan
+}
