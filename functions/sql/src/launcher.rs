@@ -68,7 +68,7 @@ where
     Fut: Future<Output = bool>,
 {
     let name = || program.display().to_string();
-    let mut child = Command::new(program)
+    let child = Command::new(program)
         .arg(format!("--defaults-file={}", defaults_file.display()))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -79,19 +79,20 @@ where
             program: name(),
             source,
         })?;
-    let mut starting = KillUnlessHandedOver(child.id());
+    let mut starting = KillUnlessHandedOver(Some(child));
     let started = tokio::time::Instant::now();
     let mut delay = Duration::from_millis(50);
     loop {
-        if let Ok(Some(status)) = child.try_wait() {
+        if let Some(Ok(Some(status))) = starting.0.as_mut().map(Child::try_wait) {
             return Err(LaunchError::Exited {
                 program: name(),
                 status: status.to_string(),
             });
         }
         if ready().await {
-            starting.0 = None;
-            return Ok(child);
+            if let Some(child) = starting.0.take() {
+                return Ok(child);
+            }
         }
         if started.elapsed() > timeout {
             // `starting` kills it.
@@ -105,14 +106,16 @@ where
     }
 }
 
-/// The pid of a server being started: killed when dropped before [`start_server`] hands the
-/// server over (tokio reaps a dropped child in the background).
-struct KillUnlessHandedOver(Option<u32>);
+/// A server being started: killed when dropped before [`start_server`] hands it over. It holds
+/// the child itself, not its pid, so that a server that already exited (and was reaped) is never
+/// signalled by a pid another process may have been given since; tokio reaps a dropped child in
+/// the background.
+struct KillUnlessHandedOver(Option<Child>);
 
 impl Drop for KillUnlessHandedOver {
     fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            signal(pid, libc::SIGKILL);
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.start_kill();
         }
     }
 }

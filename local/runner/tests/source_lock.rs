@@ -83,8 +83,10 @@ async fn race(sandbox: Sandbox, offset: Duration, a_first: bool) {
         (Some(_), None) => (first, second),
         (None, Some(_)) => (second, first),
         _ => panic!(
-            "exactly one execution runs: {:?} / {:?}",
-            first.status, second.status
+            "exactly one execution runs: {:?} / {:?}; the sandbox's background work: {:?}",
+            first.status,
+            second.status,
+            sandbox.failures()
         ),
     };
     let winner = output(&won).unwrap();

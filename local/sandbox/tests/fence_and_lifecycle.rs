@@ -1,6 +1,9 @@
 //! The write fence on a real server, and the sandbox's lifecycle: state survives reopening,
 //! `destroy` stops every server and removes the directory.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! target has the source's rows, reports encryption, and none of its files hold the plaintext
 //! marker that the source's files do.
 
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

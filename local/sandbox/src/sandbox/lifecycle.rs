@@ -212,9 +212,12 @@ impl Sandbox {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Stops everything and deletes the sandbox directory.
+    /// Stops everything and deletes the sandbox directory. The directory goes even when a server
+    /// did not stop cleanly (it was killed), and its removal is retried for a few seconds: a tool
+    /// killed with an aborted task (`mariadb-backup` mid-snapshot, say) may still be writing into
+    /// it for a moment on a loaded machine.
     pub async fn destroy(self) -> SandboxResult<()> {
-        self.shutdown().await?;
+        let stopped = self.shutdown().await;
         let dir = self.inner.dir.clone();
         let sockets: Vec<PathBuf> = self.registry(|r| {
             r.clusters
@@ -225,7 +228,19 @@ impl Sandbox {
         for socket in sockets {
             let _ = std::fs::remove_file(socket);
         }
-        std::fs::remove_dir_all(&dir)
-            .map_err(SandboxError::io(format!("removing {}", dir.display())))
+        let mut attempts = 0;
+        let removed = loop {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => break Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break Ok(()),
+                Err(e) if attempts >= 50 => break Err(e),
+                Err(_) => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        };
+        stopped?;
+        removed.map_err(SandboxError::io(format!("removing {}", dir.display())))
     }
 }

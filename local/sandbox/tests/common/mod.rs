@@ -10,7 +10,7 @@ use std::time::Duration;
 use aurora_sandbox::{Sandbox, SandboxConfig};
 
 /// A fresh sandbox under the system temp dir, named after the test.
-pub fn sandbox(test: &str) -> Sandbox {
+pub(crate) fn sandbox(test: &str) -> Sandbox {
     let dir = std::env::temp_dir().join(format!(
         "aurora-sandbox-test-{test}-{}-{}",
         std::process::id(),
@@ -26,7 +26,7 @@ fn fastrand_suffix() -> u64 {
 
 /// Runs `test` against `sandbox`, then destroys the sandbox whatever happened, then re-raises a
 /// panic so the test fails with its own message.
-pub async fn with_sandbox<F, Fut>(sandbox: Sandbox, test: F)
+pub(crate) async fn with_sandbox<F, Fut>(sandbox: Sandbox, test: F)
 where
     F: FnOnce(Sandbox) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -41,7 +41,7 @@ where
 }
 
 /// Polls `check` until it returns `Some`, every 100 ms up to `timeout`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
