@@ -48,6 +48,8 @@ use crate::tools;
 /// The binlog coordinates file mariadb-backup writes (10.x: `xtrabackup_binlog_info`; 11.x:
 /// `mariadb_backup_binlog_info`).
 pub const BINLOG_INFO_FILES: &[&str] = &["mariadb_backup_binlog_info", "xtrabackup_binlog_info"];
+/// How long the encryption threads may leave a tablespace unencrypted before they are nudged.
+const ENCRYPTION_NUDGE_INTERVAL: Duration = Duration::from_secs(3);
 /// How long a restored server may take to encrypt every tablespace.
 pub const ENCRYPTION_TIMEOUT: Duration = Duration::from_secs(600);
 /// The key id a restore without one uses (the account's `aws/rds` key on AWS).
@@ -618,10 +620,21 @@ pub async fn encryption_state(
 
 async fn wait_encrypted(conn: &mut mysql_async::Conn, cluster_id: &str) -> SandboxResult<()> {
     let started = tokio::time::Instant::now();
+    let mut nudged = started;
     loop {
         let state = encryption_state(conn, cluster_id).await?;
         if state.complete() {
             break;
+        }
+        // The encryption threads work through a list of tablespaces to encrypt that is filled
+        // when `innodb_encrypt_tables` is set; one opened after that (`mysql.innodb_table_stats`,
+        // say) may never be listed, which once left a restore `creating` for good. Setting the
+        // variable again fills the list again.
+        if nudged.elapsed() > ENCRYPTION_NUDGE_INTERVAL {
+            conn.query_drop("SET GLOBAL innodb_encrypt_tables = ON")
+                .await
+                .map_err(SandboxError::sql(cluster_id))?;
+            nudged = tokio::time::Instant::now();
         }
         if !state.configured {
             return Err(SandboxError::InvalidState(format!(
