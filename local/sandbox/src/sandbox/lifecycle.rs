@@ -151,6 +151,11 @@ impl Sandbox {
         if self.is_running(id) {
             return Ok(());
         }
+        if self.inner.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SandboxError::InvalidState(format!(
+                "not starting {id}: the sandbox is being destroyed"
+            )));
+        }
         let spec = self.server_spec(id)?;
         spec.write_option_file()?;
         let child = spec.start(&self.inner.tools).await?;
@@ -217,6 +222,12 @@ impl Sandbox {
     /// killed with an aborted task (`mariadb-backup` mid-snapshot, say) may still be writing into
     /// it for a moment on a loaded machine.
     pub async fn destroy(self) -> SandboxResult<()> {
+        {
+            let _tasks = lock(&self.inner.tasks);
+            self.inner
+                .closing
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let stopped = self.shutdown().await;
         let dir = self.inner.dir.clone();
         let sockets: Vec<PathBuf> = self.registry(|r| {

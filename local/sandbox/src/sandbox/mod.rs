@@ -48,6 +48,8 @@ pub(crate) struct Inner {
     pub(crate) children: Mutex<HashMap<String, Child>>,
     pub(crate) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     detached: std::sync::atomic::AtomicBool,
+    /// Set by `destroy`: no background work starts after it.
+    pub(crate) closing: std::sync::atomic::AtomicBool,
 }
 
 impl Drop for Inner {
@@ -115,6 +117,7 @@ impl Sandbox {
                 children: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(Vec::new()),
                 detached: std::sync::atomic::AtomicBool::new(false),
+                closing: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         sandbox.dns().create_zone(ZONE_ID)?;
@@ -165,9 +168,13 @@ impl Sandbox {
     }
 
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
-        let handle = tokio::spawn(task);
         let mut tasks = lock(&self.inner.tasks);
+        // A sandbox being destroyed starts nothing more: a step still running (an interrupted
+        // engine) would otherwise start a server after the clean-up has stopped them all.
+        if self.inner.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         tasks.retain(|t| !t.is_finished());
-        tasks.push(handle);
+        tasks.push(tokio::spawn(task));
     }
 }
