@@ -2,6 +2,7 @@
 //! implement them over the AWS SDK (`aurora-aws`), over MariaDB (the sandbox) and in memory
 //! (`fakes`). An adapter only translates; every decision is the step's.
 
+mod chunks;
 mod clock;
 mod clusters;
 mod dns;
@@ -16,6 +17,7 @@ mod sleep;
 mod source_lock;
 mod verify;
 
+pub use chunks::*;
 pub use clock::*;
 pub use clusters::*;
 pub use dns::*;
