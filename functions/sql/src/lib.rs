@@ -5,6 +5,9 @@
 //!   replication configured on the target with Aurora's `mysql.rds_*` procedures;
 //! - [`SqlVerifier`]: [`Verifier`](aurora_core::ports::Verifier) by row counts and
 //!   `CHECKSUM TABLE`, and accounts with their grants ([`accounts`]);
+//! - [`SqlChunkVerifier`]: [`ChunkVerifier`](aurora_core::ports::ChunkVerifier), the online
+//!   verification's chunk keys, per-chunk digests computed by the server, and the rows the
+//!   binlog shows written (also for [`WriterVerifier`]);
 //! - [`SqlBinlogRetention`]: [`BinlogRetention`](aurora_core::ports::BinlogRetention) from
 //!   `mysql.rds_show_configuration` or the server's binlog expiry;
 //! - [`SqlFence`]: [`FenceSql`](aurora_core::ports::FenceSql), the fence's SQL half (ending
@@ -20,6 +23,7 @@
 mod accounts;
 mod bypass;
 mod ca_bundle;
+mod chunks;
 mod conn;
 mod credentials;
 mod fence;
@@ -36,6 +40,7 @@ pub mod testing;
 pub use accounts::accounts;
 pub use bypass::BYPASS_PRIVILEGES;
 pub use ca_bundle::{check_ca_bundle, CaBundleError, CA_BUNDLE_FIX};
+pub use chunks::SqlChunkVerifier;
 pub use conn::quote_identifier;
 pub use credentials::{
     ConnectionSettings, Credentials, SecretValue, SecretsSource, StaticSecrets, Tls,

@@ -40,11 +40,11 @@ impl SqlVerifier {
     }
 }
 
-fn placeholders(n: usize) -> String {
+pub(crate) fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-async fn databases_in_scope(
+pub(crate) async fn databases_in_scope(
     session: &mut Session<'_>,
     requested: &[String],
 ) -> PortResult<Vec<String>> {
@@ -77,7 +77,7 @@ async fn databases_in_scope(
     Ok(databases)
 }
 
-async fn base_tables(
+pub(crate) async fn base_tables(
     session: &mut Session<'_>,
     databases: &[String],
 ) -> PortResult<Vec<(String, String)>> {
@@ -188,10 +188,13 @@ impl<C: WriterConnections> WriterVerifier<C> {
         }
     }
 
+    /// The writer's connection settings, resolved now.
+    pub(crate) async fn writer_settings(&self) -> PortResult<ConnectionSettings> {
+        self.connections.writer(&self.cluster_id).await
+    }
+
     async fn verifier(&self) -> PortResult<SqlVerifier> {
-        Ok(SqlVerifier::new(
-            self.connections.writer(&self.cluster_id).await?,
-        ))
+        Ok(SqlVerifier::new(self.writer_settings().await?))
     }
 }
 
