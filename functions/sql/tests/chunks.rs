@@ -487,7 +487,7 @@ async fn touched_rows_are_the_keys_written_since_a_position_across_rotations() {
 }
 
 #[tokio::test]
-async fn touched_rows_stop_once_over_the_limit_and_never_wait_past_the_binlog_end() {
+async fn touched_rows_stop_over_the_limit_never_wait_past_the_binlog_end_and_need_row_events() {
     let (server, verifier) = server(18).await;
     server
         .execute("CREATE DATABASE shop; USE shop; CREATE TABLE shop.t (id INT PRIMARY KEY);")
@@ -527,5 +527,18 @@ async fn touched_rows_stop_once_over_the_limit_and_never_wait_past_the_binlog_en
     assert!(
         error.to_string().contains(&to.start_position()),
         "names the position reached: {error}"
+    );
+
+    server
+        .execute("SET GLOBAL binlog_format = 'MIXED'")
+        .await
+        .unwrap();
+    let error = verifier
+        .touched_rows(&from, &to, &tables, 100)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, aurora_core::errors::PortError::InvalidState(_)),
+        "{error:?}"
     );
 }

@@ -10,9 +10,17 @@
 //! partial JSON updates): the chunk key columns (by `ORDINAL_POSITION`) of the before and the
 //! after image, converted as [`KeyKind::read_binlog`] does, so that bound back they find the
 //! row. A table whose key cannot be read that way (a non-UTF-8 key column, a key column
-//! missing from a minimal image) is listed with no keys: compared whole. Other events (and
-//! MariaDB's GTID, annotate and checkpoint events, which it sends old-style replicas as dummy
-//! events) are skipped; MariaDB's compressed rows events (`log_bin_compress`) fail the read.
+//! missing from a minimal image) is listed with no keys: compared whole. The server's
+//! `binlog_format` must be ROW. The binlog is read with the table definitions of now: a DDL
+//! between the positions that moves a key column is not accounted for.
+//!
+//! mysql_async announces a checksum-aware replica (`SET @master_binlog_checksum = 'ALL'`; both
+//! servers only check that the variable is set) and reads the checksum algorithm from each
+//! file's format event. `@mariadb_slave_capability` is left unset on purpose: MariaDB then sends
+//! its GTID, GTID list and checkpoint events as dummy QUERY events and no ANNOTATE_ROWS, keeping
+//! every event's position, and the reader skips whatever is not a rows, rotate or format event.
+//! MariaDB's compressed rows events (`log_bin_compress`), which it would send anyway, fail the
+//! read rather than be skipped.
 //!
 //! The dump's server id must not be that of another replica of the source (the source would
 //! end the other's dump): it is taken from the range 3 000 000 000 … 4 294 967 295, which
@@ -32,7 +40,7 @@ use mysql_async::binlog::EventType;
 use mysql_async::{BinlogStream, BinlogStreamRequest};
 
 use super::values::{table_columns, KeyKind};
-use crate::conn::{classify, connect};
+use crate::conn::{cell, classify, connect};
 use crate::credentials::ConnectionSettings;
 
 /// How long the dump may stay silent before the read fails.
@@ -216,7 +224,21 @@ async fn table_keys(
         .into_iter()
         .collect();
     let mut session = connect(settings).await?;
-    let columns = table_columns(&mut session, &databases, None).await;
+    let columns = async {
+        // Statement-based events name no rows: reading them would miss writes silently.
+        let format = session
+            .query("SELECT @@GLOBAL.binlog_format", "read binlog_format")
+            .await?;
+        let format = format.first().and_then(|r| cell(r, 0)).unwrap_or_default();
+        if !format.eq_ignore_ascii_case("ROW") {
+            return Err(PortError::InvalidState(format!(
+                "binlog_format is {format:?} on {}, not ROW: the binlog does not name the rows written",
+                settings.address()
+            )));
+        }
+        table_columns(&mut session, &databases, None).await
+    }
+    .await;
     session.close().await;
     let columns = columns?;
     Ok(tables
