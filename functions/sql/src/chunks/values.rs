@@ -7,11 +7,10 @@
 //! temporal values in the server's text form (`YYYY-MM-DD HH:MM:SS[.ffffff]` with the column's
 //! fractional digits, TIMESTAMP in UTC), strings as text when UTF-8 and as hex otherwise.
 
-use aurora_core::ports::KeyValue;
+use aurora_core::ports::{KeyValue, PortResult};
 use mysql_async::Value;
 
 use crate::conn::{cell, Session};
-use aurora_core::ports::PortResult;
 
 /// One column of a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
