@@ -230,6 +230,8 @@ async fn chunk_keys_follow_the_rules() {
                UNIQUE KEY z_first (u1), UNIQUE KEY b_second (u2, a), UNIQUE KEY a_nullable (a)); \
              CREATE TABLE shop.prefix_only (s VARCHAR(100) NOT NULL, UNIQUE KEY (s(10))); \
              CREATE TABLE shop.float_pk (f DOUBLE PRIMARY KEY); \
+             CREATE TABLE shop.plain_index (n INT, a INT NOT NULL, KEY z (n), KEY y (a)); \
+             CREATE TABLE shop.nullable_index (n INT, KEY (n)); \
              CREATE TABLE shop.no_key (a INT, b TEXT); \
              INSERT INTO shop.no_key VALUES (1, 'x'), (2, NULL), (NULL, 'y'); \
              CREATE VIEW shop.a_view AS SELECT * FROM shop.no_key;"
@@ -250,8 +252,11 @@ async fn chunk_keys_follow_the_rules() {
         vec![
             expected("float_pk", &[]),
             expected("no_key", &[]),
+            expected("nullable_index", &[]),
             expected("nullable_unique", &[]),
             expected("pk_and_unique", &["id"]),
+            // No unique key: the non-unique index without NULL-able columns.
+            expected("plain_index", &["a"]),
             expected("prefix_only", &[]),
             // b_second has a NULL-able column; z_first is the first usable by name.
             expected("unique_only", &["u1"]),

@@ -4,7 +4,9 @@
 //!
 //! - Tables: the base tables in scope as [`SqlVerifier`](crate::SqlVerifier) lists them, never
 //!   [`MARKER_SCHEMA`]. Chunk key: the PRIMARY KEY's columns in index order; else the first
-//!   UNIQUE index (by name) whose columns are all NOT NULL (NULLs are not unique); never an
+//!   UNIQUE index (by name) whose columns are all NOT NULL (NULLs are not unique); else the
+//!   first non-unique index whose columns are all NOT NULL (the rows of one key value are then
+//!   always in the same chunk, and a touched key compares all of them); never an
 //!   index with a prefix part, an expression, or a column whose values cannot be bound back
 //!   exactly (FLOAT/DOUBLE, ENUM/SET, BIT, BLOB/TEXT, JSON, spatial: see [`values`]). No such
 //!   key: an empty key, the table compared whole.
@@ -95,9 +97,10 @@ struct IndexPart {
 /// The chunk key of a table with these indexes and columns (see the module documentation).
 fn choose_key(parts: &[IndexPart], columns: &[ColumnInfo]) -> Vec<String> {
     let mut indexes: BTreeMap<&str, Vec<&IndexPart>> = BTreeMap::new();
-    for part in parts.iter().filter(|p| p.unique) {
+    for part in parts {
         indexes.entry(part.index.as_str()).or_default().push(part);
     }
+    let unique = |parts: &Vec<&IndexPart>| parts.iter().all(|p| p.unique);
     let usable = |parts: &Vec<&IndexPart>| -> Option<Vec<String>> {
         let mut parts = parts.clone();
         parts.sort_by_key(|p| p.seq);
@@ -113,10 +116,17 @@ fn choose_key(parts: &[IndexPart], columns: &[ColumnInfo]) -> Vec<String> {
     if let Some(key) = indexes.get("PRIMARY").and_then(usable) {
         return key;
     }
-    indexes
-        .iter()
-        .filter(|(name, _)| **name != "PRIMARY")
+    let others = || indexes.iter().filter(|(name, _)| **name != "PRIMARY");
+    // A unique key first; else a non-unique one: a range of it still splits the table, only
+    // every row of one key value lands in the same chunk.
+    others()
+        .filter(|(_, parts)| unique(parts))
         .find_map(|(_, parts)| usable(parts))
+        .or_else(|| {
+            others()
+                .filter(|(_, parts)| !unique(parts))
+                .find_map(|(_, parts)| usable(parts))
+        })
         .unwrap_or_default()
 }
 
@@ -521,12 +531,13 @@ mod tests {
     }
 
     #[test]
-    fn a_unique_key_needs_not_null_columns_without_prefix_of_a_bindable_type() {
+    fn a_key_needs_not_null_columns_without_prefix_of_a_bindable_type_and_unique_goes_first() {
         let columns = [
             column("n", true, "int"),
             column("f", false, "double"),
             column("s", false, "varchar"),
             column("k", false, "int"),
+            column("m", false, "int"),
         ];
         let prefixed = IndexPart {
             prefix: true,
@@ -534,7 +545,7 @@ mod tests {
         };
         let non_unique = IndexPart {
             unique: false,
-            ..part("a_plain", 1, "k")
+            ..part("a_plain", 1, "m")
         };
         let parts = [
             part("a_nullable", 1, "n"),
@@ -543,8 +554,10 @@ mod tests {
             non_unique,
             part("c_good", 1, "k"),
         ];
+        // A unique key before a non-unique one, whatever their names.
         assert_eq!(choose_key(&parts, &columns), ["k"]);
-        assert!(choose_key(&parts[..4], &columns).is_empty());
+        assert_eq!(choose_key(&parts[..4], &columns), ["m"]);
+        assert!(choose_key(&parts[..3], &columns).is_empty());
         assert!(choose_key(&[], &columns).is_empty());
     }
 }
