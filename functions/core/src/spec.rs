@@ -449,16 +449,48 @@ fn default_ttl() -> i64 {
     DEFAULT_DNS_TTL_SECONDS
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+/// How source and target are compared before the swap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VerifyMode {
+    /// No comparison.
     Off,
+    /// Row counts of every table while writes are fenced (a full scan of each table).
     Counts,
+    /// Chunk by chunk while replication runs, before the switchover gate; then, while writes
+    /// are fenced, only the rows the source's binlog shows written since the online pass
+    /// started. The fenced cost grows with the writes, not with the data.
     #[default]
-    Checksums,
+    Online,
+    /// Row counts and `CHECKSUM TABLE` of every table while writes are fenced: the fenced
+    /// cost grows with the data. `checksums` is its former name.
+    #[serde(rename = "full-fenced", alias = "checksums")]
+    FullFenced,
 }
 
-/// The consistency check between source and target at the drained position, before the swap.
+/// Written by hand so that the former name `checksums`, which the parser still takes, is valid
+/// in editors too.
+impl JsonSchema for VerifyMode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "VerifyMode".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mode = |name: &str, description: &str| serde_json::json!({ "const": name, "description": description, "type": "string" });
+        schemars::json_schema!({
+            "description": "How source and target are compared before the swap.",
+            "oneOf": [
+                mode("off", "No comparison."),
+                mode("counts", "Row counts of every table while writes are fenced (a full scan of each table)."),
+                mode("online", "Chunk by chunk while replication runs, before the switchover gate; then, while writes are fenced, only the rows the source's binlog shows written since the online pass started. The fenced cost grows with the writes, not with the data."),
+                mode("full-fenced", "Row counts and CHECKSUM TABLE of every table while writes are fenced: the fenced cost grows with the data."),
+                mode("checksums", "The former name of full-fenced."),
+            ]
+        })
+    }
+}
+
+/// The consistency check between source and target before the swap.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
@@ -468,14 +500,50 @@ pub struct VerifySpec {
     /// Databases to compare; default every user database.
     #[serde(default)]
     pub databases: Vec<String>,
-    /// Verification beyond this is abandoned (the switchover rolls back).
+    /// The fenced comparison beyond this is abandoned (the switchover rolls back).
     #[serde(default = "default_verify_timeout_seconds")]
     #[schemars(range(max = u32::MAX))]
     pub timeout_seconds: u32,
+    /// `online`: rows per chunk (a range of the primary or a NOT NULL unique key).
+    #[serde(default = "default_chunk_rows")]
+    #[schemars(range(min = 1, max = MAX_CHUNK_ROWS))]
+    pub chunk_rows: u32,
+    /// `online`: pause between two chunks, to bound the load on both clusters.
+    #[serde(default)]
+    #[schemars(range(max = MAX_CHUNK_PAUSE_MS))]
+    pub chunk_pause_ms: u32,
+    /// `online`: chunks compared by one invocation before the state machine calls again.
+    #[serde(default = "default_chunks_per_invocation")]
+    #[schemars(range(min = 1, max = MAX_CHUNKS_PER_INVOCATION))]
+    pub chunks_per_invocation: u32,
+    /// `online`: when the source's binlog shows more distinct rows written since the online
+    /// pass started, the fenced re-check compares every table in full instead.
+    #[serde(default = "default_max_touched_rows")]
+    #[schemars(range(min = 1, max = u32::MAX))]
+    pub max_touched_rows: u32,
 }
+
+/// Largest `verify.chunkRows`: one chunk is one indexed range read per side.
+pub const MAX_CHUNK_ROWS: u32 = 1_000_000;
+/// Largest `verify.chunkPauseMs`.
+pub const MAX_CHUNK_PAUSE_MS: u32 = 60_000;
+/// Largest `verify.chunksPerInvocation`.
+pub const MAX_CHUNKS_PER_INVOCATION: u32 = 100_000;
 
 fn default_verify_timeout_seconds() -> u32 {
     600
+}
+
+fn default_chunk_rows() -> u32 {
+    1_000
+}
+
+fn default_chunks_per_invocation() -> u32 {
+    1_000
+}
+
+fn default_max_touched_rows() -> u32 {
+    100_000
 }
 
 impl Default for VerifySpec {
@@ -484,6 +552,10 @@ impl Default for VerifySpec {
             mode: VerifyMode::default(),
             databases: Vec::new(),
             timeout_seconds: default_verify_timeout_seconds(),
+            chunk_rows: default_chunk_rows(),
+            chunk_pause_ms: 0,
+            chunks_per_invocation: default_chunks_per_invocation(),
+            max_touched_rows: default_max_touched_rows(),
         }
     }
 }
@@ -620,6 +692,7 @@ impl MigrationSpec {
         }
         self.validate_replication()?;
         self.validate_switchover(now)?;
+        self.validate_verify()?;
         if let Some(dns) = &self.dns {
             let zone = dns.hosted_zone_id.trim_start_matches("/hostedzone/");
             check(
@@ -708,6 +781,30 @@ impl MigrationSpec {
             }
         }
         Ok(())
+    }
+
+    fn validate_verify(&self) -> Result<(), InvalidInput> {
+        let v = &self.verify;
+        check(
+            (1..=MAX_CHUNK_ROWS).contains(&v.chunk_rows),
+            "verify.chunkRows",
+            format!("must be between 1 and {MAX_CHUNK_ROWS}"),
+        )?;
+        check(
+            v.chunk_pause_ms <= MAX_CHUNK_PAUSE_MS,
+            "verify.chunkPauseMs",
+            format!("must be at most {MAX_CHUNK_PAUSE_MS}"),
+        )?;
+        check(
+            (1..=MAX_CHUNKS_PER_INVOCATION).contains(&v.chunks_per_invocation),
+            "verify.chunksPerInvocation",
+            format!("must be between 1 and {MAX_CHUNKS_PER_INVOCATION}"),
+        )?;
+        check(
+            v.max_touched_rows >= 1,
+            "verify.maxTouchedRows",
+            "must be at least 1",
+        )
     }
 
     fn validate_switchover(&self, now: OffsetDateTime) -> Result<(), InvalidInput> {

@@ -59,8 +59,10 @@ pub fn key_text(key: &[KeyValue]) -> String {
 pub struct ChunkTable {
     pub database: String,
     pub table: String,
-    /// The chunk key's columns, in index order. Empty: the table has no usable key (no primary
-    /// key, and no unique key without NULL-able columns), so it is compared whole, as one chunk.
+    /// The chunk key's columns, in index order: the primary key, else a unique key without
+    /// NULL-able columns, else a non-unique index without NULL-able columns (all rows of one
+    /// key value are then compared together). Empty: no such index, so the table is compared
+    /// whole, as one chunk.
     pub key: Vec<String>,
 }
 
@@ -170,3 +172,8 @@ pub trait ChunkVerifier: Send + Sync {
         limit: usize,
     ) -> PortResult<TouchedRows>;
 }
+
+/// One side of a verification: whole tables ([`crate::ports::Verifier`]) and chunks.
+pub trait VerifySide: crate::ports::Verifier + ChunkVerifier {}
+
+impl<T: crate::ports::Verifier + ChunkVerifier + ?Sized> VerifySide for T {}

@@ -15,6 +15,7 @@ pub mod source_lock;
 pub mod stop_migration;
 pub mod swap_dns;
 pub mod verify;
+pub mod verify_online;
 
 use crate::ports::Tag;
 

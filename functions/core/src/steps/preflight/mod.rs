@@ -196,6 +196,7 @@ pub async fn run(
         warnings,
         checked_at: now,
         dns_ttl_seconds,
+        verification: plan::verification_cost(&spec.verify),
         lock: None,
     };
     // Last: a run refused here has created nothing, and a lock is never held by a run that

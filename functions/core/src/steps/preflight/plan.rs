@@ -40,6 +40,9 @@ pub struct PreflightPlan {
     /// `dns.ttlSeconds` and the run puts this value back at the end (`None` without `dns`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_ttl_seconds: Option<i64>,
+    /// What verification compares, and what it costs while writes are fenced.
+    #[serde(default)]
+    pub verification: String,
     /// The source's lock as a dry run found it (a real run takes it: `$.lock`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<LockReport>,
@@ -345,4 +348,18 @@ fn cleanup_resources(
         ));
     }
     plan
+}
+
+/// What `verify` compares, and what that costs while writes are fenced, in a sentence.
+pub(crate) fn verification_cost(verify: &crate::spec::VerifySpec) -> String {
+    use crate::spec::VerifyMode;
+    match verify.mode {
+        VerifyMode::Online => format!(
+            "online: every table in chunks of {} rows before the switchover gate; while fenced, only the rows the binlog shows written since (every table whole above {} rows)",
+            verify.chunk_rows, verify.max_touched_rows
+        ),
+        VerifyMode::FullFenced => "full-fenced: counts and CHECKSUM TABLE of every table while fenced: the write pause grows with the data".into(),
+        VerifyMode::Counts => "counts: COUNT(*) of every table while fenced: the write pause grows with the data".into(),
+        VerifyMode::Off => "off: source and target are not compared".into(),
+    }
 }

@@ -116,7 +116,11 @@ async fn returns_the_normalised_document_with_defaults_and_plan() {
     assert_eq!(doc["execution"], json!({"name": "exec-1"}));
     assert_eq!(doc["switchover"]["drainTimeoutSeconds"], 300);
     assert_eq!(doc["switchover"]["fence"], json!(["read-only"]));
-    assert_eq!(doc["verify"]["mode"], "checksums");
+    assert_eq!(doc["verify"]["mode"], "online");
+    assert!(doc["preflight"]["verification"]
+        .as_str()
+        .unwrap()
+        .starts_with("online: every table in chunks of 1000 rows"));
     assert_eq!(doc["verify"]["timeoutSeconds"], 600);
     assert_eq!(doc["cleanup"]["deleteMigrationResources"], true);
     assert_eq!(doc["dryRun"], false);
