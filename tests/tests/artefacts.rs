@@ -283,6 +283,7 @@ fn states_follow_the_pipeline_contract() {
         ("FenceWrites", "${FenceWritesFunctionArn}", "$.fence"),
         ("UnfenceWrites", "${FenceWritesFunctionArn}", "$.unfence"),
         ("Drain", "${DrainFunctionArn}", "$.drain"),
+        ("VerifyOnline", "${VerifyFunctionArn}", "$.verifyOnline"),
         ("Verify", "${VerifyFunctionArn}", "$.verify"),
         ("SwapDns", "${SwapDnsFunctionArn}", "$.dnsSwap"),
         ("RevertDns", "${SwapDnsFunctionArn}", "$.dnsSwap"),
@@ -320,6 +321,12 @@ fn states_follow_the_pipeline_contract() {
                "switchover.$": "$.switchover", "execution.$": "$.execution",
                "restore.$": "$.restore", "replication.$": "$.replication", "lock.$": "$.lock"})
     );
+    // One function serves both verification states; the action tells them apart.
+    assert_eq!(
+        states["VerifyOnline"]["Parameters"],
+        json!({"action": "online", "document.$": "$"})
+    );
+    assert_eq!(states["Verify"]["Parameters"], Value::Null);
     assert_eq!(
         states["UnfenceWrites"]["Parameters"],
         json!({"action": "unfence", "sourceClusterId.$": "$.sourceClusterId",
@@ -370,6 +377,7 @@ fn states_follow_the_pipeline_contract() {
             "CleanupDnsTtl",
             "CleanupDnsTtlOnRollback",
             "CleanupDnsTtlAfterFailure",
+            "VerifyOnline",
         ];
         if resource.ends_with("FunctionArn}") && !special.contains(&name.as_str()) {
             assert!(

@@ -114,6 +114,7 @@ impl World {
             },
             fence_sql: self.fence_sql.clone(),
             fence_settings: FenceSettings::default(),
+            verify_online: Default::default(),
         };
         let definition = Definition::parse(ENCRYPT_CLUSTER_ASL).expect("the definition parses");
         Engine::new(definition)
@@ -585,7 +586,10 @@ async fn a_target_behind_at_the_fence_rolls_back_without_ever_fencing_the_source
     // marker written just before the fence never reaches the target, so writes never stop.
     *world.migration.lock().unwrap() = MigrationBehaviour::RunsWithLag(0);
     world.fence_sql.stop_replicating("orders-encrypted");
-    let outcome = world.run(spec("auto")).await;
+    // Verification under the fence only: the online pass would wait for its own marker first.
+    let mut input = spec("auto");
+    input["verify"] = json!({"mode": "counts"});
+    let outcome = world.run(input).await;
     let (error, cause) = failed(&outcome);
     assert_eq!(error, "LagNotConverging", "{cause}");
     assert!(cause.contains("was not fenced"), "{cause}");
@@ -615,7 +619,9 @@ async fn verification_mismatch_rolls_back_before_the_swap() {
             .lock()
             .unwrap()
             .clone();
-    let outcome = world.run(spec("auto")).await;
+    let mut input = spec("auto");
+    input["verify"] = json!({"mode": "full-fenced"});
+    let outcome = world.run(input).await;
     let (error, cause) = failed(&outcome);
     assert_eq!(error, "VerificationMismatch");
     assert!(cause.contains("orders"), "{cause}");
@@ -636,6 +642,88 @@ async fn verification_mismatch_rolls_back_before_the_swap() {
         world.dns.mutations()
     );
     assert!(states_entered(&outcome).contains(&"CleanupDnsTtlOnRollback".to_string()));
+}
+
+/// Rows on both sides for the online pass: `orders` with ids 1..=rows.
+fn seed_rows(world: &World, rows: i64) {
+    for side in [&world.source_verifier, &world.target_verifier] {
+        for id in 1..=rows {
+            side.set_row("shop", "orders", id, &format!("row-{id}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_online_pass_loops_before_the_gate_and_the_fenced_verify_reads_only_the_binlog() {
+    let world = World::new();
+    seed_rows(&world, 2_000);
+    let mut input = spec("auto");
+    input["verify"] = json!({"chunkRows": 100, "chunksPerInvocation": 5});
+    let outcome = world.run(input).await;
+    assert!(
+        matches!(outcome.status, Status::Succeeded(_)),
+        "{:?}",
+        outcome.status
+    );
+    let states = states_entered(&outcome);
+    let count = |name: &str| states.iter().filter(|s| *s == name).count();
+    assert!(count("VerifyOnline") >= 4, "{states:?}");
+    assert_eq!(count("WaitForOnlineVerify"), count("VerifyOnline") - 1);
+    let position = |name: &str| states.iter().position(|s| s == name).unwrap();
+    assert!(position("VerifyOnline") < position("NotifyReady"));
+    let output = match &outcome.status {
+        Status::Succeeded(output) => output.clone(),
+        _ => unreachable!(),
+    };
+    assert_eq!(output["verifyOnline"]["rowsVerified"], 2_000);
+    assert_eq!(output["verify"]["mode"], "online");
+    assert_eq!(output["verify"]["recheck"]["fullComparison"], false);
+    assert_eq!(world.source_verifier.binlog_reads.lock().unwrap().len(), 1);
+    let ready = world
+        .notifications
+        .all()
+        .into_iter()
+        .find(|n| n.pointer("/Message/event") == Some(&json!("ReadyForSwitchover")))
+        .unwrap();
+    assert_eq!(ready["Message"]["rowsVerified"], 2_000);
+}
+
+#[tokio::test]
+async fn a_replication_that_stalls_during_the_online_pass_rolls_back_before_the_gate() {
+    let world = World::new();
+    seed_rows(&world, 100);
+    world.fence_sql.stop_replicating("orders-encrypted");
+    let mut input = spec("approval");
+    input["verify"] = json!({"timeoutSeconds": 60});
+    let outcome = world.run(input).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "LagNotConverging", "{cause}");
+    assert!(cause.contains("online verification"), "{cause}");
+    let states = states_entered(&outcome);
+    assert!(!states.contains(&"AwaitApproval".to_string()), "{states:?}");
+    assert!(world.fence.mutations().is_empty(), "never fenced");
+}
+
+#[tokio::test]
+async fn a_divergence_the_online_pass_finds_rolls_back_before_anything_is_fenced() {
+    let world = World::new();
+    seed_rows(&world, 500);
+    world
+        .target_verifier
+        .set_row("shop", "orders", 321, "changed behind replication's back");
+    let outcome = world.run(spec("auto")).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "VerificationMismatch");
+    assert!(cause.contains("`shop`.`orders`"), "{cause}");
+    let states = states_entered(&outcome);
+    assert!(states.contains(&"VerifyOnline".to_string()), "{states:?}");
+    assert!(!states.contains(&"FenceWrites".to_string()), "{states:?}");
+    assert!(!states.contains(&"NotifyReady".to_string()), "{states:?}");
+    assert_eq!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state())
+    );
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
 }
 
 #[tokio::test]

@@ -1,9 +1,13 @@
-//! Lambda handler of the `Verify` state: wiring only. The step is `aurora_core::steps::verify`;
-//! clients are built once and reused while the function is warm.
+//! Lambda handler of the `Verify` and `VerifyOnline` states: wiring only. The steps are
+//! `aurora_core::steps::verify` (under the fence) and `aurora_core::steps::verify_online`
+//! (`{"action": "online", "document": …}`, before the switchover gate); clients are built once
+//! and reused while the function is warm.
 //!
 //! Each side is an `aurora_sql::WriterVerifier` over `aurora_aws::StateWriters`: the endpoints
 //! `$.restore` recorded and the secrets `$.replication` names (the source's user needs `SELECT`
-//! on the verified databases). Secrets are fetched only when a side is read, so
+//! on the verified databases, and for `verify.mode: online` `REPLICATION SLAVE` and
+//! `REPLICATION CLIENT` to read the binlog, and the rights the fence's marker needs). Secrets
+//! are fetched only when a side is read, so
 //! `verify.mode: off` touches nothing.
 //!
 //! Environment: `RDS_CA_BUNDLE`: path of the RDS CA bundle (`global-bundle.pem`) the TLS
@@ -17,7 +21,8 @@ use aurora_core::parse_input;
 use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::state::RestoreOutput;
 use aurora_core::steps::verify::{self, VerifyInput};
-use aurora_sql::WriterVerifier;
+use aurora_core::steps::verify_online::{self, OnlineInput, OnlinePorts, OnlineSettings};
+use aurora_sql::{SqlFence, WriterVerifier};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
@@ -28,6 +33,13 @@ struct Sides {
     restore: RestoreOutput,
 }
 
+fn to_json<T: serde::Serialize>(output: T) -> Result<Value, Diagnostic> {
+    serde_json::to_value(output).map_err(|e| Diagnostic {
+        error_type: aurora_core::error_names::INVALID_INPUT.into(),
+        error_message: format!("serialising the output: {e}"),
+    })
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
@@ -35,8 +47,13 @@ async fn main() -> Result<(), Error> {
     let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
     let tls = aurora_aws::rds_ca::ca_bundle_tls_from_env();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
-        let input: VerifyInput = parse_input(event.payload.clone())?;
-        let Sides { restore } = parse_input(event.payload.clone())?;
+        let online = verify_online::is_online_request(&event.payload);
+        let document = if online {
+            event.payload.get("document").cloned().unwrap_or_default()
+        } else {
+            event.payload.clone()
+        };
+        let Sides { restore } = parse_input(document.clone())?;
         let cluster = |endpoint: Option<aurora_core::ports::DatabaseEndpoint>, field: &str| {
             endpoint
                 .map(|e| e.cluster_id)
@@ -47,13 +64,26 @@ async fn main() -> Result<(), Error> {
         let writers = Arc::new(aurora_aws::StateWriters::new(
             secrets.clone(),
             tls.clone(),
-            event.payload,
+            document,
         ));
         let source = WriterVerifier::new(writers.clone(), source_id);
-        let target = WriterVerifier::new(writers, target_id);
-        verify::run(&input, &source, &target, &SystemClock, &TokioSleeper)
-            .await
-            .map_err(Diagnostic::from)
+        let target = WriterVerifier::new(writers.clone(), target_id);
+        if online {
+            let input: OnlineInput = parse_input(event.payload)?;
+            let markers = SqlFence::new(writers);
+            let ports = OnlinePorts {
+                source: &source,
+                target: &target,
+                markers: &markers,
+                clock: &SystemClock,
+                sleeper: &TokioSleeper,
+            };
+            let output = verify_online::run(&input, &ports, OnlineSettings::default()).await?;
+            return to_json(output);
+        }
+        let input: VerifyInput = parse_input(event.payload)?;
+        let output = verify::run(&input, &source, &target, &SystemClock, &TokioSleeper).await?;
+        to_json(output)
     }))
     .await
 }

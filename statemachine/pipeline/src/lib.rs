@@ -15,11 +15,11 @@ use asl_engine::{TaskContext, TaskError, TaskHandler, TaskRegistry};
 use aurora_core::errors::{parse_input, NamedError};
 use aurora_core::ports::{
     BinlogRetention, Clock, ClusterParameters, ClusterRetirement, Clusters, Dns, FenceSql, KmsKeys,
-    LagMetrics, Replication, Sleeper, SourceLock, Verifier, WriteFence,
+    LagMetrics, Replication, Sleeper, SourceLock, VerifySide, WriteFence,
 };
 use aurora_core::steps::{
     binlog_position, cleanup, create_migration, dns_ttl, drain, fence_writes, poll_latency,
-    preflight, restore, snapshot, stop_migration, swap_dns, verify,
+    preflight, restore, snapshot, stop_migration, swap_dns, verify, verify_online,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -74,8 +74,9 @@ pub struct Ports {
     pub replication: Arc<dyn Replication>,
     pub lag: Arc<dyn LagMetrics>,
     pub fence: Arc<dyn WriteFence>,
-    pub source_verifier: Arc<dyn Verifier>,
-    pub target_verifier: Arc<dyn Verifier>,
+    /// The verify step's two sides: whole tables, chunks and the source's binlog.
+    pub source_verifier: Arc<dyn VerifySide>,
+    pub target_verifier: Arc<dyn VerifySide>,
     pub dns: Arc<dyn Dns>,
     pub retirement: Arc<dyn ClusterRetirement>,
     /// One migration per source: the lock Preflight takes and the source-changing steps check.
@@ -89,6 +90,7 @@ pub struct Ports {
     /// The fence's SQL half: ending sessions, confirming, the marker (source and target).
     pub fence_sql: Arc<dyn FenceSql>,
     pub fence_settings: fence_writes::FenceSettings,
+    pub verify_online: verify_online::OnlineSettings,
 }
 
 /// The messages the state machine published, in order (the local SNS topic).
@@ -216,17 +218,34 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
             .await
         }))
     });
+    // One function serves the online pass and the fenced verification, as the verify Lambda does.
     add("verify", |p, input| {
-        Box::pin(call(input, move |i: verify::VerifyInput| async move {
-            verify::run(
-                &i,
-                &*p.source_verifier,
-                &*p.target_verifier,
-                &*p.clock,
-                &*p.sleeper,
-            )
-            .await
-        }))
+        if verify_online::is_online_request(&input) {
+            Box::pin(call(
+                input,
+                move |i: verify_online::OnlineInput| async move {
+                    let ports = verify_online::OnlinePorts {
+                        source: &*p.source_verifier,
+                        target: &*p.target_verifier,
+                        markers: &*p.fence_sql,
+                        clock: &*p.clock,
+                        sleeper: &*p.sleeper,
+                    };
+                    verify_online::run(&i, &ports, p.verify_online).await
+                },
+            ))
+        } else {
+            Box::pin(call(input, move |i: verify::VerifyInput| async move {
+                verify::run(
+                    &i,
+                    &*p.source_verifier,
+                    &*p.target_verifier,
+                    &*p.clock,
+                    &*p.sleeper,
+                )
+                .await
+            }))
+        }
     });
     // One function serves the swap and the TTL actions, as the swap-dns Lambda does.
     add("swap-dns", |p, input| {

@@ -193,5 +193,6 @@ pub(crate) async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Po
         restore: aurora_core::steps::restore::RestoreSettings::default(),
         fence_sql: Arc::new(SqlFence::new(writers)),
         fence_settings: FenceSettings::default(),
+        verify_online: Default::default(),
     })
 }

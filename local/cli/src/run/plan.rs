@@ -104,6 +104,9 @@ pub(crate) fn render(output: &Value) -> Option<String> {
     if let Some(ttl) = plan.get("dnsTtlSeconds").and_then(Value::as_i64) {
         checks.push(format!("DNS record on the source, TTL {ttl} s"));
     }
+    if let Some(verification) = plan.get("verification").and_then(Value::as_str) {
+        checks.push(format!("verification {verification}"));
+    }
     if let Some(lock) = plan.get("lock") {
         checks.push(if lock.get("free").and_then(Value::as_bool) == Some(true) {
             "source lock free: no other execution migrates this source".into()
