@@ -51,6 +51,8 @@ pub struct DemoOptions {
     /// waits for the original TTL, scaled by `time_scale` like every wait.
     pub initial_ttl: Option<i64>,
     pub engine: DemoEngine,
+    /// `verify.mode` (`None`: the spec's default, `online`).
+    pub verify_mode: Option<String>,
 }
 
 /// How changes reach the target in the demo.
@@ -77,6 +79,7 @@ impl Default for DemoOptions {
             cooldown: Duration::from_millis(500),
             ports: SandboxPortSettings::default(),
             privileged_writers: false,
+            verify_mode: None,
             initial_ttl: None,
             engine: DemoEngine::Native,
         }
@@ -119,7 +122,7 @@ pub fn sandbox_spec(source: &str, target: &str, mode: &str) -> Value {
             "targetSecretArn": aurora_sandbox::ADMIN_SECRET_ARN
         },
         "switchover": { "mode": mode, "maxLagSeconds": 5, "drainTimeoutSeconds": 60 },
-        "verify": { "mode": "checksums" },
+        "verify": { "mode": "online" },
         "dns": {
             "hostedZoneId": aurora_sandbox::ZONE_ID,
             "recordName": aurora_sandbox::APP_RECORD,
@@ -163,11 +166,23 @@ pub struct DemoReport {
     pub lost_ids: Vec<u64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub duplicate_ids: Vec<u64>,
-    /// The Verify step compared every table's row count and checksum, source and target, at
-    /// the drained position while the source was fenced.
+    /// Verification found source and target equal: in `online` mode every chunk before the
+    /// gate and, while fenced, every row written since; in `full-fenced` mode every table's
+    /// row count and checksum while fenced.
     pub checksums_match: bool,
+    pub verify_mode: String,
+    /// Tables and rows compared while the source was fenced.
     pub tables_compared: u64,
     pub rows_compared: u64,
+    /// `online`: rows compared before the switchover gate, how fast, and for how long.
+    pub online_rows_verified: u64,
+    pub online_rows_per_second: u64,
+    pub online_verify_ms: u64,
+    /// `online`: distinct rows the fenced re-check found written since the online pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recheck_touched_rows: Option<u64>,
+    /// `online`: the fenced re-check compared every table whole (too many rows written).
+    pub recheck_full_comparison: bool,
     pub target_encrypted_at_rest: bool,
     pub target_files_with_marker: Vec<String>,
     pub source_files_with_marker: usize,
@@ -298,6 +313,9 @@ async fn demo(
     if options.privileged_writers {
         fence_with_security_group(&mut spec);
     }
+    if let Some(mode) = &options.verify_mode {
+        spec["verify"]["mode"] = json!(mode);
+    }
     let run = runner::run_local(
         ports,
         spec,
@@ -387,8 +405,20 @@ fn report(
         .and_then(|o| o.pointer("/fence/confirmation"))
         .cloned()
         .unwrap_or(Value::Null);
+    let online = run
+        .outcome
+        .output()
+        .and_then(|o| o.get("verifyOnline"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let verify_mode = verify
+        .get("mode")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let checksums_match = verify.get("verified").and_then(Value::as_bool) == Some(true)
-        && verify.get("mode").and_then(Value::as_str) == Some("checksums");
+        && matches!(verify_mode.as_str(), "online" | "full-fenced");
+    let number = |v: &Value, pointer: &str| v.pointer(pointer).and_then(Value::as_u64);
     let fence = timing::first_scheduled(history, "FenceWrites");
     // When the source was fenced: after FenceWrites' catch-up, just before the fence went on.
     let fenced_at = timing::fenced_at(history).or(fence);
@@ -423,7 +453,9 @@ fn report(
         ));
     }
     if !checksums_match {
-        failed.push("the Verify step did not confirm equal checksums".into());
+        failed.push(
+            "verification did not confirm equal rows (verify.mode online or full-fenced)".into(),
+        );
     }
     let (target_files, source_files, encrypted) = match &at_rest {
         Ok(a) => (
@@ -470,14 +502,17 @@ fn report(
         lost_ids: lost.into_iter().take(IDS_LISTED).collect(),
         duplicate_ids: duplicates.into_iter().take(IDS_LISTED).collect(),
         checksums_match,
-        tables_compared: verify
-            .get("tablesCompared")
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
-        rows_compared: verify
-            .get("rowsCompared")
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
+        verify_mode,
+        tables_compared: number(&verify, "/tablesCompared").unwrap_or(0),
+        rows_compared: number(&verify, "/rowsCompared").unwrap_or(0),
+        online_rows_verified: number(&online, "/rowsVerified").unwrap_or(0),
+        online_rows_per_second: number(&online, "/rowsPerSecond").unwrap_or(0),
+        online_verify_ms: number(&online, "/activeMs").unwrap_or(0),
+        recheck_touched_rows: number(&verify, "/recheck/touchedRows"),
+        recheck_full_comparison: verify
+            .pointer("/recheck/fullComparison")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         target_encrypted_at_rest: encrypted,
         target_files_with_marker: target_files,
         source_files_with_marker: source_files,

@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 
 use asl_engine::{ChildExecution, Definition, Engine, StateMachines, Status};
 use async_trait::async_trait;
-use aurora_core::ports::{PortResult, TableDigest, Verifier, VerifyDepth};
+use aurora_core::binlog::BinlogPosition;
+use aurora_core::ports::{
+    ChunkDigest, ChunkTable, ChunkVerifier, Key, KeyRange, KeyValue, PortResult, TableDigest,
+    TouchedRows, Verifier, VerifyDepth, VerifySide,
+};
 use aurora_pipeline::{local_substitutions, registry, Notifications, Ports};
 use aurora_sandbox::{Sandbox, SandboxConfig, SandboxError, ZONE_ID};
 use serde::Serialize;
@@ -344,9 +348,9 @@ fn fleet_engine(machines: &StateMachines) -> Result<Engine, DemoError> {
         .with_state_machines(machines.clone()))
 }
 
-/// A target verifier that counts one row more in the first table than there is: the injected
-/// fault that makes one child fail at Verify (and roll back).
-struct Skewed(Arc<dyn Verifier>);
+/// A target verifier that counts one row more in the first table, and in every chunk, than
+/// there is: the injected fault that makes one child fail verification (and roll back).
+struct Skewed(Arc<dyn VerifySide>);
 
 #[async_trait]
 impl Verifier for Skewed {
@@ -364,6 +368,46 @@ impl Verifier for Skewed {
 
     async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
         self.0.accounts().await
+    }
+}
+
+#[async_trait]
+impl ChunkVerifier for Skewed {
+    async fn chunk_tables(&self, databases: &[String]) -> PortResult<Vec<ChunkTable>> {
+        self.0.chunk_tables(databases).await
+    }
+
+    async fn chunk_upper(
+        &self,
+        table: &ChunkTable,
+        after: Option<&[KeyValue]>,
+        rows: u64,
+    ) -> PortResult<Option<Key>> {
+        self.0.chunk_upper(table, after, rows).await
+    }
+
+    async fn digest_range(&self, table: &ChunkTable, range: &KeyRange) -> PortResult<ChunkDigest> {
+        let mut digest = self.0.digest_range(table, range).await?;
+        digest.rows += 1;
+        Ok(digest)
+    }
+
+    async fn digest_keys(&self, table: &ChunkTable, keys: &[Key]) -> PortResult<ChunkDigest> {
+        self.0.digest_keys(table, keys).await
+    }
+
+    async fn binlog_position(&self) -> PortResult<BinlogPosition> {
+        self.0.binlog_position().await
+    }
+
+    async fn touched_rows(
+        &self,
+        from: &BinlogPosition,
+        to: &BinlogPosition,
+        tables: &[ChunkTable],
+        limit: usize,
+    ) -> PortResult<TouchedRows> {
+        self.0.touched_rows(from, to, tables, limit).await
     }
 }
 

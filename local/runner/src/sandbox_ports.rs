@@ -79,6 +79,7 @@ pub fn sandbox_ports(
         restore: settings.restore,
         fence_sql: Arc::new(sandbox.fence_sql()),
         fence_settings: settings.fence,
+        verify_online: Default::default(),
     }
 }
 

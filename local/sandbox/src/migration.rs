@@ -11,10 +11,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aurora_core::binlog::BinlogPosition;
 use aurora_core::errors::{PortError, Resource};
 use aurora_core::ports::{
-    CdcRequest, PortResult, Replication, ReplicationHandle, ReplicationStatus, TableDigest,
-    Verifier, VerifyDepth,
+    CdcRequest, ChunkDigest, ChunkTable, ChunkVerifier, Key, KeyRange, KeyValue, PortResult,
+    Replication, ReplicationHandle, ReplicationStatus, TableDigest, TouchedRows, Verifier,
+    VerifyDepth,
 };
 use mysql_async::prelude::Queryable;
 
@@ -237,5 +239,56 @@ impl Verifier for SandboxVerifier {
 
     async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
         self.sandbox.verifier(&self.cluster_id)?.accounts().await
+    }
+}
+
+impl SandboxVerifier {
+    /// `aurora-sql`'s chunk verifier of the cluster's server, found now.
+    fn chunks(&self) -> PortResult<aurora_sql::SqlChunkVerifier> {
+        self.sandbox
+            .admin_settings(&self.cluster_id)
+            .map(aurora_sql::SqlChunkVerifier::new)
+            .ok_or_else(|| PortError::NotFound {
+                resource: Resource::Cluster,
+                message: format!("cluster {}", self.cluster_id),
+            })
+    }
+}
+
+#[async_trait]
+impl ChunkVerifier for SandboxVerifier {
+    async fn chunk_tables(&self, databases: &[String]) -> PortResult<Vec<ChunkTable>> {
+        self.chunks()?.chunk_tables(databases).await
+    }
+
+    async fn chunk_upper(
+        &self,
+        table: &ChunkTable,
+        after: Option<&[KeyValue]>,
+        rows: u64,
+    ) -> PortResult<Option<Key>> {
+        self.chunks()?.chunk_upper(table, after, rows).await
+    }
+
+    async fn digest_range(&self, table: &ChunkTable, range: &KeyRange) -> PortResult<ChunkDigest> {
+        self.chunks()?.digest_range(table, range).await
+    }
+
+    async fn digest_keys(&self, table: &ChunkTable, keys: &[Key]) -> PortResult<ChunkDigest> {
+        self.chunks()?.digest_keys(table, keys).await
+    }
+
+    async fn binlog_position(&self) -> PortResult<BinlogPosition> {
+        self.chunks()?.binlog_position().await
+    }
+
+    async fn touched_rows(
+        &self,
+        from: &BinlogPosition,
+        to: &BinlogPosition,
+        tables: &[ChunkTable],
+        limit: usize,
+    ) -> PortResult<TouchedRows> {
+        self.chunks()?.touched_rows(from, to, tables, limit).await
     }
 }

@@ -1,0 +1,354 @@
+//! Verification on the sandbox, real MariaDB servers, the real state machine under a write load:
+//! a divergence the online pass finds fails the run before the fence, one made while fenced is
+//! found by the binlog-driven re-check, a table without a primary key is verified by the
+//! fallback, and a binlog rotated between the pass and the fence is followed.
+
+// A test panics with what failed: unwrap and expect are its assertions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use asl_engine::{Outcome, Status};
+use async_trait::async_trait;
+use aurora_core::binlog::BinlogPosition;
+use aurora_core::ports::{
+    Account, ChunkDigest, ChunkTable, ChunkVerifier, Key, KeyRange, KeyValue, PortResult,
+    TableDigest, TouchedRows, Verifier, VerifyDepth, VerifySide,
+};
+use aurora_local::demo::{self, SOURCE, TARGET};
+use aurora_local::writers::{self, WriteLoad, WriteLoadConfig};
+use aurora_local::{runner, sandbox_ports, SandboxPortSettings};
+use aurora_pipeline::{Notifications, Ports};
+use aurora_sandbox::Sandbox;
+use mysql_async::prelude::Queryable;
+use serde_json::{json, Value};
+
+const TIME_SCALE: f64 = 0.01;
+const ROWS: u64 = 300;
+
+async fn source_with_writers(sandbox: &Sandbox) -> WriteLoad {
+    sandbox.create_source_cluster(SOURCE).await.unwrap();
+    sandbox.seed_sample(SOURCE, ROWS).await.unwrap();
+    writers::create_table(sandbox, SOURCE).await.unwrap();
+    sandbox.prepare_source_for_migration(SOURCE).await.unwrap();
+    WriteLoad::start(
+        sandbox,
+        WriteLoadConfig {
+            writers: 2,
+            rate_per_second: 60.0,
+            seeded_rows: ROWS,
+            update_every: 3,
+            ..WriteLoadConfig::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The demo's spec in `mode`, with small chunks so that every table takes several.
+fn spec(mode: &str) -> Value {
+    let mut spec = demo::spec();
+    spec["switchover"]["mode"] = json!(mode);
+    spec["verify"] = json!({"mode": "online", "chunkRows": 50, "chunksPerInvocation": 4});
+    spec
+}
+
+fn ports(sandbox: &Sandbox) -> Ports {
+    sandbox_ports(sandbox, SOURCE, TARGET, SandboxPortSettings::default())
+}
+
+async fn run(ports: Ports, spec: Value) -> Outcome {
+    runner::engine(ports, Notifications::default(), TIME_SCALE)
+        .unwrap()
+        .start(spec)
+        .wait()
+        .await
+}
+
+fn entered(outcome: &Outcome, state: &str) -> bool {
+    outcome
+        .history
+        .iter()
+        .any(|e| e.event_type.as_str().ends_with("StateEntered") && e.state_name() == Some(state))
+}
+
+fn failure(outcome: &Outcome) -> (String, String) {
+    match &outcome.status {
+        Status::Failed { error, cause } => (error.clone(), cause.clone().unwrap_or_default()),
+        other => panic!("expected a rolled-back execution, got {other:?}"),
+    }
+}
+
+fn output(outcome: &Outcome) -> Value {
+    match &outcome.status {
+        Status::Succeeded(output) => output.clone(),
+        other => panic!("expected success, got {other:?}"),
+    }
+}
+
+/// Runs `sql` on `cluster` without writing it to its binlog: a change behind replication's back.
+async fn behind_replication(sandbox: &Sandbox, cluster: &str, sql: &str) {
+    let mut conn = sandbox.admin_conn(cluster).await.unwrap();
+    conn.query_drop("SET SESSION sql_log_bin = 0")
+        .await
+        .unwrap();
+    conn.query_drop(sql).await.unwrap();
+    conn.disconnect().await.unwrap();
+}
+
+async fn admin_query(sandbox: &Sandbox, cluster: &str, sql: &str) {
+    let mut conn = sandbox.admin_conn(cluster).await.unwrap();
+    conn.query_drop(sql).await.unwrap();
+    conn.disconnect().await.unwrap();
+}
+
+/// When to change the target behind replication's back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DivergeAt {
+    /// As the online pass lists the tables (before it compares anything).
+    OnlinePass,
+    /// As the fenced re-check reads the source's binlog (writes are fenced and drained).
+    FencedRecheck,
+}
+
+/// A verification side that runs `sql` on the target once, at `at`, then answers as `inner`.
+struct Diverging {
+    inner: Arc<dyn VerifySide>,
+    sandbox: Sandbox,
+    at: DivergeAt,
+    sql: String,
+    done: tokio::sync::Mutex<bool>,
+}
+
+impl Diverging {
+    async fn diverge(&self, at: DivergeAt) {
+        let mut done = self.done.lock().await;
+        if self.at == at && !*done {
+            behind_replication(&self.sandbox, TARGET, &self.sql).await;
+            *done = true;
+        }
+    }
+}
+
+#[async_trait]
+impl Verifier for Diverging {
+    async fn table_digests(
+        &self,
+        databases: &[String],
+        depth: VerifyDepth,
+    ) -> PortResult<Vec<TableDigest>> {
+        self.inner.table_digests(databases, depth).await
+    }
+    async fn accounts(&self) -> PortResult<Vec<Account>> {
+        self.inner.accounts().await
+    }
+}
+
+#[async_trait]
+impl ChunkVerifier for Diverging {
+    async fn chunk_tables(&self, databases: &[String]) -> PortResult<Vec<ChunkTable>> {
+        self.diverge(DivergeAt::OnlinePass).await;
+        self.inner.chunk_tables(databases).await
+    }
+    async fn chunk_upper(
+        &self,
+        table: &ChunkTable,
+        after: Option<&[KeyValue]>,
+        rows: u64,
+    ) -> PortResult<Option<Key>> {
+        self.inner.chunk_upper(table, after, rows).await
+    }
+    async fn digest_range(&self, table: &ChunkTable, range: &KeyRange) -> PortResult<ChunkDigest> {
+        self.inner.digest_range(table, range).await
+    }
+    async fn digest_keys(&self, table: &ChunkTable, keys: &[Key]) -> PortResult<ChunkDigest> {
+        self.inner.digest_keys(table, keys).await
+    }
+    async fn binlog_position(&self) -> PortResult<BinlogPosition> {
+        self.inner.binlog_position().await
+    }
+    async fn touched_rows(
+        &self,
+        from: &BinlogPosition,
+        to: &BinlogPosition,
+        tables: &[ChunkTable],
+        limit: usize,
+    ) -> PortResult<TouchedRows> {
+        self.diverge(DivergeAt::FencedRecheck).await;
+        self.inner.touched_rows(from, to, tables, limit).await
+    }
+}
+
+fn diverging(
+    sandbox: &Sandbox,
+    inner: Arc<dyn VerifySide>,
+    at: DivergeAt,
+    sql: &str,
+) -> Arc<Diverging> {
+    Arc::new(Diverging {
+        inner,
+        sandbox: sandbox.clone(),
+        at,
+        sql: sql.to_string(),
+        done: tokio::sync::Mutex::new(false),
+    })
+}
+
+/// The source is writable and every acknowledged write is on it.
+async fn assert_source_writable(sandbox: &Sandbox) {
+    let mut conn = sandbox.admin_conn(SOURCE).await.unwrap();
+    let read_only: Option<u64> = conn.query_first("SELECT @@global.read_only").await.unwrap();
+    conn.disconnect().await.unwrap();
+    assert_eq!(read_only, Some(0), "the source is writable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_changed_on_the_target_behind_replications_back_fails_the_online_pass_before_the_fence(
+) {
+    if !common::mariadb_available("divergence found online") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("diverge-online"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        let mut ports = ports(&sandbox);
+        // Seeded, never written by the load (updates pick customers; orders stay as seeded).
+        ports.source_verifier = diverging(
+            &sandbox,
+            ports.source_verifier.clone(),
+            DivergeAt::OnlinePass,
+            "UPDATE shop.orders SET quantity = quantity + 1 WHERE id = 123",
+        );
+        let outcome = run(ports, spec("auto")).await;
+        let writes = load.stop().await;
+        let (error, cause) = failure(&outcome);
+        assert_eq!(error, "VerificationMismatch", "{cause}");
+        assert!(cause.contains("`shop`.`orders`"), "{cause}");
+        assert!(cause.contains("key"), "names the key range: {cause}");
+        assert!(entered(&outcome, "VerifyOnline"));
+        assert!(!entered(&outcome, "FenceWrites"), "never fenced");
+        assert_source_writable(&sandbox).await;
+        let check = aurora_local::checks::check_writes(&sandbox, SOURCE, &writes.inserted_ids())
+            .await
+            .unwrap();
+        assert!(
+            check.lost.is_empty() && check.duplicates.is_empty(),
+            "{check:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_row_diverged_while_fenced_is_caught_by_the_binlog_recheck() {
+    if !common::mariadb_available("divergence found fenced") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("diverge-fenced"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        let mut ports = ports(&sandbox);
+        // The load's last insert: written since the online pass, so re-checked.
+        ports.source_verifier = diverging(
+            &sandbox,
+            ports.source_verifier.clone(),
+            DivergeAt::FencedRecheck,
+            "UPDATE shop.demo_writes SET payload = 'diverged under the fence' \
+             ORDER BY id DESC LIMIT 1",
+        );
+        let outcome = run(ports, spec("auto")).await;
+        let writes = load.stop().await;
+        let (error, cause) = failure(&outcome);
+        assert_eq!(error, "VerificationMismatch", "{cause}");
+        assert!(cause.contains("`shop`.`demo_writes`"), "{cause}");
+        assert!(entered(&outcome, "FenceWrites") && entered(&outcome, "Verify"));
+        assert!(!entered(&outcome, "SwapDns"));
+        assert!(entered(&outcome, "UnfenceWrites"));
+        assert_source_writable(&sandbox).await;
+        let check = aurora_local::checks::check_writes(&sandbox, SOURCE, &writes.inserted_ids())
+            .await
+            .unwrap();
+        assert!(
+            check.lost.is_empty() && check.duplicates.is_empty(),
+            "{check:?}"
+        );
+    })
+    .await;
+}
+
+/// `shop.audit_log` has no index at all: it is compared whole, as one chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_table_without_a_usable_key_is_compared_whole_and_its_divergence_found() {
+    if !common::mariadb_available("keyless table") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("keyless"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        let mut ports = ports(&sandbox);
+        ports.source_verifier = diverging(
+            &sandbox,
+            ports.source_verifier.clone(),
+            DivergeAt::OnlinePass,
+            "UPDATE shop.audit_log SET actor = 'diverged' LIMIT 1",
+        );
+        let outcome = run(ports, spec("auto")).await;
+        load.stop().await;
+        let (error, cause) = failure(&outcome);
+        assert_eq!(error, "VerificationMismatch", "{cause}");
+        assert!(
+            cause.contains("`shop`.`audit_log` (the table's rows differ"),
+            "{cause}"
+        );
+        assert!(!entered(&outcome, "FenceWrites"), "never fenced");
+        assert_source_writable(&sandbox).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn binlog_rotated_between_the_online_pass_and_the_fence_is_followed() {
+    if !common::mariadb_available("binlog rotation") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("rotation"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        let execution = runner::engine(ports(&sandbox), Notifications::default(), TIME_SCALE)
+            .unwrap()
+            .start(spec("approval"));
+        // At the gate the online pass is done; the binlog rotates twice under the write load.
+        let task = tokio::time::timeout(Duration::from_secs(180), execution.next_pending_task())
+            .await
+            .expect("the run reaches the approval gate");
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            admin_query(&sandbox, SOURCE, "FLUSH BINARY LOGS").await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        execution
+            .send_task_success(&task.token, json!({"approved": true}))
+            .unwrap();
+        let outcome = execution.wait().await;
+        let writes = load.stop().await;
+        let out = output(&outcome);
+        let recheck = &out["verify"]["recheck"];
+        assert!(recheck["binlogFiles"].as_u64().unwrap() >= 3, "{recheck}");
+        assert!(recheck["touchedRows"].as_u64().unwrap() > 0, "{recheck}");
+        assert_eq!(recheck["fullComparison"], false, "{recheck}");
+        assert_ne!(
+            recheck["from"]["file"], recheck["to"]["file"],
+            "the pass and the fence are in different files: {recheck}"
+        );
+        // The keyless table was verified by the fallback, whole.
+        let tables = out["verifyOnline"]["tables"].as_array().unwrap();
+        let keyless = tables.iter().find(|t| t["table"] == "audit_log").unwrap();
+        assert_eq!(keyless["key"], json!([]), "{keyless}");
+        let check = aurora_local::checks::check_writes(&sandbox, TARGET, &writes.inserted_ids())
+            .await
+            .unwrap();
+        assert!(
+            check.lost.is_empty() && check.duplicates.is_empty(),
+            "{check:?}"
+        );
+    })
+    .await;
+}
