@@ -136,6 +136,8 @@ pub(crate) fn phase_of_state(name: &str) -> Option<Phase> {
             &["approv", "window", "gate", "precheck", "ready"],
             Phase::Ready,
         ),
+        // The online verification runs while replicating, before the gate.
+        (&["verifyonline", "onlineverif"], Phase::Replicate),
         (
             &["fence", "drain", "verify", "swap", "switchover"],
             Phase::Switchover,
@@ -204,6 +206,8 @@ pub(crate) struct Progress {
     pub lag_seconds: Option<f64>,
     /// The last [`LAG_HISTORY`] lags reported, oldest first (`None`: reported null).
     pub lag_history: Vec<Option<f64>>,
+    /// The online verification's last report: rows verified and rows per second.
+    pub online_verified: Option<(u64, u64)>,
     pub status: ExecutionStatus,
     /// The execution's output once it succeeded.
     pub output: Option<Value>,
@@ -240,6 +244,7 @@ impl Progress {
             current_step: None,
             lag_seconds: None,
             lag_history: Vec::new(),
+            online_verified: None,
             status: ExecutionStatus::Running,
             output: None,
             state_transitions: 0,
@@ -319,6 +324,9 @@ impl Progress {
             | "TaskSubmitFailed"
             | "TaskAborted" => {
                 self.close_approval(event.previous_event_id);
+                if let Some(verified) = reported_online_verification(event) {
+                    self.online_verified = Some(verified);
+                }
                 if let Some(lag) = reported_lag(event) {
                     self.lag_seconds = lag;
                     if self.lag_history.len() == LAG_HISTORY {
@@ -478,6 +486,11 @@ impl Progress {
             }
             parts.push(part);
         }
+        if let Some((rows, rate)) = self.online_verified {
+            if self.phase == Some(Phase::Replicate) {
+                parts.push(format!("{rows} rows verified online ({rate} rows/s)"));
+            }
+        }
         if let Some(pending) = self.pending_approval() {
             parts.push(format!("waiting for approval at {}", pending.state_name));
         }
@@ -565,6 +578,18 @@ fn reported_lag(event: &Event) -> Option<Option<f64>> {
         .and_then(|text| serde_json::from_str::<Value>(text).ok())?;
     let body = output.get("Payload").unwrap_or(&output);
     body.get("lagSeconds").map(Value::as_f64)
+}
+
+/// `rowsVerified` and `rowsPerSecond` of an online verification's output.
+fn reported_online_verification(event: &Event) -> Option<(u64, u64)> {
+    let output = event
+        .str_field("output")
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())?;
+    let body = output.get("Payload").unwrap_or(&output);
+    Some((
+        body.get("rowsVerified")?.as_u64()?,
+        body.get("rowsPerSecond")?.as_u64()?,
+    ))
 }
 
 /// Finds a task token in a `.waitForTaskToken` task's parameters: a string under a key named

@@ -90,6 +90,9 @@ fn the_pipeline_states_show_the_phases_an_operator_expects() {
         ("PollLatency", Some(Phase::Replicate)),
         ("CaughtUp", None),
         ("WaitForCatchUp", None),
+        ("VerifyOnline", Some(Phase::Replicate)),
+        ("OnlineVerified", Some(Phase::Replicate)),
+        ("WaitForOnlineVerify", Some(Phase::Replicate)),
         ("NotifyReady", Some(Phase::Ready)),
         ("SwitchoverGate", Some(Phase::Ready)),
         ("AwaitApproval", Some(Phase::Ready)),
@@ -369,6 +372,25 @@ fn the_sparkline_scales_to_the_largest_value_and_leaves_unknowns_blank() {
     assert_eq!(sparkline(&[Some(0.0), Some(0.0)]), "▁▁");
     assert_eq!(sparkline(&[None, Some(f64::NAN)]), "  ");
     assert_eq!(sparkline(&[]), "");
+}
+
+#[test]
+fn the_online_verification_shows_rows_verified_and_the_rate_until_the_gate() {
+    let mut progress = Progress::new();
+    progress.apply(&entered(1, "Task", "VerifyOnline"));
+    progress.apply(&event(
+        2,
+        "TaskSucceeded",
+        json!({"output": r#"{"done": false, "rowsVerified": 120000, "rowsPerSecond": 40000}"#}),
+    ));
+    assert_eq!(progress.phase, Some(Phase::Replicate));
+    let line = progress.status_line();
+    assert!(
+        line.contains("120000 rows verified online (40000 rows/s)"),
+        "{line}"
+    );
+    progress.apply(&entered(3, "Task", "AwaitApproval"));
+    assert!(!progress.status_line().contains("verified online"));
 }
 
 #[test]
