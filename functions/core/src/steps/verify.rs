@@ -114,7 +114,8 @@ pub struct RecheckReport {
     pub touched_rows: u64,
     /// Chunks the online pass left unsettled, compared whole.
     pub unsettled_chunks: usize,
-    /// Tables compared whole: without chunk key, created since the pass, or all of them.
+    /// Tables compared whole: without chunk key, created since the pass, with too many
+    /// unsettled chunks, or all of them.
     pub whole_tables: usize,
     /// Every table was compared whole, and why.
     pub full_comparison: bool,
@@ -458,6 +459,14 @@ async fn recheck_online(
             if let Some(table) = online.tables.get(chunk.table) {
                 compared.rows += compare_range(source, target, table, &chunk.range).await?;
             }
+        }
+        for table in online
+            .unsettled_tables
+            .iter()
+            .filter_map(|i| online.tables.get(*i))
+        {
+            compared.rows += compare_range(source, target, table, &KeyRange::all()).await?;
+            report.whole_tables += 1;
         }
         for table in tables.iter().filter(|t| !known(t)) {
             compared.rows += compare_range(source, target, table, &KeyRange::all()).await?;

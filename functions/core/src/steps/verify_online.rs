@@ -49,7 +49,11 @@ use crate::steps::verify::VerifyError;
 pub const MAX_RECHECKS: u32 = 3;
 
 /// Queued chunks beyond which the pass stops reading new chunks until the target catches up.
-const MAX_PENDING: usize = 1_000;
+/// The queue travels in the state document, which Step Functions limits to 256 KiB.
+const MAX_PENDING: usize = 200;
+
+/// Unsettled chunks kept by range; beyond, their tables are compared whole under the fence.
+const MAX_UNSETTLED: usize = 200;
 
 /// The `action` that asks the verify function for the online pass.
 pub const ONLINE_ACTION: &str = "online";
@@ -149,6 +153,10 @@ pub struct OnlineOutput {
     /// Chunks whose source rows kept changing: the fenced re-check compares them whole.
     #[serde(default)]
     pub unsettled: Vec<PendingChunk>,
+    /// Tables (indexes into `tables`) with more unsettled chunks than fit the state document:
+    /// the fenced re-check compares them whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsettled_tables: Vec<usize>,
     /// The last marker written for queued chunks, not yet seen on the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recheck_marker: Option<FenceMarker>,
@@ -189,6 +197,7 @@ impl OnlineOutput {
             cursor: Cursor::default(),
             pending: Vec::new(),
             unsettled: Vec::new(),
+            unsettled_tables: Vec::new(),
             recheck_marker: None,
             marker_written_at: None,
             rows_verified: 0,
@@ -488,7 +497,16 @@ async fn recheck_arrived(
         chunk.target = target;
         chunk.marker = None;
         if chunk.rechecks >= MAX_RECHECKS {
-            state.unsettled.push(chunk);
+            if state.unsettled_tables.contains(&chunk.table) {
+                continue;
+            }
+            if state.unsettled.len() < MAX_UNSETTLED {
+                state.unsettled.push(chunk);
+            } else {
+                let table = chunk.table;
+                state.unsettled.retain(|c| c.table != table);
+                state.unsettled_tables.push(table);
+            }
         } else {
             state.pending.push(chunk);
         }
