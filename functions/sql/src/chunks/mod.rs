@@ -25,6 +25,7 @@
 //!
 //! One short-lived connection per call, as everywhere in this crate.
 
+#[cfg(feature = "binlog")]
 mod binlog;
 mod digest;
 mod values;
@@ -427,7 +428,15 @@ impl ChunkVerifier for SqlChunkVerifier {
         tables: &[ChunkTable],
         limit: usize,
     ) -> PortResult<TouchedRows> {
-        binlog::touched_rows(&self.settings, from, to, tables, limit).await
+        #[cfg(feature = "binlog")]
+        return binlog::touched_rows(&self.settings, from, to, tables, limit).await;
+        #[cfg(not(feature = "binlog"))]
+        {
+            let _ = (from, to, tables, limit);
+            Err(PortError::InvalidRequest(
+                "this build of aurora-sql reads no binlog (feature `binlog`)".into(),
+            ))
+        }
     }
 }
 

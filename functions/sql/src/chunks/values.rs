@@ -203,6 +203,7 @@ impl KeyKind {
         }
     }
 
+    #[cfg(feature = "binlog")]
     /// A key value from a binlog row image, as [`KeyKind::read_sql`] reads the same value.
     /// The binlog carries no signedness (without `binlog_row_metadata`), TIMESTAMP as seconds
     /// since the epoch, YEAR as text, CHAR without its padding and BINARY without its zeros.
@@ -354,6 +355,7 @@ fn temporal(kind: KeyKind, value: Value) -> Result<KeyValue, String> {
     Ok(KeyValue::Text(text))
 }
 
+#[cfg(feature = "binlog")]
 /// A TIMESTAMP from seconds since the epoch, in UTC (the digesting session's zone); 0 is the
 /// zero timestamp.
 fn timestamp_text(seconds: i64, micros: u32, fsp: u32) -> String {
@@ -372,6 +374,7 @@ fn timestamp_text(seconds: i64, micros: u32, fsp: u32) -> String {
     )
 }
 
+#[cfg(feature = "binlog")]
 /// Year, month, day of a day number since 1970-01-01 (H. Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
