@@ -174,7 +174,7 @@ pub struct OnlineOutput {
     pub rechecks: u64,
     /// Tables finished.
     pub tables_verified: usize,
-    /// Time spent comparing, over all invocations.
+    /// Time spent in the pass's invocations (waits for the target's markers included).
     pub active_ms: u64,
     /// `rowsVerified` per second of `activeMs`.
     pub rows_per_second: u64,
