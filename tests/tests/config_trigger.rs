@@ -9,7 +9,7 @@ use aurora_core::fakes::{
     FakeClock, FakeClusters, FakeDns, FakeKms, FakeParameters, FakeSourceLock,
 };
 use aurora_core::state::ExecutionRef;
-use aurora_core::steps::preflight::{self, PreflightInput, PreflightPorts, PreflightSettings};
+use aurora_core::steps::preflight::{self, PreflightInput, PreflightSettings};
 use aurora_core::NamedError;
 use aurora_tests::{read, resources_of_type, template};
 use serde_json::Value;
@@ -83,7 +83,7 @@ async fn preflight(
     let dns = FakeDns::default();
     let clock = FakeClock::default();
     let lock = FakeSourceLock::default();
-    let ports = PreflightPorts {
+    let deps = preflight::Deps {
         clusters,
         parameters: &parameters,
         kms: &kms,
@@ -92,6 +92,7 @@ async fn preflight(
         fence_sql: None,
         clock: &clock,
         lock: &lock,
+        settings: PreflightSettings::default(),
     };
     let input = PreflightInput {
         spec,
@@ -103,7 +104,7 @@ async fn preflight(
             ),
         },
     };
-    preflight::run(&input, &ports, PreflightSettings::default()).await
+    preflight::run(&input, &deps).await
 }
 
 #[tokio::test]

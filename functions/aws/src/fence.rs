@@ -576,7 +576,7 @@ mod tests {
         use crate::params::RdsClusterParameters;
         use aurora_core::errors::NamedError;
         use aurora_core::ports::SystemClock;
-        use aurora_core::steps::fence_writes::{self, FencePorts, FenceSettings, FenceWritesInput};
+        use aurora_core::steps::fence_writes::{self, FenceSettings, FenceWritesInput};
 
         use aws_sdk_rds::operation::describe_db_clusters::DescribeDBClustersError;
         use aws_smithy_mocks::MockResponse;
@@ -669,16 +669,17 @@ mod tests {
 
             // The refusal comes before the SQL half, which has nowhere to connect here.
             let sql = aurora_sql::SqlFence::new(aurora_sql::FixedWriters(Vec::new()));
-            let ports = FencePorts {
+            let lock = aurora_core::fakes::FakeSourceLock::default();
+            let deps = fence_writes::Deps {
                 fence: &fence,
-                parameters: Some(&parameters),
+                parameters: &parameters,
                 sql: &sql,
                 clock: &SystemClock,
                 sleeper: &aurora_core::ports::TokioSleeper,
+                lock: &lock,
+                settings: FenceSettings::default(),
             };
-            let error = fence_writes::run(&input, &ports, FenceSettings::default())
-                .await
-                .expect_err(case);
+            let error = fence_writes::run(&input, &deps).await.expect_err(case);
 
             assert_eq!(error.error_name(), name, "{case}: {error}");
             assert_eq!(

@@ -3,19 +3,26 @@
 
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
-use aurora_core::steps::binlog_position::{self, BinlogPositionInput};
+use aurora_core::steps::binlog_position::{self, BinlogPositionInput, BinlogPositionSettings};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let horizon = horizon_from_env()?;
+    let settings = BinlogPositionSettings {
+        horizon: horizon_from_env()?,
+    };
     let config = aurora_aws::load_config().await;
     let clusters = aurora_aws::RdsClusters::new(&config);
+    let deps = binlog_position::Deps {
+        clusters: &clusters,
+        clock: &SystemClock,
+        settings,
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let input: BinlogPositionInput = parse_input(event.payload)?;
-        binlog_position::run(&input, &clusters, &SystemClock, horizon)
+        binlog_position::run(&input, &deps)
             .await
             .map_err(Diagnostic::from)
     }))

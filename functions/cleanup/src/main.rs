@@ -38,17 +38,17 @@ async fn main() -> Result<(), Error> {
             event.payload.clone(),
         ));
         let input: CleanupInput = parse_input(event.payload)?;
-        cleanup::run_holding_lock(
-            &input,
-            &lock,
-            &replication,
-            &clusters,
-            &retirement,
-            &fence_sql,
-            &SystemClock,
-        )
-        .await
-        .map_err(Diagnostic::from)
+        let deps = cleanup::Deps {
+            replication: &replication,
+            clusters: &clusters,
+            retirement: &retirement,
+            fence_sql: &fence_sql,
+            clock: &SystemClock,
+            lock: &lock,
+        };
+        cleanup::run_holding_lock(&input, &deps)
+            .await
+            .map_err(Diagnostic::from)
     }))
     .await
 }

@@ -21,7 +21,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;
         let input: CreateMigrationInput = parse_input(event.payload)?;
-        create_migration::run(&input, &replication)
+        let deps = create_migration::Deps {
+            replication: &replication,
+        };
+        create_migration::run(&input, &deps)
             .await
             .map_err(Diagnostic::from)
     }))

@@ -50,16 +50,14 @@ async fn main() -> Result<(), Error> {
         ));
         let dimensions = emf::Dimensions::from_input(&event.payload);
         let input: DrainInput = parse_input(event.payload)?;
-        let output = drain::run(
-            &input,
-            &replication,
-            &markers,
-            &SystemClock,
-            &TokioSleeper,
+        let deps = drain::Deps {
+            replication: &replication,
+            markers: &markers,
+            clock: &SystemClock,
+            sleeper: &TokioSleeper,
             settings,
-        )
-        .await
-        .map_err(Diagnostic::from)?;
+        };
+        let output = drain::run(&input, &deps).await.map_err(Diagnostic::from)?;
         if let Some(dimensions) = dimensions {
             aurora_aws::emit_metrics(&emf::drain(dimensions, &output));
         }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use aurora_core::metrics as emf;
 use aurora_core::parse_input;
 use aurora_core::ports::{SystemClock, TokioSleeper};
-use aurora_core::steps::fence_writes::{self, FencePorts, FenceSettings, FenceWritesInput};
+use aurora_core::steps::fence_writes::{self, FenceSettings, FenceWritesInput};
 use aurora_sql::SqlFence;
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
@@ -51,14 +51,16 @@ async fn main() -> Result<(), Error> {
         ));
         let dimensions = emf::Dimensions::from_input(&event.payload);
         let input: FenceWritesInput = parse_input(event.payload)?;
-        let ports = FencePorts {
+        let deps = fence_writes::Deps {
             fence: &fence,
-            parameters: Some(&parameters),
+            parameters: &parameters,
             sql: &sql,
             clock: &SystemClock,
             sleeper: &TokioSleeper,
+            lock: &lock,
+            settings,
         };
-        let output = fence_writes::run_holding_lock(&input, &lock, &ports, settings)
+        let output = fence_writes::run_holding_lock(&input, &deps)
             .await
             .map_err(Diagnostic::from)?;
         if let Some(dimensions) = dimensions {

@@ -28,7 +28,12 @@ async fn main() -> Result<(), Error> {
         let replication = engines.for_state(&event.payload)?;
         let dimensions = emf::Dimensions::from_input(&event.payload);
         let input: PollLatencyInput = parse_input(event.payload)?;
-        let output = poll_latency::run(&input, &replication, &metrics, &SystemClock)
+        let deps = poll_latency::Deps {
+            replication: &replication,
+            metrics: &metrics,
+            clock: &SystemClock,
+        };
+        let output = poll_latency::run(&input, &deps)
             .await
             .map_err(Diagnostic::from)?;
         if let Some(dimensions) = dimensions {

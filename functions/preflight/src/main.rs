@@ -17,9 +17,7 @@ use std::sync::Arc;
 use aurora_core::parse_input;
 use aurora_core::ports::{BinlogRetention, FenceSql, SystemClock};
 use aurora_core::spec::{MigrationSpec, ReplicationSpec};
-use aurora_core::steps::preflight::{
-    self, PreflightInput, PreflightPorts, PreflightSettings, SqlTls,
-};
+use aurora_core::steps::preflight::{self, PreflightInput, PreflightSettings, SqlTls};
 use aurora_sql::{check_ca_bundle, SqlBinlogRetention, SqlFence, Tls, CA_BUNDLE_FIX};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
@@ -83,7 +81,7 @@ async fn main() -> Result<(), Error> {
                 None => writers,
             })
         });
-        let ports = PreflightPorts {
+        let deps = preflight::Deps {
             clusters: &clusters,
             parameters: &parameters,
             kms: &kms,
@@ -92,8 +90,9 @@ async fn main() -> Result<(), Error> {
             fence_sql: fence_sql.as_ref().map(|f| f as &dyn FenceSql),
             clock: &SystemClock,
             lock: &lock,
+            settings: settings.clone(),
         };
-        preflight::run(&input, &ports, settings.clone())
+        preflight::run(&input, &deps)
             .await
             .map_err(Diagnostic::from)
     }))

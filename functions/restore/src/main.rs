@@ -3,7 +3,7 @@
 
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
-use aurora_core::steps::restore::{self, RestoreInput};
+use aurora_core::steps::restore::{self, RestoreInput, RestoreSettings};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -12,11 +12,14 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = aurora_aws::load_config().await;
     let clusters = aurora_aws::RdsClusters::new(&config);
+    let deps = restore::Deps {
+        clusters: &clusters,
+        clock: &SystemClock,
+        settings: RestoreSettings::default(),
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let input: RestoreInput = parse_input(event.payload)?;
-        restore::run(&input, &clusters, &SystemClock)
-            .await
-            .map_err(Diagnostic::from)
+        restore::run(&input, &deps).await.map_err(Diagnostic::from)
     }))
     .await
 }

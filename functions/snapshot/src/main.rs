@@ -12,11 +12,13 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = aurora_aws::load_config().await;
     let clusters = aurora_aws::RdsClusters::new(&config);
+    let deps = snapshot::Deps {
+        clusters: &clusters,
+        clock: &SystemClock,
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let input: SnapshotInput = parse_input(event.payload)?;
-        snapshot::run(&input, &clusters, &SystemClock)
-            .await
-            .map_err(Diagnostic::from)
+        snapshot::run(&input, &deps).await.map_err(Diagnostic::from)
     }))
     .await
 }

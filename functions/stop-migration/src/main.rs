@@ -21,7 +21,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;
         let input: StopMigrationInput = parse_input(event.payload)?;
-        stop_migration::run(&input, &replication)
+        let deps = stop_migration::Deps {
+            replication: &replication,
+        };
+        stop_migration::run(&input, &deps)
             .await
             .map_err(Diagnostic::from)
     }))

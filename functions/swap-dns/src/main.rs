@@ -32,15 +32,25 @@ async fn main() -> Result<(), Error> {
     let config = aurora_aws::load_config().await;
     let dns = aurora_aws::Route53Dns::new(&config);
     let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
+    let ttl_deps = dns_ttl::Deps {
+        dns: &dns,
+        clock: &SystemClock,
+        lock: &lock,
+    };
+    let swap_deps = swap_dns::Deps {
+        dns: &dns,
+        clock: &SystemClock,
+        lock: &lock,
+    };
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         if dns_ttl::is_ttl_request(&event.payload) {
             let input: DnsTtlInput = parse_input(event.payload)?;
-            let output = dns_ttl::run_holding_lock(&input, &lock, &dns, &SystemClock).await?;
+            let output = dns_ttl::run_holding_lock(&input, &ttl_deps).await?;
             to_json(output)
         } else {
             let dimensions = emf::Dimensions::from_input(&event.payload);
             let input: SwapDnsInput = parse_input(event.payload)?;
-            let output = swap_dns::run_holding_lock(&input, &lock, &dns, &SystemClock).await?;
+            let output = swap_dns::run_holding_lock(&input, &swap_deps).await?;
             if let Some(dimensions) = dimensions {
                 aurora_aws::emit_metrics(&emf::swap_dns(dimensions, &output, input.revert));
             }

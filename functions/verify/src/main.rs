@@ -21,7 +21,7 @@ use aurora_core::parse_input;
 use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::state::RestoreOutput;
 use aurora_core::steps::verify::{self, VerifyInput};
-use aurora_core::steps::verify_online::{self, OnlineInput, OnlinePorts, OnlineSettings};
+use aurora_core::steps::verify_online::{self, OnlineInput, OnlineSettings};
 use aurora_sql::{SqlFence, WriterVerifier};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde::Deserialize;
@@ -71,18 +71,25 @@ async fn main() -> Result<(), Error> {
         if online {
             let input: OnlineInput = parse_input(event.payload)?;
             let markers = SqlFence::new(writers);
-            let ports = OnlinePorts {
+            let deps = verify_online::Deps {
                 source: &source,
                 target: &target,
                 markers: &markers,
                 clock: &SystemClock,
                 sleeper: &TokioSleeper,
+                settings: OnlineSettings::default(),
             };
-            let output = verify_online::run(&input, &ports, OnlineSettings::default()).await?;
+            let output = verify_online::run(&input, &deps).await?;
             return to_json(output);
         }
         let input: VerifyInput = parse_input(event.payload)?;
-        let output = verify::run(&input, &source, &target, &SystemClock, &TokioSleeper).await?;
+        let deps = verify::Deps {
+            source: &source,
+            target: &target,
+            clock: &SystemClock,
+            sleeper: &TokioSleeper,
+        };
+        let output = verify::run(&input, &deps).await?;
         to_json(output)
     }))
     .await

@@ -64,7 +64,11 @@ async fn snapshot_then_restore(
     let clusters = sandbox.clusters();
     let clock = SystemClock;
     let snapshot_input: snapshot::SnapshotInput = serde_json::from_value(doc.clone()).unwrap();
-    let first = snapshot::run(&snapshot_input, &clusters, &clock)
+    let snapshot_deps = snapshot::Deps {
+        clusters: &clusters,
+        clock: &clock,
+    };
+    let first = snapshot::run(&snapshot_input, &snapshot_deps)
         .await
         .unwrap();
     assert_eq!(
@@ -72,15 +76,19 @@ async fn snapshot_then_restore(
         "the backup runs in the background"
     );
     let snap = common::eventually("the snapshot", STEP_TIMEOUT, || async {
-        let out = snapshot::run(&snapshot_input, &clusters, &clock)
+        let out = snapshot::run(&snapshot_input, &snapshot_deps)
             .await
             .unwrap();
         out.ready.then_some(out)
     })
     .await;
     doc["snapshot"] = serde_json::to_value(&snap).unwrap();
-    let settings = restore::RestoreSettings {
-        parameter_group_settle: time::Duration::seconds(1),
+    let restore_deps = restore::Deps {
+        clusters: &clusters,
+        clock: &clock,
+        settings: restore::RestoreSettings {
+            parameter_group_settle: time::Duration::seconds(1),
+        },
     };
     let previous = std::sync::Mutex::new(None::<serde_json::Value>);
     let restored = common::eventually("the encrypted restore", STEP_TIMEOUT, || async {
@@ -89,9 +97,7 @@ async fn snapshot_then_restore(
             state["restore"] = out;
         }
         let input: restore::RestoreInput = serde_json::from_value(state).unwrap();
-        let out = restore::run_with(&input, &clusters, &clock, settings)
-            .await
-            .unwrap();
+        let out = restore::run(&input, &restore_deps).await.unwrap();
         *previous.lock().unwrap() = Some(serde_json::to_value(&out).unwrap());
         out.ready.then_some(out)
     })
@@ -132,14 +138,14 @@ async fn snapshot_and_encrypted_restore_keep_rows_and_leave_no_plaintext() {
         );
         let binlog_input: binlog_position::BinlogPositionInput =
             serde_json::from_value(doc.clone()).unwrap();
-        let binlog = binlog_position::run(
-            &binlog_input,
-            &clusters,
-            &clock,
-            binlog_position::DEFAULT_HORIZON,
-        )
-        .await
-        .unwrap();
+        let binlog_deps = binlog_position::Deps {
+            clusters: &clusters,
+            clock: &clock,
+            settings: binlog_position::BinlogPositionSettings::default(),
+        };
+        let binlog = binlog_position::run(&binlog_input, &binlog_deps)
+            .await
+            .unwrap();
         assert!(binlog.position.file.starts_with("mysql-bin."), "{binlog:?}");
         assert!(binlog.position.position > 4);
 
@@ -188,7 +194,10 @@ async fn snapshot_and_encrypted_restore_keep_rows_and_leave_no_plaintext() {
         doc["binlog"] = serde_json::to_value(&binlog).unwrap();
         let migration_input: create_migration::CreateMigrationInput =
             serde_json::from_value(doc.clone()).unwrap();
-        let migration = create_migration::run(&migration_input, &replication)
+        let migration_deps = create_migration::Deps {
+            replication: &replication,
+        };
+        let migration = create_migration::run(&migration_input, &migration_deps)
             .await
             .unwrap();
         let mut source = sandbox.admin_conn("orders").await.unwrap();

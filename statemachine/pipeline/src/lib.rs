@@ -142,7 +142,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
         Box::pin(call(
             input,
             move |i: preflight::PreflightInput| async move {
-                let ports = preflight::PreflightPorts {
+                let deps = preflight::Deps {
                     clusters: &*p.clusters,
                     parameters: &*p.parameters,
                     kms: &*p.kms,
@@ -151,26 +151,43 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                     fence_sql: Some(&*p.fence_sql),
                     clock: &*p.clock,
                     lock: &*p.lock,
+                    settings: p.preflight.clone(),
                 };
-                preflight::run(&i, &ports, p.preflight.clone()).await
+                preflight::run(&i, &deps).await
             },
         ))
     });
     add("snapshot", |p, input| {
         Box::pin(call(input, move |i: snapshot::SnapshotInput| async move {
-            snapshot::run(&i, &*p.clusters, &*p.clock).await
+            let deps = snapshot::Deps {
+                clusters: &*p.clusters,
+                clock: &*p.clock,
+            };
+            snapshot::run(&i, &deps).await
         }))
     });
     add("restore", |p, input| {
         Box::pin(call(input, move |i: restore::RestoreInput| async move {
-            restore::run_with(&i, &*p.clusters, &*p.clock, p.restore).await
+            let deps = restore::Deps {
+                clusters: &*p.clusters,
+                clock: &*p.clock,
+                settings: p.restore,
+            };
+            restore::run(&i, &deps).await
         }))
     });
     add("binlog-position", |p, input| {
         Box::pin(call(
             input,
             move |i: binlog_position::BinlogPositionInput| async move {
-                binlog_position::run(&i, &*p.clusters, &*p.clock, p.binlog_horizon).await
+                let deps = binlog_position::Deps {
+                    clusters: &*p.clusters,
+                    clock: &*p.clock,
+                    settings: binlog_position::BinlogPositionSettings {
+                        horizon: p.binlog_horizon,
+                    },
+                };
+                binlog_position::run(&i, &deps).await
             },
         ))
     });
@@ -178,7 +195,10 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
         Box::pin(call(
             input,
             move |i: create_migration::CreateMigrationInput| async move {
-                create_migration::run(&i, &*p.replication).await
+                let deps = create_migration::Deps {
+                    replication: &*p.replication,
+                };
+                create_migration::run(&i, &deps).await
             },
         ))
     });
@@ -186,7 +206,12 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
         Box::pin(call(
             input,
             move |i: poll_latency::PollLatencyInput| async move {
-                poll_latency::run(&i, &*p.replication, &*p.lag, &*p.clock).await
+                let deps = poll_latency::Deps {
+                    replication: &*p.replication,
+                    metrics: &*p.lag,
+                    clock: &*p.clock,
+                };
+                poll_latency::run(&i, &deps).await
             },
         ))
     });
@@ -194,28 +219,29 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
         Box::pin(call(
             input,
             move |i: fence_writes::FenceWritesInput| async move {
-                let ports = fence_writes::FencePorts {
+                let deps = fence_writes::Deps {
                     fence: &*p.fence,
-                    parameters: Some(&*p.parameters),
+                    parameters: &*p.parameters,
                     sql: &*p.fence_sql,
                     clock: &*p.clock,
                     sleeper: &*p.sleeper,
+                    lock: &*p.lock,
+                    settings: p.fence_settings,
                 };
-                fence_writes::run_holding_lock(&i, &*p.lock, &ports, p.fence_settings).await
+                fence_writes::run_holding_lock(&i, &deps).await
             },
         ))
     });
     add("drain", |p, input| {
         Box::pin(call(input, move |i: drain::DrainInput| async move {
-            drain::run(
-                &i,
-                &*p.replication,
-                &*p.fence_sql,
-                &*p.clock,
-                &*p.sleeper,
-                p.drain,
-            )
-            .await
+            let deps = drain::Deps {
+                replication: &*p.replication,
+                markers: &*p.fence_sql,
+                clock: &*p.clock,
+                sleeper: &*p.sleeper,
+                settings: p.drain,
+            };
+            drain::run(&i, &deps).await
         }))
     });
     // One function serves the online pass and the fenced verification, as the verify Lambda does.
@@ -224,26 +250,26 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
             Box::pin(call(
                 input,
                 move |i: verify_online::OnlineInput| async move {
-                    let ports = verify_online::OnlinePorts {
+                    let deps = verify_online::Deps {
                         source: &*p.source_verifier,
                         target: &*p.target_verifier,
                         markers: &*p.fence_sql,
                         clock: &*p.clock,
                         sleeper: &*p.sleeper,
+                        settings: p.verify_online,
                     };
-                    verify_online::run(&i, &ports, p.verify_online).await
+                    verify_online::run(&i, &deps).await
                 },
             ))
         } else {
             Box::pin(call(input, move |i: verify::VerifyInput| async move {
-                verify::run(
-                    &i,
-                    &*p.source_verifier,
-                    &*p.target_verifier,
-                    &*p.clock,
-                    &*p.sleeper,
-                )
-                .await
+                let deps = verify::Deps {
+                    source: &*p.source_verifier,
+                    target: &*p.target_verifier,
+                    clock: &*p.clock,
+                    sleeper: &*p.sleeper,
+                };
+                verify::run(&i, &deps).await
             }))
         }
     });
@@ -251,11 +277,21 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     add("swap-dns", |p, input| {
         if dns_ttl::is_ttl_request(&input) {
             Box::pin(call(input, move |i: dns_ttl::DnsTtlInput| async move {
-                dns_ttl::run_holding_lock(&i, &*p.lock, &*p.dns, &*p.clock).await
+                let deps = dns_ttl::Deps {
+                    dns: &*p.dns,
+                    clock: &*p.clock,
+                    lock: &*p.lock,
+                };
+                dns_ttl::run_holding_lock(&i, &deps).await
             }))
         } else {
             Box::pin(call(input, move |i: swap_dns::SwapDnsInput| async move {
-                swap_dns::run_holding_lock(&i, &*p.lock, &*p.dns, &*p.clock).await
+                let deps = swap_dns::Deps {
+                    dns: &*p.dns,
+                    clock: &*p.clock,
+                    lock: &*p.lock,
+                };
+                swap_dns::run_holding_lock(&i, &deps).await
             }))
         }
     });
@@ -263,22 +299,24 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
         Box::pin(call(
             input,
             move |i: stop_migration::StopMigrationInput| async move {
-                stop_migration::run(&i, &*p.replication).await
+                let deps = stop_migration::Deps {
+                    replication: &*p.replication,
+                };
+                stop_migration::run(&i, &deps).await
             },
         ))
     });
     add("cleanup", |p, input| {
         Box::pin(call(input, move |i: cleanup::CleanupInput| async move {
-            cleanup::run_holding_lock(
-                &i,
-                &*p.lock,
-                &*p.replication,
-                &*p.clusters,
-                &*p.retirement,
-                &*p.fence_sql,
-                &*p.clock,
-            )
-            .await
+            let deps = cleanup::Deps {
+                replication: &*p.replication,
+                clusters: &*p.clusters,
+                retirement: &*p.retirement,
+                fence_sql: &*p.fence_sql,
+                clock: &*p.clock,
+                lock: &*p.lock,
+            };
+            cleanup::run_holding_lock(&i, &deps).await
         }))
     });
     registry.register_fn("arn:aws:states:::sns:publish", move |input| {

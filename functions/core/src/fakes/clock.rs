@@ -12,6 +12,11 @@ use crate::ports::{Clock, Sleeper};
 pub struct FakeClock(Mutex<Option<OffsetDateTime>>);
 
 impl FakeClock {
+    /// A clock that reads `now` until moved.
+    pub fn at(now: OffsetDateTime) -> Self {
+        Self(Mutex::new(Some(now)))
+    }
+
     pub fn advance(&self, seconds: i64) {
         let mut now = lock(&self.0);
         *now = Some(now.unwrap_or(EPOCH) + Duration::seconds(seconds));

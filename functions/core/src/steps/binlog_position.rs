@@ -65,12 +65,32 @@ impl NamedError for BinlogPositionError {
 
 impl_diagnostic!(BinlogPositionError);
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BinlogPositionSettings {
+    /// How long after the restore became ready the event may take.
+    pub horizon: Duration,
+}
+
+impl Default for BinlogPositionSettings {
+    fn default() -> Self {
+        Self {
+            horizon: DEFAULT_HORIZON,
+        }
+    }
+}
+
+/// What BinlogPosition runs over.
+pub struct Deps<'a> {
+    pub clusters: &'a dyn Clusters,
+    pub clock: &'a dyn Clock,
+    pub settings: BinlogPositionSettings,
+}
+
 pub async fn run(
     input: &BinlogPositionInput,
-    clusters: &dyn Clusters,
-    clock: &dyn Clock,
-    horizon: Duration,
+    deps: &Deps<'_>,
 ) -> Result<BinlogOutput, BinlogPositionError> {
+    let (clusters, clock, horizon) = (deps.clusters, deps.clock, deps.settings.horizon);
     let restore = &input.restore;
     let instance = match (&restore.writer_instance_id, restore.ready) {
         (Some(writer), true) => writer.clone(),
@@ -115,6 +135,21 @@ pub async fn run(
 mod tests {
     use super::*;
     use crate::fakes::{FakeClock, FakeClusters, EPOCH};
+
+    /// BinlogPosition over the fakes.
+    async fn run(
+        input: &BinlogPositionInput,
+        clusters: &FakeClusters,
+        clock: &FakeClock,
+        horizon: Duration,
+    ) -> Result<BinlogOutput, BinlogPositionError> {
+        let deps = Deps {
+            clusters,
+            clock,
+            settings: BinlogPositionSettings { horizon },
+        };
+        super::run(input, &deps).await
+    }
 
     fn input(ready: bool) -> BinlogPositionInput {
         BinlogPositionInput {

@@ -149,13 +149,25 @@ impl NamedError for CleanupError {
 
 impl_diagnostic!(CleanupError);
 
-pub async fn run(
-    input: &CleanupInput,
-    replication: &dyn Replication,
-    clusters: &dyn Clusters,
-    retirement: &dyn ClusterRetirement,
-    fence_sql: &dyn FenceSql,
-) -> Result<CleanupOutput, CleanupError> {
+/// What Cleanup runs over.
+pub struct Deps<'a> {
+    pub replication: &'a dyn Replication,
+    pub clusters: &'a dyn Clusters,
+    pub retirement: &'a dyn ClusterRetirement,
+    /// Drops the fence's schema.
+    pub fence_sql: &'a dyn FenceSql,
+    pub clock: &'a dyn Clock,
+    /// Checked and released by [`run_holding_lock`].
+    pub lock: &'a dyn SourceLock,
+}
+
+pub async fn run(input: &CleanupInput, deps: &Deps<'_>) -> Result<CleanupOutput, CleanupError> {
+    let (replication, clusters, retirement, fence_sql) = (
+        deps.replication,
+        deps.clusters,
+        deps.retirement,
+        deps.fence_sql,
+    );
     let target_id = input
         .target_cluster_id
         .clone()
@@ -226,17 +238,13 @@ pub async fn run(
 /// still this execution's. While cleanup waits (`NotReady`) the lock stays held.
 pub async fn run_holding_lock(
     input: &CleanupInput,
-    lock: &dyn SourceLock,
-    replication: &dyn Replication,
-    clusters: &dyn Clusters,
-    retirement: &dyn ClusterRetirement,
-    fence_sql: &dyn FenceSql,
-    clock: &dyn Clock,
+    deps: &Deps<'_>,
 ) -> Result<CleanupOutput, CleanupError> {
+    let lock = deps.lock;
     if !input.rollback {
-        source_lock::ensure_held(lock, input.lock.as_ref(), clock.now()).await?;
+        source_lock::ensure_held(lock, input.lock.as_ref(), deps.clock.now()).await?;
     }
-    let result = run(input, replication, clusters, retirement, fence_sql).await;
+    let result = run(input, deps).await;
     let Some(held) = &input.lock else {
         return result;
     };
@@ -393,7 +401,10 @@ async fn delete_cluster(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{self, FakeClusters, FakeFenceSql, FakeReplication, FakeRetirement};
+    use crate::fakes::{
+        self, FakeClock, FakeClusters, FakeFenceSql, FakeReplication, FakeRetirement,
+        FakeSourceLock,
+    };
     use crate::ports::Tag;
     use serde_json::json;
 
@@ -418,15 +429,21 @@ mod tests {
             }
         }
 
+        fn deps<'a>(&'a self, lock: &'a FakeSourceLock, clock: &'a FakeClock) -> Deps<'a> {
+            Deps {
+                replication: &self.replication,
+                clusters: &self.clusters,
+                retirement: &self.retirement,
+                fence_sql: &self.fence_sql,
+                clock,
+                lock,
+            }
+        }
+
+        /// Cleanup without the lock.
         async fn run(&self, input: &CleanupInput) -> Result<CleanupOutput, CleanupError> {
-            run(
-                input,
-                &self.replication,
-                &self.clusters,
-                &self.retirement,
-                &self.fence_sql,
-            )
-            .await
+            let (lock, clock) = (FakeSourceLock::default(), FakeClock::default());
+            run(input, &self.deps(&lock, &clock)).await
         }
     }
 
@@ -643,7 +660,6 @@ mod tests {
 
     mod lock {
         use super::*;
-        use crate::fakes::{FakeClock, FakeSourceLock};
         use crate::steps::source_lock;
 
         const SOURCE: &str = "arn:aws:rds:eu-west-1:123456789012:cluster:orders";
@@ -662,16 +678,8 @@ mod tests {
             lock: &FakeSourceLock,
             input: &CleanupInput,
         ) -> Result<CleanupOutput, CleanupError> {
-            run_holding_lock(
-                input,
-                lock,
-                &world.replication,
-                &world.clusters,
-                &world.retirement,
-                &world.fence_sql,
-                &FakeClock::default(),
-            )
-            .await
+            let clock = FakeClock::default();
+            run_holding_lock(input, &world.deps(lock, &clock)).await
         }
 
         #[tokio::test]

@@ -74,10 +74,16 @@ impl NamedError for CreateMigrationError {
 
 impl_diagnostic!(CreateMigrationError);
 
+/// What CreateMigration runs over.
+pub struct Deps<'a> {
+    pub replication: &'a dyn Replication,
+}
+
 pub async fn run(
     input: &CreateMigrationInput,
-    replication: &dyn Replication,
+    deps: &Deps<'_>,
 ) -> Result<MigrationOutput, CreateMigrationError> {
+    let replication = deps.replication;
     let source = input
         .restore
         .source_endpoint
@@ -147,6 +153,14 @@ mod tests {
     use super::*;
     use crate::fakes::{self, FakeReplication};
     use crate::ports::DatabaseEndpoint;
+
+    /// CreateMigration over the fake.
+    async fn run(
+        input: &CreateMigrationInput,
+        replication: &FakeReplication,
+    ) -> Result<MigrationOutput, CreateMigrationError> {
+        super::run(input, &Deps { replication }).await
+    }
 
     fn input() -> CreateMigrationInput {
         let mut doc = fakes::state_document("orders", "exec-1");

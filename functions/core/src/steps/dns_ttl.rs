@@ -107,29 +107,34 @@ pub fn is_ttl_request(payload: &Value) -> bool {
     payload.get("action").is_some_and(|a| !a.is_null())
 }
 
+/// What the TTL actions run over.
+pub struct Deps<'a> {
+    pub dns: &'a dyn Dns,
+    pub clock: &'a dyn Clock,
+    /// Checked by [`run_holding_lock`].
+    pub lock: &'a dyn SourceLock,
+}
+
 /// [`run`], checked against the source's lock: lowering needs it held by this execution;
 /// putting the TTL back (after cleanup or a rollback released it) needs only that no other
 /// execution has taken it since, so a foreign or stale rollback never changes the TTL of a
 /// record another execution has switched over.
 pub async fn run_holding_lock(
     input: &DnsTtlInput,
-    lock: &dyn SourceLock,
-    dns: &dyn Dns,
-    clock: &dyn Clock,
+    deps: &Deps<'_>,
 ) -> Result<DnsTtlResult, DnsTtlError> {
     let held = input.document.lock.as_ref();
     match input.action {
-        DnsTtlAction::LowerTtl => source_lock::ensure_held(lock, held, clock.now()).await?,
-        DnsTtlAction::RestoreTtl => source_lock::ensure_not_taken(lock, held).await?,
+        DnsTtlAction::LowerTtl => {
+            source_lock::ensure_held(deps.lock, held, deps.clock.now()).await?
+        }
+        DnsTtlAction::RestoreTtl => source_lock::ensure_not_taken(deps.lock, held).await?,
     }
-    run(input, dns, clock).await
+    run(input, deps).await
 }
 
-pub async fn run(
-    input: &DnsTtlInput,
-    dns: &dyn Dns,
-    clock: &dyn Clock,
-) -> Result<DnsTtlResult, DnsTtlError> {
+pub async fn run(input: &DnsTtlInput, deps: &Deps<'_>) -> Result<DnsTtlResult, DnsTtlError> {
+    let (dns, clock) = (deps.dns, deps.clock);
     match input.action {
         DnsTtlAction::LowerTtl => lower(&input.document, dns, clock)
             .await
@@ -258,8 +263,26 @@ async fn restore(doc: &DnsTtlDocument, dns: &dyn Dns) -> Result<DnsTtlRestoredOu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{self, FakeClock, FakeDns};
+    use crate::fakes::{self, FakeClock, FakeDns, FakeSourceLock};
     use serde_json::json;
+
+    /// The TTL actions over the fakes, without the lock.
+    async fn run(
+        input: &DnsTtlInput,
+        dns: &FakeDns,
+        clock: &FakeClock,
+    ) -> Result<DnsTtlResult, DnsTtlError> {
+        let lock = FakeSourceLock::default();
+        super::run(
+            input,
+            &Deps {
+                dns,
+                clock,
+                lock: &lock,
+            },
+        )
+        .await
+    }
 
     const SOURCE: &str = "orders.cluster-abc.eu-west-1.rds.amazonaws.com";
 

@@ -127,14 +127,24 @@ impl NamedError for DrainError {
 
 impl_diagnostic!(DrainError);
 
-pub async fn run(
-    input: &DrainInput,
-    replication: &dyn Replication,
-    markers: &dyn FenceSql,
-    clock: &dyn Clock,
-    sleeper: &dyn Sleeper,
-    settings: DrainSettings,
-) -> Result<DrainOutput, DrainError> {
+/// What Drain runs over.
+pub struct Deps<'a> {
+    pub replication: &'a dyn Replication,
+    /// The fence's markers, read on the target.
+    pub markers: &'a dyn FenceSql,
+    pub clock: &'a dyn Clock,
+    pub sleeper: &'a dyn Sleeper,
+    pub settings: DrainSettings,
+}
+
+pub async fn run(input: &DrainInput, deps: &Deps<'_>) -> Result<DrainOutput, DrainError> {
+    let Deps {
+        replication,
+        markers,
+        clock,
+        sleeper,
+        settings,
+    } = *deps;
     if !input.fence.fenced {
         return Err(DrainError::NotFenced(input.fence.record.cluster_id.clone()));
     }
@@ -284,15 +294,14 @@ mod tests {
         markers: &FakeFenceSql,
         clock: &FakeClock,
     ) -> Result<DrainOutput, DrainError> {
-        run(
-            input,
+        let deps = Deps {
             replication,
             markers,
             clock,
-            clock,
-            DrainSettings::default(),
-        )
-        .await
+            sleeper: clock,
+            settings: DrainSettings::default(),
+        };
+        run(input, &deps).await
     }
 
     #[tokio::test]

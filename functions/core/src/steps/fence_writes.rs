@@ -178,51 +178,49 @@ impl NamedError for FenceError {
 
 impl_diagnostic!(FenceError);
 
-/// The ports FenceWrites runs over: the control-plane half (`fence`, `parameters`) and the SQL
-/// half (`sql`).
-pub struct FencePorts<'a> {
+/// What FenceWrites runs over: the control-plane half (`fence`, `parameters`), the SQL half
+/// (`sql`), the source's lock and the settings.
+pub struct Deps<'a> {
     pub fence: &'a dyn WriteFence,
     /// Re-checks, at fence time, that the `read_only` group is this cluster's alone (preflight
-    /// checked it, but hours may have passed); `None` where `read_only` is not a
-    /// parameter-group setting (sandbox).
-    pub parameters: Option<&'a dyn ClusterParameters>,
+    /// checked it, but hours may have passed).
+    pub parameters: &'a dyn ClusterParameters,
     pub sql: &'a dyn FenceSql,
     pub clock: &'a dyn Clock,
     pub sleeper: &'a dyn Sleeper,
+    /// Checked by [`run_holding_lock`].
+    pub lock: &'a dyn SourceLock,
+    pub settings: FenceSettings,
 }
 
-pub async fn run(
-    input: &FenceWritesInput,
-    ports: &FencePorts<'_>,
-    settings: FenceSettings,
-) -> Result<FenceOutput, FenceError> {
+/// Fences (the control-plane half, then the SQL half) or unfences, without checking the
+/// source's lock: [`run_holding_lock`] is the entry point the state machine's Tasks use.
+pub async fn run(input: &FenceWritesInput, deps: &Deps<'_>) -> Result<FenceOutput, FenceError> {
     match input.action {
         FenceAction::Fence => {
             let execution = input.execution.as_ref().ok_or(FenceError::Invalid {
                 field: "execution",
                 reason: "is required to fence (the marker row names the execution)".into(),
             })?;
-            let record = apply(input, ports, &execution.name, settings).await?;
-            let confirmation = confirm(&execution.name, &record, ports.sql, settings).await?;
+            let record = apply(input, deps, &execution.name).await?;
+            let confirmation = confirm(&execution.name, &record, deps.sql, deps.settings).await?;
             Ok(FenceOutput {
                 record,
                 fenced: true,
                 confirmation: Some(confirmation),
             })
         }
-        FenceAction::Unfence => lift(input, ports.fence, ports.clock).await,
+        FenceAction::Unfence => lift(input, deps.fence, deps.clock).await,
     }
 }
 
 /// [`run`], once the source's lock is confirmed to be this execution's (and renewed).
 pub async fn run_holding_lock(
     input: &FenceWritesInput,
-    lock: &dyn SourceLock,
-    ports: &FencePorts<'_>,
-    settings: FenceSettings,
+    deps: &Deps<'_>,
 ) -> Result<FenceOutput, FenceError> {
-    source_lock::ensure_held(lock, input.lock.as_ref(), ports.clock.now()).await?;
-    run(input, ports, settings).await
+    source_lock::ensure_held(deps.lock, input.lock.as_ref(), deps.clock.now()).await?;
+    run(input, deps).await
 }
 
 /// The SQL half: sessions ended, the fence confirmed on the writer, the marker written.
@@ -254,23 +252,23 @@ async fn confirm(
 /// the target, so that neither the DDL nor a replication backlog is part of the write pause.
 async fn ready(
     input: &FenceWritesInput,
-    ports: &FencePorts<'_>,
+    deps: &Deps<'_>,
     execution: &str,
-    settings: FenceSettings,
 ) -> Result<(), FenceError> {
+    let settings = deps.settings;
     let cluster = &input.source_cluster_id;
-    ports.sql.prepare(cluster).await?;
+    deps.sql.prepare(cluster).await?;
     let Some(target) = &input.target_cluster_id else {
         return Ok(());
     };
-    let marker = ports.sql.write_marker(cluster, execution).await?;
+    let marker = deps.sql.write_marker(cluster, execution).await?;
     let timeout = settings.catch_up_timeout;
-    let deadline = ports.clock.now() + timeout;
+    let deadline = deps.clock.now() + timeout;
     loop {
-        if ports.sql.marker_arrived(target, &marker).await? {
+        if deps.sql.marker_arrived(target, &marker).await? {
             return Ok(());
         }
-        let now = ports.clock.now();
+        let now = deps.clock.now();
         if now >= deadline {
             return Err(FenceError::TargetBehind {
                 target: target.clone(),
@@ -278,8 +276,7 @@ async fn ready(
             });
         }
         let left = Duration::try_from(deadline - now).unwrap_or_default();
-        ports
-            .sleeper
+        deps.sleeper
             .sleep(settings.catch_up_interval.min(left))
             .await;
     }
@@ -289,15 +286,14 @@ async fn ready(
 /// passed, the source is made [`ready`] while writes still flow.
 async fn apply(
     input: &FenceWritesInput,
-    ports: &FencePorts<'_>,
+    deps: &Deps<'_>,
     execution: &str,
-    settings: FenceSettings,
 ) -> Result<FenceRecord, FenceError> {
-    let (fence, parameters, clock) = (ports.fence, ports.parameters, ports.clock);
+    let (fence, parameters, clock) = (deps.fence, deps.parameters, deps.clock);
     let cluster = &input.source_cluster_id;
     if let Some(saved) = fence.saved_record(cluster).await? {
         // An earlier attempt saved the originals (and may have applied part of the fence).
-        ready(input, ports, execution, settings).await?;
+        ready(input, deps, execution).await?;
         fence.apply(&saved).await?;
         return Ok(saved);
     }
@@ -339,13 +335,13 @@ async fn apply(
         None
     };
     if by_read_only {
-        if let (Some(group), Some(parameters)) = (&current.parameter_group, parameters) {
+        if let Some(group) = &current.parameter_group {
             check_group_is_ours(cluster, group, parameters).await?;
         }
     }
     // Made ready first, so that `fencedAt` (and the drain's deadline from it) starts when
     // writes stop, not before the catch-up.
-    ready(input, ports, execution, settings).await?;
+    ready(input, deps, execution).await?;
     let record = FenceRecord {
         cluster_id: cluster.clone(),
         methods,
@@ -432,11 +428,12 @@ async fn lift(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{FakeClock, FakeFence, FakeFenceSql, FakeParameters};
+    use crate::fakes::{FakeClock, FakeFence, FakeFenceSql, FakeParameters, FakeSourceLock};
     use crate::ports::FenceState;
     use serde_json::json;
 
-    /// FenceWrites over the fakes, with a SQL half that confirms every fence.
+    /// FenceWrites over the fakes, with a SQL half that confirms every fence. `parameters`
+    /// `None`: no other cluster uses the source's parameter group (nothing to refuse).
     async fn run(
         input: &FenceWritesInput,
         fence: &FakeFence,
@@ -453,14 +450,18 @@ mod tests {
         clock: &FakeClock,
         sql: &FakeFenceSql,
     ) -> Result<FenceOutput, FenceError> {
-        let ports = FencePorts {
+        let unshared = FakeParameters::default();
+        let lock = FakeSourceLock::default();
+        let deps = Deps {
             fence,
-            parameters: parameters.map(|p| p as &dyn ClusterParameters),
+            parameters: parameters.unwrap_or(&unshared),
             sql,
             clock,
             sleeper: clock,
+            lock: &lock,
+            settings: FenceSettings::default(),
         };
-        super::run(input, &ports, FenceSettings::default()).await
+        super::run(input, &deps).await
     }
 
     fn fence_input(methods: serde_json::Value) -> FenceWritesInput {

@@ -1,5 +1,10 @@
 //! One module per step. Each is a plain async function over ports, callable without Lambda, and
 //! idempotent: invoked twice with the same input it creates nothing new.
+//!
+//! Every step module has one `Deps<'a>`: the ports its entry points use (`&'a dyn Clusters`, …),
+//! the clock and sleeper, the source's lock where the step checks it, and its settings. Its entry
+//! points take `(input, &Deps)`, so a Lambda bin, the pipeline registry and a test each build
+//! `step::Deps { … }` and nothing else.
 
 pub mod binlog_position;
 pub mod cleanup;

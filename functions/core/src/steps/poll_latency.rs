@@ -62,12 +62,15 @@ impl NamedError for PollLatencyError {
 
 impl_diagnostic!(PollLatencyError);
 
-pub async fn run(
-    input: &PollLatencyInput,
-    replication: &dyn Replication,
-    metrics: &dyn LagMetrics,
-    clock: &dyn Clock,
-) -> Result<LagOutput, PollLatencyError> {
+/// What PollLatency runs over.
+pub struct Deps<'a> {
+    pub replication: &'a dyn Replication,
+    pub metrics: &'a dyn LagMetrics,
+    pub clock: &'a dyn Clock,
+}
+
+pub async fn run(input: &PollLatencyInput, deps: &Deps<'_>) -> Result<LagOutput, PollLatencyError> {
+    let (replication, metrics, clock) = (deps.replication, deps.metrics, deps.clock);
     let handle = &input.migration.handle;
     let status = replication.status(handle).await?;
     match status.state {
@@ -136,6 +139,21 @@ mod tests {
     use crate::ports::{CdcRequest, DatabaseEndpoint, LagSample};
 
     const NAME: &str = "aurora-encrypt-orders-encrypted";
+
+    /// PollLatency over the fakes.
+    async fn run(
+        input: &PollLatencyInput,
+        replication: &FakeReplication,
+        metrics: &FakeLagMetrics,
+        clock: &FakeClock,
+    ) -> Result<LagOutput, PollLatencyError> {
+        let deps = Deps {
+            replication,
+            metrics,
+            clock,
+        };
+        super::run(input, &deps).await
+    }
 
     async fn setup() -> (FakeReplication, PollLatencyInput) {
         let dms = FakeReplication::default();

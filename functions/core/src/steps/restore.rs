@@ -127,21 +127,16 @@ struct Pair {
     writer: bool,
 }
 
-pub async fn run(
-    input: &RestoreInput,
-    clusters: &dyn Clusters,
-    clock: &dyn Clock,
-) -> Result<RestoreOutput, RestoreError> {
-    run_with(input, clusters, clock, RestoreSettings::default()).await
+/// What Restore runs over.
+pub struct Deps<'a> {
+    pub clusters: &'a dyn Clusters,
+    pub clock: &'a dyn Clock,
+    /// AWS's by default; the sandbox scales the settling time.
+    pub settings: RestoreSettings,
 }
 
-/// [`run`] with settings other than AWS's (the sandbox scales the settling time).
-pub async fn run_with(
-    input: &RestoreInput,
-    clusters: &dyn Clusters,
-    clock: &dyn Clock,
-    settings: RestoreSettings,
-) -> Result<RestoreOutput, RestoreError> {
+pub async fn run(input: &RestoreInput, deps: &Deps<'_>) -> Result<RestoreOutput, RestoreError> {
+    let (clusters, clock, settings) = (deps.clusters, deps.clock, deps.settings);
     let spec = &input.spec;
     let target_id = spec.target_cluster_id();
     let source = clusters
@@ -447,6 +442,21 @@ mod tests {
         serde_json::from_value(doc).unwrap()
     }
 
+    /// Restore over the fakes.
+    async fn run_with(
+        input: &RestoreInput,
+        clusters: &FakeClusters,
+        clock: &FakeClock,
+        settings: RestoreSettings,
+    ) -> Result<RestoreOutput, RestoreError> {
+        let deps = Deps {
+            clusters,
+            clock,
+            settings,
+        };
+        super::run(input, &deps).await
+    }
+
     /// The step without the parameter group's settling time, which
     /// `a_new_parameter_group_settles_before_the_cluster_uses_it` covers.
     async fn run(
@@ -457,14 +467,16 @@ mod tests {
         let settings = RestoreSettings {
             parameter_group_settle: time::Duration::ZERO,
         };
-        super::run_with(input, clusters, clock, settings).await
+        run_with(input, clusters, clock, settings).await
     }
 
     #[tokio::test]
     async fn a_new_parameter_group_settles_before_the_cluster_uses_it() {
         let rds = FakeClusters::with_source("orders");
         let clock = FakeClock::default();
-        let first = super::run(&input(), &rds, &clock).await.unwrap();
+        let first = run_with(&input(), &rds, &clock, RestoreSettings::default())
+            .await
+            .unwrap();
         assert_eq!(first.status, "parameter-group-settling");
         assert_eq!(first.next_poll_seconds, 300);
         let usable_at = first.parameter_group_usable_at.unwrap();
@@ -480,7 +492,9 @@ mod tests {
             parameter_group_usable_at: Some(usable_at),
         });
         clock.advance(120);
-        let early = super::run(&polled, &rds, &clock).await.unwrap();
+        let early = run_with(&polled, &rds, &clock, RestoreSettings::default())
+            .await
+            .unwrap();
         assert_eq!(early.status, "parameter-group-settling");
         assert_eq!(early.next_poll_seconds, 180);
         assert!(!rds
@@ -489,7 +503,9 @@ mod tests {
             .any(|m| m.starts_with("restore_cluster")));
 
         clock.advance(180);
-        super::run(&polled, &rds, &clock).await.unwrap();
+        run_with(&polled, &rds, &clock, RestoreSettings::default())
+            .await
+            .unwrap();
         assert!(rds
             .mutations()
             .contains(&"restore_cluster orders-encrypted".to_string()));
@@ -499,10 +515,14 @@ mod tests {
     async fn a_copy_found_without_a_recorded_time_waits_the_whole_settling_time() {
         let rds = FakeClusters::with_source("orders");
         let clock = FakeClock::default();
-        super::run(&input(), &rds, &clock).await.unwrap();
+        run_with(&input(), &rds, &clock, RestoreSettings::default())
+            .await
+            .unwrap();
         clock.advance(600);
         // The previous output was lost (a retried invocation): wait again, from now.
-        let out = super::run(&input(), &rds, &clock).await.unwrap();
+        let out = run_with(&input(), &rds, &clock, RestoreSettings::default())
+            .await
+            .unwrap();
         assert_eq!(out.status, "parameter-group-settling");
         assert_eq!(out.next_poll_seconds, 300);
     }

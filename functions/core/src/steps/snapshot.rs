@@ -63,11 +63,14 @@ impl NamedError for SnapshotError {
 
 impl_diagnostic!(SnapshotError);
 
-pub async fn run(
-    input: &SnapshotInput,
-    clusters: &dyn Clusters,
-    clock: &dyn Clock,
-) -> Result<SnapshotOutput, SnapshotError> {
+/// What Snapshot runs over.
+pub struct Deps<'a> {
+    pub clusters: &'a dyn Clusters,
+    pub clock: &'a dyn Clock,
+}
+
+pub async fn run(input: &SnapshotInput, deps: &Deps<'_>) -> Result<SnapshotOutput, SnapshotError> {
+    let (clusters, clock) = (deps.clusters, deps.clock);
     let source = &input.spec.source_cluster_id;
     let snapshot_id = naming::snapshot_id(source, &input.execution.name);
 
@@ -143,6 +146,15 @@ fn report(snapshot: ClusterSnapshot, clock: &dyn Clock) -> Result<SnapshotOutput
 mod tests {
     use super::*;
     use crate::fakes::{self, FakeClock, FakeClusters};
+
+    /// Snapshot over the fakes.
+    async fn run(
+        input: &SnapshotInput,
+        clusters: &FakeClusters,
+        clock: &FakeClock,
+    ) -> Result<SnapshotOutput, SnapshotError> {
+        super::run(input, &Deps { clusters, clock }).await
+    }
 
     fn input() -> SnapshotInput {
         serde_json::from_value(fakes::state_document("orders", "exec-1")).unwrap()

@@ -51,10 +51,16 @@ impl NamedError for StopMigrationError {
 
 impl_diagnostic!(StopMigrationError);
 
+/// What StopMigration runs over.
+pub struct Deps<'a> {
+    pub replication: &'a dyn Replication,
+}
+
 pub async fn run(
     input: &StopMigrationInput,
-    replication: &dyn Replication,
+    deps: &Deps<'_>,
 ) -> Result<StopMigrationOutput, StopMigrationError> {
+    let replication = deps.replication;
     let handle = &input.migration.handle;
     let gone = || StopMigrationOutput {
         stopped: true,
@@ -102,6 +108,14 @@ mod tests {
     use super::*;
     use crate::fakes::FakeReplication;
     use crate::ports::ReplicationHandle;
+
+    /// StopMigration over the fake.
+    async fn run(
+        input: &StopMigrationInput,
+        replication: &FakeReplication,
+    ) -> Result<StopMigrationOutput, StopMigrationError> {
+        super::run(input, &Deps { replication }).await
+    }
 
     fn input(handle: &ReplicationHandle) -> StopMigrationInput {
         serde_json::from_value(serde_json::json!({

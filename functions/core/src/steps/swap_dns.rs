@@ -103,23 +103,26 @@ fn same_name(a: &str, b: &str) -> bool {
         .eq_ignore_ascii_case(b.trim_end_matches('.'))
 }
 
+/// What SwapDns runs over.
+pub struct Deps<'a> {
+    pub dns: &'a dyn Dns,
+    pub clock: &'a dyn Clock,
+    /// Checked by [`run_holding_lock`].
+    pub lock: &'a dyn SourceLock,
+}
+
 /// [`run`], once the source's lock is confirmed to be this execution's (and renewed).
 pub async fn run_holding_lock(
     input: &SwapDnsInput,
-    lock: &dyn SourceLock,
-    dns: &dyn Dns,
-    clock: &dyn Clock,
+    deps: &Deps<'_>,
 ) -> Result<DnsSwapOutput, SwapDnsError> {
-    source_lock::ensure_held(lock, input.lock.as_ref(), clock.now()).await?;
-    run(input, dns, clock.now()).await
+    source_lock::ensure_held(deps.lock, input.lock.as_ref(), deps.clock.now()).await?;
+    run(input, deps).await
 }
 
-/// `now` is when this invocation runs: the end of the fenced window once the swap is in sync.
-pub async fn run(
-    input: &SwapDnsInput,
-    dns: &dyn Dns,
-    now: OffsetDateTime,
-) -> Result<DnsSwapOutput, SwapDnsError> {
+pub async fn run(input: &SwapDnsInput, deps: &Deps<'_>) -> Result<DnsSwapOutput, SwapDnsError> {
+    // When this invocation runs: the end of the fenced window once the swap is in sync.
+    let (dns, now) = (deps.dns, deps.clock.now());
     let spec = input.dns.as_ref().ok_or(SwapDnsError::NoDnsSpec)?;
     let source = &input
         .restore
@@ -215,7 +218,23 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{self, FakeDns, EPOCH};
+    use crate::fakes::{self, FakeClock, FakeDns, FakeSourceLock, EPOCH};
+
+    /// SwapDns over the fakes at `now`, without the lock.
+    async fn run(
+        input: &SwapDnsInput,
+        dns: &FakeDns,
+        now: OffsetDateTime,
+    ) -> Result<DnsSwapOutput, SwapDnsError> {
+        let clock = FakeClock::at(now);
+        let lock = FakeSourceLock::default();
+        let deps = Deps {
+            dns,
+            clock: &clock,
+            lock: &lock,
+        };
+        super::run(input, &deps).await
+    }
 
     const SOURCE: &str = "orders.cluster-abc.eu-west-1.rds.amazonaws.com";
     const TARGET: &str = "orders-encrypted.cluster-abc.eu-west-1.rds.amazonaws.com";

@@ -259,13 +259,22 @@ impl NamedError for VerifyError {
 
 impl_diagnostic!(VerifyError);
 
-pub async fn run(
-    input: &VerifyInput,
-    source: &dyn VerifySide,
-    target: &dyn VerifySide,
-    clock: &dyn Clock,
-    sleeper: &dyn Sleeper,
-) -> Result<VerifyOutput, VerifyError> {
+/// What Verify runs over: the two sides it compares.
+pub struct Deps<'a> {
+    pub source: &'a dyn VerifySide,
+    pub target: &'a dyn VerifySide,
+    pub clock: &'a dyn Clock,
+    /// Bounds the comparison by `verify.timeoutSeconds`.
+    pub sleeper: &'a dyn Sleeper,
+}
+
+pub async fn run(input: &VerifyInput, deps: &Deps<'_>) -> Result<VerifyOutput, VerifyError> {
+    let Deps {
+        source,
+        target,
+        clock,
+        sleeper,
+    } = *deps;
     let started = clock.now();
     let spec = &input.verify;
     let position = input.drain.as_ref().and_then(|d| d.positions.clone());
@@ -624,6 +633,23 @@ mod tests {
     use crate::fakes::{FakeClock, FakeVerifier};
     use serde_json::json;
 
+    /// Verify over the fakes.
+    async fn run(
+        input: &VerifyInput,
+        source: &FakeVerifier,
+        target: &FakeVerifier,
+        clock: &FakeClock,
+        sleeper: &FakeClock,
+    ) -> Result<VerifyOutput, VerifyError> {
+        let deps = Deps {
+            source,
+            target,
+            clock,
+            sleeper,
+        };
+        super::run(input, &deps).await
+    }
+
     fn input(mode: &str) -> VerifyInput {
         serde_json::from_value(json!({
             "verify": {"mode": mode, "databases": ["shop"], "timeoutSeconds": 30},
@@ -827,7 +853,7 @@ mod tests {
         verify: serde_json::Value,
     ) -> VerifyInput {
         use crate::fakes::FakeFenceSql;
-        use crate::steps::verify_online::{self, OnlineInput, OnlinePorts, OnlineSettings};
+        use crate::steps::verify_online::{self, OnlineInput, OnlineSettings};
         let markers = FakeFenceSql::default();
         markers.replicate("orders", "orders-encrypted");
         let clock = FakeClock::default();
@@ -837,16 +863,15 @@ mod tests {
         });
         let online: OnlineInput =
             serde_json::from_value(json!({"action": "online", "document": document})).unwrap();
-        let ports = OnlinePorts {
+        let deps = verify_online::Deps {
             source,
             target,
             markers: &markers,
             clock: &clock,
             sleeper: &clock,
+            settings: OnlineSettings::default(),
         };
-        let pass = verify_online::run(&online, &ports, OnlineSettings::default())
-            .await
-            .unwrap();
+        let pass = verify_online::run(&online, &deps).await.unwrap();
         assert!(pass.done);
         let mut document = json!({
             "verify": verify,

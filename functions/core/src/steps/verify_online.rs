@@ -212,27 +212,24 @@ impl OnlineOutput {
     }
 }
 
-/// The sides and helpers the pass runs over.
-pub struct OnlinePorts<'a> {
+/// The sides, helpers and settings the pass runs over.
+pub struct Deps<'a> {
     pub source: &'a dyn VerifySide,
     pub target: &'a dyn VerifySide,
     /// Markers on the source, read on the target.
     pub markers: &'a dyn FenceSql,
     pub clock: &'a dyn Clock,
     pub sleeper: &'a dyn Sleeper,
+    pub settings: OnlineSettings,
 }
 
 fn side(side: &'static str) -> impl Fn(PortError) -> VerifyError {
     move |error| VerifyError::Port { side, error }
 }
 
-pub async fn run(
-    input: &OnlineInput,
-    ports: &OnlinePorts<'_>,
-    settings: OnlineSettings,
-) -> Result<OnlineOutput, VerifyError> {
+pub async fn run(input: &OnlineInput, deps: &Deps<'_>) -> Result<OnlineOutput, VerifyError> {
     let doc = &input.document;
-    let started = ports.clock.now();
+    let started = deps.clock.now();
     if doc.verify.mode != VerifyMode::Online {
         return Ok(OnlineOutput::skipped(doc.verify.mode, started));
     }
@@ -240,12 +237,12 @@ pub async fn run(
         Some(previous) if !previous.skipped && previous.start_position.is_some() => {
             previous.clone()
         }
-        _ => start(doc, ports, started).await?,
+        _ => start(doc, deps, started).await?,
     };
     if !state.done {
-        walk(doc, ports, settings, &mut state).await?;
+        walk(doc, deps, &mut state).await?;
     }
-    let spent = ports.clock.now() - started;
+    let spent = deps.clock.now() - started;
     state.active_ms += u64::try_from(spent.whole_milliseconds()).unwrap_or(0);
     state.rows_per_second = state
         .rows_verified
@@ -259,13 +256,13 @@ pub async fn run(
 /// Lists the tables on both sides, records the start position and writes the start marker.
 async fn start(
     doc: &OnlineDocument,
-    ports: &OnlinePorts<'_>,
+    deps: &Deps<'_>,
     now: OffsetDateTime,
 ) -> Result<OnlineOutput, VerifyError> {
     let databases = &doc.verify.databases;
     let (source_tables, target_tables) = tokio::join!(
-        ports.source.chunk_tables(databases),
-        ports.target.chunk_tables(databases)
+        deps.source.chunk_tables(databases),
+        deps.target.chunk_tables(databases)
     );
     let tables = source_tables.map_err(side("source"))?;
     let target_tables = target_tables.map_err(side("target"))?;
@@ -273,17 +270,16 @@ async fn start(
     if !missing.is_empty() {
         return Err(VerifyError::mismatch(missing));
     }
-    ports
-        .markers
+    deps.markers
         .prepare(&doc.source_cluster_id)
         .await
         .map_err(side("source"))?;
-    let position = ports
+    let position = deps
         .source
         .binlog_position()
         .await
         .map_err(side("source"))?;
-    let marker = ports
+    let marker = deps
         .markers
         .write_marker(&doc.source_cluster_id, &doc.execution.name)
         .await
@@ -302,11 +298,11 @@ async fn start(
 /// is reached, or queued chunks wait for the target.
 async fn walk(
     doc: &OnlineDocument,
-    ports: &OnlinePorts<'_>,
-    settings: OnlineSettings,
+    deps: &Deps<'_>,
     state: &mut OnlineOutput,
 ) -> Result<(), VerifyError> {
-    let started = ports.clock.now();
+    let settings = deps.settings;
+    let started = deps.clock.now();
     let budget = time::Duration::try_from(settings.budget).unwrap_or(time::Duration::MINUTE);
     let over_budget = |clock: &dyn Clock| clock.now() - started >= budget;
     let spec = &doc.verify;
@@ -318,7 +314,7 @@ async fn walk(
                 error: PortError::InvalidState("the online pass has no start marker".into()),
             });
         };
-        if !wait_for_marker(doc, ports, state, &marker, settings.marker_wait).await? {
+        if !wait_for_marker(doc, deps, state, &marker, settings.marker_wait).await? {
             return Ok(());
         }
         state.caught_up = true;
@@ -327,31 +323,30 @@ async fn walk(
 
     let mut compared = 0u32;
     loop {
-        recheck_arrived(doc, ports, state).await?;
-        mark_pending(doc, ports, state).await?;
+        recheck_arrived(doc, deps, state).await?;
+        mark_pending(doc, deps, state).await?;
         let walked = state.cursor.table >= state.tables.len();
         if walked && state.pending.is_empty() {
             state.done = true;
             return Ok(());
         }
-        if compared >= spec.chunks_per_invocation || over_budget(ports.clock) {
+        if compared >= spec.chunks_per_invocation || over_budget(deps.clock) {
             return Ok(());
         }
         if walked || state.pending.len() >= MAX_PENDING {
             // Only queued chunks are left: wait a little for their marker, then let the state
             // machine call again.
             if let Some(marker) = state.recheck_marker.clone() {
-                if !wait_for_marker(doc, ports, state, &marker, settings.marker_wait).await? {
+                if !wait_for_marker(doc, deps, state, &marker, settings.marker_wait).await? {
                     return Ok(());
                 }
             }
             continue;
         }
-        compare_next_chunk(ports, spec, state).await?;
+        compare_next_chunk(deps, spec, state).await?;
         compared += 1;
         if spec.chunk_pause_ms > 0 {
-            ports
-                .sleeper
+            deps.sleeper
                 .sleep(Duration::from_millis(u64::from(spec.chunk_pause_ms)))
                 .await;
         }
@@ -360,7 +355,7 @@ async fn walk(
 
 /// Reads the next chunk on both sides and moves the cursor past it.
 async fn compare_next_chunk(
-    ports: &OnlinePorts<'_>,
+    deps: &Deps<'_>,
     spec: &VerifySpec,
     state: &mut OnlineOutput,
 ) -> Result<(), VerifyError> {
@@ -369,8 +364,7 @@ async fn compare_next_chunk(
     let upper = if table.key.is_empty() {
         None
     } else {
-        ports
-            .source
+        deps.source
             .chunk_upper(
                 table,
                 state.cursor.after.as_deref(),
@@ -383,7 +377,7 @@ async fn compare_next_chunk(
         lower: state.cursor.after.clone(),
         upper: upper.clone(),
     };
-    let (source, target) = read_both(ports, table, &range).await?;
+    let (source, target) = read_both(deps, table, &range).await?;
     state.rows_verified += source.rows;
     state.chunks_verified += 1;
     if source != target {
@@ -411,17 +405,17 @@ async fn compare_next_chunk(
 
 /// The chunk's digest on the source, then on the target.
 async fn read_both(
-    ports: &OnlinePorts<'_>,
+    deps: &Deps<'_>,
     table: &ChunkTable,
     range: &KeyRange,
 ) -> Result<(ChunkDigest, ChunkDigest), VerifyError> {
     // The source first: the target, read after, has had time to apply what the source held.
-    let source = ports
+    let source = deps
         .source
         .digest_range(table, range)
         .await
         .map_err(side("source"))?;
-    let target = ports
+    let target = deps
         .target
         .digest_range(table, range)
         .await
@@ -432,13 +426,13 @@ async fn read_both(
 /// Writes one marker after every queued chunk that has none yet.
 async fn mark_pending(
     doc: &OnlineDocument,
-    ports: &OnlinePorts<'_>,
+    deps: &Deps<'_>,
     state: &mut OnlineOutput,
 ) -> Result<(), VerifyError> {
     if state.pending.iter().all(|p| p.marker.is_some()) {
         return Ok(());
     }
-    let marker = ports
+    let marker = deps
         .markers
         .write_marker(&doc.source_cluster_id, &doc.execution.name)
         .await
@@ -447,7 +441,7 @@ async fn mark_pending(
         pending.marker = Some(marker.sequence);
     }
     if state.recheck_marker.is_none() {
-        state.marker_written_at = Some(ports.clock.now());
+        state.marker_written_at = Some(deps.clock.now());
     }
     state.recheck_marker = Some(marker);
     Ok(())
@@ -456,13 +450,13 @@ async fn mark_pending(
 /// Reads again every queued chunk whose marker the target shows.
 async fn recheck_arrived(
     doc: &OnlineDocument,
-    ports: &OnlinePorts<'_>,
+    deps: &Deps<'_>,
     state: &mut OnlineOutput,
 ) -> Result<(), VerifyError> {
     let Some(marker) = state.recheck_marker.clone() else {
         return Ok(());
     };
-    if !ports
+    if !deps
         .markers
         .marker_arrived(&doc.target_cluster_id, &marker)
         .await
@@ -479,7 +473,7 @@ async fn recheck_arrived(
             continue;
         }
         let table = &state.tables[chunk.table];
-        let (source, target) = read_both(ports, table, &chunk.range).await?;
+        let (source, target) = read_both(deps, table, &chunk.range).await?;
         state.rechecks += 1;
         if source == target {
             continue;
@@ -518,15 +512,15 @@ async fn recheck_arrived(
 /// `verify.timeoutSeconds` ago.
 async fn wait_for_marker(
     doc: &OnlineDocument,
-    ports: &OnlinePorts<'_>,
+    deps: &Deps<'_>,
     state: &OnlineOutput,
     marker: &FenceMarker,
     wait: Duration,
 ) -> Result<bool, VerifyError> {
-    let deadline = ports.clock.now() + time::Duration::try_from(wait).unwrap_or_default();
+    let deadline = deps.clock.now() + time::Duration::try_from(wait).unwrap_or_default();
     let timeout = time::Duration::seconds(i64::from(doc.verify.timeout_seconds));
     loop {
-        if ports
+        if deps
             .markers
             .marker_arrived(&doc.target_cluster_id, marker)
             .await
@@ -536,17 +530,17 @@ async fn wait_for_marker(
         }
         if state
             .marker_written_at
-            .is_some_and(|at| ports.clock.now() - at > timeout)
+            .is_some_and(|at| deps.clock.now() - at > timeout)
         {
             return Err(VerifyError::NotCatchingUp {
                 sequence: marker.sequence,
                 timeout: doc.verify.timeout_seconds,
             });
         }
-        if ports.clock.now() >= deadline {
+        if deps.clock.now() >= deadline {
             return Ok(false);
         }
-        ports.sleeper.sleep(Duration::from_millis(100)).await;
+        deps.sleeper.sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -599,14 +593,15 @@ mod tests {
             verify: Value,
             previous: Option<&OnlineOutput>,
         ) -> Result<OnlineOutput, VerifyError> {
-            let ports = OnlinePorts {
+            let deps = Deps {
                 source: &self.source,
                 target: &self.target,
                 markers: &self.markers,
                 clock: &self.clock,
                 sleeper: &self.clock,
+                settings: OnlineSettings::default(),
             };
-            run(&input(verify, previous), &ports, OnlineSettings::default()).await
+            run(&input(verify, previous), &deps).await
         }
 
         /// Invokes until done, at most `max` times, as the state machine's loop does.

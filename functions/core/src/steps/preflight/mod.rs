@@ -87,9 +87,9 @@ pub struct PreflightInput {
     pub execution: ExecutionRef,
 }
 
-/// Every port preflight reads through. `retention` is optional: without it the binlog retention
-/// check becomes a warning in the plan.
-pub struct PreflightPorts<'a> {
+/// Everything preflight runs over: the ports it reads through, the lock it takes, its settings.
+/// `retention` is optional: without it the binlog retention check becomes a warning in the plan.
+pub struct Deps<'a> {
     pub clusters: &'a dyn Clusters,
     pub parameters: &'a dyn ClusterParameters,
     pub kms: &'a dyn KmsKeys,
@@ -99,6 +99,7 @@ pub struct PreflightPorts<'a> {
     pub fence_sql: Option<&'a dyn FenceSql>,
     pub clock: &'a dyn Clock,
     pub lock: &'a dyn SourceLock,
+    pub settings: PreflightSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,23 +129,20 @@ pub enum SqlTls {
     Missing(String),
 }
 
-pub async fn run(
-    input: &PreflightInput,
-    ports: &PreflightPorts<'_>,
-    settings: PreflightSettings,
-) -> Result<Value, PreflightError> {
-    let now = ports.clock.now();
+pub async fn run(input: &PreflightInput, deps: &Deps<'_>) -> Result<Value, PreflightError> {
+    let settings = &deps.settings;
+    let now = deps.clock.now();
     let mut spec = input::parse_spec(input, now)?;
     checks::check_sql_tls(&spec, &settings.sql_tls)?;
     let execution_id = input::execution_id(input)?;
-    input::resolve_resource_id(&mut spec, ports.clusters, now).await?;
+    input::resolve_resource_id(&mut spec, deps.clusters, now).await?;
     let mut warnings = Vec::new();
 
-    let (source, major) = checks::check_source(&spec.source_cluster_id, ports.clusters).await?;
-    let encryption = checks::check_encryption(&spec, &source, ports.kms).await?;
+    let (source, major) = checks::check_source(&spec.source_cluster_id, deps.clusters).await?;
+    let encryption = checks::check_encryption(&spec, &source, deps.kms).await?;
     checks::check_backtrack(&spec.source_cluster_id, &source)?;
-    checks::check_carried_features(&spec, &source, ports.clusters).await?;
-    let group = checks::check_parameter_group(&spec, &source, ports.parameters).await?;
+    checks::check_carried_features(&spec, &source, deps.clusters).await?;
+    let group = checks::check_parameter_group(&spec, &source, deps.parameters).await?;
     warnings.extend(checks::fence_group_warning(&spec, &source));
 
     let writer_endpoint = source.endpoint.as_ref().map(|host| DatabaseEndpoint {
@@ -155,20 +153,20 @@ pub async fn run(
     let retention = checks::check_retention(
         &spec,
         writer_endpoint.as_ref(),
-        ports.retention,
-        &settings,
+        deps.retention,
+        settings,
         &mut warnings,
     )
     .await?;
 
-    let bypass = checks::check_bypass_users(&spec, ports.fence_sql, &mut warnings).await?;
+    let bypass = checks::check_bypass_users(&spec, deps.fence_sql, &mut warnings).await?;
 
     let target_id = spec.target_cluster_id();
-    let target_action = checks::check_target(&source, &target_id, ports.clusters).await?;
-    let instances = plan::plan_instances(&spec, &source, &target_id, ports.clusters).await?;
+    let target_action = checks::check_target(&source, &target_id, deps.clusters).await?;
+    let instances = plan::plan_instances(&spec, &source, &target_id, deps.clusters).await?;
 
     let dns_ttl_seconds = match &spec.dns {
-        Some(dns) => checks::check_dns(dns, &source, ports.dns).await?,
+        Some(dns) => checks::check_dns(dns, &source, deps.dns).await?,
         None => None,
     };
 
@@ -203,11 +201,11 @@ pub async fn run(
     // failed its checks.
     let held: Option<HeldLock> = if spec.dry_run {
         plan.lock = Some(
-            source_lock::inspect(ports.lock, &source.arn, &execution_id, ports.clock.now()).await?,
+            source_lock::inspect(deps.lock, &source.arn, &execution_id, deps.clock.now()).await?,
         );
         None
     } else {
-        Some(source_lock::acquire(ports.lock, &source.arn, &execution_id, ports.clock.now()).await?)
+        Some(source_lock::acquire(deps.lock, &source.arn, &execution_id, deps.clock.now()).await?)
     };
 
     document(&spec, &input.execution.name, &plan, held)

@@ -49,7 +49,7 @@ impl World {
                 id: Some(EXECUTION_ARN.into()),
             },
         };
-        let ports = PreflightPorts {
+        let deps = Deps {
             clusters: &self.clusters,
             parameters: &self.parameters,
             kms: &self.kms,
@@ -60,12 +60,12 @@ impl World {
             fence_sql: Some(&self.fence_sql),
             clock: &self.clock,
             lock: &self.lock,
+            settings: PreflightSettings {
+                sql_tls: self.sql_tls.clone(),
+                ..PreflightSettings::default()
+            },
         };
-        let settings = PreflightSettings {
-            sql_tls: self.sql_tls.clone(),
-            ..PreflightSettings::default()
-        };
-        run(&input, &ports, settings).await
+        run(&input, &deps).await
     }
 
     /// Preflight only reads: the fakes' logs of calls that create or change something.
@@ -249,7 +249,7 @@ async fn a_real_run_needs_the_execution_arn() {
             id: None,
         },
     };
-    let ports = PreflightPorts {
+    let deps = Deps {
         clusters: &world.clusters,
         parameters: &world.parameters,
         kms: &world.kms,
@@ -258,10 +258,9 @@ async fn a_real_run_needs_the_execution_arn() {
         fence_sql: None,
         clock: &world.clock,
         lock: &world.lock,
+        settings: PreflightSettings::default(),
     };
-    let error = run(&input, &ports, PreflightSettings::default())
-        .await
-        .unwrap_err();
+    let error = run(&input, &deps).await.unwrap_err();
     assert!(error.to_string().contains("execution.id"), "{error}");
 }
 
