@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use aurora_core::errors::PortError;
 use aurora_core::ports::{ChangeStatus, DnsChange, DnsRecord, PortResult};
 use aurora_local::demo::{self, SOURCE, TARGET};
-use aurora_local::writers::{self, WriteLoad, WriteLoadConfig, WriteLoadResult};
+use aurora_local::writers::{self, WriteLoad, WriteLoadConfig};
 use aurora_local::{runner, sandbox_ports, SandboxPortSettings};
 use aurora_pipeline::{Notifications, Ports};
 use aurora_sandbox::{Sandbox, SandboxDns, APP_RECORD, ZONE_ID};
@@ -83,46 +83,6 @@ fn failed_with(outcome: &Outcome) -> String {
     }
 }
 
-fn entered(outcome: &Outcome, state: &str) -> bool {
-    outcome
-        .history
-        .iter()
-        .any(|e| e.event_type.as_str().ends_with("StateEntered") && e.state_name() == Some(state))
-}
-
-async fn admin_query(sandbox: &Sandbox, cluster: &str, sql: &str) {
-    let mut conn = sandbox.admin_conn(cluster).await.unwrap();
-    conn.query_drop(sql).await.unwrap();
-    conn.disconnect().await.unwrap();
-}
-
-/// The source is writable again and the application's name still leads to it; every
-/// acknowledged insert is on it.
-async fn assert_source_serves_everything(sandbox: &Sandbox, writes: &WriteLoadResult) {
-    let mut conn = sandbox.admin_conn(SOURCE).await.unwrap();
-    let read_only: Option<u64> = conn.query_first("SELECT @@global.read_only").await.unwrap();
-    conn.disconnect().await.unwrap();
-    assert_eq!(read_only, Some(0), "the source is writable");
-    let source_host = sandbox.endpoint(SOURCE).unwrap().host;
-    let resolved = sandbox.dns().lookup(ZONE_ID, APP_RECORD).unwrap().unwrap();
-    assert_eq!(resolved.host, source_host, "the name leads to the source");
-    let check = aurora_local::checks::check_writes(sandbox, SOURCE, &writes.inserted_ids())
-        .await
-        .unwrap();
-    assert!(check.acknowledged > 20, "the writers wrote: {check:?}");
-    assert!(
-        check.lost.is_empty(),
-        "lost on the source: {:?}",
-        check.lost
-    );
-    assert!(check.duplicates.is_empty(), "{:?}", check.duplicates);
-    let last = writes.acks.last().unwrap();
-    assert_eq!(
-        last.host, source_host,
-        "the last acknowledged write went to the source"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replication_broken_during_cdc_rolls_back_and_keeps_every_acknowledged_write() {
     if !common::mariadb_available("replication broken during CDC") {
@@ -136,17 +96,17 @@ async fn replication_broken_during_cdc_rolls_back_and_keeps_every_acknowledged_w
         let outcome = at_the_gate(execution, async {
             let row = "INSERT INTO shop.customers (id, email, name, notes, created_at) \
                        VALUES (999999, 'conflict@example.test', 'c', 'n', NOW())";
-            admin_query(&sandbox, TARGET, row).await;
-            admin_query(&sandbox, SOURCE, row).await;
+            common::admin_query(&sandbox, TARGET, row).await;
+            common::admin_query(&sandbox, SOURCE, row).await;
             tokio::time::sleep(Duration::from_millis(300)).await;
         })
         .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let writes = load.stop().await;
         assert_eq!(failed_with(&outcome), "MigrationFailed");
-        assert!(!entered(&outcome, "FenceWrites"), "never fenced");
-        assert!(entered(&outcome, "CleanupOnRollback"));
-        assert_source_serves_everything(&sandbox, &writes).await;
+        assert!(!common::entered(&outcome, "FenceWrites"), "never fenced");
+        assert!(common::entered(&outcome, "CleanupOnRollback"));
+        common::assert_source_serves_everything(&sandbox, &writes).await;
         assert!(
             sandbox.endpoint(TARGET).is_none(),
             "the target was deleted on rollback as asked"
@@ -174,9 +134,9 @@ async fn target_killed_before_the_swap_rolls_back_and_leaves_the_source_writable
             ["Transient", "MigrationFailed"].contains(&error.as_str()),
             "{error}"
         );
-        assert!(!entered(&outcome, "SwapDns"));
-        assert!(entered(&outcome, "NotifyRolledBack"));
-        assert_source_serves_everything(&sandbox, &writes).await;
+        assert!(!common::entered(&outcome, "SwapDns"));
+        assert!(common::entered(&outcome, "NotifyRolledBack"));
+        common::assert_source_serves_everything(&sandbox, &writes).await;
     })
     .await;
 }
@@ -231,14 +191,14 @@ async fn failed_dns_swap_unfences_the_source_which_keeps_serving_and_a_rerun_suc
         let writes = load.stop().await;
         // THEN the run rolls back through the unfence and the source serves again
         assert_eq!(failed_with(&outcome), "AccessDenied");
-        assert!(entered(&outcome, "FenceWrites"));
-        assert!(entered(&outcome, "UnfenceWrites"));
+        assert!(common::entered(&outcome, "FenceWrites"));
+        assert!(common::entered(&outcome, "UnfenceWrites"));
         assert!(
             writes.errors.read_only > 0,
             "the writers met the fence: {:?}",
             writes.errors
         );
-        assert_source_serves_everything(&sandbox, &writes).await;
+        common::assert_source_serves_everything(&sandbox, &writes).await;
 
         // AND a second run with a working DNS succeeds
         let load = WriteLoad::start(
@@ -308,8 +268,8 @@ async fn a_second_run_on_a_migrated_record_is_refused_and_changes_nothing() {
             ["DnsRecordNotOnSource", "TargetClusterTaken"].contains(&error.as_str()),
             "{error}"
         );
-        assert!(entered(&second, "NotifyPreflightFailed"));
-        assert!(!entered(&second, "Snapshot"));
+        assert!(common::entered(&second, "NotifyPreflightFailed"));
+        assert!(!common::entered(&second, "Snapshot"));
         assert_eq!(
             std::fs::read_to_string(sandbox.dir().join("sandbox.json")).unwrap(),
             registry,
@@ -383,10 +343,10 @@ async fn a_fence_that_cannot_be_confirmed_rolls_back_and_leaves_the_source_writa
         // THEN the fence is not confirmed, nothing drains, and the run rolls back
         assert_eq!(failed_with(&outcome), "FenceNotConfirmed");
         assert!(bypassing > 0, "the privileged writer wrote");
-        assert!(entered(&outcome, "UnfenceAfterFailedFence"));
-        assert!(!entered(&outcome, "Drain"));
-        assert!(!entered(&outcome, "SwapDns"));
-        assert_source_serves_everything(&sandbox, &writes).await;
+        assert!(common::entered(&outcome, "UnfenceAfterFailedFence"));
+        assert!(!common::entered(&outcome, "Drain"));
+        assert!(!common::entered(&outcome, "SwapDns"));
+        common::assert_source_serves_everything(&sandbox, &writes).await;
     })
     .await;
 }
@@ -525,10 +485,10 @@ async fn a_marker_that_never_reaches_the_target_rolls_back_unfenced_and_loses_no
         tokio::time::sleep(Duration::from_millis(300)).await;
         let writes = load.stop().await;
         assert_eq!(failed_with(&outcome), "LagNotConverging");
-        assert!(entered(&outcome, "Drain"));
-        assert!(entered(&outcome, "UnfenceWrites"));
-        assert!(!entered(&outcome, "SwapDns"));
-        assert_source_serves_everything(&sandbox, &writes).await;
+        assert!(common::entered(&outcome, "Drain"));
+        assert!(common::entered(&outcome, "UnfenceWrites"));
+        assert!(!common::entered(&outcome, "SwapDns"));
+        common::assert_source_serves_everything(&sandbox, &writes).await;
     })
     .await;
 }

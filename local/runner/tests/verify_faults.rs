@@ -67,13 +67,6 @@ async fn run(ports: Ports, spec: Value) -> Outcome {
         .await
 }
 
-fn entered(outcome: &Outcome, state: &str) -> bool {
-    outcome
-        .history
-        .iter()
-        .any(|e| e.event_type.as_str().ends_with("StateEntered") && e.state_name() == Some(state))
-}
-
 fn failure(outcome: &Outcome) -> (String, String) {
     match &outcome.status {
         Status::Failed { error, cause } => (error.clone(), cause.clone().unwrap_or_default()),
@@ -94,12 +87,6 @@ async fn behind_replication(sandbox: &Sandbox, cluster: &str, sql: &str) {
     conn.query_drop("SET SESSION sql_log_bin = 0")
         .await
         .unwrap();
-    conn.query_drop(sql).await.unwrap();
-    conn.disconnect().await.unwrap();
-}
-
-async fn admin_query(sandbox: &Sandbox, cluster: &str, sql: &str) {
-    let mut conn = sandbox.admin_conn(cluster).await.unwrap();
     conn.query_drop(sql).await.unwrap();
     conn.disconnect().await.unwrap();
 }
@@ -196,14 +183,6 @@ fn diverging(
     })
 }
 
-/// The source is writable and every acknowledged write is on it.
-async fn assert_source_writable(sandbox: &Sandbox) {
-    let mut conn = sandbox.admin_conn(SOURCE).await.unwrap();
-    let read_only: Option<u64> = conn.query_first("SELECT @@global.read_only").await.unwrap();
-    conn.disconnect().await.unwrap();
-    assert_eq!(read_only, Some(0), "the source is writable");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_row_changed_on_the_target_behind_replications_back_fails_the_online_pass_before_the_fence(
 ) {
@@ -226,16 +205,9 @@ async fn a_row_changed_on_the_target_behind_replications_back_fails_the_online_p
         assert_eq!(error, "VerificationMismatch", "{cause}");
         assert!(cause.contains("`shop`.`orders`"), "{cause}");
         assert!(cause.contains("key"), "names the key range: {cause}");
-        assert!(entered(&outcome, "VerifyOnline"));
-        assert!(!entered(&outcome, "FenceWrites"), "never fenced");
-        assert_source_writable(&sandbox).await;
-        let check = aurora_local::checks::check_writes(&sandbox, SOURCE, &writes.inserted_ids())
-            .await
-            .unwrap();
-        assert!(
-            check.lost.is_empty() && check.duplicates.is_empty(),
-            "{check:?}"
-        );
+        assert!(common::entered(&outcome, "VerifyOnline"));
+        assert!(!common::entered(&outcome, "FenceWrites"), "never fenced");
+        common::assert_source_serves_everything(&sandbox, &writes).await;
     })
     .await;
 }
@@ -261,17 +233,10 @@ async fn a_row_diverged_while_fenced_is_caught_by_the_binlog_recheck() {
         let (error, cause) = failure(&outcome);
         assert_eq!(error, "VerificationMismatch", "{cause}");
         assert!(cause.contains("`shop`.`demo_writes`"), "{cause}");
-        assert!(entered(&outcome, "FenceWrites") && entered(&outcome, "Verify"));
-        assert!(!entered(&outcome, "SwapDns"));
-        assert!(entered(&outcome, "UnfenceWrites"));
-        assert_source_writable(&sandbox).await;
-        let check = aurora_local::checks::check_writes(&sandbox, SOURCE, &writes.inserted_ids())
-            .await
-            .unwrap();
-        assert!(
-            check.lost.is_empty() && check.duplicates.is_empty(),
-            "{check:?}"
-        );
+        assert!(common::entered(&outcome, "FenceWrites") && common::entered(&outcome, "Verify"));
+        assert!(!common::entered(&outcome, "SwapDns"));
+        assert!(common::entered(&outcome, "UnfenceWrites"));
+        common::assert_source_serves_everything(&sandbox, &writes).await;
     })
     .await;
 }
@@ -292,15 +257,15 @@ async fn a_table_without_a_usable_key_is_compared_whole_and_its_divergence_found
             "UPDATE shop.audit_log SET actor = 'diverged' LIMIT 1",
         );
         let outcome = run(ports, spec("auto")).await;
-        load.stop().await;
+        let writes = load.stop().await;
         let (error, cause) = failure(&outcome);
         assert_eq!(error, "VerificationMismatch", "{cause}");
         assert!(
             cause.contains("`shop`.`audit_log` (the table's rows differ"),
             "{cause}"
         );
-        assert!(!entered(&outcome, "FenceWrites"), "never fenced");
-        assert_source_writable(&sandbox).await;
+        assert!(!common::entered(&outcome, "FenceWrites"), "never fenced");
+        common::assert_source_serves_everything(&sandbox, &writes).await;
     })
     .await;
 }
@@ -321,7 +286,7 @@ async fn binlog_rotated_between_the_online_pass_and_the_fence_is_followed() {
             .expect("the run reaches the approval gate");
         for _ in 0..2 {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            admin_query(&sandbox, SOURCE, "FLUSH BINARY LOGS").await;
+            common::admin_query(&sandbox, SOURCE, "FLUSH BINARY LOGS").await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         execution

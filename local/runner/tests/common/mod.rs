@@ -6,7 +6,11 @@
 use std::future::Future;
 use std::path::PathBuf;
 
-use aurora_sandbox::{Sandbox, SandboxConfig};
+use asl_engine::Outcome;
+use aurora_local::demo::SOURCE;
+use aurora_local::writers::WriteLoadResult;
+use aurora_sandbox::{Sandbox, SandboxConfig, APP_RECORD, ZONE_ID};
+use mysql_async::prelude::Queryable;
 
 /// `true` when the MariaDB programs are installed. Without them a test is skipped with a loud
 /// message, except under CI (`CI` set), where it fails: there the tests must run.
@@ -50,4 +54,45 @@ where
         std::panic::resume_unwind(panic.into_panic());
     }
     destroyed.expect("the sandbox is destroyed");
+}
+
+/// Whether `state` was entered.
+pub(crate) fn entered(outcome: &Outcome, state: &str) -> bool {
+    outcome
+        .history
+        .iter()
+        .any(|e| e.event_type.as_str().ends_with("StateEntered") && e.state_name() == Some(state))
+}
+
+pub(crate) async fn admin_query(sandbox: &Sandbox, cluster: &str, sql: &str) {
+    let mut conn = sandbox.admin_conn(cluster).await.unwrap();
+    conn.query_drop(sql).await.unwrap();
+    conn.disconnect().await.unwrap();
+}
+
+/// The source is writable again and the application's name still leads to it; every
+/// acknowledged insert is on it.
+pub(crate) async fn assert_source_serves_everything(sandbox: &Sandbox, writes: &WriteLoadResult) {
+    let mut conn = sandbox.admin_conn(SOURCE).await.unwrap();
+    let read_only: Option<u64> = conn.query_first("SELECT @@global.read_only").await.unwrap();
+    conn.disconnect().await.unwrap();
+    assert_eq!(read_only, Some(0), "the source is writable");
+    let source_host = sandbox.endpoint(SOURCE).unwrap().host;
+    let resolved = sandbox.dns().lookup(ZONE_ID, APP_RECORD).unwrap().unwrap();
+    assert_eq!(resolved.host, source_host, "the name leads to the source");
+    let check = aurora_local::checks::check_writes(sandbox, SOURCE, &writes.inserted_ids())
+        .await
+        .unwrap();
+    assert!(check.acknowledged > 20, "the writers wrote: {check:?}");
+    assert!(
+        check.lost.is_empty(),
+        "lost on the source: {:?}",
+        check.lost
+    );
+    assert!(check.duplicates.is_empty(), "{:?}", check.duplicates);
+    let last = writes.acks.last().unwrap();
+    assert_eq!(
+        last.host, source_host,
+        "the last acknowledged write went to the source"
+    );
 }
