@@ -8,15 +8,20 @@
 //! The fence's schema is dropped over SQL (`aurora_sql::SqlFence` over
 //! `aurora_aws::StateWriters`: `$.restore`'s endpoints, the secrets `$.replication` names).
 //!
+//! With `binlogRetention.set`, the source's binlog retention is put back over SQL
+//! (`aurora_sql::SqlBinlogRetention`, the spec's source secret, `$.preflight`'s writer endpoint).
+//!
 //! Environment: `RDS_CA_BUNDLE` (optional; required by the native engine and once the run has
 //! fenced): path of the RDS CA bundle (`global-bundle.pem`) the TLS connections verify the
 //! servers against.
 //! `SOURCE_LOCK_TABLE`: the DynamoDB table of the per-source locks, released when cleanup ends.
 
+use std::sync::Arc;
+
 use aurora_core::parse_input;
-use aurora_core::ports::SystemClock;
+use aurora_core::ports::{BinlogRetention, SystemClock};
 use aurora_core::steps::cleanup::{self, CleanupInput};
-use aurora_sql::SqlFence;
+use aurora_sql::{SqlBinlogRetention, SqlFence};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -30,6 +35,11 @@ async fn main() -> Result<(), Error> {
     let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
     let tls = aurora_aws::rds_ca::ca_bundle_tls_from_env();
     let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
+    // Without a CA bundle there is no TLS to log in with: a run that must put the retention
+    // back then fails by name.
+    let retention = tls
+        .clone()
+        .map(|tls| SqlBinlogRetention::new(Arc::new(secrets.clone()), tls));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;
         let fence_sql = SqlFence::new(aurora_aws::StateWriters::new(
@@ -43,6 +53,7 @@ async fn main() -> Result<(), Error> {
             clusters: &clusters,
             retirement: &retirement,
             fence_sql: &fence_sql,
+            retention: retention.as_ref().map(|r| r as &dyn BinlogRetention),
             clock: &SystemClock,
             lock: &lock,
         };

@@ -156,6 +156,8 @@ pub struct MigrationSpec {
     pub instance_class: Option<String>,
     pub replication: ReplicationSpec,
     #[serde(default)]
+    pub binlog_retention: BinlogRetentionSpec,
+    #[serde(default)]
     pub switchover: SwitchoverSpec,
     /// The application's CNAME; no DNS swap when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,6 +236,16 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+impl ReplicationSpec {
+    /// The secret of the source's database user, whichever engine replicates.
+    pub fn source_secret_arn(&self) -> &str {
+        match self {
+            ReplicationSpec::Dms(dms) => &dms.source_secret_arn,
+            ReplicationSpec::Native(native) => &native.source_secret_arn,
+        }
+    }
 }
 
 impl ReplicationFields {
@@ -558,6 +570,19 @@ impl Default for VerifySpec {
             max_touched_rows: default_max_touched_rows(),
         }
     }
+}
+
+/// The source's `binlog retention hours`, which must cover the snapshot, the restore and the
+/// catch-up (preflight checks it against the required hours).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct BinlogRetentionSpec {
+    /// When it is shorter than the run needs, raise it (`mysql.rds_set_configuration`) before
+    /// the snapshot instead of failing preflight; the original is recorded on the source and
+    /// put back at cleanup when the source is kept, and on rollback.
+    #[serde(default)]
+    pub set: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -98,6 +98,15 @@ impl Session<'_> {
         }
     }
 
+    /// [`Session::exec`] whose error the caller inspects before classifying it.
+    pub(crate) async fn exec_raw(
+        &mut self,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<Vec<Row>, mysql_async::Error> {
+        self.conn.exec(sql, params).await
+    }
+
     /// [`Session::exec_drop`] whose error the caller inspects before classifying it.
     pub(crate) async fn exec_drop_raw(
         &mut self,
@@ -157,6 +166,8 @@ pub(crate) mod codes {
     pub(crate) const TABLE_ACCESS_DENIED: u16 = 1142;
     pub(crate) const COLUMN_ACCESS_DENIED: u16 = 1143;
     pub(crate) const NO_SUCH_TABLE: u16 = 1146;
+    /// `ER_OPTION_PREVENTS_STATEMENT`: `--read-only` (or `super_read_only`) refused a write.
+    pub(crate) const OPTION_PREVENTS_STATEMENT: u16 = 1290;
     pub(crate) const NET_READ_ERROR: u16 = 1158;
     pub(crate) const NET_WRITE_INTERRUPTED: u16 = 1161;
     pub(crate) const UNKNOWN_SYSTEM_VARIABLE: u16 = 1193;

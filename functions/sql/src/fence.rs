@@ -38,8 +38,6 @@ use crate::credentials::{ConnectionSettings, Credentials};
 
 /// The user whose write must fail under the fence: no privilege but `INSERT` on the probe table.
 pub const PROBE_USER: &str = "aurora_encrypt_probe";
-/// `ER_OPTION_PREVENTS_STATEMENT`: `read_only` refused the statement.
-const OPTION_PREVENTS_STATEMENT: u16 = 1290;
 /// How long the writer must stay free of application sessions once every check holds.
 pub(crate) const SETTLE: Duration = Duration::from_millis(50);
 /// `ER_NO_SUCH_THREAD`: the session ended by itself meanwhile.
@@ -325,7 +323,9 @@ async fn probe_write(
     );
     let outcome = match probe.query_raw(&sql).await {
         Ok(_) => Ok(()),
-        Err(e) if server_code(&e) == Some(OPTION_PREVENTS_STATEMENT) => Err(ProbeRefusal::ReadOnly),
+        Err(e) if server_code(&e) == Some(codes::OPTION_PREVENTS_STATEMENT) => {
+            Err(ProbeRefusal::ReadOnly)
+        }
         Err(e) => Err(ProbeRefusal::Other(format!(
             "the probe write failed without proving read_only: {}",
             probe.error(&e, "probe write")

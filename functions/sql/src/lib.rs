@@ -48,6 +48,9 @@ pub use credentials::{
 };
 pub use fence::{ApplicationSession, FixedWriters, SqlFence, WriterConnections, PROBE_USER};
 pub use replication::{AuroraMajorVersion, NativeReplication, ENGINE};
-pub use retention::{binlog_retention_hours, SqlBinlogRetention};
+pub use retention::{
+    binlog_retention_hours, put_back_binlog_retention_hours, raise_binlog_retention_hours,
+    SqlBinlogRetention,
+};
 pub use standins::{install_rds_stand_ins, RDS_STAND_INS};
 pub use verify::{SqlVerifier, WriterVerifier};

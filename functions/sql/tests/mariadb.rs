@@ -14,7 +14,7 @@ use aurora_core::binlog::BinlogPosition;
 use aurora_core::errors::{PortError, Resource};
 use aurora_core::ports::{
     BinlogRetention, CdcRequest, Replication, ReplicationHandle, ReplicationState,
-    ReplicationStatus, TableDigest, Verifier, VerifyDepth,
+    ReplicationStatus, RetentionChange, TableDigest, Verifier, VerifyDepth,
 };
 use aurora_core::spec::{NativeReplication as NativeSpec, ReplicationSpec};
 use aurora_sql::testing::{ServerOptions, TestServer};
@@ -529,6 +529,97 @@ async fn retention_reads_rds_configuration_and_falls_back_to_the_binlog_expiry()
         .await
         .unwrap_err();
     assert!(unknown.is_not_found(Resource::Other), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn a_raised_retention_records_the_original_once_and_puts_it_back() {
+    let server = TestServer::start(1).await.unwrap();
+    server.install_rds_stand_ins().await.unwrap();
+    let admin = server.admin();
+    let raise = |execution: &'static str| {
+        let admin = admin.clone();
+        async move { aurora_sql::raise_binlog_retention_hours(&admin, 24, execution).await }
+    };
+    let change = |original| {
+        Some(RetentionChange {
+            original_hours: original,
+            set_hours: 24,
+        })
+    };
+
+    // Not set: raised, with "not set" recorded as the original.
+    assert_eq!(raise("exec-1").await.unwrap(), change(None));
+    assert_eq!(
+        aurora_sql::binlog_retention_hours(&admin).await.unwrap(),
+        Some(24)
+    );
+    // A retried raise (or another run's) finds 24 hours, yet reports the recorded original.
+    assert_eq!(raise("exec-2").await.unwrap(), change(None));
+
+    // Put back under read_only (the source may still be fenced): the procedure writes, the
+    // record cannot be deleted and goes with the run's schema.
+    server.execute("SET GLOBAL read_only = 1").await.unwrap();
+    // An application-level user, whom read_only binds (the admin has SUPER).
+    for statement in [
+        "CREATE USER 'keeper'@'%' IDENTIFIED BY 'Keeper-pa55word'",
+        "GRANT SELECT, DELETE ON aurora_encrypt.* TO 'keeper'@'%'",
+        "GRANT EXECUTE ON PROCEDURE mysql.rds_set_configuration TO 'keeper'@'%'",
+        "GRANT EXECUTE ON PROCEDURE mysql.rds_show_configuration TO 'keeper'@'%'",
+    ] {
+        server.execute(statement).await.unwrap();
+    }
+    let keeper = ConnectionSettings::new(
+        server.host(),
+        server.port(),
+        Credentials::new("keeper", "Keeper-pa55word"),
+        Tls::Disabled,
+    );
+    let put_back = aurora_sql::put_back_binlog_retention_hours(&keeper)
+        .await
+        .unwrap();
+    assert_eq!(
+        put_back,
+        Some(RetentionChange {
+            original_hours: None,
+            set_hours: 24
+        })
+    );
+    assert_eq!(
+        aurora_sql::binlog_retention_hours(&admin).await.unwrap(),
+        None
+    );
+    server.execute("SET GLOBAL read_only = 0").await.unwrap();
+    // Writable again: the record is deleted, and a second put-back finds nothing to do.
+    aurora_sql::put_back_binlog_retention_hours(&admin)
+        .await
+        .unwrap();
+    assert_eq!(
+        aurora_sql::put_back_binlog_retention_hours(&admin)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Already long enough and nothing recorded: nothing is written, not even the schema.
+    server
+        .execute("CALL mysql.rds_set_configuration('binlog retention hours', '168')")
+        .await
+        .unwrap();
+    server
+        .execute("DROP DATABASE IF EXISTS aurora_encrypt")
+        .await
+        .unwrap();
+    assert_eq!(raise("exec-3").await.unwrap(), None);
+    let mut conn = server.conn().await.unwrap();
+    let schemas: Vec<String> = conn
+        .query("SHOW DATABASES LIKE 'aurora_encrypt'")
+        .await
+        .unwrap();
+    assert!(schemas.is_empty(), "{schemas:?}");
+    assert_eq!(
+        aurora_sql::binlog_retention_hours(&admin).await.unwrap(),
+        Some(168)
+    );
 }
 
 #[tokio::test]

@@ -313,6 +313,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                 clusters: &*p.clusters,
                 retirement: &*p.retirement,
                 fence_sql: &*p.fence_sql,
+                retention: p.retention.as_deref(),
                 clock: &*p.clock,
                 lock: &*p.lock,
             };

@@ -17,7 +17,10 @@
 //! Each invocation does what it can and fails with `NotReady` while something it waits for is
 //! in progress (a stop, a snapshot, instance deletions); the state machine retries it.
 //! The target's copy of the parameter group is left in place (it costs nothing and the target
-//! uses it); resetting the source's binlog retention is left to the operator.
+//! uses it).
+//! - With `binlogRetention.set`, the source's binlog retention is put back to the original
+//!   Preflight recorded on it, whenever the source is kept (after a switchover without
+//!   `retireSource`, and on rollback).
 //!
 //! As wired ([`run_holding_lock`]), the source's lock (`lock`) bounds the run: after a
 //! switchover, cleanup (and retiring the source) acts only while this execution holds it; once
@@ -37,10 +40,10 @@ use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
 use crate::naming;
 use crate::ports::{
-    Clock, ClusterRetirement, Clusters, CreateSnapshotRequest, FenceSql, Replication,
-    ReplicationState, SourceLock,
+    BinlogRetention, Clock, ClusterRetirement, Clusters, CreateSnapshotRequest, DatabaseEndpoint,
+    FenceSql, Replication, ReplicationState, RetentionChange, SourceLock,
 };
-use crate::spec::CleanupSpec;
+use crate::spec::{BinlogRetentionSpec, CleanupSpec, ReplicationSpec};
 use crate::state::{ExecutionRef, MigrationOutput};
 use crate::steps::fence_writes::FenceOutput;
 use crate::steps::source_lock::{self, HeldLock, LockError, ReleaseOutcome};
@@ -85,12 +88,29 @@ pub struct CleanupInput {
     #[serde(default)]
     pub unfence: Option<FenceOutput>,
     /// Set by the rollback path: remove the replication, delete the target if asked, and
-    /// never touch the source.
+    /// leave the source as it was before the run (its binlog retention put back).
     #[serde(default)]
     pub rollback: bool,
     /// The source's lock this execution took in Preflight (`$.lock`).
     #[serde(default)]
     pub lock: Option<HeldLock>,
+    /// With `binlogRetention.set`, the source's retention is put back.
+    #[serde(default)]
+    pub binlog_retention: BinlogRetentionSpec,
+    /// The spec's replication: the source's secret, to put the retention back.
+    #[serde(default)]
+    pub replication: Option<ReplicationSpec>,
+    /// Preflight's plan (`$.preflight`): the source's writer endpoint.
+    #[serde(default)]
+    pub preflight: Option<PreflightView>,
+}
+
+/// What Cleanup reads of Preflight's plan.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreflightView {
+    #[serde(default)]
+    pub source_writer_endpoint: Option<DatabaseEndpoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +130,9 @@ pub struct CleanupOutput {
     /// The source's lock, released once cleanup is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<ReleaseOutcome>,
+    /// The binlog retention this run had raised and has now put back on the source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_retention_restored: Option<RetentionChange>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +179,9 @@ pub struct Deps<'a> {
     pub retirement: &'a dyn ClusterRetirement,
     /// Drops the fence's schema.
     pub fence_sql: &'a dyn FenceSql,
+    /// Puts back the source's binlog retention (`binlogRetention.set`); `None` without SQL
+    /// access, which fails a run that needs it.
+    pub retention: Option<&'a dyn BinlogRetention>,
     pub clock: &'a dyn Clock,
     /// Checked and released by [`run_holding_lock`].
     pub lock: &'a dyn SourceLock,
@@ -180,6 +206,7 @@ pub async fn run(input: &CleanupInput, deps: &Deps<'_>) -> Result<CleanupOutput,
         kept: Vec::new(),
         marker_schema_removed: Vec::new(),
         lock: None,
+        binlog_retention_restored: None,
     };
 
     match &input.migration {
@@ -191,6 +218,12 @@ pub async fn run(input: &CleanupInput, deps: &Deps<'_>) -> Result<CleanupOutput,
             .kept
             .push(format!("replication `{}`", migration.handle.name)),
         None => {}
+    }
+
+    // Before the fence's schema is dropped: the original is recorded there. A retired source
+    // is deleted, so only a kept one gets it back.
+    if input.binlog_retention.set && (input.rollback || !input.cleanup.retire_source) {
+        output.binlog_retention_restored = put_back_retention(input, deps.retention).await?;
     }
 
     if input.fence.is_some() || input.unfence.is_some() {
@@ -264,6 +297,26 @@ pub async fn run_holding_lock(
             Err(error)
         }
     }
+}
+
+async fn put_back_retention(
+    input: &CleanupInput,
+    retention: Option<&dyn BinlogRetention>,
+) -> Result<Option<RetentionChange>, CleanupError> {
+    let endpoint = input
+        .preflight
+        .as_ref()
+        .and_then(|p| p.source_writer_endpoint.as_ref());
+    let (Some(retention), Some(endpoint), Some(replication)) =
+        (retention, endpoint, &input.replication)
+    else {
+        return Err(CleanupError::Port(PortError::InvalidRequest(
+            "binlogRetention.set is on, but cleanup has no SQL access to the source, or the state document no source writer endpoint (preflight.sourceWriterEndpoint) or replication secret, to put its binlog retention back with".into(),
+        )));
+    };
+    Ok(retention
+        .put_back_retention(endpoint, replication.source_secret_arn())
+        .await?)
 }
 
 async fn remove_replication(
@@ -402,8 +455,8 @@ async fn delete_cluster(
 mod tests {
     use super::*;
     use crate::fakes::{
-        self, FakeClock, FakeClusters, FakeFenceSql, FakeReplication, FakeRetirement,
-        FakeSourceLock,
+        self, FakeClock, FakeClusters, FakeFenceSql, FakeReplication, FakeRetention,
+        FakeRetirement, FakeSourceLock,
     };
     use crate::ports::Tag;
     use serde_json::json;
@@ -415,6 +468,7 @@ mod tests {
         clusters: FakeClusters,
         retirement: FakeRetirement,
         fence_sql: FakeFenceSql,
+        retention: FakeRetention,
     }
 
     impl World {
@@ -426,6 +480,7 @@ mod tests {
                 clusters: FakeClusters::with_source("orders"),
                 retirement: FakeRetirement::default(),
                 fence_sql: FakeFenceSql::default(),
+                retention: FakeRetention::default(),
             }
         }
 
@@ -435,6 +490,7 @@ mod tests {
                 clusters: &self.clusters,
                 retirement: &self.retirement,
                 fence_sql: &self.fence_sql,
+                retention: Some(&self.retention),
                 clock,
                 lock,
             }
@@ -731,5 +787,101 @@ mod tests {
                 "the rollback is over"
             );
         }
+    }
+
+    /// The source's retention as Preflight left it: raised from 1 to 24 hours, recorded.
+    fn raised(world: &World) {
+        *world.retention.hours.lock().unwrap() = Some(1);
+        *world.retention.recorded.lock().unwrap() = Some(RetentionChange {
+            original_hours: Some(1),
+            set_hours: 24,
+        });
+        *world.retention.hours.lock().unwrap() = Some(24);
+    }
+
+    fn with_retention_set(extra: serde_json::Value) -> CleanupInput {
+        let mut doc = json!({
+            "binlogRetention": {"set": true},
+            "preflight": {"sourceWriterEndpoint": {"clusterId": "orders", "host": "orders.cluster-x.eu-west-1.rds.amazonaws.com", "port": 3306}}
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        input(doc)
+    }
+
+    #[tokio::test]
+    async fn a_raised_binlog_retention_is_put_back_when_the_source_is_kept() {
+        let world = World::new(ReplicationState::Stopped);
+        raised(&world);
+        let out = world.run(&with_retention_set(json!({}))).await.unwrap();
+        assert_eq!(
+            out.binlog_retention_restored,
+            Some(RetentionChange {
+                original_hours: Some(1),
+                set_hours: 24
+            })
+        );
+        assert_eq!(*world.retention.hours.lock().unwrap(), Some(1));
+        // Before the fence's schema (which holds the record) is dropped.
+        assert_eq!(
+            out.marker_schema_removed,
+            vec!["orders", "orders-encrypted"]
+        );
+        // Again: nothing recorded any more, nothing changes.
+        let again = world.run(&with_retention_set(json!({}))).await.unwrap();
+        assert_eq!(again.binlog_retention_restored, None);
+        assert_eq!(*world.retention.hours.lock().unwrap(), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_rollback_puts_the_binlog_retention_back() {
+        let world = World::new(ReplicationState::Running);
+        raised(&world);
+        let out = world
+            .run(&with_retention_set(
+                json!({"rollback": true, "fence": null}),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(*world.retention.hours.lock().unwrap(), Some(1));
+        assert!(out.binlog_retention_restored.is_some());
+        assert!(out.kept.contains(&"source cluster `orders`".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_retired_source_is_not_given_its_retention_back() {
+        let world = World::new(ReplicationState::Stopped);
+        raised(&world);
+        let _ = world
+            .run(&with_retention_set(
+                json!({"cleanup": {"retireSource": true, "deleteMigrationResources": true, "deleteTargetOnRollback": false}}),
+            ))
+            .await;
+        assert!(world.retention.changes.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn without_binlog_retention_set_the_source_is_not_touched() {
+        let world = World::new(ReplicationState::Stopped);
+        let out = world.run(&input(json!({}))).await.unwrap();
+        assert_eq!(out.binlog_retention_restored, None);
+        assert!(world.retention.changes.lock().unwrap().is_empty());
+        assert!(world.retention.asked.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn putting_the_retention_back_without_sql_access_fails_by_name() {
+        let world = World::new(ReplicationState::Stopped);
+        raised(&world);
+        let (lock, clock) = (FakeSourceLock::default(), FakeClock::default());
+        let mut deps = world.deps(&lock, &clock);
+        deps.retention = None;
+        let error = run(&with_retention_set(json!({})), &deps)
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "InvalidInput");
+        assert!(error.to_string().contains("binlogRetention.set"));
+        assert_eq!(*world.retention.hours.lock().unwrap(), Some(24));
     }
 }

@@ -280,11 +280,13 @@ pub(super) async fn check_retention(
     warnings: &mut Vec<String>,
 ) -> Result<Option<u32>, PreflightError> {
     let required = settings.min_binlog_retention_hours;
-    let secret = match &spec.replication {
-        ReplicationSpec::Dms(dms) => &dms.source_secret_arn,
-        ReplicationSpec::Native(native) => &native.source_secret_arn,
-    };
+    let secret = spec.replication.source_secret_arn();
     let (Some(retention), Some(endpoint)) = (retention, endpoint) else {
+        if spec.binlog_retention.set {
+            return Err(PreflightError::BinlogRetentionNotSettable(
+                "preflight has no SQL access to the source".into(),
+            ));
+        }
         warnings.push(format!(
             "binlog retention was not checked (no SQL access from preflight); make sure it is at least {required} hours: CALL mysql.rds_set_configuration('binlog retention hours', {required})"
         ));
@@ -293,6 +295,8 @@ pub(super) async fn check_retention(
     let hours = retention.retention_hours(endpoint, secret).await?;
     match hours {
         Some(h) if h >= required => Ok(Some(h)),
+        // Raised after the lock is taken (`set_retention`), put back at the end.
+        found if spec.binlog_retention.set => Ok(found),
         found => Err(PreflightError::BinlogRetentionTooShort {
             found: found.map_or_else(|| "not set".into(), |h| format!("{h} hours")),
             required,

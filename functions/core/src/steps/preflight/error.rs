@@ -42,8 +42,10 @@ pub enum PreflightError {
     BinlogFormatNotApplied { group: String, members: Vec<String> },
     #[error("the `read-only` fence sets read_only in cluster parameter group `{group}`, but {reason}; attach a copy used by this cluster alone, or fence with `security-group` only")]
     SharedParameterGroup { group: String, reason: String },
-    #[error("source binlog retention is {found}; it must be at least {required} hours to cover the snapshot, restore and catch-up: CALL mysql.rds_set_configuration('binlog retention hours', {required})")]
+    #[error("source binlog retention is {found}; it must be at least {required} hours to cover the snapshot, restore and catch-up: CALL mysql.rds_set_configuration('binlog retention hours', {required}), or let the run raise it and put it back at the end: \"binlogRetention\": {{\"set\": true}}")]
     BinlogRetentionTooShort { found: String, required: u32 },
+    #[error("binlogRetention.set is on, but {0}: set the source's binlog retention by hand and leave binlogRetention.set off")]
+    BinlogRetentionNotSettable(String),
     #[error("`{id}` already exists and was not created by aurora-encrypt for source `{source_cluster}`; choose another targetClusterId or delete it")]
     TargetTaken { id: String, source_cluster: String },
     #[error("`{id}` was restored by an earlier run ({execution}), which either switched over to it or rolled back and kept it for inspection; its data and binlog position belong to that run's snapshot, so a new run cannot reuse it: choose another targetClusterId, or delete it if nothing uses it (after a rollback, cleanup.deleteTargetOnRollback does that)")]
@@ -82,7 +84,9 @@ impl NamedError for PreflightError {
             SharedParameterGroup { .. } => error_names::SHARED_PARAMETER_GROUP,
             EnhancedBinlogEnabled { .. } => error_names::ENHANCED_BINLOG_ENABLED,
             FeatureNotCarried { .. } => error_names::SOURCE_FEATURE_NOT_CARRIED,
-            BinlogRetentionTooShort { .. } => error_names::BINLOG_RETENTION_TOO_SHORT,
+            BinlogRetentionTooShort { .. } | BinlogRetentionNotSettable(_) => {
+                error_names::BINLOG_RETENTION_TOO_SHORT
+            }
             TargetTaken { .. } | TargetLeftByEarlierRun { .. } => error_names::TARGET_CLUSTER_TAKEN,
             DnsRecordNotOnSource { .. } => error_names::DNS_RECORD_NOT_ON_SOURCE,
             RdsCaBundleMissing { .. } => error_names::RDS_CA_BUNDLE_MISSING,

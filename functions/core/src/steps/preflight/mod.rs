@@ -54,7 +54,7 @@ use serde_json::Value;
 use crate::errors::PortError;
 use crate::ports::{
     BinlogRetention, Clock, ClusterParameters, Clusters, DatabaseEndpoint, Dns, FenceSql, KmsKeys,
-    SourceLock,
+    RetentionChange, SourceLock,
 };
 use crate::spec::MigrationSpec;
 use crate::state::ExecutionRef;
@@ -172,12 +172,20 @@ pub async fn run(input: &PreflightInput, deps: &Deps<'_>) -> Result<Value, Prefl
 
     spec.target_cluster_id = Some(target_id.clone());
     spec.kms_key_id = Some(encryption.kms_key_arn.clone());
+    let required = settings.min_binlog_retention_hours;
+    let retention_change = (spec.binlog_retention.set
+        && retention.is_none_or(|hours| hours < required))
+    .then_some(RetentionChange {
+        original_hours: retention,
+        set_hours: required,
+    });
     let resources = plan::plan_resources(
         &spec,
         &source,
         &input.execution.name,
         target_action,
         instances,
+        retention_change.as_ref(),
     );
     let mut plan = PreflightPlan {
         dry_run: spec.dry_run,
@@ -188,7 +196,8 @@ pub async fn run(input: &PreflightInput, deps: &Deps<'_>) -> Result<Value, Prefl
         encryption,
         cluster_parameter_group: group,
         binlog_retention_hours: retention,
-        required_binlog_retention_hours: settings.min_binlog_retention_hours,
+        required_binlog_retention_hours: required,
+        binlog_retention_change: retention_change,
         resources,
         read_only_bypass_users: bypass,
         warnings,
@@ -207,6 +216,41 @@ pub async fn run(input: &PreflightInput, deps: &Deps<'_>) -> Result<Value, Prefl
     } else {
         Some(source_lock::acquire(deps.lock, &source.arn, &execution_id, deps.clock.now()).await?)
     };
+    if let (true, false, Some(endpoint), Some(port)) = (
+        spec.binlog_retention.set,
+        spec.dry_run,
+        &plan.source_writer_endpoint,
+        deps.retention,
+    ) {
+        // After the lock: only the execution that holds the source changes it. The original
+        // comes back from the record on the source, so a retried Preflight reports the first
+        // change, not a retention it raised itself.
+        let raised = port
+            .raise_retention(
+                endpoint,
+                spec.replication.source_secret_arn(),
+                required,
+                &input.execution.name,
+            )
+            .await;
+        match raised {
+            Ok(change) => {
+                plan.resources.retain(|r| r.kind != plan::RETENTION_KIND);
+                let row = plan::retention_resource(&source, change.as_ref());
+                plan.resources.splice(0..0, row);
+                plan.binlog_retention_change = change;
+            }
+            // Refused: this run never starts, so it does not keep the source locked.
+            Err(error) => {
+                if let Some(held) = &held {
+                    source_lock::release(deps.lock, held).await?;
+                }
+                return Err(PreflightError::BinlogRetentionNotSettable(format!(
+                    "raising it failed: {error}"
+                )));
+            }
+        }
+    }
 
     document(&spec, &input.execution.name, &plan, held)
 }

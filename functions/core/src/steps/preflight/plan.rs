@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::naming;
-use crate::ports::{Cluster, Clusters, DatabaseEndpoint, ReadOnlyBypassUser};
+use crate::ports::{Cluster, Clusters, DatabaseEndpoint, ReadOnlyBypassUser, RetentionChange};
 use crate::spec::{FenceMethod, MigrationSpec, ReplicationSpec};
 use crate::steps::source_lock::LockReport;
 
@@ -27,6 +27,10 @@ pub struct PreflightPlan {
     /// `None` when it could not be read (see `warnings`) or is not set.
     pub binlog_retention_hours: Option<u32>,
     pub required_binlog_retention_hours: u32,
+    /// With `binlogRetention.set`, the raise a real run made (a dry run: the one it would make)
+    /// and the original cleanup or rollback puts back; `None` when nothing is to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_retention_change: Option<RetentionChange>,
     /// Every resource the run creates, modifies or deletes, in order.
     pub resources: Vec<PlannedResource>,
     /// Users on the source that `read_only` does not stop, with their sessions at preflight
@@ -141,16 +145,18 @@ pub(super) fn plan_resources(
     execution: &str,
     target_action: PlannedAction,
     instances: Vec<PlannedResource>,
+    retention_change: Option<&RetentionChange>,
 ) -> Vec<PlannedResource> {
     let target_id = spec.target_cluster_id();
     let migration = naming::migration_name(&target_id);
-    let mut plan = vec![PlannedResource::new(
+    let mut plan = retention_resource(source, retention_change);
+    plan.push(PlannedResource::new(
         PlannedAction::Create,
         "db-cluster-snapshot",
         naming::snapshot_id(&source.id, execution),
         "Snapshot",
         None,
-    )];
+    ));
     plan.extend(target_cluster_resources(
         spec,
         source,
@@ -165,6 +171,33 @@ pub(super) fn plan_resources(
         spec, source, execution, &target_id, migration,
     ));
     plan
+}
+
+/// The plan's `kind` of the source's binlog retention.
+pub(super) const RETENTION_KIND: &str = "binlog-retention";
+
+/// The source's binlog retention, raised by Preflight before the snapshot and put back by
+/// Cleanup (or the rollback's cleanup).
+pub(super) fn retention_resource(
+    source: &Cluster,
+    change: Option<&RetentionChange>,
+) -> Vec<PlannedResource> {
+    let Some(change) = change else {
+        return Vec::new();
+    };
+    let original = change
+        .original_hours
+        .map_or_else(|| "not set".to_string(), |h| format!("{h} h"));
+    vec![PlannedResource::new(
+        PlannedAction::Modify,
+        RETENTION_KIND,
+        source.id.clone(),
+        "Preflight",
+        Some(format!(
+            "binlog retention hours {original} -> {} h; Cleanup (or the rollback) puts {original} back",
+            change.set_hours
+        )),
+    )]
 }
 
 impl PlannedResource {

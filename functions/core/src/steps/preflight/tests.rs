@@ -796,3 +796,90 @@ async fn bad_input_fails_with_its_name_and_changes_nothing() {
         world.assert_nothing_changed(case);
     }
 }
+
+fn raising_retention() -> Value {
+    with(spec(), "/binlogRetention", json!({"set": true}))
+}
+
+#[tokio::test]
+async fn binlog_retention_set_raises_a_short_retention_after_taking_the_lock() {
+    let world = World::new();
+    *world.retention.hours.lock().unwrap() = Some(6);
+    let doc = world.run(raising_retention()).await.unwrap();
+    let found = plan(&doc);
+    let change = RetentionChange {
+        original_hours: Some(6),
+        set_hours: 24,
+    };
+    assert_eq!(found.binlog_retention_change, Some(change.clone()));
+    assert_eq!(found.binlog_retention_hours, Some(6));
+    let row = &found.resources[0];
+    assert_eq!(
+        (row.kind.as_str(), row.step.as_str(), row.action.clone()),
+        ("binlog-retention", "Preflight", PlannedAction::Modify)
+    );
+    assert!(row.detail.as_deref().unwrap().contains("6 h -> 24 h"));
+    assert_eq!(*world.retention.changes.lock().unwrap(), vec!["set 24"]);
+    assert_eq!(*world.retention.hours.lock().unwrap(), Some(24));
+    assert!(doc["lock"].is_object());
+
+    // A retried Preflight finds 24 hours but keeps the recorded original.
+    let again = world.run(raising_retention()).await.unwrap();
+    assert_eq!(plan(&again).binlog_retention_change, Some(change));
+}
+
+#[tokio::test]
+async fn binlog_retention_set_leaves_an_unset_retention_alone_in_a_dry_run() {
+    let world = World::new();
+    *world.retention.hours.lock().unwrap() = None;
+    let doc = world
+        .run(with(raising_retention(), "/dryRun", json!(true)))
+        .await
+        .unwrap();
+    assert_eq!(
+        plan(&doc).binlog_retention_change,
+        Some(RetentionChange {
+            original_hours: None,
+            set_hours: 24
+        })
+    );
+    assert!(world.retention.changes.lock().unwrap().is_empty());
+    assert_eq!(*world.retention.hours.lock().unwrap(), None);
+}
+
+#[tokio::test]
+async fn binlog_retention_set_changes_nothing_when_it_is_long_enough() {
+    let world = World::new();
+    let doc = world.run(raising_retention()).await.unwrap();
+    assert_eq!(plan(&doc).binlog_retention_change, None);
+    assert!(world.retention.changes.lock().unwrap().is_empty());
+    assert!(plan(&doc)
+        .resources
+        .iter()
+        .all(|r| r.kind != "binlog-retention"));
+}
+
+#[tokio::test]
+async fn a_retention_that_cannot_be_set_fails_preflight_and_lets_go_of_the_lock() {
+    let world = World::new();
+    *world.retention.hours.lock().unwrap() = Some(6);
+    world
+        .retention
+        .fail_next_change(PortError::AccessDenied("EXECUTE command denied".into()));
+    let error = world.run(raising_retention()).await.unwrap_err();
+    assert_eq!(error.error_name(), "BinlogRetentionTooShort");
+    assert!(error.to_string().contains("EXECUTE command denied"));
+    let last = world.lock.writes().pop().unwrap();
+    assert!(last.released, "{last:?}");
+    assert_eq!(*world.retention.hours.lock().unwrap(), Some(6));
+}
+
+#[tokio::test]
+async fn binlog_retention_set_without_sql_access_is_refused_before_anything_changes() {
+    let mut world = World::new();
+    world.with_retention = false;
+    let error = world.run(raising_retention()).await.unwrap_err();
+    assert_eq!(error.error_name(), "BinlogRetentionTooShort");
+    assert!(world.lock.writes().is_empty());
+    world.assert_nothing_changed("retention not settable");
+}
