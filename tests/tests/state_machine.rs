@@ -54,6 +54,7 @@ struct World {
     target_verifier: Arc<FakeVerifier>,
     dns: Arc<FakeDns>,
     retirement: Arc<FakeRetirement>,
+    retention: Arc<FakeRetention>,
     lock: Arc<FakeSourceLock>,
     clock: Arc<FakeClock>,
     migration: Mutex<MigrationBehaviour>,
@@ -80,6 +81,7 @@ impl World {
             target_verifier: Arc::new(FakeVerifier::with(&tables)),
             dns: Arc::new(FakeDns::with_record(RECORD, "CNAME", Some(SOURCE_ENDPOINT))),
             retirement: Arc::new(FakeRetirement::default()),
+            retention: Arc::new(FakeRetention::hours(Some(72))),
             lock: Arc::new(FakeSourceLock::default()),
             clock: Arc::new(FakeClock::default()),
             migration: Mutex::new(MigrationBehaviour::RunsWithLag(0)),
@@ -94,7 +96,7 @@ impl World {
             clusters: self.clusters.clone(),
             parameters: self.parameters.clone(),
             kms: Arc::new(FakeKms::with_key("alias/orders")),
-            retention: Some(Arc::new(FakeRetention::hours(Some(72)))),
+            retention: Some(self.retention.clone()),
             replication: self.replication.clone(),
             lag: Arc::new(FakeLagMetrics::default()),
             fence: self.fence.clone(),
@@ -795,6 +797,61 @@ async fn a_refused_ttl_lowering_rolls_back_before_anything_is_created() {
         (record.value.as_deref(), record.ttl),
         (Some(SOURCE_ENDPOINT), Some(300))
     );
+}
+
+fn raising_retention() -> Value {
+    let mut spec = spec("auto");
+    spec["binlogRetention"] = json!({"set": true});
+    spec
+}
+
+#[tokio::test]
+async fn a_short_binlog_retention_is_raised_before_the_snapshot_and_put_back_after_the_switchover()
+{
+    let world = World::new();
+    *world.retention.hours.lock().unwrap() = Some(6);
+    let outcome = world.run(raising_retention()).await;
+    assert!(
+        matches!(outcome.status, Status::Succeeded(_)),
+        "{:?}",
+        outcome.status
+    );
+    let change = json!({"originalHours": 6, "setHours": 24});
+    let preflight = task_output(&outcome, "Preflight");
+    assert_eq!(preflight["preflight"]["binlogRetentionChange"], change);
+    assert_eq!(
+        task_output(&outcome, "Cleanup")["binlogRetentionRestored"],
+        change
+    );
+    assert_eq!(
+        *world.retention.changes.lock().unwrap(),
+        vec!["set 24", "put back"]
+    );
+    assert_eq!(*world.retention.hours.lock().unwrap(), Some(6));
+}
+
+#[tokio::test]
+async fn a_rollback_before_any_replication_puts_the_raised_retention_back() {
+    let world = World::new();
+    *world.retention.hours.lock().unwrap() = None;
+    world.clusters.fail_next(
+        "create_cluster_snapshot",
+        PortError::AccessDenied("rds:CreateDBClusterSnapshot".into()),
+    );
+    let outcome = world.run(raising_retention()).await;
+    let (error, _) = failed(&outcome);
+    assert_eq!(error, "AccessDenied");
+    let states = states_entered(&outcome);
+    assert!(
+        states.contains(&"CleanupOnRollback".to_string()),
+        "{states:?}"
+    );
+    assert_eq!(
+        task_output(&outcome, "CleanupOnRollback")["binlogRetentionRestored"],
+        json!({"originalHours": null, "setHours": 24})
+    );
+    assert_eq!(*world.retention.hours.lock().unwrap(), None);
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
 }
 
 /// A four-hour catch-up followed by a wait for a window: what it costs in state transitions.

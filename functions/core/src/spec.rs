@@ -583,6 +583,23 @@ pub struct BinlogRetentionSpec {
     /// put back at cleanup when the source is kept, and on rollback.
     #[serde(default)]
     pub set: bool,
+    /// The secret of the user that raises it and puts it back: one allowed to call
+    /// `mysql.rds_set_configuration` and to create the run's schema (`aurora_encrypt`), such as
+    /// the master user's secret RDS manages. Default `replication.sourceSecretArn`, whose
+    /// replication user usually may not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), pattern(patterns::SECRET_ARN))]
+    pub secret_arn: Option<String>,
+}
+
+impl MigrationSpec {
+    /// The secret binlog retention is read, raised and put back with.
+    pub fn binlog_retention_secret_arn(&self) -> &str {
+        self.binlog_retention
+            .secret_arn
+            .as_deref()
+            .unwrap_or_else(|| self.replication.source_secret_arn())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -804,6 +821,14 @@ impl MigrationSpec {
                     "secret:",
                 )?;
             }
+        }
+        if let Some(secret) = &self.binlog_retention.secret_arn {
+            check_arn(
+                secret,
+                "binlogRetention.secretArn",
+                "secretsmanager",
+                "secret:",
+            )?;
         }
         Ok(())
     }
@@ -1161,6 +1186,24 @@ mod tests {
                     json!("arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders repl"),
                 ),
                 "replication.sourceSecretArn",
+            ),
+            (
+                "binlog retention secret of another service",
+                with(
+                    valid(),
+                    "/binlogRetention",
+                    json!({"set": true, "secretArn": "arn:aws:ssm:eu-west-1:123456789012:parameter/master"}),
+                ),
+                "binlogRetention.secretArn",
+            ),
+            (
+                "binlog retention with an unknown field",
+                with(
+                    valid(),
+                    "/binlogRetention",
+                    json!({"set": true, "hours": 48}),
+                ),
+                "binlogRetention.hours",
             ),
             (
                 "subnet group `default`",

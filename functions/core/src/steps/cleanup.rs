@@ -314,9 +314,12 @@ async fn put_back_retention(
             "binlogRetention.set is on, but cleanup has no SQL access to the source, or the state document no source writer endpoint (preflight.sourceWriterEndpoint) or replication secret, to put its binlog retention back with".into(),
         )));
     };
-    Ok(retention
-        .put_back_retention(endpoint, replication.source_secret_arn())
-        .await?)
+    let secret = input
+        .binlog_retention
+        .secret_arn
+        .as_deref()
+        .unwrap_or_else(|| replication.source_secret_arn());
+    Ok(retention.put_back_retention(endpoint, secret).await?)
 }
 
 async fn remove_replication(

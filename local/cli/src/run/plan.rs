@@ -81,10 +81,16 @@ pub(crate) fn render(output: &Value) -> Option<String> {
     let needed = plan
         .get("requiredBinlogRetentionHours")
         .and_then(Value::as_u64);
+    let raised = plan.get("binlogRetentionChange").filter(|c| c.is_object());
     match (
         plan.get("binlogRetentionHours").and_then(Value::as_u64),
         needed,
     ) {
+        // binlogRetention.set: the plan's resources say what changes and when it goes back.
+        (found, Some(needed)) if raised.is_some() => checks.push(format!(
+            "binlog retention {} raised to {needed} h for the run (binlogRetention.set)",
+            found.map_or_else(|| "not set".to_string(), |h| format!("{h} h"))
+        )),
         (Some(hours), Some(needed)) => checks.push(format!(
             "binlog retention {hours} h (the run needs {needed} h)"
         )),

@@ -280,7 +280,7 @@ pub(super) async fn check_retention(
     warnings: &mut Vec<String>,
 ) -> Result<Option<u32>, PreflightError> {
     let required = settings.min_binlog_retention_hours;
-    let secret = spec.replication.source_secret_arn();
+    let secret = spec.binlog_retention_secret_arn();
     let (Some(retention), Some(endpoint)) = (retention, endpoint) else {
         if spec.binlog_retention.set {
             return Err(PreflightError::BinlogRetentionNotSettable(

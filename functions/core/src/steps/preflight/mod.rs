@@ -228,7 +228,7 @@ pub async fn run(input: &PreflightInput, deps: &Deps<'_>) -> Result<Value, Prefl
         let raised = port
             .raise_retention(
                 endpoint,
-                spec.replication.source_secret_arn(),
+                spec.binlog_retention_secret_arn(),
                 required,
                 &input.execution.name,
             )
