@@ -1511,6 +1511,12 @@ async fn derived(deployment: Deployment) -> BTreeMap<&'static str, BTreeSet<Auth
     retirement.delete_cluster(SOURCE).await.unwrap();
     source_lock::release(&lock, &held_lock()).await.unwrap();
     build_native(&engines).await;
+    // Cleanup keeping the source with cleanup.disableSourceBinlog: binlog_format=OFF in its own
+    // group, at its next reboot.
+    RdsClusterParameters::from_client(clients.rds(&fence_rules(APPLICATION_SG, &[], "1")))
+        .set_at_reboot(SOURCE_GROUP, "binlog_format", "OFF")
+        .await
+        .unwrap();
     by_function.insert("CleanupFunction", clients.authorised());
 
     by_function

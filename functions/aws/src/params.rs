@@ -1,6 +1,8 @@
 //! [`ClusterParameters`] over Amazon RDS: a parameter of a cluster parameter group
 //! (DescribeDBClusterParameters, every page), the clusters that use a group (DescribeDBClusters,
-//! every page), and members whose parameter group status is not `in-sync`.
+//! every page), and members whose parameter group status is not `in-sync`; sets a parameter for
+//! the next reboot (ModifyDBClusterParameterGroup, `ApplyMethod` `pending-reboot`, which a static
+//! parameter such as `binlog_format` requires).
 
 use async_trait::async_trait;
 use aurora_core::errors::{PortError, Resource};
@@ -110,6 +112,22 @@ impl ClusterParameters for RdsClusterParameters {
             .filter(|m| m.db_cluster_parameter_group_status() != Some("in-sync"))
             .filter_map(|m| m.db_instance_identifier().map(str::to_string))
             .collect())
+    }
+
+    async fn set_at_reboot(&self, group: &str, name: &str, value: &str) -> PortResult<()> {
+        let parameter = aws_sdk_rds::types::Parameter::builder()
+            .parameter_name(name)
+            .parameter_value(value)
+            .apply_method(aws_sdk_rds::types::ApplyMethod::PendingReboot)
+            .build();
+        self.client
+            .modify_db_cluster_parameter_group()
+            .db_cluster_parameter_group_name(group)
+            .parameters(parameter)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(e, Resource::ParameterGroup, group))
     }
 }
 
@@ -234,5 +252,38 @@ mod tests {
             params.members_pending_reboot("orders").await.unwrap(),
             vec!["orders-1"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_parameter_set_at_reboot_is_one_pending_reboot_modification() {
+        use aws_sdk_rds::operation::modify_db_cluster_parameter_group::ModifyDbClusterParameterGroupOutput;
+        use aws_sdk_rds::types::ApplyMethod;
+        let set = mock!(Client::modify_db_cluster_parameter_group)
+            .match_requests(|r| {
+                let p = &r.parameters()[0];
+                r.db_cluster_parameter_group_name() == Some("orders-params")
+                    && r.parameters().len() == 1
+                    && p.parameter_name() == Some("binlog_format")
+                    && p.parameter_value() == Some("OFF")
+                    && p.apply_method() == Some(&ApplyMethod::PendingReboot)
+            })
+            .then_output(|| {
+                ModifyDbClusterParameterGroupOutput::builder()
+                    .db_cluster_parameter_group_name("orders-params")
+                    .build()
+            });
+        let missing = mock!(Client::modify_db_cluster_parameter_group)
+            .then_http_response(|| xml_error(404, "DBParameterGroupNotFound"));
+        let params = RdsClusterParameters::from_client(client!(aws_sdk_rds, &set, &missing));
+        params
+            .set_at_reboot("orders-params", "binlog_format", "OFF")
+            .await
+            .unwrap();
+        assert_eq!(set.num_calls(), 1);
+        let error = params
+            .set_at_reboot("gone", "binlog_format", "OFF")
+            .await
+            .unwrap_err();
+        assert!(error.is_not_found(Resource::ParameterGroup), "{error:?}");
     }
 }

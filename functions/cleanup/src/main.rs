@@ -32,6 +32,7 @@ async fn main() -> Result<(), Error> {
     let engines = aurora_aws::ReplicationEngines::from_env(&config);
     let clusters = aurora_aws::RdsClusters::new(&config);
     let retirement = aurora_aws::RdsClusterRetirement::new(&config);
+    let parameters = aurora_aws::RdsClusterParameters::new(&config);
     let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
     let tls = aurora_aws::rds_ca::ca_bundle_tls_from_env();
     let lock = aurora_aws::DynamoSourceLock::from_env(&config)?;
@@ -54,6 +55,7 @@ async fn main() -> Result<(), Error> {
             retirement: &retirement,
             fence_sql: &fence_sql,
             retention: retention.as_ref().map(|r| r as &dyn BinlogRetention),
+            parameters: &parameters,
             clock: &SystemClock,
             lock: &lock,
         };

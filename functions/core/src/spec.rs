@@ -615,6 +615,11 @@ pub struct CleanupSpec {
     /// On rollback, delete the target instead of keeping it for inspection.
     #[serde(default)]
     pub delete_target_on_rollback: bool,
+    /// After the switchover, when the source is kept, set `binlog_format=OFF` in its own
+    /// cluster parameter group (applied at its next reboot): nothing replicates from it any
+    /// more, and binlogging costs write latency and storage. Never on rollback.
+    #[serde(default)]
+    pub disable_source_binlog: bool,
 }
 
 fn yes() -> bool {
@@ -627,6 +632,7 @@ impl Default for CleanupSpec {
             delete_migration_resources: true,
             retire_source: false,
             delete_target_on_rollback: false,
+            disable_source_binlog: false,
         }
     }
 }

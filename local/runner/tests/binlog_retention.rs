@@ -1,7 +1,8 @@
 //! `binlogRetention.set` on the sandbox, real MariaDB servers, the real state machine: a source
 //! whose binlog retention is too short is raised before the snapshot (instead of refused), the
 //! original is recorded on the source and in the plan, and it is put back when the run ends,
-//! whether it switched over or rolled back.
+//! whether it switched over or rolled back. `cleanup.disableSourceBinlog` turns the kept
+//! source's binlog off in its own parameter group.
 
 // A test panics with what failed: unwrap and expect are its assertions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,6 +12,7 @@ mod common;
 use std::time::Duration;
 
 use asl_engine::Status;
+use aurora_core::ports::ClusterParameters;
 use aurora_local::demo::{self, SOURCE, TARGET};
 use aurora_local::{runner, sandbox_ports, SandboxPortSettings};
 use aurora_pipeline::Notifications;
@@ -69,7 +71,9 @@ async fn an_unset_retention_is_raised_for_the_run_and_unset_again_after_the_swit
     }
     common::with_sandbox(common::sandbox("retention-swap"), |sandbox| async move {
         source_with_retention(&sandbox, None).await;
-        let outcome = engine(&sandbox).start(spec("auto")).wait().await;
+        let mut spec = spec("auto");
+        spec["cleanup"] = json!({"disableSourceBinlog": true});
+        let outcome = engine(&sandbox).start(spec).wait().await;
         let Status::Succeeded(output) = &outcome.status else {
             panic!("the run failed: {:?}", outcome.status);
         };
@@ -77,6 +81,17 @@ async fn an_unset_retention_is_raised_for_the_run_and_unset_again_after_the_swit
         assert_eq!(output["preflight"]["binlogRetentionChange"], change);
         assert_eq!(output["cleanedUp"]["binlogRetentionRestored"], change);
         assert_eq!(retention(&sandbox).await, None);
+        // cleanup.disableSourceBinlog: OFF in the source's own group, pending its reboot.
+        let group = format!("{SOURCE}-params");
+        assert_eq!(output["cleanedUp"]["sourceBinlogDisabledIn"], json!(group));
+        let parameters = sandbox.parameters();
+        let format = parameters.parameter(&group, "binlog_format").await.unwrap();
+        assert_eq!(format.and_then(|p| p.value).as_deref(), Some("OFF"));
+        assert!(!parameters
+            .members_pending_reboot(SOURCE)
+            .await
+            .unwrap()
+            .is_empty());
     })
     .await;
 }

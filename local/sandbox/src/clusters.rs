@@ -278,6 +278,12 @@ impl Clusters for SandboxClusters {
             if r.parameter_groups.contains_key(&target) {
                 return Err(exists(Resource::ParameterGroup, &target));
             }
+            // A copy has every value of its source, pending ones included.
+            let at_reboot = r
+                .parameter_groups
+                .get(&request.source_group)
+                .map(|g| g.at_reboot.clone())
+                .unwrap_or_default();
             r.parameter_groups.insert(
                 target.clone(),
                 ParameterGroupRecord {
@@ -285,6 +291,7 @@ impl Clusters for SandboxClusters {
                     copied_from: Some(request.source_group.clone()),
                     description: request.description.clone(),
                     tags: request.tags.clone(),
+                    at_reboot,
                 },
             );
             Ok(())

@@ -2,7 +2,10 @@
 //! (`<cluster>-params` for a source, the restore's copy for a target); its values are what the
 //! servers run with. `binlog_format` and `read_only` are read from a running server that uses
 //! the group (the option file's `ROW` when none runs), so preflight checks the real thing. A
-//! sandbox server applies its settings at start: no member ever waits for a reboot.
+//! sandbox server applies its settings at start. A value set for the next reboot
+//! (`set_at_reboot`, Cleanup's `binlog_format=OFF`) is what the group then reports, as RDS's
+//! does, while the members keep running with the old one: they are pending a reboot, which the
+//! sandbox never does by itself.
 
 use async_trait::async_trait;
 use aurora_core::errors::{PortError, Resource};
@@ -52,6 +55,19 @@ impl ClusterParameters for SandboxParameters {
                 message: group.to_string(),
             });
         }
+        let at_reboot = self.sandbox.registry(|r| {
+            r.parameter_groups
+                .get(group)
+                .and_then(|g| g.at_reboot.get(name).cloned())
+        });
+        if let Some(value) = at_reboot {
+            return Ok(Some(ParameterValue {
+                name: name.to_string(),
+                value: Some(value),
+                source: "user".into(),
+                apply_type: "static".into(),
+            }));
+        }
         let Some((_, query)) = SERVER_PARAMETERS
             .iter()
             .find(|(known, _)| known.eq_ignore_ascii_case(name))
@@ -89,12 +105,47 @@ impl ClusterParameters for SandboxParameters {
     }
 
     async fn members_pending_reboot(&self, cluster_id: &str) -> PortResult<Vec<String>> {
-        if self.sandbox.cluster_record(cluster_id).is_none() {
+        let Some(cluster) = self.sandbox.cluster_record(cluster_id) else {
             return Err(PortError::NotFound {
                 resource: Resource::Cluster,
                 message: cluster_id.to_string(),
             });
+        };
+        let pending = cluster.parameter_group.as_deref().is_some_and(|group| {
+            self.sandbox.registry(|r| {
+                r.parameter_groups
+                    .get(group)
+                    .is_some_and(|g| !g.at_reboot.is_empty())
+            })
+        });
+        if !pending {
+            return Ok(Vec::new());
         }
-        Ok(Vec::new())
+        Ok(self.sandbox.registry(|r| {
+            r.instances
+                .values()
+                .filter(|i| i.cluster_id == cluster_id)
+                .map(|i| i.id.clone())
+                .collect()
+        }))
+    }
+
+    async fn set_at_reboot(&self, group: &str, name: &str, value: &str) -> PortResult<()> {
+        let found = self
+            .sandbox
+            .update(|r| match r.parameter_groups.get_mut(group) {
+                Some(record) => {
+                    record.at_reboot.insert(name.to_string(), value.to_string());
+                    true
+                }
+                None => false,
+            })?;
+        if !found {
+            return Err(PortError::NotFound {
+                resource: Resource::ParameterGroup,
+                message: group.to_string(),
+            });
+        }
+        Ok(())
     }
 }

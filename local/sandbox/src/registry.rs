@@ -242,6 +242,9 @@ pub struct ParameterGroupRecord {
     pub description: String,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// Values set for the next reboot (`pending-reboot`), which the servers do not run with.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub at_reboot: BTreeMap<String, String>,
 }
 
 impl Registry {

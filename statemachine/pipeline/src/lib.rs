@@ -314,6 +314,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                 retirement: &*p.retirement,
                 fence_sql: &*p.fence_sql,
                 retention: p.retention.as_deref(),
+                parameters: &*p.parameters,
                 clock: &*p.clock,
                 lock: &*p.lock,
             };

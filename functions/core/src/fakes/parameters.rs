@@ -14,6 +14,8 @@ struct ParameterGroups {
     values: BTreeMap<String, BTreeMap<String, ParameterValue>>,
     users: BTreeMap<String, Vec<String>>,
     pending_reboot: BTreeMap<String, Vec<String>>,
+    /// `set_at_reboot` calls, as `group: name=value`.
+    changes: Vec<String>,
 }
 
 /// Cluster parameter groups, which clusters use them, and members waiting for a reboot.
@@ -73,6 +75,11 @@ impl FakeParameters {
     pub fn fail_next(&self, method: &'static str, error: PortError) {
         self.failures.push(method, error);
     }
+
+    /// Every `set_at_reboot`, as `group: name=value`.
+    pub fn mutations(&self) -> Vec<String> {
+        lock(&self.groups).changes.clone()
+    }
 }
 
 #[async_trait]
@@ -112,5 +119,27 @@ impl ClusterParameters for FakeParameters {
             .get(cluster_id)
             .cloned()
             .unwrap_or_default())
+    }
+
+    async fn set_at_reboot(&self, group: &str, name: &str, value: &str) -> PortResult<()> {
+        self.failures.take("set_at_reboot")?;
+        let mut groups = lock(&self.groups);
+        let Some(values) = groups.values.get_mut(group) else {
+            return Err(PortError::NotFound {
+                resource: Resource::ParameterGroup,
+                message: group.into(),
+            });
+        };
+        values.insert(
+            name.into(),
+            ParameterValue {
+                name: name.into(),
+                value: Some(value.into()),
+                source: "user".into(),
+                apply_type: "static".into(),
+            },
+        );
+        groups.changes.push(format!("{group}: {name}={value}"));
+        Ok(())
     }
 }

@@ -18,6 +18,9 @@
 //! in progress (a stop, a snapshot, instance deletions); the state machine retries it.
 //! The target's copy of the parameter group is left in place (it costs nothing and the target
 //! uses it).
+//! - With `cleanup.disableSourceBinlog`, after a switchover that keeps the source,
+//!   `binlog_format=OFF` is set in the source's own cluster parameter group (Preflight refused a
+//!   shared one), applied at its next reboot.
 //! - With `binlogRetention.set`, the source's binlog retention is put back to the original
 //!   Preflight recorded on it, whenever the source is kept (after a switchover without
 //!   `retireSource`, and on rollback).
@@ -40,8 +43,8 @@ use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError, Resource};
 use crate::naming;
 use crate::ports::{
-    BinlogRetention, Clock, ClusterRetirement, Clusters, CreateSnapshotRequest, DatabaseEndpoint,
-    FenceSql, Replication, ReplicationState, RetentionChange, SourceLock,
+    BinlogRetention, Clock, ClusterParameters, ClusterRetirement, Clusters, CreateSnapshotRequest,
+    DatabaseEndpoint, FenceSql, Replication, ReplicationState, RetentionChange, SourceLock,
 };
 use crate::spec::{BinlogRetentionSpec, CleanupSpec, ReplicationSpec};
 use crate::state::{ExecutionRef, MigrationOutput};
@@ -64,6 +67,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:ModifyDBCluster",
     "rds:DeleteDBInstance",
     "rds:DeleteDBCluster",
+    "rds:ModifyDBClusterParameterGroup",
     "secretsmanager:GetSecretValue",
     "kms:Decrypt",
     "dynamodb:GetItem",
@@ -111,6 +115,9 @@ pub struct CleanupInput {
 pub struct PreflightView {
     #[serde(default)]
     pub source_writer_endpoint: Option<DatabaseEndpoint>,
+    /// The source's own cluster parameter group (`cleanup.disableSourceBinlog`).
+    #[serde(default)]
+    pub cluster_parameter_group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +140,10 @@ pub struct CleanupOutput {
     /// The binlog retention this run had raised and has now put back on the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binlog_retention_restored: Option<RetentionChange>,
+    /// The source's cluster parameter group `binlog_format=OFF` was set in
+    /// (`cleanup.disableSourceBinlog`), applied at the source's next reboot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_binlog_disabled_in: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +190,8 @@ pub struct Deps<'a> {
     pub retirement: &'a dyn ClusterRetirement,
     /// Drops the fence's schema.
     pub fence_sql: &'a dyn FenceSql,
+    /// Turns the kept source's binlog off (`cleanup.disableSourceBinlog`).
+    pub parameters: &'a dyn ClusterParameters,
     /// Puts back the source's binlog retention (`binlogRetention.set`); `None` without SQL
     /// access, which fails a run that needs it.
     pub retention: Option<&'a dyn BinlogRetention>,
@@ -207,6 +220,7 @@ pub async fn run(input: &CleanupInput, deps: &Deps<'_>) -> Result<CleanupOutput,
         marker_schema_removed: Vec::new(),
         lock: None,
         binlog_retention_restored: None,
+        source_binlog_disabled_in: None,
     };
 
     match &input.migration {
@@ -262,6 +276,21 @@ pub async fn run(input: &CleanupInput, deps: &Deps<'_>) -> Result<CleanupOutput,
         output
             .kept
             .push(format!("source cluster `{}`", input.source_cluster_id));
+        if input.cleanup.disable_source_binlog {
+            let group = input
+                .preflight
+                .as_ref()
+                .and_then(|p| p.cluster_parameter_group.clone())
+                .ok_or_else(|| {
+                    PortError::InvalidRequest(
+                        "cleanup.disableSourceBinlog is on, but the state document names no source cluster parameter group (preflight.clusterParameterGroup)".into(),
+                    )
+                })?;
+            deps.parameters
+                .set_at_reboot(&group, "binlog_format", "OFF")
+                .await?;
+            output.source_binlog_disabled_in = Some(group);
+        }
     }
     Ok(output)
 }
@@ -458,8 +487,8 @@ async fn delete_cluster(
 mod tests {
     use super::*;
     use crate::fakes::{
-        self, FakeClock, FakeClusters, FakeFenceSql, FakeReplication, FakeRetention,
-        FakeRetirement, FakeSourceLock,
+        self, FakeClock, FakeClusters, FakeFenceSql, FakeParameters, FakeReplication,
+        FakeRetention, FakeRetirement, FakeSourceLock,
     };
     use crate::ports::Tag;
     use serde_json::json;
@@ -472,6 +501,7 @@ mod tests {
         retirement: FakeRetirement,
         fence_sql: FakeFenceSql,
         retention: FakeRetention,
+        parameters: FakeParameters,
     }
 
     impl World {
@@ -484,6 +514,7 @@ mod tests {
                 retirement: FakeRetirement::default(),
                 fence_sql: FakeFenceSql::default(),
                 retention: FakeRetention::default(),
+                parameters: FakeParameters::for_source("orders"),
             }
         }
 
@@ -494,6 +525,7 @@ mod tests {
                 retirement: &self.retirement,
                 fence_sql: &self.fence_sql,
                 retention: Some(&self.retention),
+                parameters: &self.parameters,
                 clock,
                 lock,
             }
@@ -886,5 +918,30 @@ mod tests {
         assert_eq!(error.error_name(), "InvalidInput");
         assert!(error.to_string().contains("binlogRetention.set"));
         assert_eq!(*world.retention.hours.lock().unwrap(), Some(24));
+    }
+
+    #[tokio::test]
+    async fn disable_source_binlog_sets_binlog_format_off_in_the_kept_sources_group() {
+        let world = World::new(ReplicationState::Stopped);
+        let asked = json!({
+            "cleanup": {"disableSourceBinlog": true},
+            "preflight": {"clusterParameterGroup": "orders-params"}
+        });
+        let out = world.run(&input(asked.clone())).await.unwrap();
+        assert_eq!(
+            out.source_binlog_disabled_in.as_deref(),
+            Some("orders-params")
+        );
+        assert_eq!(
+            world.parameters.mutations(),
+            vec!["orders-params: binlog_format=OFF"]
+        );
+        // Never on rollback.
+        let rollback = World::new(ReplicationState::Stopped);
+        let mut on_rollback = asked;
+        on_rollback["rollback"] = json!(true);
+        let out = rollback.run(&input(on_rollback)).await.unwrap();
+        assert_eq!(out.source_binlog_disabled_in, None);
+        assert!(rollback.parameters.mutations().is_empty());
     }
 }

@@ -63,6 +63,7 @@ impl Sandbox {
                     copied_from: None,
                     description: format!("Parameters of {id}"),
                     tags: Vec::new(),
+                    at_reboot: Default::default(),
                 },
             );
         })?;

@@ -209,27 +209,36 @@ pub(super) async fn check_parameter_group(
             members: pending,
         });
     }
-    if spec.switchover.fence.contains(&FenceMethod::ReadOnly) {
-        if group.starts_with("default.") {
-            return Err(PreflightError::SharedParameterGroup {
-                reason: "it is an AWS default group, which cannot be modified and is shared by every cluster that uses it".into(),
-                group,
-            });
-        }
-        let others: Vec<String> = parameters
-            .clusters_using(&group)
-            .await?
-            .into_iter()
-            .filter(|c| *c != source.id)
-            .collect();
-        if !others.is_empty() {
-            return Err(PreflightError::SharedParameterGroup {
-                reason: format!("clusters {others:?} use it too and would become read-only"),
-                group,
+    let read_only_fence = spec.switchover.fence.contains(&FenceMethod::ReadOnly);
+    let disables_binlog = spec.cleanup.disable_source_binlog && !spec.cleanup.retire_source;
+    if read_only_fence || disables_binlog {
+        if let Some(reason) = shared_group(&group, source, parameters).await? {
+            return Err(if read_only_fence {
+                PreflightError::SharedParameterGroup { group, reason }
+            } else {
+                PreflightError::SourceBinlogGroupShared { group, reason }
             });
         }
     }
     Ok(group)
+}
+
+/// Why changing `group` would change more than the source, if it would.
+async fn shared_group(
+    group: &str,
+    source: &Cluster,
+    parameters: &dyn ClusterParameters,
+) -> Result<Option<String>, PreflightError> {
+    if group.starts_with("default.") {
+        return Ok(Some("it is an AWS default group, which cannot be modified and is shared by every cluster that uses it".into()));
+    }
+    let others: Vec<String> = parameters
+        .clusters_using(group)
+        .await?
+        .into_iter()
+        .filter(|c| *c != source.id)
+        .collect();
+    Ok((!others.is_empty()).then(|| format!("clusters {others:?} use it too")))
 }
 
 /// The fence security group already on the source: the fence keeps it and removes the others.

@@ -42,6 +42,8 @@ pub enum PreflightError {
     BinlogFormatNotApplied { group: String, members: Vec<String> },
     #[error("the `read-only` fence sets read_only in cluster parameter group `{group}`, but {reason}; attach a copy used by this cluster alone, or fence with `security-group` only")]
     SharedParameterGroup { group: String, reason: String },
+    #[error("cleanup.disableSourceBinlog sets binlog_format=OFF in cluster parameter group `{group}`, but {reason}; attach a copy used by this cluster alone, or leave cleanup.disableSourceBinlog off")]
+    SourceBinlogGroupShared { group: String, reason: String },
     #[error("source binlog retention is {found}; it must be at least {required} hours to cover the snapshot, restore and catch-up: CALL mysql.rds_set_configuration('binlog retention hours', {required}), or let the run raise it and put it back at the end: \"binlogRetention\": {{\"set\": true}}")]
     BinlogRetentionTooShort { found: String, required: u32 },
     #[error("binlogRetention.set is on, but {0}: set the source's binlog retention by hand and leave binlogRetention.set off")]
@@ -81,7 +83,9 @@ impl NamedError for PreflightError {
             BinlogFormatNotRow { .. } | BinlogFormatNotApplied { .. } => {
                 error_names::BINLOG_FORMAT_NOT_ROW
             }
-            SharedParameterGroup { .. } => error_names::SHARED_PARAMETER_GROUP,
+            SharedParameterGroup { .. } | SourceBinlogGroupShared { .. } => {
+                error_names::SHARED_PARAMETER_GROUP
+            }
             EnhancedBinlogEnabled { .. } => error_names::ENHANCED_BINLOG_ENABLED,
             FeatureNotCarried { .. } => error_names::SOURCE_FEATURE_NOT_CARRIED,
             BinlogRetentionTooShort { .. } | BinlogRetentionNotSettable(_) => {

@@ -371,6 +371,20 @@ fn cleanup_resources(
             Some("the source and its instances, after the final snapshot".into()),
         ));
     }
+    if spec.cleanup.disable_source_binlog && !spec.cleanup.retire_source {
+        if let Some(group) = &source.cluster_parameter_group {
+            plan.push(PlannedResource::new(
+                PlannedAction::Modify,
+                "db-cluster-parameter-group",
+                group.clone(),
+                "Cleanup",
+                Some(format!(
+                    "binlog_format=OFF after the switchover, applied at `{}`'s next reboot (never on rollback)",
+                    source.id
+                )),
+            ));
+        }
+    }
     if spec.cleanup.delete_target_on_rollback {
         plan.push(PlannedResource::new(
             PlannedAction::Delete,

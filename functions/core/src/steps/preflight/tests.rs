@@ -883,3 +883,34 @@ async fn binlog_retention_set_without_sql_access_is_refused_before_anything_chan
     assert!(world.lock.writes().is_empty());
     world.assert_nothing_changed("retention not settable");
 }
+
+#[tokio::test]
+async fn disable_source_binlog_is_planned_and_needs_a_group_of_the_sources_own() {
+    let world = World::new();
+    let asked = with(
+        with(spec(), "/switchover/fence", json!(["security-group"])),
+        "/switchover/fenceSecurityGroupId",
+        json!("sg-0123456789abcdef1"),
+    );
+    let asked = with(asked, "/cleanup", json!({"disableSourceBinlog": true}));
+    let doc = world.run(asked.clone()).await.unwrap();
+    let row = plan(&doc)
+        .resources
+        .into_iter()
+        .find(|r| r.kind == "db-cluster-parameter-group" && r.step == "Cleanup")
+        .expect("the group's change is planned");
+    assert_eq!(
+        (row.name.as_str(), row.step.as_str()),
+        ("orders-params", "Cleanup")
+    );
+    assert!(row.detail.unwrap().contains("binlog_format=OFF"));
+
+    let shared = World::new();
+    shared.parameters.use_group("payments", "orders-params");
+    let error = shared.run(asked).await.unwrap_err();
+    assert_eq!(error.error_name(), "SharedParameterGroup");
+    assert!(
+        error.to_string().contains("cleanup.disableSourceBinlog"),
+        "{error}"
+    );
+}
