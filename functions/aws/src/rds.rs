@@ -135,6 +135,7 @@ fn instance_from_rds(i: &rds::DbInstance) -> Instance {
         availability_zone: i.availability_zone().map(str::to_string),
         publicly_accessible: i.publicly_accessible().unwrap_or(false),
         storage_encrypted: i.storage_encrypted().unwrap_or(false),
+        endpoint: i.endpoint().and_then(|e| e.address()).map(str::to_string),
         extras: InstanceExtras {
             ca_certificate: i.ca_certificate_identifier().map(str::to_string),
             performance_insights: i.performance_insights_enabled().unwrap_or(false).then(|| {

@@ -164,6 +164,9 @@ pub struct MigrationSpec {
     pub dns: Option<DnsSpec>,
     #[serde(default)]
     pub verify: VerifySpec,
+    /// Warm the target's caches before the switchover gate; off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prewarm: Option<PrewarmSpec>,
     #[serde(default)]
     pub cleanup: CleanupSpec,
     /// Run preflight only and report the plan.
@@ -572,6 +575,41 @@ impl Default for VerifySpec {
     }
 }
 
+/// Pre-warming the target's buffer pools before the switchover gate: a restored cluster starts
+/// cold, so the first minutes after the swap would be slow. The source's most expensive SELECT
+/// statements are replayed, read-only, on the target's writer and each reader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct PrewarmSpec {
+    /// How many of the source's statements, by total time
+    /// (`performance_schema.events_statements_summary_by_digest`), are considered; only
+    /// SELECTs are replayed.
+    #[serde(default = "default_prewarm_statements")]
+    #[schemars(range(max = MAX_PREWARM_STATEMENTS))]
+    pub top_statements: u32,
+    /// Tables (`database.table`) whose primary key is read in full on every instance.
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// The whole pre-warm, every instance, stops after this; what did not run is reported.
+    #[serde(default = "default_prewarm_seconds")]
+    #[schemars(range(min = 1, max = MAX_PREWARM_SECONDS))]
+    pub time_budget_seconds: u32,
+}
+
+/// Largest `prewarm.topStatements`.
+pub const MAX_PREWARM_STATEMENTS: u32 = 1_000;
+/// Largest `prewarm.timeBudgetSeconds`: one Lambda invocation's worth, with a margin.
+pub const MAX_PREWARM_SECONDS: u32 = 600;
+
+fn default_prewarm_statements() -> u32 {
+    20
+}
+
+fn default_prewarm_seconds() -> u32 {
+    60
+}
+
 /// The source's `binlog retention hours`, which must cover the snapshot, the restore and the
 /// catch-up (preflight checks it against the required hours).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -825,6 +863,27 @@ impl MigrationSpec {
                     "replication.targetSecretArn",
                     "secretsmanager",
                     "secret:",
+                )?;
+            }
+        }
+        if let Some(prewarm) = &self.prewarm {
+            check(
+                prewarm.top_statements <= MAX_PREWARM_STATEMENTS,
+                "prewarm.topStatements",
+                format!("must be at most {MAX_PREWARM_STATEMENTS}"),
+            )?;
+            check(
+                (1..=MAX_PREWARM_SECONDS).contains(&prewarm.time_budget_seconds),
+                "prewarm.timeBudgetSeconds",
+                format!("must be 1 to {MAX_PREWARM_SECONDS}"),
+            )?;
+            for (i, table) in prewarm.tables.iter().enumerate() {
+                check(
+                    table
+                        .split_once('.')
+                        .is_some_and(|(db, t)| !db.is_empty() && !t.is_empty() && !t.contains('.')),
+                    format!("prewarm.tables[{i}]"),
+                    "must be `database.table`",
                 )?;
             }
         }

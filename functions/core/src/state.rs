@@ -54,6 +54,9 @@ pub struct TargetInstance {
     pub class: String,
     pub status: String,
     pub writer: bool,
+    /// The instance endpoint, once RDS reports it (Prewarm reaches each reader through it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

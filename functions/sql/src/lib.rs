@@ -27,6 +27,7 @@ mod chunks;
 mod conn;
 mod credentials;
 mod fence;
+mod prewarm;
 mod replication;
 mod retention;
 mod standins;
@@ -47,6 +48,7 @@ pub use credentials::{
     DEFAULT_CONNECT_TIMEOUT,
 };
 pub use fence::{ApplicationSession, FixedWriters, SqlFence, WriterConnections, PROBE_USER};
+pub use prewarm::{top_statements, warm_instance, SqlCacheWarmer};
 pub use replication::{AuroraMajorVersion, NativeReplication, ENGINE};
 pub use retention::{
     binlog_retention_hours, put_back_binlog_retention_hours, raise_binlog_retention_hours,

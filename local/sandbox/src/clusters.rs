@@ -177,6 +177,8 @@ impl Clusters for SandboxClusters {
                 .as_ref()
                 .map_or_else(|| status::FAILED.into(), |c| self.cluster_status(c)),
             storage_encrypted: cluster.as_ref().is_some_and(|c| c.storage_encrypted),
+            // One server per cluster: every instance endpoint leads to it.
+            endpoint: cluster.as_ref().map(|c| c.host.to_string()),
             id: instance.id,
             cluster_id: Some(instance.cluster_id),
             class: instance.class,

@@ -110,6 +110,8 @@ pub struct Instance {
     pub availability_zone: Option<String>,
     pub publicly_accessible: bool,
     pub storage_encrypted: bool,
+    /// The instance endpoint's host name (`Endpoint.Address`), once RDS assigned it.
+    pub endpoint: Option<String>,
     pub extras: InstanceExtras,
 }
 

@@ -14,6 +14,7 @@ pub mod drain;
 pub mod fence_writes;
 pub mod poll_latency;
 pub mod preflight;
+pub mod prewarm;
 pub mod restore;
 pub mod snapshot;
 pub mod source_lock;

@@ -189,6 +189,7 @@ pub async fn run(input: &RestoreInput, deps: &Deps<'_>) -> Result<RestoreOutput,
             .iter()
             .any(|i: &TargetInstance| i.writer && i.status == "available");
         let existing = clusters.describe_instance(&pair.target_id).await?;
+        let endpoint = existing.as_ref().and_then(|i| i.endpoint.clone());
         let status = match existing {
             Some(instance) if instance.cluster_id.as_deref() == Some(target_id.as_str()) => {
                 check_not_failed(&instance.id, &instance.status)?;
@@ -210,6 +211,7 @@ pub async fn run(input: &RestoreInput, deps: &Deps<'_>) -> Result<RestoreOutput,
                 .unwrap_or_else(|| pair.source.class.clone()),
             status,
             writer: pair.writer,
+            endpoint,
         });
     }
     Ok(progress(
