@@ -284,6 +284,7 @@ fn states_follow_the_pipeline_contract() {
         ("UnfenceWrites", "${FenceWritesFunctionArn}", "$.unfence"),
         ("Drain", "${DrainFunctionArn}", "$.drain"),
         ("VerifyOnline", "${VerifyFunctionArn}", "$.verifyOnline"),
+        ("Prewarm", "${VerifyFunctionArn}", "$.prewarmed"),
         ("Verify", "${VerifyFunctionArn}", "$.verify"),
         ("SwapDns", "${SwapDnsFunctionArn}", "$.dnsSwap"),
         ("RevertDns", "${SwapDnsFunctionArn}", "$.dnsSwap"),
@@ -325,6 +326,10 @@ fn states_follow_the_pipeline_contract() {
     assert_eq!(
         states["VerifyOnline"]["Parameters"],
         json!({"action": "online", "document.$": "$"})
+    );
+    assert_eq!(
+        states["Prewarm"]["Parameters"],
+        json!({"action": "prewarm", "document.$": "$"})
     );
     assert_eq!(states["Verify"]["Parameters"], Value::Null);
     assert_eq!(
@@ -378,6 +383,7 @@ fn states_follow_the_pipeline_contract() {
             "CleanupDnsTtlOnRollback",
             "CleanupDnsTtlAfterFailure",
             "VerifyOnline",
+            "Prewarm",
         ];
         if resource.ends_with("FunctionArn}") && !special.contains(&name.as_str()) {
             assert!(

@@ -55,6 +55,7 @@ struct World {
     dns: Arc<FakeDns>,
     retirement: Arc<FakeRetirement>,
     retention: Arc<FakeRetention>,
+    warmer: Arc<FakeCacheWarmer>,
     lock: Arc<FakeSourceLock>,
     clock: Arc<FakeClock>,
     migration: Mutex<MigrationBehaviour>,
@@ -82,6 +83,7 @@ impl World {
             dns: Arc::new(FakeDns::with_record(RECORD, "CNAME", Some(SOURCE_ENDPOINT))),
             retirement: Arc::new(FakeRetirement::default()),
             retention: Arc::new(FakeRetention::hours(Some(72))),
+            warmer: Arc::new(FakeCacheWarmer::with_mixed_statements()),
             lock: Arc::new(FakeSourceLock::default()),
             clock: Arc::new(FakeClock::default()),
             migration: Mutex::new(MigrationBehaviour::RunsWithLag(0)),
@@ -117,6 +119,7 @@ impl World {
             fence_sql: self.fence_sql.clone(),
             fence_settings: FenceSettings::default(),
             verify_online: Default::default(),
+            warmer: self.warmer.clone(),
         };
         let definition = Definition::parse(ENCRYPT_CLUSTER_ASL).expect("the definition parses");
         Engine::new(definition)
@@ -852,6 +855,35 @@ async fn a_rollback_before_any_replication_puts_the_raised_retention_back() {
     );
     assert_eq!(*world.retention.hours.lock().unwrap(), None);
     assert_eq!(world.record(), SOURCE_ENDPOINT);
+}
+
+#[tokio::test]
+async fn prewarm_replays_the_sources_selects_on_the_target_before_the_gate() {
+    let world = World::new();
+    let mut spec = spec("auto");
+    spec["prewarm"] = json!({"topStatements": 10, "tables": ["shop.orders"]});
+    let outcome = world.run(spec).await;
+    let output = match &outcome.status {
+        Status::Succeeded(output) => output.clone(),
+        other => panic!("expected success, got {other:?}"),
+    };
+    let states = states_entered(&outcome);
+    let position = |name: &str| states.iter().position(|s| s == name).unwrap();
+    assert!(position("VerifyOnline") < position("Prewarm"));
+    assert!(position("Prewarm") < position("NotifyReady"));
+    assert_eq!(output["prewarmed"]["replayedDigests"], json!(["d1"]));
+    assert_eq!(output["prewarmed"]["notReplayed"], 2);
+    assert_eq!(world.warmer.hosts(), vec![TARGET_ENDPOINT]);
+    // The spec's settings stay where they were.
+    assert_eq!(output["prewarm"]["topStatements"], 10);
+}
+
+#[tokio::test]
+async fn without_prewarm_the_state_is_not_entered() {
+    let world = World::new();
+    let outcome = world.run(spec("auto")).await;
+    assert!(!states_entered(&outcome).contains(&"Prewarm".to_string()));
+    assert!(world.warmer.hosts().is_empty());
 }
 
 /// A four-hour catch-up followed by a wait for a window: what it costs in state transitions.

@@ -1,7 +1,8 @@
-//! Lambda handler of the `Verify` and `VerifyOnline` states: wiring only. The steps are
-//! `aurora_core::steps::verify` (under the fence) and `aurora_core::steps::verify_online`
-//! (`{"action": "online", "document": …}`, before the switchover gate); clients are built once
-//! and reused while the function is warm.
+//! Lambda handler of the `Verify`, `VerifyOnline` and `Prewarm` states: wiring only. The steps
+//! are `aurora_core::steps::verify` (under the fence), `aurora_core::steps::verify_online`
+//! (`{"action": "online", "document": …}`, before the switchover gate) and
+//! `aurora_core::steps::prewarm` (`{"action": "prewarm", …}`, `aurora_sql::SqlCacheWarmer`);
+//! clients are built once and reused while the function is warm.
 //!
 //! Each side is an `aurora_sql::WriterVerifier` over `aurora_aws::StateWriters`: the endpoints
 //! `$.restore` recorded and the secrets `$.replication` names (the source's user needs `SELECT`
@@ -20,9 +21,10 @@ use std::sync::Arc;
 use aurora_core::parse_input;
 use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::state::RestoreOutput;
+use aurora_core::steps::prewarm::{self, PrewarmInput};
 use aurora_core::steps::verify::{self, VerifyInput};
 use aurora_core::steps::verify_online::{self, OnlineInput, OnlineSettings};
-use aurora_sql::{SqlFence, WriterVerifier};
+use aurora_sql::{SqlCacheWarmer, SqlFence, WriterVerifier};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,7 +48,25 @@ async fn main() -> Result<(), Error> {
     let config = aurora_aws::load_config().await;
     let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
     let tls = aurora_aws::rds_ca::ca_bundle_tls_from_env();
+    let warmer = tls
+        .clone()
+        .map(|tls| SqlCacheWarmer::new(Arc::new(secrets.clone()), tls));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        if prewarm::is_prewarm_request(&event.payload) {
+            let input: PrewarmInput = parse_input(event.payload)?;
+            let Some(warmer) = &warmer else {
+                return Err(aurora_core::InvalidInput::new(
+                    aurora_aws::rds_ca::RDS_CA_BUNDLE,
+                    "is required to pre-warm: SQL to the clusters goes over TLS verified against the RDS CA bundle",
+                )
+                .into());
+            };
+            let deps = prewarm::Deps {
+                warmer,
+                clock: &SystemClock,
+            };
+            return to_json(prewarm::run(&input, &deps).await?);
+        }
         let online = verify_online::is_online_request(&event.payload);
         let document = if online {
             event.payload.get("document").cloned().unwrap_or_default()

@@ -136,8 +136,11 @@ pub(crate) fn phase_of_state(name: &str) -> Option<Phase> {
             &["approv", "window", "gate", "precheck", "ready"],
             Phase::Ready,
         ),
-        // The online verification runs while replicating, before the gate.
-        (&["verifyonline", "onlineverif"], Phase::Replicate),
+        // The online verification and the pre-warm run while replicating, before the gate.
+        (
+            &["verifyonline", "onlineverif", "prewarm"],
+            Phase::Replicate,
+        ),
         (
             &["fence", "drain", "verify", "swap", "switchover"],
             Phase::Switchover,

@@ -80,6 +80,7 @@ pub fn sandbox_ports(
         fence_sql: Arc::new(sandbox.fence_sql()),
         fence_settings: settings.fence,
         verify_online: Default::default(),
+        warmer: Arc::new(sandbox.cache_warmer()),
     }
 }
 

@@ -53,6 +53,10 @@ impl Sandbox {
             cluster_id: cluster_id.to_string(),
         }
     }
+    /// `aurora-sql`'s cache warmer over the sandbox's secrets (plain TCP).
+    pub fn cache_warmer(&self) -> aurora_sql::SqlCacheWarmer {
+        aurora_sql::SqlCacheWarmer::new(Arc::new(self.secrets()), aurora_sql::Tls::Disabled)
+    }
     /// `aurora-sql`'s binlog retention reader over the sandbox's secrets (plain TCP).
     pub fn binlog_retention(&self) -> aurora_sql::SqlBinlogRetention {
         aurora_sql::SqlBinlogRetention::new(Arc::new(self.secrets()), aurora_sql::Tls::Disabled)

@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use asl_engine::{TaskContext, TaskError, TaskHandler, TaskRegistry};
 use aurora_core::errors::{parse_input, NamedError};
 use aurora_core::ports::{
-    BinlogRetention, Clock, ClusterParameters, ClusterRetirement, Clusters, Dns, FenceSql, KmsKeys,
-    LagMetrics, Replication, Sleeper, SourceLock, VerifySide, WriteFence,
+    BinlogRetention, CacheWarmer, Clock, ClusterParameters, ClusterRetirement, Clusters, Dns,
+    FenceSql, KmsKeys, LagMetrics, Replication, Sleeper, SourceLock, VerifySide, WriteFence,
 };
 use aurora_core::steps::{
     binlog_position, cleanup, create_migration, dns_ttl, drain, fence_writes, poll_latency,
-    preflight, restore, snapshot, stop_migration, swap_dns, verify, verify_online,
+    preflight, prewarm, restore, snapshot, stop_migration, swap_dns, verify, verify_online,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -91,6 +91,8 @@ pub struct Ports {
     pub fence_sql: Arc<dyn FenceSql>,
     pub fence_settings: fence_writes::FenceSettings,
     pub verify_online: verify_online::OnlineSettings,
+    /// The pre-warm: the source's top statements replayed on the target's instances.
+    pub warmer: Arc<dyn CacheWarmer>,
 }
 
 /// The messages the state machine published, in order (the local SNS topic).
@@ -246,7 +248,15 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     });
     // One function serves the online pass and the fenced verification, as the verify Lambda does.
     add("verify", |p, input| {
-        if verify_online::is_online_request(&input) {
+        if prewarm::is_prewarm_request(&input) {
+            Box::pin(call(input, move |i: prewarm::PrewarmInput| async move {
+                let deps = prewarm::Deps {
+                    warmer: &*p.warmer,
+                    clock: &*p.clock,
+                };
+                prewarm::run(&i, &deps).await
+            }))
+        } else if verify_online::is_online_request(&input) {
             Box::pin(call(
                 input,
                 move |i: verify_online::OnlineInput| async move {

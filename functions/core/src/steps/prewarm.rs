@@ -190,70 +190,8 @@ fn elapsed_ms(from: time::OffsetDateTime, to: time::OffsetDateTime) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{self, FakeClock};
-    use async_trait::async_trait;
+    use crate::fakes::{self, FakeCacheWarmer, FakeClock};
     use serde_json::json;
-    use std::sync::Mutex;
-
-    /// Three statements on the source; records what ran where.
-    #[derive(Default)]
-    struct Warmer {
-        no_statistics: bool,
-        warmed: Mutex<Vec<(String, Vec<String>, Vec<String>)>>,
-    }
-
-    fn statement(digest: &str, text: Option<&str>) -> TopStatement {
-        TopStatement {
-            digest: digest.into(),
-            schema: Some("shop".into()),
-            text: text.map(str::to_string),
-            executions: 10,
-            total_ms: 5.0,
-        }
-    }
-
-    #[async_trait]
-    impl CacheWarmer for Warmer {
-        async fn top_statements(
-            &self,
-            source: &DatabaseEndpoint,
-            _secret_arn: &str,
-            limit: u32,
-        ) -> crate::ports::PortResult<Vec<TopStatement>> {
-            assert_eq!(source.host, "orders.cluster-x.eu-west-1.rds.amazonaws.com");
-            if self.no_statistics {
-                return Err(PortError::InvalidRequest(
-                    "performance_schema is off".into(),
-                ));
-            }
-            let all = vec![
-                statement("d1", Some("SELECT * FROM orders WHERE customer_id = 7")),
-                statement("d2", Some("UPDATE orders SET total = 0 WHERE id = 1")),
-                statement("d3", None),
-            ];
-            Ok(all.into_iter().take(limit as usize).collect())
-        }
-
-        async fn warm(
-            &self,
-            target: &DatabaseEndpoint,
-            _secret_arn: &str,
-            statements: &[TopStatement],
-            tables: &[String],
-            _budget: Duration,
-        ) -> crate::ports::PortResult<InstanceWarmth> {
-            self.warmed.lock().unwrap().push((
-                target.host.clone(),
-                statements.iter().map(|s| s.digest.clone()).collect(),
-                tables.to_vec(),
-            ));
-            Ok(InstanceWarmth {
-                endpoint: format!("{}:{}", target.host, target.port),
-                statements_run: statements.len() as u32,
-                ..InstanceWarmth::default()
-            })
-        }
-    }
 
     fn input(prewarm: serde_json::Value) -> PrewarmInput {
         let mut doc = fakes::state_document("orders", "exec-1");
@@ -275,7 +213,7 @@ mod tests {
         serde_json::from_value(json!({"action": "prewarm", "document": doc})).unwrap()
     }
 
-    async fn run_with(warmer: &Warmer, input: &PrewarmInput) -> PrewarmOutput {
+    async fn run_with(warmer: &FakeCacheWarmer, input: &PrewarmInput) -> PrewarmOutput {
         let clock = FakeClock::default();
         run(
             input,
@@ -290,7 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_selects_are_replayed_on_the_writer_and_each_reader_with_an_endpoint() {
-        let warmer = Warmer::default();
+        let warmer = FakeCacheWarmer::with_mixed_statements();
         let out = run_with(
             &warmer,
             &input(
@@ -301,16 +239,17 @@ mod tests {
         assert_eq!(out.statements_read, 3);
         assert_eq!(out.replayed_digests, vec!["d1"]);
         assert_eq!(out.not_replayed, 2);
-        let warmed = warmer.warmed.lock().unwrap().clone();
-        let hosts: Vec<&str> = warmed.iter().map(|(h, _, _)| h.as_str()).collect();
         assert_eq!(
-            hosts,
+            warmer.hosts(),
             vec![
                 "orders-encrypted.cluster-x.eu-west-1.rds.amazonaws.com",
                 "orders-encrypted-2.x.eu-west-1.rds.amazonaws.com"
             ]
         );
-        assert!(warmed
+        assert!(warmer
+            .warmed
+            .lock()
+            .unwrap()
             .iter()
             .all(|(_, digests, tables)| digests == &["d1"] && tables == &["shop.orders"]));
         // No statement text reaches the output.
@@ -320,9 +259,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_source_without_statistics_still_loads_the_tables_and_says_why() {
-        let warmer = Warmer {
+        let warmer = FakeCacheWarmer {
             no_statistics: true,
-            ..Warmer::default()
+            ..FakeCacheWarmer::default()
         };
         let out = run_with(
             &warmer,
@@ -337,11 +276,11 @@ mod tests {
 
     #[tokio::test]
     async fn without_prewarm_in_the_spec_nothing_runs() {
-        let warmer = Warmer::default();
+        let warmer = FakeCacheWarmer::with_mixed_statements();
         let mut input = input(json!(null));
         input.document.prewarm = None;
         let out = run_with(&warmer, &input).await;
         assert!(out.skipped.is_some());
-        assert!(warmer.warmed.lock().unwrap().is_empty());
+        assert!(warmer.hosts().is_empty());
     }
 }

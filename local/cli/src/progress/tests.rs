@@ -93,6 +93,8 @@ fn the_pipeline_states_show_the_phases_an_operator_expects() {
         ("VerifyOnline", Some(Phase::Replicate)),
         ("OnlineVerified", Some(Phase::Replicate)),
         ("WaitForOnlineVerify", Some(Phase::Replicate)),
+        ("Prewarm", Some(Phase::Replicate)),
+        ("Prewarmed", Some(Phase::Replicate)),
         ("NotifyReady", Some(Phase::Ready)),
         ("SwitchoverGate", Some(Phase::Ready)),
         ("AwaitApproval", Some(Phase::Ready)),

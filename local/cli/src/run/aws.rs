@@ -25,7 +25,7 @@ use aurora_core::steps::fence_writes::FenceSettings;
 use aurora_core::steps::preflight::{engine_major_version, PreflightSettings};
 use aurora_core::steps::{binlog_position, drain::DrainSettings};
 use aurora_pipeline::Ports;
-use aurora_sql::{SqlBinlogRetention, SqlFence, Tls, WriterVerifier};
+use aurora_sql::{SqlBinlogRetention, SqlCacheWarmer, SqlFence, Tls, WriterVerifier};
 use serde_json::{json, Value};
 
 /// Why the AWS backend cannot start.
@@ -194,5 +194,6 @@ pub(crate) async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Po
         fence_sql: Arc::new(SqlFence::new(writers)),
         fence_settings: FenceSettings::default(),
         verify_online: Default::default(),
+        warmer: Arc::new(SqlCacheWarmer::new(Arc::new(secrets.clone()), tls.clone())),
     })
 }
