@@ -71,6 +71,20 @@ pub(crate) struct Args {
     /// checksum while fenced), `counts` or `off`.
     #[arg(long = "verify", value_enum, default_value_t = VerifyMode::Online)]
     pub verify: VerifyMode,
+    /// Pre-warm the target before the switchover gate (`prewarm` in the spec): the source runs
+    /// with performance_schema (set in its parameter group, then rebooted) and serves a few
+    /// reports, which the run replays on the target with its tables' primary keys.
+    #[arg(long, conflicts_with = "clusters")]
+    pub prewarm: bool,
+    /// After the swap, time N point reads on the target with its data files dropped from the
+    /// page cache, and report them (`firstReads`): the application's first reads, cold or warm.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        conflicts_with = "clusters"
+    )]
+    pub measure_reads: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -126,6 +140,8 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             Engine::Native => DemoEngine::Native,
             Engine::Dms => DemoEngine::Dms,
         },
+        prewarm: args.prewarm,
+        measure_reads: args.measure_reads,
         ..DemoOptions::default()
     };
     let mut progress = Progress::new();

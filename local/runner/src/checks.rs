@@ -138,3 +138,113 @@ mod tests {
         assert!(peak_memory_kib().is_some_and(|kib| kib > 0));
     }
 }
+
+/// A few reports the application runs on the source, so that its statement statistics have
+/// SELECTs for the pre-warm to replay (aggregations over the order table, a join).
+pub async fn application_reports(sandbox: &Sandbox, cluster: &str) -> SandboxResult<()> {
+    let mut conn = sandbox.admin_conn(cluster).await?;
+    let reports = [
+        "SELECT customer_id, COUNT(*), SUM(quantity) FROM shop.orders \
+         GROUP BY customer_id ORDER BY 3 DESC LIMIT 10",
+        "SELECT c.id, c.email, COUNT(o.id) FROM shop.customers c \
+         JOIN shop.orders o ON o.customer_id = c.id GROUP BY c.id, c.email LIMIT 20",
+        "SELECT sku, SUM(quantity) FROM shop.orders GROUP BY sku",
+    ];
+    for _ in 0..3 {
+        for report in reports {
+            conn.query_drop(report)
+                .await
+                .map_err(|e| SandboxError::Sql {
+                    cluster: cluster.to_string(),
+                    message: e.to_string(),
+                })?;
+        }
+    }
+    let _ = conn.disconnect().await;
+    Ok(())
+}
+
+/// The first point reads on a cluster, timed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirstReads {
+    pub count: usize,
+    pub total_ms: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Drops `cluster`'s data files from the page cache (what a buffer pool miss then costs is a
+/// storage read, as on a freshly restored Aurora volume), then times `count` point reads of
+/// `shop.orders` by primary key spread over its ids, one at a time.
+pub async fn first_reads(
+    sandbox: &Sandbox,
+    cluster: &str,
+    count: usize,
+) -> SandboxResult<FirstReads> {
+    let data = sandbox.server_spec(cluster)?.data_dir();
+    drop_from_page_cache(&data);
+    let sql = |e: mysql_async::Error| SandboxError::Sql {
+        cluster: cluster.to_string(),
+        message: e.to_string(),
+    };
+    let mut conn = sandbox.admin_conn(cluster).await?;
+    let (low, high): (Option<u64>, Option<u64>) = conn
+        .query_first("SELECT MIN(id), MAX(id) FROM shop.orders")
+        .await
+        .map_err(sql)?
+        .unwrap_or((None, None));
+    let (low, high) = (low.unwrap_or(1), high.unwrap_or(1).max(1));
+    let span = high - low + 1;
+    let mut times = Vec::with_capacity(count);
+    for i in 0..count as u64 {
+        // A fixed stride co-prime with most spans: every part of the table, no repeats early.
+        let id = low + (i * 7_919) % span;
+        let started = std::time::Instant::now();
+        let _: Option<(u64, u64)> = conn
+            .exec_first(
+                "SELECT id, customer_id FROM shop.orders WHERE id = ?",
+                (id,),
+            )
+            .await
+            .map_err(sql)?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = conn.disconnect().await;
+    let total: f64 = times.iter().sum();
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        times
+            .get(((times.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let round = |v: f64| (v * 1000.0).round() / 1000.0;
+    Ok(FirstReads {
+        count,
+        total_ms: round(total),
+        p50_ms: round(at(0.5)),
+        p99_ms: round(at(0.99)),
+        max_ms: round(times.last().copied().unwrap_or(0.0)),
+    })
+}
+
+/// `POSIX_FADV_DONTNEED` on every file under `dir`: their clean pages leave the page cache.
+fn drop_from_page_cache(dir: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            drop_from_page_cache(&path);
+        } else if let Ok(file) = std::fs::File::open(&path) {
+            // SAFETY: a valid open descriptor; the call only advises the kernel.
+            unsafe {
+                libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+            }
+        }
+    }
+}

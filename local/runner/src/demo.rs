@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use asl_engine::{HistoryEvent, Status};
+use aurora_core::ports::ClusterParameters;
 use aurora_sandbox::{Sandbox, SandboxConfig, SandboxError};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -53,6 +54,12 @@ pub struct DemoOptions {
     pub engine: DemoEngine,
     /// `verify.mode` (`None`: the spec's default, `online`).
     pub verify_mode: Option<String>,
+    /// Pre-warm the target (`prewarm` in the spec): the source runs with `performance_schema`
+    /// (its parameter group, and a reboot), serves a few reports, and the run replays them.
+    pub prewarm: bool,
+    /// After the swap, time this many point reads on the target with its data files dropped
+    /// from the page cache: what the application's first reads cost (`firstReads`).
+    pub measure_reads: usize,
 }
 
 /// How changes reach the target in the demo.
@@ -82,6 +89,8 @@ impl Default for DemoOptions {
             verify_mode: None,
             initial_ttl: None,
             engine: DemoEngine::Native,
+            prewarm: false,
+            measure_reads: 0,
         }
     }
 }
@@ -213,6 +222,12 @@ pub struct DemoReport {
     pub total_ms: f64,
     pub peak_memory_kib: Option<u64>,
     pub sandbox_dir: String,
+    /// `prewarm`: what the Prewarm state replayed (`$.prewarmed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prewarm: Option<PrewarmReport>,
+    /// `--measure-reads`: the first point reads on the target after the swap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_reads: Option<checks::FirstReads>,
     /// Where the caller wrote the timeline (`demo --timeline`), if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline_file: Option<String>,
@@ -278,6 +293,20 @@ async fn demo(
     let started = std::time::Instant::now();
     sandbox.create_source_cluster(SOURCE).await?;
     sandbox.seed_sample(SOURCE, options.rows).await?;
+    if options.prewarm {
+        // As an operator would: performance_schema=1 in the source's group, then a reboot (after
+        // the seeding, so the statistics are the application's).
+        sandbox
+            .parameters()
+            .set_at_reboot(&format!("{SOURCE}-params"), "performance_schema", "1")
+            .await
+            .map_err(|e| SandboxError::InvalidState(e.to_string()))?;
+        sandbox.reboot_cluster(SOURCE).await?;
+        // The statistics are read with the source's secret: its user needs SELECT on them.
+        sandbox
+            .grant_to_replication_user(SOURCE, "SELECT ON performance_schema.*")
+            .await?;
+    }
     writers::create_table(sandbox, SOURCE).await?;
     sandbox.prepare_source_for_migration(SOURCE).await?;
     if options.privileged_writers {
@@ -316,6 +345,10 @@ async fn demo(
     if let Some(mode) = &options.verify_mode {
         spec["verify"]["mode"] = json!(mode);
     }
+    if options.prewarm {
+        checks::application_reports(sandbox, SOURCE).await?;
+        spec["prewarm"] = json!({"topStatements": 20, "tables": ["shop.orders", "shop.customers"]});
+    }
     let run = runner::run_local(
         ports,
         spec,
@@ -335,6 +368,11 @@ async fn demo(
     let run = run?;
 
     let check = checks::check_writes(sandbox, TARGET, &writes.inserted_ids()).await;
+    let first_reads = if options.measure_reads > 0 {
+        Some(checks::first_reads(sandbox, TARGET, options.measure_reads).await?)
+    } else {
+        None
+    };
     let final_ttl = sandbox.app_record().ok().flatten().map(|r| r.ttl);
     let at_rest = checks::scan_at_rest(sandbox, SOURCE, TARGET);
     let report = report(
@@ -348,6 +386,7 @@ async fn demo(
     );
     let report = DemoReport {
         dns_final_ttl_seconds: final_ttl,
+        first_reads,
         ..report
     };
     let target_host = sandbox.endpoint(TARGET).map(|e| e.host);
@@ -540,8 +579,54 @@ fn report(
         total_ms: round(total.as_secs_f64() * 1000.0),
         peak_memory_kib: checks::peak_memory_kib(),
         sandbox_dir: sandbox.dir().display().to_string(),
+        prewarm: prewarm_report(run),
+        first_reads: None,
         timeline_file: None,
     }
+}
+
+/// What the demo reports of `$.prewarmed`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrewarmReport {
+    pub statements_read: u64,
+    /// The plain SELECTs among them, replayed on each instance.
+    pub selects: u64,
+    pub statements_replayed: u64,
+    pub statements_failed: u64,
+    pub instances: u64,
+    pub tables_loaded: u64,
+    pub rows_read: u64,
+    pub elapsed_ms: u64,
+}
+
+fn prewarm_report(run: &LocalRun) -> Option<PrewarmReport> {
+    let p = run.outcome.output()?.get("prewarmed")?;
+    let n = |pointer: &str| p.pointer(pointer).and_then(Value::as_u64).unwrap_or(0);
+    let instances = p.get("instances").and_then(Value::as_array)?;
+    let sum = |field: &str| {
+        instances
+            .iter()
+            .filter_map(|i| i.get(field).and_then(Value::as_u64))
+            .sum::<u64>()
+    };
+    Some(PrewarmReport {
+        statements_read: n("/statementsRead"),
+        selects: p
+            .get("replayedDigests")
+            .and_then(Value::as_array)
+            .map_or(0, |d| d.len() as u64),
+        statements_replayed: sum("statementsRun"),
+        statements_failed: instances
+            .iter()
+            .filter_map(|i| i.get("statementsFailed").and_then(Value::as_array))
+            .map(|f| f.len() as u64)
+            .sum(),
+        instances: instances.len() as u64,
+        tables_loaded: sum("tablesLoaded"),
+        rows_read: sum("rowsRead"),
+        elapsed_ms: n("/elapsedMs"),
+    })
 }
 
 /// A field of LowerDnsTtl's result in the execution's output.

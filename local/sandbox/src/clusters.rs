@@ -281,10 +281,10 @@ impl Clusters for SandboxClusters {
                 return Err(exists(Resource::ParameterGroup, &target));
             }
             // A copy has every value of its source, pending ones included.
-            let at_reboot = r
+            let (at_reboot, values) = r
                 .parameter_groups
                 .get(&request.source_group)
-                .map(|g| g.at_reboot.clone())
+                .map(|g| (g.at_reboot.clone(), g.values.clone()))
                 .unwrap_or_default();
             r.parameter_groups.insert(
                 target.clone(),
@@ -294,6 +294,7 @@ impl Clusters for SandboxClusters {
                     description: request.description.clone(),
                     tags: request.tags.clone(),
                     at_reboot,
+                    values,
                 },
             );
             Ok(())

@@ -62,6 +62,21 @@ impl Sandbox {
         aurora_sql::SqlBinlogRetention::new(Arc::new(self.secrets()), aurora_sql::Tls::Disabled)
     }
 
+    /// Grants `privileges` (`SELECT ON performance_schema.*`) to the replication user, the user
+    /// of the spec's source secret, on `cluster_id`.
+    pub async fn grant_to_replication_user(
+        &self,
+        cluster_id: &str,
+        privileges: &str,
+    ) -> SandboxResult<()> {
+        let mut conn = self.admin_conn(cluster_id).await?;
+        conn.query_drop(format!("GRANT {privileges} TO '{REPLICATION_USER}'@'%'"))
+            .await
+            .map_err(SandboxError::sql(cluster_id))?;
+        let _ = conn.disconnect().await;
+        Ok(())
+    }
+
     /// Sets `binlog retention hours` on the source with `mysql.rds_set_configuration` and lets
     /// the replication user read it through `mysql.rds_show_configuration`. Idempotent.
     pub async fn prepare_source_for_migration(&self, cluster_id: &str) -> SandboxResult<()> {

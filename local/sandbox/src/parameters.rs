@@ -55,10 +55,14 @@ impl ClusterParameters for SandboxParameters {
                 message: group.to_string(),
             });
         }
+        // What the group says: a value set for the next reboot, or one its servers run with.
         let at_reboot = self.sandbox.registry(|r| {
-            r.parameter_groups
-                .get(group)
-                .and_then(|g| g.at_reboot.get(name).cloned())
+            r.parameter_groups.get(group).and_then(|g| {
+                g.at_reboot
+                    .get(name)
+                    .or_else(|| g.values.get(name))
+                    .cloned()
+            })
         });
         if let Some(value) = at_reboot {
             return Ok(Some(ParameterValue {

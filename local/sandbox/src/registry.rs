@@ -186,6 +186,7 @@ impl ClusterRecord {
                 .key_file
                 .clone()
                 .map(|key_file| Encryption { key_file }),
+            parameters: Default::default(),
         }
     }
 }
@@ -245,6 +246,10 @@ pub struct ParameterGroupRecord {
     /// Values set for the next reboot (`pending-reboot`), which the servers do not run with.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub at_reboot: BTreeMap<String, String>,
+    /// Values the servers of its clusters run with since their last (re)start; see
+    /// [`crate::server::ServerSpec::parameters`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub values: BTreeMap<String, String>,
 }
 
 impl Registry {

@@ -39,6 +39,10 @@ pub struct ServerSpec {
     pub port: u16,
     pub server_id: u32,
     pub encryption: Option<Encryption>,
+    /// Parameter group values the server runs with, written into its option file:
+    /// `performance_schema` (`1`: statement statistics kept with the consumers Aurora MySQL 3
+    /// enables, current events and their history) and `binlog_format` (`OFF`: no binary log).
+    pub parameters: std::collections::BTreeMap<String, String>,
 }
 
 impl ServerSpec {
@@ -77,6 +81,12 @@ impl ServerSpec {
         format!("--defaults-file={}", self.defaults_file().display())
     }
 
+    fn parameter_is(&self, name: &str, values: &[&str]) -> bool {
+        self.parameters
+            .get(name)
+            .is_some_and(|v| values.iter().any(|x| v.eq_ignore_ascii_case(x)))
+    }
+
     /// The option file's text.
     pub fn option_file(&self) -> String {
         let data = self.data_dir();
@@ -94,8 +104,7 @@ impl ServerSpec {
              pid-file={pid}\n\
              log_error={log}\n\
              server_id={server_id}\n\
-             log_bin={data}/mysql-bin\n\
-             binlog_format=ROW\n\
+             {binlog}\
              skip-name-resolve\n\
              innodb_buffer_pool_size=64M\n\
              innodb_log_file_size=32M\n\
@@ -107,7 +116,20 @@ impl ServerSpec {
             pid = self.pid_file().display(),
             log = self.error_log().display(),
             server_id = self.server_id,
+            binlog = if self.parameter_is("binlog_format", &["OFF"]) {
+                String::new()
+            } else {
+                format!("log_bin={}/mysql-bin\nbinlog_format=ROW\n", data.display())
+            },
         );
+        if self.parameter_is("performance_schema", &["1", "ON"]) {
+            // MariaDB enables fewer consumers than MySQL 8.0: statement history needs these.
+            text.push_str(
+                "performance_schema=ON\n\
+                 performance-schema-consumer-events-statements-current=ON\n\
+                 performance-schema-consumer-events-statements-history-long=ON\n",
+            );
+        }
         // mariadbd refuses to run as root unless told to.
         if is_root() {
             text.push_str("user=root\n");

@@ -28,7 +28,7 @@ pub use fence::FakeFence;
 pub use fence_sql::FakeFenceSql;
 pub use kms::{key_arn, FakeKms};
 pub use parameters::FakeParameters;
-pub use prewarm::FakeCacheWarmer;
+pub use prewarm::{FakeCacheWarmer, Warmed};
 pub use replication::{FakeLagMetrics, FakeReplication};
 pub use retention::FakeRetention;
 pub use retirement::FakeRetirement;

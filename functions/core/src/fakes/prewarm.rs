@@ -9,13 +9,16 @@ use super::lock;
 use crate::errors::PortError;
 use crate::ports::{CacheWarmer, DatabaseEndpoint, InstanceWarmth, PortResult, TopStatement};
 
+/// One `warm` call: the host, the digests replayed, the tables loaded.
+pub type Warmed = (String, Vec<String>, Vec<String>);
+
 /// Serves `statements` (or, with `no_statistics`, the refusal of a server without
 /// `performance_schema`); records each `warm` as (host, digests, tables).
 #[derive(Default)]
 pub struct FakeCacheWarmer {
     pub statements: Mutex<Vec<TopStatement>>,
     pub no_statistics: bool,
-    pub warmed: Mutex<Vec<(String, Vec<String>, Vec<String>)>>,
+    pub warmed: Mutex<Vec<Warmed>>,
 }
 
 impl FakeCacheWarmer {

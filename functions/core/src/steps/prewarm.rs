@@ -8,7 +8,8 @@
 //! target's writer and on each reader through its instance endpoint, read-only, all instances
 //! at once; then reads the primary key of each of `prewarm.tables` in full. Everything stops at
 //! `prewarm.timeBudgetSeconds`. Pre-warming is advice, not a gate: a statement that fails, or a
-//! source without statement statistics, is reported (`$.prewarmed`), and the run goes on. The
+//! source without statement statistics or a user that may not read them (it needs `SELECT` on
+//! `performance_schema`), is reported (`$.prewarmed`), and the run goes on. The
 //! statements' texts carry the application's literals, so only their digests are reported.
 //!
 //! Input: `{"action": "prewarm", "document": <state document>}`. Output: [`PrewarmOutput`] at
@@ -133,6 +134,12 @@ pub async fn run(input: &PrewarmInput, deps: &Deps<'_>) -> Result<PrewarmOutput,
             Ok(found) => statements = found,
             // No statistics (performance_schema off): nothing to replay, said so.
             Err(PortError::InvalidRequest(why)) => output.skipped = Some(why),
+            // Advice, not a gate: a user that may not read them is named, the tables still load.
+            Err(PortError::AccessDenied(why)) => {
+                output.skipped = Some(format!(
+                    "the source's statement statistics could not be read ({why}): grant SELECT ON performance_schema.* to the user of replication.sourceSecretArn"
+                ))
+            }
             Err(other) => return Err(other.into()),
         }
     }

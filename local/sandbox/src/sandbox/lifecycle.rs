@@ -64,6 +64,7 @@ impl Sandbox {
                     description: format!("Parameters of {id}"),
                     tags: Vec::new(),
                     at_reboot: Default::default(),
+                    values: Default::default(),
                 },
             );
         })?;

@@ -51,11 +51,39 @@ impl Sandbox {
         self.registry(|r| r.clusters.get(id).cloned())
     }
 
+    /// How `cluster_id`'s server runs: its record, and the values of its parameter group.
     pub fn server_spec(&self, cluster_id: &str) -> SandboxResult<ServerSpec> {
         let port = self.port();
-        self.cluster_record(cluster_id)
-            .map(|c| c.server(port))
-            .ok_or_else(|| SandboxError::NotFound(format!("cluster {cluster_id}")))
+        self.registry(|r| {
+            let cluster = r.clusters.get(cluster_id)?;
+            let mut spec = cluster.server(port);
+            if let Some(group) = cluster
+                .parameter_group
+                .as_ref()
+                .and_then(|g| r.parameter_groups.get(g))
+            {
+                spec.parameters = group.values.clone();
+            }
+            Some(spec)
+        })
+        .ok_or_else(|| SandboxError::NotFound(format!("cluster {cluster_id}")))
+    }
+
+    /// Reboots `cluster_id` as RDS does: the values its parameter group holds for the next
+    /// reboot become the ones its server runs with, and the server restarts.
+    pub async fn reboot_cluster(&self, cluster_id: &str) -> SandboxResult<()> {
+        self.update(|r| {
+            let group = r
+                .clusters
+                .get(cluster_id)
+                .and_then(|c| c.parameter_group.clone());
+            if let Some(group) = group.and_then(|g| r.parameter_groups.get_mut(&g)) {
+                let pending = std::mem::take(&mut group.at_reboot);
+                group.values.extend(pending);
+            }
+        })?;
+        self.stop_cluster(cluster_id).await?;
+        self.start_cluster(cluster_id).await
     }
 
     /// The endpoint clients and replication connect to.
