@@ -578,7 +578,7 @@ impl Default for VerifySpec {
 /// (global variables, events, triggers, routines, views, time zone tables, accounts) compared
 /// before the switchover gate and again under the fence. A difference fails the run with
 /// `ParityMismatch` unless a pattern of `ignore` matches its name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct ParitySpec {

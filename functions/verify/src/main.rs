@@ -1,12 +1,14 @@
-//! Lambda handler of the `Verify` and `VerifyOnline` states: wiring only. The steps are
-//! `aurora_core::steps::verify` (under the fence) and `aurora_core::steps::verify_online`
-//! (`{"action": "online", "document": …}`, before the switchover gate); clients are built once
-//! and reused while the function is warm.
+//! Lambda handler of the `Verify`, `VerifyOnline` and `CheckParity` states: wiring only. The
+//! steps are `aurora_core::steps::verify` (under the fence), `aurora_core::steps::verify_online`
+//! (`{"action": "online", "document": …}`, before the switchover gate) and
+//! `aurora_core::steps::parity` (`{"action": "parity", "document": …}`, before the online pass);
+//! clients are built once and reused while the function is warm.
 //!
 //! Each side is an `aurora_sql::WriterVerifier` over `aurora_aws::StateWriters`: the endpoints
 //! `$.restore` recorded and the secrets `$.replication` names (the source's user needs `SELECT`
 //! on the verified databases, and for `verify.mode: online` `REPLICATION SLAVE` and
-//! `REPLICATION CLIENT` to read the binlog, and the rights the fence's marker needs). Secrets
+//! `REPLICATION CLIENT` to read the binlog, and the rights the fence's marker needs; for the
+//! parity check, the privileges `aurora_sql::server_settings` lists). Secrets
 //! are fetched only when a side is read, so
 //! `verify.mode: off` touches nothing.
 //!
@@ -20,6 +22,7 @@ use std::sync::Arc;
 use aurora_core::parse_input;
 use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::state::RestoreOutput;
+use aurora_core::steps::parity::{self, ParityInput};
 use aurora_core::steps::verify::{self, VerifyInput};
 use aurora_core::steps::verify_online::{self, OnlineInput, OnlineSettings};
 use aurora_sql::{SqlFence, WriterVerifier};
@@ -48,7 +51,8 @@ async fn main() -> Result<(), Error> {
     let tls = aurora_aws::rds_ca::ca_bundle_tls_from_env();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let online = verify_online::is_online_request(&event.payload);
-        let document = if online {
+        let parity = parity::is_parity_request(&event.payload);
+        let document = if online || parity {
             event.payload.get("document").cloned().unwrap_or_default()
         } else {
             event.payload.clone()
@@ -68,6 +72,16 @@ async fn main() -> Result<(), Error> {
         ));
         let source = WriterVerifier::new(writers.clone(), source_id);
         let target = WriterVerifier::new(writers.clone(), target_id);
+        if parity {
+            let input: ParityInput = parse_input(event.payload)?;
+            let deps = parity::Deps {
+                source: &source,
+                target: &target,
+                clock: &SystemClock,
+            };
+            let output = parity::run(&input, &deps).await?;
+            return to_json(output);
+        }
         if online {
             let input: OnlineInput = parse_input(event.payload)?;
             let markers = SqlFence::new(writers);

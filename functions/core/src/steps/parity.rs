@@ -19,7 +19,8 @@
 //! bounded by `smoke.timeoutSeconds`; the first that fails stops the run.
 //!
 //! Input: `{"action": "parity", "document": <state document>}` (`parity`, `smoke`). Output:
-//! [`ParityOutput`] at `$.parity`. Errors: `ParityMismatch` (each setting named with both
+//! [`ParityOutput`] at `$.parity`, where the spec's `parity` is: the output repeats `enabled`
+//! and `ignore`, so the document keeps them. Errors: `ParityMismatch` (each setting named with both
 //! values, never a credential), `SmokeQueryFailed` (the query's index and the server's
 //! message), `InvalidInput`, `Transient`, `AccessDenied`.
 
@@ -67,6 +68,10 @@ pub struct ParityDocument {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParityOutput {
+    /// `enabled` and `ignore` as the spec has them: the result is written where the spec keeps
+    /// them (`$.parity`), and the fenced Verify (or CheckParity again) reads them there.
+    #[serde(flatten)]
+    pub spec: ParitySpec,
     /// `parity.enabled` was false: no setting was compared.
     pub skipped: bool,
     /// Settings and accounts compared.
@@ -243,6 +248,7 @@ pub async fn run(input: &ParityInput, deps: &Deps<'_>) -> Result<ParityOutput, P
     let mut ignored = comparison.ignored;
     ignored.truncate(IGNORED_IN_OUTPUT);
     Ok(ParityOutput {
+        spec: spec.clone(),
         skipped,
         compared: comparison.compared,
         differences: comparison.differences,
@@ -334,6 +340,10 @@ mod tests {
         .unwrap();
         assert_eq!(out.ignored_count, 1);
         assert_eq!(out.ignored[0].setting, "variable:innodb_io_capacity");
+        // Written at `$.parity`, the result still holds the spec for the fenced Verify.
+        let written = serde_json::to_value(&out).unwrap();
+        let again: ParityDocument = serde_json::from_value(json!({ "parity": written })).unwrap();
+        assert_eq!(again.parity.ignore, vec!["variable:innodb_*".to_string()]);
     }
 
     #[tokio::test]
