@@ -138,6 +138,10 @@ pub const EXCLUDED_VARIABLES: &[(&str, &str)] = &[
     ("performance_schema_*", "sized automatically by the server"),
     ("large_page_size", "the host"),
     (
+        "innodb_log_file_buffering",
+        "chosen by MariaDB at start-up for the storage the redo log is on",
+    ),
+    (
         "innodb_encrypt_*",
         "the target is encrypted (in the MariaDB sandbox by server settings)",
     ),
