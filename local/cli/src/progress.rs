@@ -136,8 +136,11 @@ pub(crate) fn phase_of_state(name: &str) -> Option<Phase> {
             &["approv", "window", "gate", "precheck", "ready"],
             Phase::Ready,
         ),
-        // The online verification runs while replicating, before the gate.
-        (&["verifyonline", "onlineverif"], Phase::Replicate),
+        // The parity check and the online verification run while replicating, before the gate.
+        (
+            &["checkparity", "verifyonline", "onlineverif"],
+            Phase::Replicate,
+        ),
         (
             &["fence", "drain", "verify", "swap", "switchover"],
             Phase::Switchover,
