@@ -1,8 +1,9 @@
 //! The parity check and the smoke queries on the sandbox, real MariaDB servers, the real state
 //! machine under a write load: a global variable and a user changed on the source during
 //! catch-up (where binlog replication does not carry them) are each named and roll back before
-//! the fence, the same changes allowed by `parity.ignore` let the run complete, and a failing
-//! smoke query rolls back with the source writable.
+//! the fence, a user created after CheckParity is caught by the fenced Verify, the same changes
+//! allowed by `parity.ignore` let the run complete, and a failing smoke query rolls back with
+//! the source writable.
 
 // A test panics with what failed: unwrap and expect are its assertions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -76,18 +77,23 @@ fn failure(outcome: &Outcome) -> (String, String) {
 }
 
 /// The source's verification side, which runs `sql` on the source (outside its binlog) once,
-/// as CheckParity first reads its settings or accounts: a change made during catch-up.
+/// as its settings or accounts are read for the `after`-th time and later: a change made during
+/// catch-up (`after` 1: as CheckParity reads), or after CheckParity (3: as the fenced Verify
+/// reads, CheckParity having read each once).
 struct ChangedDuringCatchUp {
     inner: Arc<dyn VerifySide>,
     sandbox: Sandbox,
     sql: Vec<&'static str>,
+    after: usize,
+    reads: std::sync::atomic::AtomicUsize,
     done: tokio::sync::Mutex<bool>,
 }
 
 impl ChangedDuringCatchUp {
     async fn change(&self) {
+        let read = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let mut done = self.done.lock().await;
-        if *done {
+        if *done || read < self.after {
             return;
         }
         let mut conn = self.sandbox.admin_conn(SOURCE).await.unwrap();
@@ -159,11 +165,17 @@ impl ChunkVerifier for ChangedDuringCatchUp {
 
 /// The sandbox's ports, with `sql` run on the source as CheckParity starts.
 fn ports_changing_source(sandbox: &Sandbox, sql: Vec<&'static str>) -> Ports {
+    ports_changing_source_at(sandbox, sql, 1)
+}
+
+fn ports_changing_source_at(sandbox: &Sandbox, sql: Vec<&'static str>, after: usize) -> Ports {
     let mut ports = sandbox_ports(sandbox, SOURCE, TARGET, SandboxPortSettings::default());
     ports.source_verifier = Arc::new(ChangedDuringCatchUp {
         inner: ports.source_verifier.clone(),
         sandbox: sandbox.clone(),
         sql,
+        after,
+        reads: std::sync::atomic::AtomicUsize::new(0),
         done: tokio::sync::Mutex::new(false),
     });
     ports
@@ -213,6 +225,33 @@ async fn a_user_created_on_the_source_during_catch_up_is_named() {
             "account:'reporting'@'%' (source: exists, target: missing)",
         )
         .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_created_after_check_parity_is_caught_under_the_fence() {
+    if !common::mariadb_available("parity fenced") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("parity-fenced"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        let outcome = run(
+            ports_changing_source_at(&sandbox, vec![CREATE_USER], 3),
+            spec(),
+        )
+        .await;
+        let writes = load.stop().await;
+        let (error, cause) = failure(&outcome);
+        assert_eq!(error, "ParityMismatch", "{cause}");
+        assert!(
+            cause.contains("account:'reporting'@'%' (source: exists, target: missing)"),
+            "{cause}"
+        );
+        assert!(common::entered(&outcome, "FenceWrites") && common::entered(&outcome, "Verify"));
+        assert!(!common::entered(&outcome, "SwapDns"));
+        assert!(common::entered(&outcome, "UnfenceWrites"));
+        common::assert_source_serves_everything(&sandbox, &writes).await;
     })
     .await;
 }
