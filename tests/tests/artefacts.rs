@@ -283,6 +283,7 @@ fn states_follow_the_pipeline_contract() {
         ("FenceWrites", "${FenceWritesFunctionArn}", "$.fence"),
         ("UnfenceWrites", "${FenceWritesFunctionArn}", "$.unfence"),
         ("Drain", "${DrainFunctionArn}", "$.drain"),
+        ("CheckParity", "${VerifyFunctionArn}", "$.parity"),
         ("VerifyOnline", "${VerifyFunctionArn}", "$.verifyOnline"),
         ("Prewarm", "${VerifyFunctionArn}", "$.prewarmed"),
         ("Verify", "${VerifyFunctionArn}", "$.verify"),
@@ -322,7 +323,7 @@ fn states_follow_the_pipeline_contract() {
                "switchover.$": "$.switchover", "execution.$": "$.execution",
                "restore.$": "$.restore", "replication.$": "$.replication", "lock.$": "$.lock"})
     );
-    // One function serves both verification states; the action tells them apart.
+    // One function serves the verification states; the action tells them apart.
     assert_eq!(
         states["VerifyOnline"]["Parameters"],
         json!({"action": "online", "document.$": "$"})
@@ -331,6 +332,36 @@ fn states_follow_the_pipeline_contract() {
         states["Prewarm"]["Parameters"],
         json!({"action": "prewarm", "document.$": "$"})
     );
+    assert_eq!(
+        states["CheckParity"]["Parameters"],
+        json!({"action": "parity", "document.$": "$"})
+    );
+    // Parity is checked once replication has caught up, before the online pass and the gate;
+    // what it finds rolls back, as the online pass's findings do.
+    assert_eq!(states["CaughtUp"]["Choices"][0]["Next"], "CheckParity");
+    assert_eq!(states["CheckParity"]["Next"], "VerifyOnline");
+    assert_eq!(
+        states["CheckParity"]["Retry"], states["VerifyOnline"]["Retry"],
+        "the same Retry as VerifyOnline"
+    );
+    assert_eq!(
+        states["CheckParity"]["Catch"][0]["ErrorEquals"],
+        json!([
+            "ParityMismatch",
+            "SmokeQueryFailed",
+            "InvalidInput",
+            "AccessDenied"
+        ])
+    );
+    for catcher in states["CheckParity"]["Catch"].as_array().unwrap() {
+        assert_eq!(catcher["Next"], "Rollback");
+        assert_eq!(catcher["ResultPath"], "$.error");
+    }
+    // The fenced Verify runs the parity check again.
+    assert!(states["Verify"]["Catch"][0]["ErrorEquals"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("ParityMismatch")));
     assert_eq!(states["Verify"]["Parameters"], Value::Null);
     assert_eq!(
         states["UnfenceWrites"]["Parameters"],
@@ -384,6 +415,7 @@ fn states_follow_the_pipeline_contract() {
             "CleanupDnsTtlAfterFailure",
             "VerifyOnline",
             "Prewarm",
+            "CheckParity",
         ];
         if resource.ends_with("FunctionArn}") && !special.contains(&name.as_str()) {
             assert!(

@@ -665,6 +665,67 @@ fn cases() -> Vec<Case> {
             ),
         ),
         case(
+            "parity and smoke queries",
+            with(
+                with(
+                    dms(),
+                    "/parity",
+                    json!({"enabled": true, "ignore": ["variable:innodb_*", "account:'x'@'%'"]}),
+                ),
+                "/smoke",
+                json!({"queries": ["SELECT 1", "WITH t AS (SELECT 1) SELECT * FROM t"], "timeoutSeconds": 10}),
+            ),
+            Valid,
+        ),
+        case(
+            "parity ignore without a kind",
+            with(dms(), "/parity", json!({"ignore": ["innodb_*"]})),
+            Refused("parity.ignore[0]"),
+        ),
+        case(
+            "unknown parity field",
+            with(dms(), "/parity", json!({"ignored": []})),
+            Refused("parity.ignored"),
+        ),
+        case(
+            "smoke query that writes",
+            with(dms(), "/smoke", json!({"queries": ["DELETE FROM shop.orders"]})),
+            Refused("smoke.queries[0]"),
+        ),
+        case(
+            "smoke timeout of zero",
+            with(
+                dms(),
+                "/smoke",
+                json!({"queries": ["SELECT 1"], "timeoutSeconds": 0}),
+            ),
+            Refused("smoke.timeoutSeconds"),
+        ),
+        case(
+            "smoke query of two statements",
+            with(
+                dms(),
+                "/smoke",
+                json!({"queries": ["SELECT 1; DROP TABLE shop.orders"]}),
+            ),
+            Gap(
+                "smoke.queries[0]",
+                "a pattern cannot tell a `;` in a quote or comment from one that ends the statement",
+            ),
+        ),
+        case(
+            "smoke query selecting into a file",
+            with(
+                dms(),
+                "/smoke",
+                json!({"queries": ["SELECT * INTO OUTFILE '/tmp/o' FROM shop.orders"]}),
+            ),
+            Gap(
+                "smoke.queries[0]",
+                "a pattern cannot tell the keyword INTO from the same letters in a quote or comment",
+            ),
+        ),
+        case(
             "unknown onWindowMissed",
             with(dms(), "/switchover/onWindowMissed", json!("later")),
             Refused("switchover.onWindowMissed"),
@@ -868,6 +929,8 @@ fn the_table_covers_good_bad_and_inexpressible_specs() {
     assert_eq!(
         gaps,
         [
+            "smoke query of two statements",
+            "smoke query selecting into a file",
             "target equal to the source",
             "ttl written as a decimal",
             "window end before its start",

@@ -732,6 +732,87 @@ async fn a_divergence_the_online_pass_finds_rolls_back_before_anything_is_fenced
 }
 
 #[tokio::test]
+async fn a_parity_difference_rolls_back_before_the_fence_with_the_source_writable() {
+    let world = World::new();
+    world
+        .source_verifier
+        .settings
+        .lock()
+        .unwrap()
+        .insert("variable:sql_mode".into(), "STRICT_TRANS_TABLES".into());
+    world
+        .target_verifier
+        .settings
+        .lock()
+        .unwrap()
+        .insert("variable:sql_mode".into(), "".into());
+    let outcome = world.run(spec("auto")).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "ParityMismatch");
+    assert!(
+        cause.contains("variable:sql_mode (source: STRICT_TRANS_TABLES, target: )"),
+        "{cause}"
+    );
+    let states = states_entered(&outcome);
+    assert!(states.contains(&"CheckParity".to_string()), "{states:?}");
+    assert!(states.contains(&"Rollback".to_string()), "{states:?}");
+    for never in ["VerifyOnline", "NotifyReady", "FenceWrites"] {
+        assert!(!states.contains(&never.to_string()), "{never}: {states:?}");
+    }
+    assert!(world.fence.mutations().is_empty(), "never fenced");
+    assert_eq!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state())
+    );
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
+}
+
+#[tokio::test]
+async fn an_ignored_parity_difference_passes_and_is_reported_at_parity() {
+    let world = World::new();
+    world
+        .target_verifier
+        .settings
+        .lock()
+        .unwrap()
+        .insert("variable:innodb_io_capacity".into(), "2000".into());
+    let mut input = spec("auto");
+    input["parity"] = json!({"ignore": ["variable:innodb_*"]});
+    let outcome = world.run(input).await;
+    let Status::Succeeded(output) = &outcome.status else {
+        panic!("{:?} after {:?}", outcome.status, states_entered(&outcome));
+    };
+    assert_eq!(output["parity"]["ignoredCount"], 1);
+    assert_eq!(
+        output["parity"]["ignored"][0]["setting"],
+        "variable:innodb_io_capacity"
+    );
+    let states = states_entered(&outcome);
+    let position = |name: &str| states.iter().position(|s| s == name).unwrap();
+    assert!(position("CheckParity") < position("VerifyOnline"));
+}
+
+#[tokio::test]
+async fn a_failing_smoke_query_rolls_back_before_the_fence() {
+    let world = World::new();
+    world.target_verifier.smoke_failures.lock().unwrap().insert(
+        "SELECT COUNT(*) FROM shop.gone".into(),
+        "Table 'shop.gone' doesn't exist (error 1146)".into(),
+    );
+    let mut input = spec("auto");
+    input["smoke"] = json!({"queries": ["SELECT 1", "SELECT COUNT(*) FROM shop.gone"]});
+    let outcome = world.run(input).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "SmokeQueryFailed");
+    assert!(
+        cause.contains("smoke query 1") && cause.contains("shop.gone"),
+        "{cause}"
+    );
+    assert!(world.fence.mutations().is_empty(), "never fenced");
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
+}
+
+#[tokio::test]
 async fn dns_swap_failure_unfences_and_the_source_keeps_serving() {
     let world = World::new();
     world.dns.fail_next(

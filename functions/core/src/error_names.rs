@@ -55,6 +55,13 @@ pub const FENCE_CANNOT_STOP_WRITERS: &str = "FenceCannotStopWriters";
 /// Another execution holds the source's lock (or this one no longer does): one migration per
 /// source at a time.
 pub const SOURCE_BUSY: &str = "SourceBusy";
+/// Source and target differ in a setting binlog replication does not carry (a global variable,
+/// an event, trigger, routine or view, the time zone tables, an account) and `parity.ignore`
+/// does not allow it: the message names each with both values.
+pub const PARITY_MISMATCH: &str = "ParityMismatch";
+/// A `smoke.queries` entry failed on the target's writer: the message names its index and the
+/// server's message.
+pub const SMOKE_QUERY_FAILED: &str = "SmokeQueryFailed";
 
 /// Every name above, for cross-checks against the ASL.
 pub const ALL: &[&str] = &[
@@ -89,6 +96,8 @@ pub const ALL: &[&str] = &[
     FENCE_NOT_CONFIRMED,
     FENCE_CANNOT_STOP_WRITERS,
     SOURCE_BUSY,
+    PARITY_MISMATCH,
+    SMOKE_QUERY_FAILED,
 ];
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod error_names;
 pub mod errors;
 pub mod metrics;
 pub mod naming;
+pub mod parity;
 pub mod poll;
 pub mod ports;
 pub mod spec;

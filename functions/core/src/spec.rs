@@ -59,6 +59,14 @@ pub mod patterns {
     pub const TIMESTAMP: &str =
         "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$";
 
+    /// A `parity.ignore` pattern: a kind (or `*`), a colon, a name with `*` and `?` wildcards.
+    pub const PARITY_PATTERN: &str =
+        "^(\\*.*|(variable|event|trigger|routine|view|timezone|account)([:*].*)?)$";
+    /// The shape of a smoke query: it starts with `SELECT` or `WITH` (after blanks); the rest
+    /// (one statement, no `INTO`) is checked by `validate` only.
+    pub const SMOKE_QUERY: &str =
+        "^[ \\t\\r\\n(]*([Ss][Ee][Ll][Ee][Cc][Tt]|[Ww][Ii][Tt][Hh])([^A-Za-z0-9_$]|$)";
+
     const UUID: &str =
         "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}";
     const MRK: &str = "mrk-[0-9A-Fa-f]{32}";
@@ -167,6 +175,12 @@ pub struct MigrationSpec {
     /// Warm the target's caches before the switchover gate; off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prewarm: Option<PrewarmSpec>,
+    /// The configuration comparison before the switchover gate (and again under the fence).
+    #[serde(default)]
+    pub parity: ParitySpec,
+    /// Read-only queries run on the target's writer before the switchover gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoke: Option<SmokeSpec>,
     #[serde(default)]
     pub cleanup: CleanupSpec,
     /// Run preflight only and report the plan.
@@ -640,6 +654,164 @@ impl MigrationSpec {
     }
 }
 
+/// The parity check: the settings of source and target that binlog replication does not carry
+/// (global variables, events, triggers, routines, views, time zone tables, accounts) compared
+/// before the switchover gate and again under the fence. A difference fails the run with
+/// `ParityMismatch` unless a pattern of `ignore` matches its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ParitySpec {
+    /// Compare at all. Off, the accounts are still compared under the fence.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Names of settings whose differences are allowed, with `*` (any run of characters) and
+    /// `?` (one character): `variable:innodb_*`, `account:'reporting'@'%'`, `view:shop.*`.
+    /// A name starts with its kind: `variable`, `event`, `trigger`, `routine`, `view`,
+    /// `timezone`, `account`.
+    #[serde(default)]
+    #[schemars(length(max = MAX_PARITY_IGNORE), inner(length(min = 1, max = 256), pattern(patterns::PARITY_PATTERN)))]
+    pub ignore: Vec<String>,
+}
+
+/// Most `parity.ignore` patterns.
+pub const MAX_PARITY_IGNORE: usize = 200;
+
+impl Default for ParitySpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ignore: Vec::new(),
+        }
+    }
+}
+
+/// Queries the application depends on, run on the target's writer before the switchover gate,
+/// each in a read-only transaction. One that fails stops the run (`SmokeQueryFailed`) before
+/// writes are fenced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct SmokeSpec {
+    /// Each a single `SELECT` or `WITH` statement (no `INTO`, at most one trailing `;`).
+    #[schemars(length(max = MAX_SMOKE_QUERIES), inner(length(min = 1, max = MAX_SMOKE_QUERY_LENGTH), pattern(patterns::SMOKE_QUERY)))]
+    pub queries: Vec<String>,
+    /// Longest run of one query.
+    #[serde(default = "default_smoke_timeout_seconds")]
+    #[schemars(range(min = 1, max = MAX_SMOKE_TIMEOUT_SECONDS))]
+    pub timeout_seconds: u32,
+}
+
+/// Most `smoke.queries`: they run one after the other within one invocation of the verify
+/// function (15 minutes), each for at most [`MAX_SMOKE_TIMEOUT_SECONDS`] and a few seconds.
+pub const MAX_SMOKE_QUERIES: usize = 10;
+/// Longest `smoke.queries` entry, in characters.
+pub const MAX_SMOKE_QUERY_LENGTH: usize = 10_000;
+/// Largest `smoke.timeoutSeconds`: ten such queries fit in one invocation.
+pub const MAX_SMOKE_TIMEOUT_SECONDS: u32 = 60;
+
+fn default_smoke_timeout_seconds() -> u32 {
+    30
+}
+
+/// Why `sql` is not a single read-only `SELECT`/`WITH` statement, if it is not. Comments and
+/// quoted text are skipped; what is refused: another first keyword, `INTO` (`INTO OUTFILE`
+/// writes a file, `INTO @v` a variable), and a `;` followed by anything but blanks.
+pub fn smoke_query_problem(sql: &str) -> Option<String> {
+    let Some(words) = sql_words(sql) else {
+        return Some(
+            "holds more than one statement, or a quote or comment that does not end".into(),
+        );
+    };
+    let first = words.first().map(|w| w.to_ascii_uppercase());
+    match first.as_deref() {
+        Some("SELECT" | "WITH") => {}
+        Some(other) => return Some(format!("starts with {other}: only SELECT or WITH is run")),
+        None => return Some("is empty".into()),
+    }
+    if words.iter().any(|w| w.eq_ignore_ascii_case("INTO")) {
+        return Some("uses INTO: a smoke query only reads".into());
+    }
+    None
+}
+
+/// The bare words of `sql` outside comments and quotes, or `None` when it holds more than one
+/// statement or an unterminated quote or comment.
+fn sql_words(sql: &str) -> Option<Vec<String>> {
+    let chars: Vec<char> = sql.chars().collect();
+    let (mut words, mut word) = (Vec::new(), String::new());
+    let mut i = 0;
+    let mut ended = false;
+    let flush = |word: &mut String, words: &mut Vec<String>| {
+        if !word.is_empty() {
+            words.push(std::mem::take(word));
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if ended && !c.is_whitespace() && c != ';' {
+            return None;
+        }
+        match c {
+            '\'' | '"' | '`' => {
+                flush(&mut word, &mut words);
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => return None,
+                        Some('\\') if c != '`' => i += 2,
+                        Some(q) if *q == c => {
+                            // A doubled quote stays inside the text.
+                            if chars.get(i + 1) == Some(&c) {
+                                i += 2;
+                            } else {
+                                break;
+                            }
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            '#' => {
+                flush(&mut word, &mut words);
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '-' if next == Some('-') && chars.get(i + 2).is_none_or(|c| c.is_whitespace()) => {
+                flush(&mut word, &mut words);
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if next == Some('*') => {
+                flush(&mut word, &mut words);
+                i += 2;
+                loop {
+                    match (chars.get(i), chars.get(i + 1)) {
+                        (None, _) => return None,
+                        (Some('*'), Some('/')) => {
+                            i += 1;
+                            break;
+                        }
+                        _ => i += 1,
+                    }
+                }
+            }
+            ';' => {
+                flush(&mut word, &mut words);
+                ended = true;
+            }
+            c if c.is_alphanumeric() || c == '_' || c == '$' => word.push(c),
+            _ => flush(&mut word, &mut words),
+        }
+        i += 1;
+    }
+    flush(&mut word, &mut words);
+    Some(words)
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
@@ -779,6 +951,7 @@ impl MigrationSpec {
         self.validate_replication()?;
         self.validate_switchover(now)?;
         self.validate_verify()?;
+        self.validate_parity()?;
         if let Some(dns) = &self.dns {
             let zone = dns.hosted_zone_id.trim_start_matches("/hostedzone/");
             check(
@@ -920,6 +1093,49 @@ impl MigrationSpec {
             "verify.maxTouchedRows",
             "must be at least 1",
         )
+    }
+
+    fn validate_parity(&self) -> Result<(), InvalidInput> {
+        check(
+            self.parity.ignore.len() <= MAX_PARITY_IGNORE,
+            "parity.ignore",
+            format!("holds at most {MAX_PARITY_IGNORE} patterns"),
+        )?;
+        for (i, pattern) in self.parity.ignore.iter().enumerate() {
+            check(
+                crate::parity::is_pattern(pattern),
+                format!("parity.ignore[{i}]"),
+                "must name a kind (variable, event, trigger, routine, view, timezone, account) or `*`, then `:` and a name with `*` or `?` wildcards, at most 256 characters",
+            )?;
+        }
+        let Some(smoke) = &self.smoke else {
+            return Ok(());
+        };
+        check(
+            (1..=MAX_SMOKE_TIMEOUT_SECONDS).contains(&smoke.timeout_seconds),
+            "smoke.timeoutSeconds",
+            format!("must be between 1 and {MAX_SMOKE_TIMEOUT_SECONDS}"),
+        )?;
+        check(
+            smoke.queries.len() <= MAX_SMOKE_QUERIES,
+            "smoke.queries",
+            format!("holds at most {MAX_SMOKE_QUERIES} queries"),
+        )?;
+        for (i, query) in smoke.queries.iter().enumerate() {
+            let field = format!("smoke.queries[{i}]");
+            check(
+                query.chars().count() <= MAX_SMOKE_QUERY_LENGTH,
+                &field,
+                format!("is longer than {MAX_SMOKE_QUERY_LENGTH} characters"),
+            )?;
+            if let Some(problem) = smoke_query_problem(query) {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("must be a single SELECT or WITH statement: it {problem}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_switchover(&self, now: OffsetDateTime) -> Result<(), InvalidInput> {
@@ -1481,6 +1697,71 @@ mod tests {
         assert_eq!(error.field, "sourceClusterId");
         assert!(MigrationSpec::from_json("[]").is_err());
         assert!(MigrationSpec::from_json(&format!("{} trailing", valid())).is_err());
+    }
+
+    #[test]
+    fn smoke_queries_must_be_one_select_or_with_statement() {
+        for ok in [
+            "SELECT 1",
+            "  select count(*) from shop.orders;  ",
+            "WITH t AS (SELECT 1 AS x) SELECT x FROM t",
+            "/* health */ SELECT 'a;b', \"c;d\", `e;f` -- trailing; comment",
+            "SELECT 'it''s' # comment; here",
+        ] {
+            assert_eq!(smoke_query_problem(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("DELETE FROM shop.orders", "starts with DELETE"),
+            (
+                "SELECT 1; DROP TABLE shop.orders",
+                "more than one statement",
+            ),
+            ("SELECT * INTO OUTFILE '/tmp/x' FROM shop.orders", "INTO"),
+            ("SELECT 1 INTO @x", "INTO"),
+            ("SELECT 'unterminated", "does not end"),
+            ("/* only a comment */", "is empty"),
+            ("CALL shop.purge(1)", "starts with CALL"),
+        ] {
+            let problem = smoke_query_problem(bad).unwrap_or_default();
+            assert!(problem.contains(why), "{bad}: {problem}");
+        }
+    }
+
+    #[test]
+    fn a_bad_smoke_query_or_ignore_pattern_is_refused_by_name() {
+        let mut spec = valid();
+        spec["smoke"] = json!({"queries": ["SELECT 1", "UPDATE shop.orders SET x = 1"]});
+        let error = parse_and_validate(&spec).unwrap_err();
+        assert_eq!(error.field, "smoke.queries[1]");
+        assert!(
+            error.reason.contains("starts with UPDATE"),
+            "{}",
+            error.reason
+        );
+        spec["smoke"] = json!({"queries": ["SELECT 1"], "timeoutSeconds": 0});
+        assert_eq!(
+            parse_and_validate(&spec).unwrap_err().field,
+            "smoke.timeoutSeconds"
+        );
+        spec["smoke"] = json!({"queries": ["SELECT 1"], "functionArn": "arn:x"});
+        assert_eq!(
+            parse_and_validate(&spec).unwrap_err().field,
+            "smoke.functionArn"
+        );
+        spec.as_object_mut().unwrap().remove("smoke");
+        spec["parity"] = json!({"ignore": ["variable:innodb_*", "innodb_*"]});
+        assert_eq!(
+            parse_and_validate(&spec).unwrap_err().field,
+            "parity.ignore[1]"
+        );
+        spec["parity"] = json!({"enabled": false, "ignore": ["*"]});
+        let parsed = parse_and_validate(&spec).unwrap();
+        assert!(!parsed.parity.enabled);
+        spec["parity"] = json!({"ignored": []});
+        assert_eq!(
+            parse_and_validate(&spec).unwrap_err().field,
+            "parity.ignored"
+        );
     }
 
     /// The committed schema is what editors validate against; regenerate with

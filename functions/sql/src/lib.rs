@@ -4,7 +4,8 @@
 //! - [`NativeReplication`]: [`Replication`](aurora_core::ports::Replication) by binlog
 //!   replication configured on the target with Aurora's `mysql.rds_*` procedures;
 //! - [`SqlVerifier`]: [`Verifier`](aurora_core::ports::Verifier) by row counts and
-//!   `CHECKSUM TABLE`, and accounts with their grants ([`accounts`]);
+//!   `CHECKSUM TABLE`, accounts with their grants ([`accounts`]), the settings the parity
+//!   check compares ([`server_settings`]) and smoke queries ([`smoke_query`]);
 //! - [`SqlChunkVerifier`]: [`ChunkVerifier`](aurora_core::ports::ChunkVerifier), the online
 //!   verification's chunk keys, per-chunk digests computed by the server, and the rows the
 //!   binlog shows written (also for [`WriterVerifier`]);
@@ -27,6 +28,7 @@ mod chunks;
 mod conn;
 mod credentials;
 mod fence;
+mod parity;
 mod prewarm;
 mod replication;
 mod retention;
@@ -48,6 +50,7 @@ pub use credentials::{
     DEFAULT_CONNECT_TIMEOUT,
 };
 pub use fence::{ApplicationSession, FixedWriters, SqlFence, WriterConnections, PROBE_USER};
+pub use parity::{server_settings, smoke_query, variable_excluded, EXCLUDED_VARIABLES};
 pub use prewarm::{top_statements, warm_instance, SqlCacheWarmer};
 pub use replication::{AuroraMajorVersion, NativeReplication, ENGINE};
 pub use retention::{

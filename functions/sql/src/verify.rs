@@ -16,7 +16,11 @@
 
 use async_trait::async_trait;
 use aurora_core::errors::{PortError, Resource};
-use aurora_core::ports::{Account, PortResult, TableDigest, Verifier, VerifyDepth};
+use std::time::Duration;
+
+use aurora_core::ports::{
+    Account, PortResult, ServerSettings, SmokeOutcome, TableDigest, Verifier, VerifyDepth,
+};
 use mysql_async::Value;
 
 use crate::conn::{cell, connect, quote_identifier, Session};
@@ -170,6 +174,14 @@ impl Verifier for SqlVerifier {
     async fn accounts(&self) -> PortResult<Vec<Account>> {
         crate::accounts::accounts(&self.settings).await
     }
+
+    async fn settings(&self) -> PortResult<ServerSettings> {
+        crate::parity::server_settings(&self.settings).await
+    }
+
+    async fn smoke_query(&self, sql: &str, timeout: Duration) -> PortResult<SmokeOutcome> {
+        crate::parity::smoke_query(&self.settings, sql, timeout).await
+    }
 }
 
 /// A [`SqlVerifier`] of one cluster's writer, logging in through `connections` at each call:
@@ -210,5 +222,13 @@ impl<C: WriterConnections> Verifier for WriterVerifier<C> {
 
     async fn accounts(&self) -> PortResult<Vec<Account>> {
         self.verifier().await?.accounts().await
+    }
+
+    async fn settings(&self) -> PortResult<ServerSettings> {
+        self.verifier().await?.settings().await
+    }
+
+    async fn smoke_query(&self, sql: &str, timeout: Duration) -> PortResult<SmokeOutcome> {
+        self.verifier().await?.smoke_query(sql, timeout).await
     }
 }

@@ -1,13 +1,16 @@
-//! Lambda handler of the `Verify`, `VerifyOnline` and `Prewarm` states: wiring only. The steps
-//! are `aurora_core::steps::verify` (under the fence), `aurora_core::steps::verify_online`
-//! (`{"action": "online", "document": …}`, before the switchover gate) and
-//! `aurora_core::steps::prewarm` (`{"action": "prewarm", …}`, `aurora_sql::SqlCacheWarmer`);
+//! Lambda handler of the `Verify`, `VerifyOnline`, `CheckParity` and `Prewarm` states: wiring
+//! only. The steps are `aurora_core::steps::verify` (under the fence),
+//! `aurora_core::steps::verify_online` (`{"action": "online", "document": …}`, before the
+//! switchover gate), `aurora_core::steps::parity` (`{"action": "parity", …}`, before the online
+//! pass) and `aurora_core::steps::prewarm` (`{"action": "prewarm", …}`,
+//! `aurora_sql::SqlCacheWarmer`, after it);
 //! clients are built once and reused while the function is warm.
 //!
 //! Each side is an `aurora_sql::WriterVerifier` over `aurora_aws::StateWriters`: the endpoints
 //! `$.restore` recorded and the secrets `$.replication` names (the source's user needs `SELECT`
 //! on the verified databases, and for `verify.mode: online` `REPLICATION SLAVE` and
-//! `REPLICATION CLIENT` to read the binlog, and the rights the fence's marker needs). Secrets
+//! `REPLICATION CLIENT` to read the binlog, and the rights the fence's marker needs; for the
+//! parity check, the privileges `aurora_sql::server_settings` lists). Secrets
 //! are fetched only when a side is read, so
 //! `verify.mode: off` touches nothing.
 //!
@@ -21,6 +24,7 @@ use std::sync::Arc;
 use aurora_core::parse_input;
 use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::state::RestoreOutput;
+use aurora_core::steps::parity::{self, ParityInput};
 use aurora_core::steps::prewarm::{self, PrewarmInput};
 use aurora_core::steps::verify::{self, VerifyInput};
 use aurora_core::steps::verify_online::{self, OnlineInput, OnlineSettings};
@@ -68,7 +72,8 @@ async fn main() -> Result<(), Error> {
             return to_json(prewarm::run(&input, &deps).await?);
         }
         let online = verify_online::is_online_request(&event.payload);
-        let document = if online {
+        let parity = parity::is_parity_request(&event.payload);
+        let document = if online || parity {
             event.payload.get("document").cloned().unwrap_or_default()
         } else {
             event.payload.clone()
@@ -88,6 +93,16 @@ async fn main() -> Result<(), Error> {
         ));
         let source = WriterVerifier::new(writers.clone(), source_id);
         let target = WriterVerifier::new(writers.clone(), target_id);
+        if parity {
+            let input: ParityInput = parse_input(event.payload)?;
+            let deps = parity::Deps {
+                source: &source,
+                target: &target,
+                clock: &SystemClock,
+            };
+            let output = parity::run(&input, &deps).await?;
+            return to_json(output);
+        }
         if online {
             let input: OnlineInput = parse_input(event.payload)?;
             let markers = SqlFence::new(writers);

@@ -255,6 +255,19 @@ fn verification(r: &DemoReport) -> String {
     )
 }
 
+/// What CheckParity compared and allowed.
+fn parity(r: &DemoReport) -> String {
+    match &r.parity {
+        None => "not checked".into(),
+        Some(p) if p.ignored.is_empty() => format!("{} settings and accounts equal", p.compared),
+        Some(p) => format!(
+            "{} settings and accounts compared; allowed by parity.ignore: {}",
+            p.compared,
+            p.ignored.join(", ")
+        ),
+    }
+}
+
 fn print_table(r: &DemoReport) {
     let mut rows: Vec<(String, String)> = vec![
         ("status".into(), r.status.clone()),
@@ -268,6 +281,7 @@ fn print_table(r: &DemoReport) {
         ("lostWrites".into(), r.lost_writes.to_string()),
         ("duplicateWrites".into(), r.duplicate_writes.to_string()),
         ("checksumsMatch".into(), verification(r)),
+        ("parity".into(), parity(r)),
         (
             "targetEncryptedAtRest".into(),
             format!(

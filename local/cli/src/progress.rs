@@ -136,9 +136,10 @@ pub(crate) fn phase_of_state(name: &str) -> Option<Phase> {
             &["approv", "window", "gate", "precheck", "ready"],
             Phase::Ready,
         ),
-        // The online verification and the pre-warm run while replicating, before the gate.
+        // The parity check, the online verification and the pre-warm run while replicating,
+        // before the gate.
         (
-            &["verifyonline", "onlineverif", "prewarm"],
+            &["checkparity", "verifyonline", "onlineverif", "prewarm"],
             Phase::Replicate,
         ),
         (

@@ -192,6 +192,9 @@ pub struct DemoReport {
     pub recheck_touched_rows: Option<u64>,
     /// `online`: the fenced re-check compared every table whole (too many rows written).
     pub recheck_full_comparison: bool,
+    /// CheckParity's result (`$.parity`), when the run got that far.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parity: Option<ParityReport>,
     pub target_encrypted_at_rest: bool,
     pub target_files_with_marker: Vec<String>,
     pub source_files_with_marker: usize,
@@ -231,6 +234,35 @@ pub struct DemoReport {
     /// Where the caller wrote the timeline (`demo --timeline`), if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline_file: Option<String>,
+}
+
+/// What CheckParity compared: settings and accounts, and the differences by name (those
+/// `parity.ignore` allowed, in a run that went on).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParityReport {
+    pub compared: u64,
+    pub differences: Vec<String>,
+    pub ignored: Vec<String>,
+}
+
+impl ParityReport {
+    fn from_output(parity: &Value) -> Option<Self> {
+        let names = |key: &str| -> Vec<String> {
+            parity
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.get("setting").and_then(Value::as_str).map(String::from))
+                .collect()
+        };
+        Some(Self {
+            compared: parity.get("compared")?.as_u64()?,
+            differences: names("differences"),
+            ignored: names("ignored"),
+        })
+    }
 }
 
 /// A finished demo: the report, the execution's history for the caller's views, and what the
@@ -450,6 +482,11 @@ fn report(
         .and_then(|o| o.get("verifyOnline"))
         .cloned()
         .unwrap_or(Value::Null);
+    let parity = run
+        .outcome
+        .output()
+        .and_then(|o| o.get("parity"))
+        .and_then(ParityReport::from_output);
     let verify_mode = verify
         .get("mode")
         .and_then(Value::as_str)
@@ -552,6 +589,7 @@ fn report(
             .pointer("/recheck/fullComparison")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        parity,
         target_encrypted_at_rest: encrypted,
         target_files_with_marker: target_files,
         source_files_with_marker: source_files,

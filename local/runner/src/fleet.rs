@@ -369,6 +369,18 @@ impl Verifier for Skewed {
     async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
         self.0.accounts().await
     }
+
+    async fn settings(&self) -> PortResult<aurora_core::ports::ServerSettings> {
+        self.0.settings().await
+    }
+
+    async fn smoke_query(
+        &self,
+        sql: &str,
+        timeout: std::time::Duration,
+    ) -> PortResult<aurora_core::ports::SmokeOutcome> {
+        self.0.smoke_query(sql, timeout).await
+    }
 }
 
 #[async_trait]

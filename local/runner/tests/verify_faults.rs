@@ -131,6 +131,9 @@ impl Verifier for Diverging {
     async fn accounts(&self) -> PortResult<Vec<Account>> {
         self.inner.accounts().await
     }
+    async fn settings(&self) -> PortResult<aurora_core::ports::ServerSettings> {
+        self.inner.settings().await
+    }
 }
 
 #[async_trait]

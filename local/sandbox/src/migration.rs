@@ -15,14 +15,20 @@ use aurora_core::binlog::BinlogPosition;
 use aurora_core::errors::{PortError, Resource};
 use aurora_core::ports::{
     CdcRequest, ChunkDigest, ChunkTable, ChunkVerifier, Key, KeyRange, KeyValue, PortResult,
-    Replication, ReplicationHandle, ReplicationStatus, TableDigest, TouchedRows, Verifier,
-    VerifyDepth,
+    Replication, ReplicationHandle, ReplicationStatus, ServerSettings, SmokeOutcome, TableDigest,
+    TouchedRows, Verifier, VerifyDepth,
 };
 use mysql_async::prelude::Queryable;
 
 use crate::error::{SandboxError, SandboxResult};
 use crate::sandbox::{Sandbox, REPLICATION_USER};
 use crate::{NoLagMetrics, SandboxKms, SandboxParameters, SandboxRetirement};
+
+/// Global variables [`Sandbox::tune_replica`] sets on a target while it replicates, in the form
+/// the parity check names them: the sandbox's stand-ins for how Aurora runs a replica, not the
+/// operator's configuration, so the sandbox's verifier leaves them out of the settings it reports
+/// (`aurora-sql` already leaves out `slave_*` and the encryption settings).
+pub const TUNED_REPLICA_VARIABLES: &[&str] = &["variable:innodb_flush_log_at_trx_commit"];
 
 /// The binlog retention a prepared source keeps: a week, as AWS recommends for migrations.
 pub const BINLOG_RETENTION_HOURS: u32 = 168;
@@ -258,6 +264,23 @@ impl Verifier for SandboxVerifier {
 
     async fn accounts(&self) -> PortResult<Vec<aurora_core::ports::Account>> {
         self.sandbox.verifier(&self.cluster_id)?.accounts().await
+    }
+
+    async fn settings(&self) -> PortResult<ServerSettings> {
+        let mut settings = self.sandbox.verifier(&self.cluster_id)?.settings().await?;
+        settings.retain(|name, _| !TUNED_REPLICA_VARIABLES.contains(&name.as_str()));
+        Ok(settings)
+    }
+
+    async fn smoke_query(
+        &self,
+        sql: &str,
+        timeout: std::time::Duration,
+    ) -> PortResult<SmokeOutcome> {
+        self.sandbox
+            .verifier(&self.cluster_id)?
+            .smoke_query(sql, timeout)
+            .await
     }
 }
 

@@ -18,7 +18,7 @@ use aurora_core::ports::{
     FenceSql, KmsKeys, LagMetrics, Replication, Sleeper, SourceLock, VerifySide, WriteFence,
 };
 use aurora_core::steps::{
-    binlog_position, cleanup, create_migration, dns_ttl, drain, fence_writes, poll_latency,
+    binlog_position, cleanup, create_migration, dns_ttl, drain, fence_writes, parity, poll_latency,
     preflight, prewarm, restore, snapshot, stop_migration, swap_dns, verify, verify_online,
 };
 use serde::de::DeserializeOwned;
@@ -246,7 +246,8 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
             drain::run(&i, &deps).await
         }))
     });
-    // One function serves the online pass and the fenced verification, as the verify Lambda does.
+    // One function serves the parity check, the online pass and the fenced verification, as the
+    // verify Lambda does.
     add("verify", |p, input| {
         if prewarm::is_prewarm_request(&input) {
             Box::pin(call(input, move |i: prewarm::PrewarmInput| async move {
@@ -255,6 +256,15 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                     clock: &*p.clock,
                 };
                 prewarm::run(&i, &deps).await
+            }))
+        } else if parity::is_parity_request(&input) {
+            Box::pin(call(input, move |i: parity::ParityInput| async move {
+                let deps = parity::Deps {
+                    source: &*p.source_verifier,
+                    target: &*p.target_verifier,
+                    clock: &*p.clock,
+                };
+                parity::run(&i, &deps).await
             }))
         } else if verify_online::is_online_request(&input) {
             Box::pin(call(

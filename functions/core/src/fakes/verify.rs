@@ -43,6 +43,12 @@ pub struct FakeVerifier {
     pub digests_computed: Mutex<u64>,
     /// A row rewritten before every `digest_range`: a source whose writes never stop.
     pub churn: Mutex<Option<(String, String, i64)>>,
+    /// What `settings` answers.
+    pub settings: Mutex<crate::ports::ServerSettings>,
+    /// Every `smoke_query` call, with its timeout.
+    pub smoke_queries: Mutex<Vec<(String, std::time::Duration)>>,
+    /// Smoke queries the server fails, with its message; the others return one row.
+    pub smoke_failures: Mutex<BTreeMap<String, String>>,
 }
 
 impl FakeVerifier {
@@ -108,6 +114,10 @@ impl FakeVerifier {
     pub fn fail_next(&self, error: PortError) {
         self.failures.push("table_digests", error);
     }
+
+    pub fn fail_settings(&self, error: PortError) {
+        self.failures.push("settings", error);
+    }
 }
 
 #[async_trait]
@@ -142,6 +152,23 @@ impl Verifier for FakeVerifier {
         let mut accounts = lock(&self.accounts).clone();
         accounts.sort();
         Ok(accounts)
+    }
+
+    async fn settings(&self) -> PortResult<crate::ports::ServerSettings> {
+        self.failures.take("settings")?;
+        Ok(lock(&self.settings).clone())
+    }
+
+    async fn smoke_query(
+        &self,
+        sql: &str,
+        timeout: std::time::Duration,
+    ) -> PortResult<crate::ports::SmokeOutcome> {
+        lock(&self.smoke_queries).push((sql.to_string(), timeout));
+        Ok(match lock(&self.smoke_failures).get(sql) {
+            Some(message) => crate::ports::SmokeOutcome::Failed(message.clone()),
+            None => crate::ports::SmokeOutcome::Rows(1),
+        })
     }
 }
 

@@ -1,5 +1,9 @@
 //! `Verifier`: per-table row counts and checksums of one database server, so the verify step can
-//! compare source and target at the drained position. One instance per side.
+//! compare source and target at the drained position; its accounts and comparable settings for
+//! the parity check; and the smoke queries run on the target. One instance per side.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -44,6 +48,21 @@ impl Account {
     }
 }
 
+/// A server's settings that should be the same on source and target, by name
+/// (`variable:sql_mode`, `event:db.name`, `trigger:db.name`, `routine:db.name`, `view:db.name`,
+/// `timezone:tables`) with a canonical value, sorted by name. Accounts are apart
+/// ([`Verifier::accounts`]).
+pub type ServerSettings = BTreeMap<String, String>;
+
+/// How a smoke query ended when the server ran it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmokeOutcome {
+    /// It returned this many rows.
+    Rows(u64),
+    /// The server refused or failed it (or it ran past its timeout), with the server's message.
+    Failed(String),
+}
+
 #[async_trait]
 pub trait Verifier: Send + Sync {
     /// Digests of every base table of `databases` (all user databases when empty), sorted by
@@ -59,6 +78,24 @@ pub trait Verifier: Send + Sync {
     async fn accounts(&self) -> PortResult<Vec<Account>> {
         Err(crate::errors::PortError::InvalidRequest(
             "this verifier cannot list database accounts".into(),
+        ))
+    }
+
+    /// The server's comparable settings. The default refuses, as [`Verifier::accounts`] does.
+    async fn settings(&self) -> PortResult<ServerSettings> {
+        Err(crate::errors::PortError::InvalidRequest(
+            "this verifier cannot read server settings".into(),
+        ))
+    }
+
+    /// Runs `sql` (one `SELECT`/`WITH` statement) in a read-only transaction, bounded by
+    /// `timeout`, and rolls back. `Err` only when it could not be run at all (no connection):
+    /// what the server said about the query itself is [`SmokeOutcome::Failed`]. The default
+    /// refuses.
+    async fn smoke_query(&self, sql: &str, timeout: Duration) -> PortResult<SmokeOutcome> {
+        let _ = (sql, timeout);
+        Err(crate::errors::PortError::InvalidRequest(
+            "this verifier cannot run smoke queries".into(),
         ))
     }
 }

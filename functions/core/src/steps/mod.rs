@@ -12,6 +12,7 @@ pub mod create_migration;
 pub mod dns_ttl;
 pub mod drain;
 pub mod fence_writes;
+pub mod parity;
 pub mod poll_latency;
 pub mod preflight;
 pub mod prewarm;

@@ -15,17 +15,20 @@
 //!
 //! Both sides are read concurrently. Tables are those of `verify.databases` (default every user
 //! database). A table missing on one side, or rows that differ, fail with
-//! `VerificationMismatch` naming the first few. The accounts of both servers and their grants
-//! are compared too ([`compare_accounts`]): binlog replication on Aurora MySQL 3 carries neither
-//! the `mysql` schema nor CREATE USER, GRANT or REVOKE, so an account changed during catch-up
-//! differs; each difference is named (`VerificationMismatch`). The whole comparison is bounded
-//! by `verify.timeoutSeconds` (`VerificationTimedOut`: the target is unverified, so the
-//! switchover does not happen).
+//! `VerificationMismatch` naming the first few. The parity check of CheckParity
+//! ([`crate::steps::parity::check`]) runs again: the accounts of both servers and their grants
+//! ([`compare_accounts`]; binlog replication on Aurora MySQL 3 carries neither the `mysql`
+//! schema nor CREATE USER, GRANT or REVOKE, so an account changed during catch-up differs) and,
+//! unless `parity.enabled` is false, the settings replication does not carry, so that a change
+//! made on the source after CheckParity is caught too; each difference `parity.ignore` does not
+//! allow is named (`ParityMismatch`). The whole comparison is bounded by
+//! `verify.timeoutSeconds` (`VerificationTimedOut`: the target is unverified, so the switchover
+//! does not happen).
 //!
-//! Input: the state document (`verify`, `verifyOnline`, optional `drain` for the position).
-//! Output: [`VerifyOutput`] at `$.verify`. Errors: `VerificationMismatch`,
-//! `VerificationTimedOut`, `InvalidInput` (drain not finished, online pass missing),
-//! `Transient`, `AccessDenied`.
+//! Input: the state document (`verify`, `parity`, `verifyOnline`, optional `drain` for the
+//! position). Output: [`VerifyOutput`] at `$.verify`. Errors: `VerificationMismatch`,
+//! `ParityMismatch`, `VerificationTimedOut`, `InvalidInput` (drain not finished, online pass
+//! missing), `Transient`, `AccessDenied`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -39,9 +42,10 @@ use crate::ports::{
     key_text, Account, ChunkDigest, ChunkTable, Clock, Key, KeyRange, Sleeper, TableDigest,
     VerifyDepth, VerifySide,
 };
-use crate::spec::{VerifyMode, VerifySpec};
+use crate::spec::{ParitySpec, VerifyMode, VerifySpec};
 use crate::steps::drain::{DrainOutput, DrainPositions};
 use crate::steps::fence_writes::FenceOutput;
+use crate::steps::parity::{self, ParityError};
 use crate::steps::verify_online::OnlineOutput;
 
 /// Verification is SQL only (credentials from Secrets Manager).
@@ -58,6 +62,9 @@ const KEYS_PER_BATCH: usize = 1_000;
 pub struct VerifyInput {
     #[serde(default)]
     pub verify: VerifySpec,
+    /// The parity check, run again under the fence.
+    #[serde(default)]
+    pub parity: ParitySpec,
     #[serde(default)]
     pub drain: Option<DrainOutput>,
     /// The fence, whose confirmed position ends the binlog the `online` re-check reads when
@@ -96,6 +103,9 @@ pub struct VerifyOutput {
     /// Accounts found equal (user, host, authentication and grants) on both sides.
     #[serde(default)]
     pub accounts_compared: usize,
+    /// Settings and accounts the parity check compared again.
+    #[serde(default)]
+    pub parity_compared: usize,
     /// `online`: what the fenced re-check read and compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recheck: Option<RecheckReport>,
@@ -143,12 +153,9 @@ pub enum VerifyError {
         named: String,
         mismatches: Vec<TableMismatch>,
     },
-    #[error("source and target accounts differ in {count}: {named}; binlog replication does not carry CREATE USER, GRANT or REVOKE: repeat the change on the target")]
-    AccountsDiffer {
-        count: usize,
-        named: String,
-        differences: Vec<AccountMismatch>,
-    },
+    /// The parity check under the fence: a setting or an account differs.
+    #[error(transparent)]
+    Parity(ParityError),
     #[error("verify.mode `online` re-checks what changed since the online pass, and the state document holds no finished pass ($.verifyOnline)")]
     NoOnlinePass,
     #[error("the state document holds neither the drained position nor the fence's: the online re-check needs the position writes stopped at")]
@@ -247,9 +254,8 @@ impl NamedError for VerifyError {
             VerifyError::NotDrained | VerifyError::NoOnlinePass | VerifyError::NoFencePosition => {
                 error_names::INVALID_INPUT
             }
-            VerifyError::Mismatch { .. } | VerifyError::AccountsDiffer { .. } => {
-                error_names::VERIFICATION_MISMATCH
-            }
+            VerifyError::Mismatch { .. } => error_names::VERIFICATION_MISMATCH,
+            VerifyError::Parity(error) => error.error_name(),
             VerifyError::TimedOut(_) => error_names::VERIFICATION_TIMED_OUT,
             VerifyError::NotCatchingUp { .. } => error_names::LAG_NOT_CONVERGING,
             VerifyError::Port { error, .. } => error.default_name(),
@@ -287,6 +293,7 @@ pub async fn run(input: &VerifyInput, deps: &Deps<'_>) -> Result<VerifyOutput, V
         position,
         elapsed_ms: 0,
         accounts_compared: 0,
+        parity_compared: 0,
         recheck: None,
     };
     if spec.mode == VerifyMode::Off {
@@ -298,39 +305,24 @@ pub async fn run(input: &VerifyInput, deps: &Deps<'_>) -> Result<VerifyOutput, V
     let both = async {
         tokio::join!(
             compare_data(input, source, target),
-            source.accounts(),
-            target.accounts()
+            parity::check(source, target, &input.parity)
         )
     };
     let timeout = sleeper.sleep(Duration::from_secs(u64::from(spec.timeout_seconds)));
-    let (compared, source_accounts, target_accounts) = tokio::select! {
+    let (compared, parity) = tokio::select! {
         biased;
         read = both => read,
         () = timeout => return Err(VerifyError::TimedOut(spec.timeout_seconds)),
     };
     let compared = compared?;
-    let source_accounts = source_accounts.map_err(side("source"))?;
-    let target_accounts = target_accounts.map_err(side("target"))?;
-    let differences = compare_accounts(&source_accounts, &target_accounts);
-    if !differences.is_empty() {
-        let named = differences
-            .iter()
-            .take(NAMED_IN_ERROR)
-            .map(|d| format!("{} ({})", d.account, d.reason))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(VerifyError::AccountsDiffer {
-            count: differences.len(),
-            named,
-            differences,
-        });
-    }
+    let parity = parity.map_err(VerifyError::Parity)?;
     output.skipped = false;
     output.verified = true;
     output.tables_compared = compared.tables;
     output.rows_compared = compared.rows;
     output.recheck = compared.recheck;
-    output.accounts_compared = source_accounts.len();
+    output.accounts_compared = parity.accounts;
+    output.parity_compared = parity.comparison.compared;
     output.elapsed_ms = u64::try_from((clock.now() - started).whole_milliseconds()).unwrap_or(0);
     Ok(output)
 }
@@ -773,16 +765,60 @@ mod tests {
         let error = run(&input("checksums"), &source, &target, &clock, &clock)
             .await
             .unwrap_err();
-        assert_eq!(error.error_name(), "VerificationMismatch");
+        assert_eq!(error.error_name(), "ParityMismatch");
         let text = error.to_string();
         for named in [
-            "'etl'@'%' (grants)",
-            "'ops'@'%' (authentication)",
-            "'reporting'@'%' (missing on target)",
+            "account:'etl'@'%' (source: GRANT SELECT, INSERT ON `shop`.* TO `etl`@`%`, target: GRANT SELECT ON `shop`.* TO `etl`@`%`)",
+            "account:'ops'@'%' (source: a credential (not shown)",
+            "account:'reporting'@'%' (source: exists, target: missing)",
+            "repeat the change on the target",
         ] {
             assert!(text.contains(named), "{named} not in {text}");
         }
         assert!(!text.contains("'app'@'%'"), "{text}");
+        assert!(!text.contains("new") && !text.contains("old"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_setting_changed_after_check_parity_is_caught_under_the_fence() {
+        let source = FakeVerifier::with(TABLES);
+        let target = FakeVerifier::with(TABLES);
+        for v in [&source, &target] {
+            v.settings
+                .lock()
+                .unwrap()
+                .insert("variable:sql_mode".into(), "STRICT_TRANS_TABLES".into());
+        }
+        let clock = FakeClock::default();
+        let out = run(&input("counts"), &source, &target, &clock, &clock)
+            .await
+            .unwrap();
+        assert_eq!(out.parity_compared, 2);
+        source
+            .settings
+            .lock()
+            .unwrap()
+            .insert("variable:sql_mode".into(), "".into());
+        let error = run(&input("counts"), &source, &target, &clock, &clock)
+            .await
+            .unwrap_err();
+        assert_eq!(error.error_name(), "ParityMismatch");
+        assert!(
+            error
+                .to_string()
+                .contains("variable:sql_mode (source: , target: STRICT_TRANS_TABLES)"),
+            "{error}"
+        );
+        // Allowed by name, and skipped altogether when parity is off (the accounts still count).
+        let mut allowed = input("counts");
+        allowed.parity.ignore = vec!["variable:sql_*".into()];
+        run(&allowed, &source, &target, &clock, &clock)
+            .await
+            .unwrap();
+        let mut off = input("counts");
+        off.parity.enabled = false;
+        let out = run(&off, &source, &target, &clock, &clock).await.unwrap();
+        assert_eq!(out.parity_compared, 1);
     }
 
     #[tokio::test]

@@ -90,6 +90,7 @@ fn the_pipeline_states_show_the_phases_an_operator_expects() {
         ("PollLatency", Some(Phase::Replicate)),
         ("CaughtUp", None),
         ("WaitForCatchUp", None),
+        ("CheckParity", Some(Phase::Replicate)),
         ("VerifyOnline", Some(Phase::Replicate)),
         ("OnlineVerified", Some(Phase::Replicate)),
         ("WaitForOnlineVerify", Some(Phase::Replicate)),
