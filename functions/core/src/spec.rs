@@ -64,6 +64,8 @@ pub mod patterns {
         "^(\\*.*|(variable|event|trigger|routine|view|timezone|account)([:*].*)?)$";
     /// The shape of a smoke query: it starts with `SELECT` or `WITH` (after blanks); the rest
     /// (one statement, no `INTO`) is checked by `validate` only.
+    /// `prewarm.tables`: `database.table`.
+    pub const QUALIFIED_TABLE: &str = r"^[^.]+\.[^.]+$";
     pub const SMOKE_QUERY: &str =
         "^[ \\t\\r\\n(]*([Ss][Ee][Ll][Ee][Cc][Tt]|[Ww][Ii][Tt][Hh])([^A-Za-z0-9_$]|$)";
 
@@ -604,6 +606,7 @@ pub struct PrewarmSpec {
     pub top_statements: u32,
     /// Tables (`database.table`) whose primary key is read in full on every instance.
     #[serde(default)]
+    #[schemars(inner(pattern(patterns::QUALIFIED_TABLE)))]
     pub tables: Vec<String>,
     /// The whole pre-warm, every instance, stops after this; what did not run is reported.
     #[serde(default = "default_prewarm_seconds")]
