@@ -1449,9 +1449,17 @@ async fn derived(deployment: Deployment) -> BTreeMap<&'static str, BTreeSet<Auth
     build_native(&engines).await;
     by_function.insert("DrainFunction", clients.authorised());
 
-    // Verify: both secrets.
+    // Verify: both secrets; CheckParity: both clusters and their instances (the target's with
+    // the `-enc` fallback name, outside the prefix).
     secrets.secret_string(SECRET_ARN).await.unwrap();
     secrets.secret_string(TARGET_SECRET_ARN).await.unwrap();
+    clusters.describe_cluster(SOURCE).await.unwrap();
+    clusters.describe_cluster(TARGET).await.unwrap();
+    clusters.describe_instance(SOURCE_INSTANCE).await.unwrap();
+    clusters
+        .describe_instance(&format!("{SOURCE_INSTANCE}-enc"))
+        .await
+        .unwrap();
     by_function.insert("VerifyFunction", clients.authorised());
 
     // SwapDns (and the TTL actions, which make the same calls): the lock checked, the record

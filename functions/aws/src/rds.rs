@@ -640,6 +640,12 @@ mod tests {
                         .performance_insights_enabled(true)
                         .performance_insights_retention_period(7)
                         .monitoring_interval(60)
+                        .endpoint(
+                            rds::Endpoint::builder()
+                                .address("orders-1.abc123.eu-west-1.rds.amazonaws.com")
+                                .port(3306)
+                                .build(),
+                        )
                         .build(),
                 )
                 .build()
@@ -651,6 +657,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(instance.class, "db.r6g.large");
+        assert_eq!(
+            instance.endpoint.as_deref(),
+            Some("orders-1.abc123.eu-west-1.rds.amazonaws.com")
+        );
         assert_eq!(instance.promotion_tier, Some(1));
         assert_eq!(instance.parameter_group.as_deref(), Some("orders-inst"));
         assert_eq!(instance.cluster_id.as_deref(), Some("orders"));

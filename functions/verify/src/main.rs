@@ -52,6 +52,7 @@ async fn main() -> Result<(), Error> {
     let config = aurora_aws::load_config().await;
     let secrets = aurora_aws::SecretsManagerSecrets::new(&config);
     let tls = aurora_aws::rds_ca::ca_bundle_tls_from_env();
+    let clusters = aurora_aws::RdsClusters::new(&config);
     let warmer = tls
         .clone()
         .map(|tls| SqlCacheWarmer::new(Arc::new(secrets.clone()), tls));
@@ -98,6 +99,7 @@ async fn main() -> Result<(), Error> {
             let deps = parity::Deps {
                 source: &source,
                 target: &target,
+                clusters: Some(&clusters),
                 clock: &SystemClock,
             };
             let output = parity::run(&input, &deps).await?;

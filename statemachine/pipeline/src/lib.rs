@@ -262,6 +262,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                 let deps = parity::Deps {
                     source: &*p.source_verifier,
                     target: &*p.target_verifier,
+                    clusters: Some(&*p.clusters),
                     clock: &*p.clock,
                 };
                 parity::run(&i, &deps).await

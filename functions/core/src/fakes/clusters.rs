@@ -355,6 +355,20 @@ impl Clusters for FakeClusters {
                         .into(),
                 ),
                 port: request.port,
+                // What RestoreDBClusterFromSnapshot is given is what the cluster then has.
+                db_subnet_group: request.db_subnet_group.clone(),
+                vpc_security_group_ids: request.vpc_security_group_ids.clone(),
+                cluster_parameter_group: request.cluster_parameter_group.clone(),
+                iam_database_authentication: request.iam_database_authentication,
+                enabled_cloudwatch_logs_exports: request.enabled_cloudwatch_logs_exports.clone(),
+                deletion_protection: request.deletion_protection,
+                copy_tags_to_snapshot: request.copy_tags_to_snapshot,
+                extras: crate::ports::ClusterExtras {
+                    serverless_v2_scaling: request.serverless_v2_scaling,
+                    storage_type: request.storage_type.clone(),
+                    network_type: request.network_type.clone(),
+                    ..Default::default()
+                },
                 tags: request.tags.clone(),
                 endpoint: Some(format!("{id}.cluster-abc.eu-west-1.rds.amazonaws.com")),
                 created_at: Some(EPOCH),
@@ -398,7 +412,14 @@ impl Clusters for FakeClusters {
                 status: "creating".into(),
                 promotion_tier: request.promotion_tier,
                 parameter_group: request.parameter_group.clone(),
+                availability_zone: request.availability_zone.clone(),
+                publicly_accessible: request.publicly_accessible,
                 storage_encrypted: true,
+                extras: crate::ports::InstanceExtras {
+                    ca_certificate: request.ca_certificate.clone(),
+                    performance_insights: request.performance_insights.clone(),
+                    monitoring_interval: 0,
+                },
                 ..Instance::default()
             },
         );

@@ -30,10 +30,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error_names;
+use crate::errors::Resource;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
-use crate::parity::{compare, Comparison, Difference};
-use crate::ports::{Clock, PortResult, ServerSettings, SmokeOutcome, Verifier};
+use crate::parity::{compare, control_plane_settings, Comparison, Difference};
+use crate::ports::{Clock, Clusters, PortResult, ServerSettings, SmokeOutcome, Verifier};
 use crate::spec::{ParitySpec, SmokeSpec};
+use crate::state::RestoreOutput;
 
 /// The `action` that asks the verify function for the parity check.
 pub const PARITY_ACTION: &str = "parity";
@@ -63,6 +65,16 @@ pub struct ParityDocument {
     pub parity: ParitySpec,
     #[serde(default)]
     pub smoke: Option<SmokeSpec>,
+    /// The two clusters and the target's instances with the source instance each stands for,
+    /// for the control plane's settings.
+    #[serde(default)]
+    pub source_cluster_id: Option<String>,
+    #[serde(default)]
+    pub target_cluster_id: Option<String>,
+    #[serde(default)]
+    pub instance_class: Option<String>,
+    #[serde(default)]
+    pub restore: Option<RestoreOutput>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,10 +166,12 @@ impl NamedError for ParityError {
 
 impl_diagnostic!(ParityError);
 
-/// What CheckParity runs over: the two sides (smoke queries run on `target`).
+/// What CheckParity runs over: the two sides (smoke queries run on `target`), and the control
+/// plane (`None`: its settings are not compared, and the output says so).
 pub struct Deps<'a> {
     pub source: &'a dyn Verifier,
     pub target: &'a dyn Verifier,
+    pub clusters: Option<&'a dyn Clusters>,
     pub clock: &'a dyn Clock,
 }
 
@@ -179,6 +193,7 @@ pub async fn check(
     source: &dyn Verifier,
     target: &dyn Verifier,
     spec: &ParitySpec,
+    control_plane: (ServerSettings, ServerSettings),
 ) -> Result<Checked, ParityError> {
     let (ss, ts, sa, ta) = tokio::join!(
         settings(source, spec.enabled),
@@ -186,8 +201,10 @@ pub async fn check(
         source.accounts(),
         target.accounts()
     );
-    let (ss, sa) = (ss.map_err(side("source"))?, sa.map_err(side("source"))?);
-    let (ts, ta) = (ts.map_err(side("target"))?, ta.map_err(side("target"))?);
+    let (mut ss, sa) = (ss.map_err(side("source"))?, sa.map_err(side("source"))?);
+    let (mut ts, ta) = (ts.map_err(side("target"))?, ta.map_err(side("target"))?);
+    ss.extend(control_plane.0);
+    ts.extend(control_plane.1);
     let comparison = compare(&ss, &ts, &sa, &ta, &spec.ignore);
     if !comparison.differences.is_empty() {
         return Err(ParityError::differ(comparison.differences));
@@ -228,14 +245,72 @@ async fn smoke(target: &dyn Verifier, spec: &SmokeSpec) -> Result<SmokeReport, P
     })
 }
 
+/// Both clusters' control-plane settings ([`control_plane_settings`]), each target instance
+/// named after the source instance Restore created it for.
+async fn control_plane(
+    document: &ParityDocument,
+    clusters: &dyn Clusters,
+) -> Result<(ServerSettings, ServerSettings), ParityError> {
+    let (Some(source_id), Some(target_id), Some(restore)) = (
+        &document.source_cluster_id,
+        &document.target_cluster_id,
+        &document.restore,
+    ) else {
+        return Ok(Default::default());
+    };
+    let describe = |id: &str, which: &'static str| {
+        let id = id.to_string();
+        async move {
+            clusters
+                .describe_cluster(&id)
+                .await
+                .map_err(side(which))?
+                .ok_or_else(|| ParityError::Port {
+                    side: which,
+                    error: PortError::NotFound {
+                        resource: Resource::Cluster,
+                        message: id,
+                    },
+                })
+        }
+    };
+    let (source, target) = (
+        describe(source_id, "source").await?,
+        describe(target_id, "target").await?,
+    );
+    let mut source_instances = Vec::new();
+    let mut target_instances = Vec::new();
+    for pair in &restore.instances {
+        for (id, which, into) in [
+            (&pair.source_instance_id, "source", &mut source_instances),
+            (&pair.instance_id, "target", &mut target_instances),
+        ] {
+            if let Some(instance) = clusters.describe_instance(id).await.map_err(side(which))? {
+                into.push((pair.source_instance_id.clone(), instance));
+            }
+        }
+    }
+    let compare_class = document.instance_class.is_none();
+    Ok((
+        control_plane_settings(&source, &source_instances, compare_class),
+        control_plane_settings(&target, &target_instances, compare_class),
+    ))
+}
+
 pub async fn run(input: &ParityInput, deps: &Deps<'_>) -> Result<ParityOutput, ParityError> {
     let started = deps.clock.now();
     let document = &input.document;
     let spec = &document.parity;
     let (skipped, comparison) = if spec.enabled {
+        let control_plane = match deps.clusters {
+            Some(clusters) => control_plane(document, clusters).await?,
+            None => Default::default(),
+        };
         (
             false,
-            check(deps.source, deps.target, spec).await?.comparison,
+            check(deps.source, deps.target, spec, control_plane)
+                .await?
+                .comparison,
         )
     } else {
         (true, Comparison::default())
@@ -278,6 +353,7 @@ mod tests {
         let deps = Deps {
             source,
             target,
+            clusters: None,
             clock: &clock,
         };
         super::run(input, &deps).await

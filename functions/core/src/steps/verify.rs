@@ -48,8 +48,14 @@ use crate::steps::fence_writes::FenceOutput;
 use crate::steps::parity::{self, ParityError};
 use crate::steps::verify_online::OnlineOutput;
 
-/// Verification is SQL only (credentials from Secrets Manager).
-pub const IAM_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue", "kms:Decrypt"];
+/// Verification, the online pass and the pre-warm are SQL only (credentials from Secrets
+/// Manager); CheckParity also describes both clusters and their instances.
+pub const IAM_ACTIONS: &[&str] = &[
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBInstances",
+    "secretsmanager:GetSecretValue",
+    "kms:Decrypt",
+];
 
 /// How many differing tables the error message names.
 const NAMED_IN_ERROR: usize = 5;
@@ -305,7 +311,7 @@ pub async fn run(input: &VerifyInput, deps: &Deps<'_>) -> Result<VerifyOutput, V
     let both = async {
         tokio::join!(
             compare_data(input, source, target),
-            parity::check(source, target, &input.parity)
+            parity::check(source, target, &input.parity, Default::default())
         )
     };
     let timeout = sleeper.sleep(Duration::from_secs(u64::from(spec.timeout_seconds)));
