@@ -212,6 +212,8 @@ pub(crate) struct Progress {
     pub lag_history: Vec<Option<f64>>,
     /// The online verification's last report: rows verified and rows per second.
     pub online_verified: Option<(u64, u64)>,
+    /// CheckParity's report: settings compared, and differences `parity.ignore` allowed.
+    pub parity: Option<(u64, u64)>,
     pub status: ExecutionStatus,
     /// The execution's output once it succeeded.
     pub output: Option<Value>,
@@ -249,6 +251,7 @@ impl Progress {
             lag_seconds: None,
             lag_history: Vec::new(),
             online_verified: None,
+            parity: None,
             status: ExecutionStatus::Running,
             output: None,
             state_transitions: 0,
@@ -330,6 +333,9 @@ impl Progress {
                 self.close_approval(event.previous_event_id);
                 if let Some(verified) = reported_online_verification(event) {
                     self.online_verified = Some(verified);
+                }
+                if let Some(parity) = reported_parity(event) {
+                    self.parity = Some(parity);
                 }
                 if let Some(lag) = reported_lag(event) {
                     self.lag_seconds = lag;
@@ -490,6 +496,13 @@ impl Progress {
             }
             parts.push(part);
         }
+        if let Some((compared, allowed)) = self.parity {
+            if matches!(self.phase, Some(Phase::Replicate | Phase::Ready)) {
+                parts.push(format!(
+                    "parity: {compared} settings compared, {allowed} differences allowed"
+                ));
+            }
+        }
         if let Some((rows, rate)) = self.online_verified {
             if self.phase == Some(Phase::Replicate) {
                 parts.push(format!("{rows} rows verified online ({rate} rows/s)"));
@@ -593,6 +606,18 @@ fn reported_online_verification(event: &Event) -> Option<(u64, u64)> {
     Some((
         body.get("rowsVerified")?.as_u64()?,
         body.get("rowsPerSecond")?.as_u64()?,
+    ))
+}
+
+/// `compared` and `ignoredCount` of a CheckParity output (it alone reports `ignoredCount`).
+fn reported_parity(event: &Event) -> Option<(u64, u64)> {
+    let output = event
+        .str_field("output")
+        .and_then(|text| serde_json::from_str::<Value>(text).ok())?;
+    let body = output.get("Payload").unwrap_or(&output);
+    Some((
+        body.get("compared")?.as_u64()?,
+        body.get("ignoredCount")?.as_u64()?,
     ))
 }
 

@@ -397,6 +397,26 @@ fn the_online_verification_shows_rows_verified_and_the_rate_until_the_gate() {
 }
 
 #[test]
+fn the_parity_report_shows_until_the_switchover() {
+    let mut progress = Progress::new();
+    progress.apply(&entered(1, "Task", "CheckParity"));
+    progress.apply(&event(
+        2,
+        "TaskSucceeded",
+        json!({"output": r#"{"enabled": true, "ignore": ["variable:x"], "compared": 612, "differences": [], "ignored": [], "ignoredCount": 1, "elapsedMs": 80}"#}),
+    ));
+    let line = progress.status_line();
+    assert!(
+        line.contains("parity: 612 settings compared, 1 differences allowed"),
+        "{line}"
+    );
+    progress.apply(&entered(3, "Task", "AwaitApproval"));
+    assert!(progress.status_line().contains("parity: 612"));
+    progress.apply(&entered(4, "Task", "FenceWrites"));
+    assert!(!progress.status_line().contains("parity"));
+}
+
+#[test]
 fn while_catching_up_the_status_line_shows_the_lag_trend() {
     let mut progress = Progress::new();
     progress.apply(&entered(1, "Task", "PollLatency"));
