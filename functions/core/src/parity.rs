@@ -189,6 +189,111 @@ fn account_differences(source: &[Account], target: &[Account]) -> Vec<Difference
         .collect()
 }
 
+/// The settings of a cluster and its instances that Restore carries over from the source
+/// (`cluster:<setting>`, `instance:<source instance>:<setting>`), for comparing the source
+/// with the target through the control plane: a security group, a tag or a log export changed
+/// on the source during the catch-up would otherwise go unnoticed. `instances` pairs each
+/// instance with the id of the source instance it stands for (itself, on the source), so both
+/// sides name an instance alike. The instance class is left out when the spec sets one for the
+/// target (`instanceClass`); the cluster parameter group's name (the target has a copy) and the
+/// encryption (the point of the run) always are, as are `aws:` tags and aurora-encrypt's own.
+pub fn control_plane_settings(
+    cluster: &Cluster,
+    instances: &[(String, Instance)],
+    compare_class: bool,
+) -> ServerSettings {
+    let mut settings = ServerSettings::new();
+    let mut put = |name: String, value: String| {
+        settings.insert(name, value);
+    };
+    let list = |values: &[String]| {
+        let mut sorted = values.to_vec();
+        sorted.sort();
+        sorted.join(",")
+    };
+    put("cluster:port".into(), format!("{:?}", cluster.port));
+    put(
+        "cluster:dbSubnetGroup".into(),
+        cluster.db_subnet_group.clone().unwrap_or_default(),
+    );
+    put(
+        "cluster:vpcSecurityGroups".into(),
+        list(&cluster.vpc_security_group_ids),
+    );
+    put(
+        "cluster:iamDatabaseAuthentication".into(),
+        cluster.iam_database_authentication.to_string(),
+    );
+    put(
+        "cluster:cloudwatchLogsExports".into(),
+        list(&cluster.enabled_cloudwatch_logs_exports),
+    );
+    put(
+        "cluster:deletionProtection".into(),
+        cluster.deletion_protection.to_string(),
+    );
+    put(
+        "cluster:copyTagsToSnapshot".into(),
+        cluster.copy_tags_to_snapshot.to_string(),
+    );
+    put(
+        "cluster:serverlessV2Scaling".into(),
+        cluster
+            .extras
+            .serverless_v2_scaling
+            .map(|s| format!("{}-{} ACU", s.min_capacity, s.max_capacity))
+            .unwrap_or_default(),
+    );
+    put(
+        "cluster:storageType".into(),
+        cluster.extras.storage_type.clone().unwrap_or_default(),
+    );
+    put(
+        "cluster:networkType".into(),
+        cluster.extras.network_type.clone().unwrap_or_default(),
+    );
+    for tag in &cluster.tags {
+        if tag.key.starts_with("aws:")
+            || tag.key == crate::naming::OWNER_TAG
+            || tag.key == crate::naming::EXECUTION_TAG
+        {
+            continue;
+        }
+        put(format!("cluster:tag:{}", tag.key), tag.value.clone());
+    }
+    for (name, instance) in instances {
+        let mut field = |setting: &str, value: String| {
+            put(format!("instance:{name}:{setting}"), value);
+        };
+        if compare_class {
+            field("class", instance.class.clone());
+        }
+        field("promotionTier", format!("{:?}", instance.promotion_tier));
+        field(
+            "parameterGroup",
+            instance.parameter_group.clone().unwrap_or_default(),
+        );
+        field(
+            "publiclyAccessible",
+            instance.publicly_accessible.to_string(),
+        );
+        field(
+            "caCertificate",
+            instance.extras.ca_certificate.clone().unwrap_or_default(),
+        );
+        field(
+            "performanceInsights",
+            instance
+                .extras
+                .performance_insights
+                .as_ref()
+                .map(|p| format!("on, {:?} days", p.retention_days))
+                .unwrap_or_else(|| "off".into()),
+        );
+    }
+    settings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,109 +541,4 @@ mod tests {
             MAX_VALUE_CHARS + 1
         );
     }
-}
-
-/// The settings of a cluster and its instances that Restore carries over from the source
-/// (`cluster:<setting>`, `instance:<source instance>:<setting>`), for comparing the source
-/// with the target through the control plane: a security group, a tag or a log export changed
-/// on the source during the catch-up would otherwise go unnoticed. `instances` pairs each
-/// instance with the id of the source instance it stands for (itself, on the source), so both
-/// sides name an instance alike. The instance class is left out when the spec sets one for the
-/// target (`instanceClass`); the cluster parameter group's name (the target has a copy) and the
-/// encryption (the point of the run) always are, as are `aws:` tags and aurora-encrypt's own.
-pub fn control_plane_settings(
-    cluster: &Cluster,
-    instances: &[(String, Instance)],
-    compare_class: bool,
-) -> ServerSettings {
-    let mut settings = ServerSettings::new();
-    let mut put = |name: String, value: String| {
-        settings.insert(name, value);
-    };
-    let list = |values: &[String]| {
-        let mut sorted = values.to_vec();
-        sorted.sort();
-        sorted.join(",")
-    };
-    put("cluster:port".into(), format!("{:?}", cluster.port));
-    put(
-        "cluster:dbSubnetGroup".into(),
-        cluster.db_subnet_group.clone().unwrap_or_default(),
-    );
-    put(
-        "cluster:vpcSecurityGroups".into(),
-        list(&cluster.vpc_security_group_ids),
-    );
-    put(
-        "cluster:iamDatabaseAuthentication".into(),
-        cluster.iam_database_authentication.to_string(),
-    );
-    put(
-        "cluster:cloudwatchLogsExports".into(),
-        list(&cluster.enabled_cloudwatch_logs_exports),
-    );
-    put(
-        "cluster:deletionProtection".into(),
-        cluster.deletion_protection.to_string(),
-    );
-    put(
-        "cluster:copyTagsToSnapshot".into(),
-        cluster.copy_tags_to_snapshot.to_string(),
-    );
-    put(
-        "cluster:serverlessV2Scaling".into(),
-        cluster
-            .extras
-            .serverless_v2_scaling
-            .map(|s| format!("{}-{} ACU", s.min_capacity, s.max_capacity))
-            .unwrap_or_default(),
-    );
-    put(
-        "cluster:storageType".into(),
-        cluster.extras.storage_type.clone().unwrap_or_default(),
-    );
-    put(
-        "cluster:networkType".into(),
-        cluster.extras.network_type.clone().unwrap_or_default(),
-    );
-    for tag in &cluster.tags {
-        if tag.key.starts_with("aws:")
-            || tag.key == crate::naming::OWNER_TAG
-            || tag.key == crate::naming::EXECUTION_TAG
-        {
-            continue;
-        }
-        put(format!("cluster:tag:{}", tag.key), tag.value.clone());
-    }
-    for (name, instance) in instances {
-        let mut field = |setting: &str, value: String| {
-            put(format!("instance:{name}:{setting}"), value);
-        };
-        if compare_class {
-            field("class", instance.class.clone());
-        }
-        field("promotionTier", format!("{:?}", instance.promotion_tier));
-        field(
-            "parameterGroup",
-            instance.parameter_group.clone().unwrap_or_default(),
-        );
-        field(
-            "publiclyAccessible",
-            instance.publicly_accessible.to_string(),
-        );
-        field(
-            "caCertificate",
-            instance.extras.ca_certificate.clone().unwrap_or_default(),
-        );
-        field(
-            "performanceInsights",
-            instance
-                .extras
-                .performance_insights
-                .as_ref()
-                .map(|p| format!("on, {:?} days", p.retention_days))
-                .unwrap_or_else(|| "off".into()),
-        );
-    }
-    settings
 }

@@ -265,7 +265,7 @@ async fn control_plane(
                 .describe_cluster(&id)
                 .await
                 .map_err(side(which))?
-                .ok_or_else(|| ParityError::Port {
+                .ok_or(ParityError::Port {
                     side: which,
                     error: PortError::NotFound {
                         resource: Resource::Cluster,
