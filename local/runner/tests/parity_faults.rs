@@ -11,22 +11,17 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use asl_engine::{Outcome, Status};
+use asl_engine::Status;
 use async_trait::async_trait;
-use aurora_core::binlog::BinlogPosition;
-use aurora_core::ports::{
-    Account, ChunkDigest, ChunkTable, ChunkVerifier, Key, KeyRange, KeyValue, PortResult,
-    ServerSettings, SmokeOutcome, TableDigest, TouchedRows, Verifier, VerifyDepth, VerifySide,
-};
 use aurora_local::demo::{self, SOURCE, TARGET};
 use aurora_local::writers::{self, WriteLoad, WriteLoadConfig};
-use aurora_local::{runner, sandbox_ports, SandboxPortSettings};
-use aurora_pipeline::{Notifications, Ports};
+use aurora_local::{sandbox_ports, SandboxPortSettings};
+use aurora_pipeline::Ports;
 use aurora_sandbox::Sandbox;
-use mysql_async::prelude::Queryable;
 use serde_json::{json, Value};
+
+use common::{Call, Hook, Hooked};
 
 const TIME_SCALE: f64 = 0.01;
 const ROWS: u64 = 200;
@@ -61,27 +56,11 @@ fn spec() -> Value {
     spec
 }
 
-async fn run(ports: Ports, spec: Value) -> Outcome {
-    runner::engine(ports, Notifications::default(), TIME_SCALE)
-        .unwrap()
-        .start(spec)
-        .wait()
-        .await
-}
-
-fn failure(outcome: &Outcome) -> (String, String) {
-    match &outcome.status {
-        Status::Failed { error, cause } => (error.clone(), cause.clone().unwrap_or_default()),
-        other => panic!("expected a rolled-back execution, got {other:?}"),
-    }
-}
-
-/// The source's verification side, which runs `sql` on the source (outside its binlog) once,
-/// as its settings or accounts are read for the `after`-th time and later: a change made during
-/// catch-up (`after` 1: as CheckParity reads), or after CheckParity (3: as the fenced Verify
-/// reads, CheckParity having read each once).
+/// Runs `sql` on the source (outside its binlog) once, as its settings or accounts are read for
+/// the `after`-th time and later: a change made during catch-up (`after` 1: as CheckParity
+/// reads), or after CheckParity (3: as the fenced Verify reads, CheckParity having read each
+/// once).
 struct ChangedDuringCatchUp {
-    inner: Arc<dyn VerifySide>,
     sandbox: Sandbox,
     sql: Vec<&'static str>,
     after: usize,
@@ -89,77 +68,21 @@ struct ChangedDuringCatchUp {
     done: tokio::sync::Mutex<bool>,
 }
 
-impl ChangedDuringCatchUp {
-    async fn change(&self) {
+#[async_trait]
+impl Hook for ChangedDuringCatchUp {
+    async fn before(&self, call: Call) {
+        if !matches!(call, Call::Accounts | Call::Settings) {
+            return;
+        }
         let read = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         let mut done = self.done.lock().await;
         if *done || read < self.after {
             return;
         }
-        let mut conn = self.sandbox.admin_conn(SOURCE).await.unwrap();
-        conn.query_drop("SET SESSION sql_log_bin = 0")
-            .await
-            .unwrap();
         for sql in &self.sql {
-            conn.query_drop(*sql).await.unwrap();
+            common::behind_replication(&self.sandbox, SOURCE, sql).await;
         }
-        conn.disconnect().await.unwrap();
         *done = true;
-    }
-}
-
-#[async_trait]
-impl Verifier for ChangedDuringCatchUp {
-    async fn table_digests(
-        &self,
-        databases: &[String],
-        depth: VerifyDepth,
-    ) -> PortResult<Vec<TableDigest>> {
-        self.inner.table_digests(databases, depth).await
-    }
-    async fn accounts(&self) -> PortResult<Vec<Account>> {
-        self.change().await;
-        self.inner.accounts().await
-    }
-    async fn settings(&self) -> PortResult<ServerSettings> {
-        self.change().await;
-        self.inner.settings().await
-    }
-    async fn smoke_query(&self, sql: &str, timeout: Duration) -> PortResult<SmokeOutcome> {
-        self.inner.smoke_query(sql, timeout).await
-    }
-}
-
-#[async_trait]
-impl ChunkVerifier for ChangedDuringCatchUp {
-    async fn chunk_tables(&self, databases: &[String]) -> PortResult<Vec<ChunkTable>> {
-        self.inner.chunk_tables(databases).await
-    }
-    async fn chunk_upper(
-        &self,
-        table: &ChunkTable,
-        after: Option<&[KeyValue]>,
-        rows: u64,
-    ) -> PortResult<Option<Key>> {
-        self.inner.chunk_upper(table, after, rows).await
-    }
-    async fn digest_range(&self, table: &ChunkTable, range: &KeyRange) -> PortResult<ChunkDigest> {
-        self.inner.digest_range(table, range).await
-    }
-    async fn digest_keys(&self, table: &ChunkTable, keys: &[Key]) -> PortResult<ChunkDigest> {
-        self.inner.digest_keys(table, keys).await
-    }
-    async fn binlog_position(&self) -> PortResult<BinlogPosition> {
-        self.inner.binlog_position().await
-    }
-    async fn touched_rows(
-        &self,
-        from: &BinlogPosition,
-        to: &BinlogPosition,
-        tables: &[ChunkTable],
-        limit: usize,
-    ) -> PortResult<TouchedRows> {
-        self.inner.touched_rows(from, to, tables, limit).await
     }
 }
 
@@ -170,13 +93,15 @@ fn ports_changing_source(sandbox: &Sandbox, sql: Vec<&'static str>) -> Ports {
 
 fn ports_changing_source_at(sandbox: &Sandbox, sql: Vec<&'static str>, after: usize) -> Ports {
     let mut ports = sandbox_ports(sandbox, SOURCE, TARGET, SandboxPortSettings::default());
-    ports.source_verifier = Arc::new(ChangedDuringCatchUp {
+    ports.source_verifier = Arc::new(Hooked {
         inner: ports.source_verifier.clone(),
-        sandbox: sandbox.clone(),
-        sql,
-        after,
-        reads: std::sync::atomic::AtomicUsize::new(0),
-        done: tokio::sync::Mutex::new(false),
+        hook: ChangedDuringCatchUp {
+            sandbox: sandbox.clone(),
+            sql,
+            after,
+            reads: std::sync::atomic::AtomicUsize::new(0),
+            done: tokio::sync::Mutex::new(false),
+        },
     });
     ports
 }
@@ -185,9 +110,14 @@ fn ports_changing_source_at(sandbox: &Sandbox, sql: Vec<&'static str>, after: us
 /// source serving every acknowledged write.
 async fn assert_parity_stops_the_run(sandbox: Sandbox, sql: &'static str, named: &str) {
     let load = source_with_writers(&sandbox).await;
-    let outcome = run(ports_changing_source(&sandbox, vec![sql]), spec()).await;
+    let outcome = common::run(
+        ports_changing_source(&sandbox, vec![sql]),
+        spec(),
+        TIME_SCALE,
+    )
+    .await;
     let writes = load.stop().await;
-    let (error, cause) = failure(&outcome);
+    let (error, cause) = common::failure(&outcome);
     assert_eq!(error, "ParityMismatch", "{cause}");
     assert!(cause.contains(named), "{named} not in {cause}");
     assert!(!cause.contains("Rep0rting-pa55word"), "{cause}");
@@ -236,13 +166,14 @@ async fn a_user_created_after_check_parity_is_caught_under_the_fence() {
     }
     common::with_sandbox(common::sandbox("parity-fenced"), |sandbox| async move {
         let load = source_with_writers(&sandbox).await;
-        let outcome = run(
+        let outcome = common::run(
             ports_changing_source_at(&sandbox, vec![CREATE_USER], 3),
             spec(),
+            TIME_SCALE,
         )
         .await;
         let writes = load.stop().await;
-        let (error, cause) = failure(&outcome);
+        let (error, cause) = common::failure(&outcome);
         assert_eq!(error, "ParityMismatch", "{cause}");
         assert!(
             cause.contains("account:'reporting'@'%' (source: exists, target: missing)"),
@@ -268,7 +199,7 @@ async fn differences_allowed_by_parity_ignore_let_the_run_complete() {
             json!({"ignore": ["variable:max_allowed_packet", "account:'reporting'@*"]});
         spec["smoke"] = json!({"queries": ["SELECT COUNT(*) FROM shop.orders"]});
         let ports = ports_changing_source(&sandbox, vec![CHANGE_VARIABLE, CREATE_USER]);
-        let outcome = run(ports, spec).await;
+        let outcome = common::run(ports, spec, TIME_SCALE).await;
         let writes = load.stop().await;
         let Status::Succeeded(output) = &outcome.status else {
             panic!("{:?}", outcome.status);
@@ -314,9 +245,9 @@ async fn a_failing_smoke_query_rolls_back_with_the_source_writable() {
             "timeoutSeconds": 10
         });
         let ports = sandbox_ports(&sandbox, SOURCE, TARGET, SandboxPortSettings::default());
-        let outcome = run(ports, spec).await;
+        let outcome = common::run(ports, spec, TIME_SCALE).await;
         let writes = load.stop().await;
-        let (error, cause) = failure(&outcome);
+        let (error, cause) = common::failure(&outcome);
         assert_eq!(error, "SmokeQueryFailed", "{cause}");
         assert!(
             cause.contains("smoke query 1 failed on the target") && cause.contains("missing_column"),

@@ -13,18 +13,15 @@ use std::time::Duration;
 
 use asl_engine::{Outcome, Status};
 use async_trait::async_trait;
-use aurora_core::binlog::BinlogPosition;
-use aurora_core::ports::{
-    Account, ChunkDigest, ChunkTable, ChunkVerifier, Key, KeyRange, KeyValue, PortResult,
-    TableDigest, TouchedRows, Verifier, VerifyDepth, VerifySide,
-};
+use aurora_core::ports::VerifySide;
 use aurora_local::demo::{self, SOURCE, TARGET};
 use aurora_local::writers::{self, WriteLoad, WriteLoadConfig};
 use aurora_local::{runner, sandbox_ports, SandboxPortSettings};
 use aurora_pipeline::{Notifications, Ports};
 use aurora_sandbox::Sandbox;
-use mysql_async::prelude::Queryable;
 use serde_json::{json, Value};
+
+use common::{Call, Hook, Hooked};
 
 const TIME_SCALE: f64 = 0.01;
 const ROWS: u64 = 300;
@@ -59,36 +56,11 @@ fn ports(sandbox: &Sandbox) -> Ports {
     sandbox_ports(sandbox, SOURCE, TARGET, SandboxPortSettings::default())
 }
 
-async fn run(ports: Ports, spec: Value) -> Outcome {
-    runner::engine(ports, Notifications::default(), TIME_SCALE)
-        .unwrap()
-        .start(spec)
-        .wait()
-        .await
-}
-
-fn failure(outcome: &Outcome) -> (String, String) {
-    match &outcome.status {
-        Status::Failed { error, cause } => (error.clone(), cause.clone().unwrap_or_default()),
-        other => panic!("expected a rolled-back execution, got {other:?}"),
-    }
-}
-
 fn output(outcome: &Outcome) -> Value {
     match &outcome.status {
         Status::Succeeded(output) => output.clone(),
         other => panic!("expected success, got {other:?}"),
     }
-}
-
-/// Runs `sql` on `cluster` without writing it to its binlog: a change behind replication's back.
-async fn behind_replication(sandbox: &Sandbox, cluster: &str, sql: &str) {
-    let mut conn = sandbox.admin_conn(cluster).await.unwrap();
-    conn.query_drop("SET SESSION sql_log_bin = 0")
-        .await
-        .unwrap();
-    conn.query_drop(sql).await.unwrap();
-    conn.disconnect().await.unwrap();
 }
 
 /// When to change the target behind replication's back.
@@ -100,74 +72,27 @@ enum DivergeAt {
     FencedRecheck,
 }
 
-/// A verification side that runs `sql` on the target once, at `at`, then answers as `inner`.
+/// Runs `sql` on the target once, at `at`.
 struct Diverging {
-    inner: Arc<dyn VerifySide>,
     sandbox: Sandbox,
     at: DivergeAt,
     sql: String,
     done: tokio::sync::Mutex<bool>,
 }
 
-impl Diverging {
-    async fn diverge(&self, at: DivergeAt) {
+#[async_trait]
+impl Hook for Diverging {
+    async fn before(&self, call: Call) {
+        let at = match call {
+            Call::ChunkTables => DivergeAt::OnlinePass,
+            Call::TouchedRows => DivergeAt::FencedRecheck,
+            Call::Accounts | Call::Settings => return,
+        };
         let mut done = self.done.lock().await;
         if self.at == at && !*done {
-            behind_replication(&self.sandbox, TARGET, &self.sql).await;
+            common::behind_replication(&self.sandbox, TARGET, &self.sql).await;
             *done = true;
         }
-    }
-}
-
-#[async_trait]
-impl Verifier for Diverging {
-    async fn table_digests(
-        &self,
-        databases: &[String],
-        depth: VerifyDepth,
-    ) -> PortResult<Vec<TableDigest>> {
-        self.inner.table_digests(databases, depth).await
-    }
-    async fn accounts(&self) -> PortResult<Vec<Account>> {
-        self.inner.accounts().await
-    }
-    async fn settings(&self) -> PortResult<aurora_core::ports::ServerSettings> {
-        self.inner.settings().await
-    }
-}
-
-#[async_trait]
-impl ChunkVerifier for Diverging {
-    async fn chunk_tables(&self, databases: &[String]) -> PortResult<Vec<ChunkTable>> {
-        self.diverge(DivergeAt::OnlinePass).await;
-        self.inner.chunk_tables(databases).await
-    }
-    async fn chunk_upper(
-        &self,
-        table: &ChunkTable,
-        after: Option<&[KeyValue]>,
-        rows: u64,
-    ) -> PortResult<Option<Key>> {
-        self.inner.chunk_upper(table, after, rows).await
-    }
-    async fn digest_range(&self, table: &ChunkTable, range: &KeyRange) -> PortResult<ChunkDigest> {
-        self.inner.digest_range(table, range).await
-    }
-    async fn digest_keys(&self, table: &ChunkTable, keys: &[Key]) -> PortResult<ChunkDigest> {
-        self.inner.digest_keys(table, keys).await
-    }
-    async fn binlog_position(&self) -> PortResult<BinlogPosition> {
-        self.inner.binlog_position().await
-    }
-    async fn touched_rows(
-        &self,
-        from: &BinlogPosition,
-        to: &BinlogPosition,
-        tables: &[ChunkTable],
-        limit: usize,
-    ) -> PortResult<TouchedRows> {
-        self.diverge(DivergeAt::FencedRecheck).await;
-        self.inner.touched_rows(from, to, tables, limit).await
     }
 }
 
@@ -176,13 +101,15 @@ fn diverging(
     inner: Arc<dyn VerifySide>,
     at: DivergeAt,
     sql: &str,
-) -> Arc<Diverging> {
-    Arc::new(Diverging {
+) -> Arc<Hooked<Diverging>> {
+    Arc::new(Hooked {
         inner,
-        sandbox: sandbox.clone(),
-        at,
-        sql: sql.to_string(),
-        done: tokio::sync::Mutex::new(false),
+        hook: Diverging {
+            sandbox: sandbox.clone(),
+            at,
+            sql: sql.to_string(),
+            done: tokio::sync::Mutex::new(false),
+        },
     })
 }
 
@@ -202,9 +129,9 @@ async fn a_row_changed_on_the_target_behind_replications_back_fails_the_online_p
             DivergeAt::OnlinePass,
             "UPDATE shop.orders SET quantity = quantity + 1 WHERE id = 123",
         );
-        let outcome = run(ports, spec("auto")).await;
+        let outcome = common::run(ports, spec("auto"), TIME_SCALE).await;
         let writes = load.stop().await;
-        let (error, cause) = failure(&outcome);
+        let (error, cause) = common::failure(&outcome);
         assert_eq!(error, "VerificationMismatch", "{cause}");
         assert!(cause.contains("`shop`.`orders`"), "{cause}");
         assert!(cause.contains("key"), "names the key range: {cause}");
@@ -231,9 +158,9 @@ async fn a_row_diverged_while_fenced_is_caught_by_the_binlog_recheck() {
             "UPDATE shop.demo_writes SET payload = 'diverged under the fence' \
              ORDER BY id DESC LIMIT 1",
         );
-        let outcome = run(ports, spec("auto")).await;
+        let outcome = common::run(ports, spec("auto"), TIME_SCALE).await;
         let writes = load.stop().await;
-        let (error, cause) = failure(&outcome);
+        let (error, cause) = common::failure(&outcome);
         assert_eq!(error, "VerificationMismatch", "{cause}");
         assert!(cause.contains("`shop`.`demo_writes`"), "{cause}");
         assert!(common::entered(&outcome, "FenceWrites") && common::entered(&outcome, "Verify"));
@@ -259,9 +186,9 @@ async fn a_table_without_a_usable_key_is_compared_whole_and_its_divergence_found
             DivergeAt::OnlinePass,
             "UPDATE shop.audit_log SET actor = 'diverged' LIMIT 1",
         );
-        let outcome = run(ports, spec("auto")).await;
+        let outcome = common::run(ports, spec("auto"), TIME_SCALE).await;
         let writes = load.stop().await;
-        let (error, cause) = failure(&outcome);
+        let (error, cause) = common::failure(&outcome);
         assert_eq!(error, "VerificationMismatch", "{cause}");
         assert!(
             cause.contains("`shop`.`audit_log` (the table's rows differ"),

@@ -7,6 +7,11 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use asl_engine::Outcome;
+use aurora_core::binlog::BinlogPosition;
+use aurora_core::ports::{
+    Account, ChunkDigest, ChunkTable, ChunkVerifier, Key, KeyRange, KeyValue, PortResult,
+    ServerSettings, SmokeOutcome, TableDigest, TouchedRows, Verifier, VerifyDepth, VerifySide,
+};
 use aurora_local::demo::SOURCE;
 use aurora_local::writers::WriteLoadResult;
 use aurora_sandbox::{Sandbox, SandboxConfig, APP_RECORD, ZONE_ID};
@@ -95,4 +100,120 @@ pub(crate) async fn assert_source_serves_everything(sandbox: &Sandbox, writes: &
         last.host, source_host,
         "the last acknowledged write went to the source"
     );
+}
+
+/// Runs `spec` to its end on the local engine over `ports`, waits scaled to `time_scale`.
+pub(crate) async fn run(
+    ports: aurora_pipeline::Ports,
+    spec: serde_json::Value,
+    time_scale: f64,
+) -> Outcome {
+    aurora_local::runner::engine(ports, aurora_pipeline::Notifications::default(), time_scale)
+        .unwrap()
+        .start(spec)
+        .wait()
+        .await
+}
+
+/// The error and cause of a failed (rolled-back) execution.
+pub(crate) fn failure(outcome: &Outcome) -> (String, String) {
+    match &outcome.status {
+        asl_engine::Status::Failed { error, cause } => {
+            (error.clone(), cause.clone().unwrap_or_default())
+        }
+        other => panic!("expected a rolled-back execution, got {other:?}"),
+    }
+}
+
+/// Runs `sql` on `cluster` without writing it to its binlog: a change behind replication's back.
+pub(crate) async fn behind_replication(sandbox: &Sandbox, cluster: &str, sql: &str) {
+    let mut conn = sandbox.admin_conn(cluster).await.unwrap();
+    conn.query_drop("SET SESSION sql_log_bin = 0")
+        .await
+        .unwrap();
+    conn.query_drop(sql).await.unwrap();
+    conn.disconnect().await.unwrap();
+}
+
+/// The verifier calls a [`Hook`] sees before [`Hooked`] forwards them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Call {
+    Accounts,
+    Settings,
+    ChunkTables,
+    TouchedRows,
+}
+
+/// What a fault test does at a chosen point of a run (a change behind replication's back).
+#[async_trait::async_trait]
+pub(crate) trait Hook: Send + Sync {
+    async fn before(&self, call: Call);
+}
+
+/// A verification side that forwards every call to `inner`, letting `hook` act first on the
+/// calls [`Call`] names: the sandbox fault tests' one pass-through of the verifier ports.
+pub(crate) struct Hooked<H> {
+    pub(crate) inner: std::sync::Arc<dyn VerifySide>,
+    pub(crate) hook: H,
+}
+
+#[async_trait::async_trait]
+impl<H: Hook> Verifier for Hooked<H> {
+    async fn table_digests(
+        &self,
+        databases: &[String],
+        depth: VerifyDepth,
+    ) -> PortResult<Vec<TableDigest>> {
+        self.inner.table_digests(databases, depth).await
+    }
+    async fn accounts(&self) -> PortResult<Vec<Account>> {
+        self.hook.before(Call::Accounts).await;
+        self.inner.accounts().await
+    }
+    async fn settings(&self) -> PortResult<ServerSettings> {
+        self.hook.before(Call::Settings).await;
+        self.inner.settings().await
+    }
+    async fn smoke_query(
+        &self,
+        sql: &str,
+        timeout: std::time::Duration,
+    ) -> PortResult<SmokeOutcome> {
+        self.inner.smoke_query(sql, timeout).await
+    }
+}
+
+#[async_trait::async_trait]
+impl<H: Hook> ChunkVerifier for Hooked<H> {
+    async fn chunk_tables(&self, databases: &[String]) -> PortResult<Vec<ChunkTable>> {
+        self.hook.before(Call::ChunkTables).await;
+        self.inner.chunk_tables(databases).await
+    }
+    async fn chunk_upper(
+        &self,
+        table: &ChunkTable,
+        after: Option<&[KeyValue]>,
+        rows: u64,
+    ) -> PortResult<Option<Key>> {
+        self.inner.chunk_upper(table, after, rows).await
+    }
+    async fn digest_range(&self, table: &ChunkTable, range: &KeyRange) -> PortResult<ChunkDigest> {
+        self.inner.digest_range(table, range).await
+    }
+    async fn digest_keys(&self, table: &ChunkTable, keys: &[Key]) -> PortResult<ChunkDigest> {
+        self.inner.digest_keys(table, keys).await
+    }
+    async fn binlog_position(&self) -> PortResult<BinlogPosition> {
+        self.inner.binlog_position().await
+    }
+    async fn touched_rows(
+        &self,
+        from: &BinlogPosition,
+        to: &BinlogPosition,
+        tables: &[ChunkTable],
+        limit: usize,
+    ) -> PortResult<TouchedRows> {
+        self.hook.before(Call::TouchedRows).await;
+        self.inner.touched_rows(from, to, tables, limit).await
+    }
 }
