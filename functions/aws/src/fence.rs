@@ -21,7 +21,7 @@ use aws_sdk_rds::Client;
 use base64::Engine as _;
 
 use crate::classify::classify;
-use crate::params::find_parameter;
+use crate::params::{find_parameter, modify_parameter};
 use crate::rds::RdsClusters;
 
 /// The prefix of every fence tag.
@@ -79,19 +79,14 @@ impl RdsWriteFence {
     async fn set_read_only(&self, group: &str, value: Option<&str>) -> PortResult<()> {
         match value {
             Some(value) => {
-                let parameter = rds::Parameter::builder()
-                    .parameter_name(READ_ONLY)
-                    .parameter_value(value)
-                    .apply_method(ApplyMethod::Immediate)
-                    .build();
-                self.client
-                    .modify_db_cluster_parameter_group()
-                    .db_cluster_parameter_group_name(group)
-                    .parameters(parameter)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| classify(e, Resource::ParameterGroup, group))
+                modify_parameter(
+                    &self.client,
+                    group,
+                    READ_ONLY,
+                    value,
+                    ApplyMethod::Immediate,
+                )
+                .await
             }
             // The value was the engine default: reset rather than guess what the default is.
             None => {

@@ -27,6 +27,30 @@ impl RdsClusterParameters {
     }
 }
 
+/// Sets one parameter of a cluster parameter group (ModifyDBClusterParameterGroup), applied
+/// `apply`: `Immediate` for a dynamic parameter, `PendingReboot` for a static one.
+pub(crate) async fn modify_parameter(
+    client: &Client,
+    group: &str,
+    name: &str,
+    value: &str,
+    apply: aws_sdk_rds::types::ApplyMethod,
+) -> PortResult<()> {
+    let parameter = aws_sdk_rds::types::Parameter::builder()
+        .parameter_name(name)
+        .parameter_value(value)
+        .apply_method(apply)
+        .build();
+    client
+        .modify_db_cluster_parameter_group()
+        .db_cluster_parameter_group_name(group)
+        .parameters(parameter)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| classify(e, Resource::ParameterGroup, group))
+}
+
 /// Finds one parameter of a cluster parameter group, following `Marker` across pages.
 pub(crate) async fn find_parameter(
     client: &Client,
@@ -115,19 +139,8 @@ impl ClusterParameters for RdsClusterParameters {
     }
 
     async fn set_at_reboot(&self, group: &str, name: &str, value: &str) -> PortResult<()> {
-        let parameter = aws_sdk_rds::types::Parameter::builder()
-            .parameter_name(name)
-            .parameter_value(value)
-            .apply_method(aws_sdk_rds::types::ApplyMethod::PendingReboot)
-            .build();
-        self.client
-            .modify_db_cluster_parameter_group()
-            .db_cluster_parameter_group_name(group)
-            .parameters(parameter)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify(e, Resource::ParameterGroup, group))
+        let apply = aws_sdk_rds::types::ApplyMethod::PendingReboot;
+        modify_parameter(&self.client, group, name, value, apply).await
     }
 }
 
