@@ -31,10 +31,7 @@ pub async fn check_writes(
     let rows: Vec<(u64, u64)> = conn
         .query("SELECT id, COUNT(*) FROM shop.demo_writes GROUP BY id")
         .await
-        .map_err(|e| SandboxError::Sql {
-            cluster: cluster.to_string(),
-            message: e.to_string(),
-        })?;
+        .map_err(SandboxError::sql(cluster))?;
     let _ = conn.disconnect().await;
     let counts: BTreeMap<u64, u64> = rows.into_iter().collect();
     let acked: BTreeSet<u64> = acknowledged.iter().copied().collect();
@@ -154,10 +151,7 @@ pub async fn application_reports(sandbox: &Sandbox, cluster: &str) -> SandboxRes
         for report in reports {
             conn.query_drop(report)
                 .await
-                .map_err(|e| SandboxError::Sql {
-                    cluster: cluster.to_string(),
-                    message: e.to_string(),
-                })?;
+                .map_err(SandboxError::sql(cluster))?;
         }
     }
     let _ = conn.disconnect().await;
@@ -185,15 +179,11 @@ pub async fn first_reads(
 ) -> SandboxResult<FirstReads> {
     let data = sandbox.server_spec(cluster)?.data_dir();
     drop_from_page_cache(&data);
-    let sql = |e: mysql_async::Error| SandboxError::Sql {
-        cluster: cluster.to_string(),
-        message: e.to_string(),
-    };
     let mut conn = sandbox.admin_conn(cluster).await?;
     let (low, high): (Option<u64>, Option<u64>) = conn
         .query_first("SELECT MIN(id), MAX(id) FROM shop.orders")
         .await
-        .map_err(sql)?
+        .map_err(SandboxError::sql(cluster))?
         .unwrap_or((None, None));
     let (low, high) = (low.unwrap_or(1), high.unwrap_or(1).max(1));
     let span = high - low + 1;
@@ -208,7 +198,7 @@ pub async fn first_reads(
                 (id,),
             )
             .await
-            .map_err(sql)?;
+            .map_err(SandboxError::sql(cluster))?;
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     let _ = conn.disconnect().await;

@@ -174,10 +174,7 @@ pub async fn create_table(sandbox: &Sandbox, cluster: &str) -> SandboxResult<()>
     let mut conn = sandbox.admin_conn(cluster).await?;
     conn.query_drop(DEMO_TABLE)
         .await
-        .map_err(|e| SandboxError::Sql {
-            cluster: cluster.to_string(),
-            message: e.to_string(),
-        })?;
+        .map_err(SandboxError::sql(cluster))?;
     let _ = conn.disconnect().await;
     Ok(())
 }

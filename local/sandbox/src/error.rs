@@ -44,7 +44,8 @@ impl SandboxError {
         move |source| SandboxError::Io { context, source }
     }
 
-    pub(crate) fn sql(cluster: &str) -> impl FnOnce(mysql_async::Error) -> Self + '_ {
+    /// A driver error on `cluster`, for `map_err`.
+    pub fn sql(cluster: &str) -> impl FnOnce(mysql_async::Error) -> Self + '_ {
         move |e| SandboxError::Sql {
             cluster: cluster.to_string(),
             message: e.to_string(),
