@@ -1352,6 +1352,10 @@ async fn derived(deployment: Deployment) -> BTreeMap<&'static str, BTreeSet<Auth
         })
         .await
         .unwrap();
+    clusters
+        .set_maintenance_window(TARGET, "sun:03:00-sun:03:30")
+        .await
+        .unwrap();
     by_function.insert("RestoreFunction", clients.authorised());
 
     // BinlogPosition: the target writer's events.

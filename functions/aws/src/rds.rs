@@ -115,6 +115,9 @@ fn cluster_from_rds(c: &rds::DbCluster) -> Cluster {
                 .iter()
                 .filter_map(|d| d.domain().map(str::to_string))
                 .collect(),
+            backup_retention_days: c.backup_retention_period(),
+            backup_window: c.preferred_backup_window().map(str::to_string),
+            maintenance_window: c.preferred_maintenance_window().map(str::to_string),
         },
     }
 }
@@ -145,6 +148,7 @@ fn instance_from_rds(i: &rds::DbInstance) -> Instance {
                 }
             }),
             monitoring_interval: i.monitoring_interval().unwrap_or(0),
+            maintenance_window: i.preferred_maintenance_window().map(str::to_string),
         },
     }
 }
@@ -281,6 +285,8 @@ impl Clusters for RdsClusters {
             }))
             .set_storage_type(request.storage_type.clone())
             .set_network_type(request.network_type.clone())
+            .set_backup_retention_period(request.backup_retention_days)
+            .set_preferred_backup_window(request.backup_window.clone())
             .send()
             .await
             .map_err(|e| classify(e, Resource::Cluster, &request.cluster_id))?;
@@ -313,9 +319,21 @@ impl Clusters for RdsClusters {
                     .as_ref()
                     .and_then(|p| p.retention_days),
             )
+            .set_preferred_maintenance_window(request.maintenance_window.clone())
             .send()
             .await
             .map_err(|e| classify(e, Resource::Instance, &request.instance_id))?;
+        Ok(())
+    }
+
+    async fn set_maintenance_window(&self, cluster_id: &str, window: &str) -> PortResult<()> {
+        self.client
+            .modify_db_cluster()
+            .db_cluster_identifier(cluster_id)
+            .preferred_maintenance_window(window)
+            .send()
+            .await
+            .map_err(|e| classify(e, Resource::Cluster, cluster_id))?;
         Ok(())
     }
 
@@ -422,6 +440,8 @@ mod tests {
             }),
             storage_type: Some("aurora-iopt1".into()),
             network_type: Some("DUAL".into()),
+            backup_retention_days: Some(14),
+            backup_window: Some("02:00-02:30".into()),
         }
     }
 
@@ -528,6 +548,9 @@ mod tests {
                                     .domain("d-1234567890")
                                     .build(),
                             )
+                            .backup_retention_period(14)
+                            .preferred_backup_window("02:00-02:30")
+                            .preferred_maintenance_window("sun:03:00-sun:03:30")
                             .build(),
                     )
                     .build()
@@ -583,6 +606,9 @@ mod tests {
                         "arn:aws:iam::123456789012:role/s3-import (s3Import)".into()
                     ],
                     domains: vec!["d-1234567890".into()],
+                    backup_retention_days: Some(14),
+                    backup_window: Some("02:00-02:30".into()),
+                    maintenance_window: Some("sun:03:00-sun:03:30".into()),
                 },
             }
         );
@@ -640,6 +666,7 @@ mod tests {
                         .performance_insights_enabled(true)
                         .performance_insights_retention_period(7)
                         .monitoring_interval(60)
+                        .preferred_maintenance_window("mon:04:00-mon:04:30")
                         .endpoint(
                             rds::Endpoint::builder()
                                 .address("orders-1.abc123.eu-west-1.rds.amazonaws.com")
@@ -674,6 +701,7 @@ mod tests {
                     retention_days: Some(7),
                 }),
                 monitoring_interval: 60,
+                maintenance_window: Some("mon:04:00-mon:04:30".into()),
             }
         );
     }
@@ -744,6 +772,8 @@ mod tests {
                     })
                     && r.storage_type() == Some("aurora-iopt1")
                     && r.network_type() == Some("DUAL")
+                    && r.backup_retention_period() == Some(14)
+                    && r.preferred_backup_window() == Some("02:00-02:30")
             })
             .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
         let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &rule));
@@ -765,6 +795,8 @@ mod tests {
                     && r.serverless_v2_scaling_configuration().is_none()
                     && r.storage_type().is_none()
                     && r.network_type().is_none()
+                    && r.backup_retention_period().is_none()
+                    && r.preferred_backup_window().is_none()
             })
             .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
         let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &rule));
@@ -828,6 +860,7 @@ mod tests {
                     && r.enable_performance_insights() == Some(true)
                     && r.performance_insights_kms_key_id() == Some("alias/aws/rds")
                     && r.performance_insights_retention_period() == Some(7)
+                    && r.preferred_maintenance_window() == Some("mon:04:00-mon:04:30")
             })
             .then_output(|| CreateDbInstanceOutput::builder().build());
         let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &rule));
@@ -847,7 +880,28 @@ mod tests {
                     kms_key_id: Some("alias/aws/rds".into()),
                     retention_days: Some(7),
                 }),
+                maintenance_window: Some("mon:04:00-mon:04:30".into()),
             })
+            .await
+            .unwrap();
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_maintenance_window_is_set_with_modify_db_cluster() {
+        let rule = mock!(Client::modify_db_cluster)
+            .match_requests(|r| {
+                r.db_cluster_identifier() == Some("orders-encrypted")
+                    && r.preferred_maintenance_window() == Some("sun:03:00-sun:03:30")
+                    && r.apply_immediately().is_none()
+                    && r.new_db_cluster_identifier().is_none()
+            })
+            .then_output(|| {
+                aws_sdk_rds::operation::modify_db_cluster::ModifyDbClusterOutput::builder().build()
+            });
+        let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &rule));
+        clusters
+            .set_maintenance_window("orders-encrypted", "sun:03:00-sun:03:30")
             .await
             .unwrap();
         assert_eq!(rule.num_calls(), 1);

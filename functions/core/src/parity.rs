@@ -252,6 +252,26 @@ pub fn control_plane_settings(
         "cluster:networkType".into(),
         cluster.extras.network_type.clone().unwrap_or_default(),
     );
+    let extras = &cluster.extras;
+    put(
+        "cluster:backupRetentionDays".into(),
+        extras
+            .backup_retention_days
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+    );
+    put(
+        "cluster:backupWindow".into(),
+        extras.backup_window.clone().unwrap_or_default(),
+    );
+    put(
+        "cluster:maintenanceWindow".into(),
+        extras.maintenance_window.clone().unwrap_or_default(),
+    );
+    put(
+        "cluster:associatedRoles".into(),
+        list(&extras.associated_roles),
+    );
     for tag in &cluster.tags {
         if tag.key.starts_with("aws:")
             || tag.key == crate::naming::OWNER_TAG
@@ -289,6 +309,14 @@ pub fn control_plane_settings(
                 .as_ref()
                 .map(|p| format!("on, {:?} days", p.retention_days))
                 .unwrap_or_else(|| "off".into()),
+        );
+        field(
+            "maintenanceWindow",
+            instance
+                .extras
+                .maintenance_window
+                .clone()
+                .unwrap_or_default(),
         );
     }
     settings
@@ -388,6 +416,25 @@ mod tests {
             false,
         );
         assert!(compare(&s, &t, &[], &[], &[]).differences.is_empty());
+
+        // A target that kept RDS's defaults: one day of backups, a window RDS picked.
+        let mut defaults = target.clone();
+        defaults.extras.backup_retention_days = Some(1);
+        defaults.extras.maintenance_window = Some("wed:07:40-wed:08:10".into());
+        let mut kept = source.clone();
+        kept.extras.backup_retention_days = Some(14);
+        kept.extras.maintenance_window = Some("sun:03:00-sun:03:30".into());
+        let found = compare(
+            &control_plane_settings(&kept, &[], false),
+            &control_plane_settings(&defaults, &[], false),
+            &[],
+            &[],
+            &[],
+        );
+        let shown: Vec<String> = found.differences.iter().map(|d| format!("{d:?}")).collect();
+        assert_eq!(found.differences.len(), 2, "{shown:?}");
+        assert_eq!(found.differences[0].setting, "cluster:backupRetentionDays");
+        assert_eq!(found.differences[1].setting, "cluster:maintenanceWindow");
     }
 
     fn settings(pairs: &[(&str, &str)]) -> ServerSettings {

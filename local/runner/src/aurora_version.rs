@@ -57,6 +57,9 @@ impl<C: Clusters> Clusters for AuroraVersioned<C> {
     async fn create_instance(&self, request: &CreateInstanceRequest) -> PortResult<()> {
         self.0.create_instance(request).await
     }
+    async fn set_maintenance_window(&self, cluster_id: &str, window: &str) -> PortResult<()> {
+        self.0.set_maintenance_window(cluster_id, window).await
+    }
     async fn instance_events(
         &self,
         instance_id: &str,

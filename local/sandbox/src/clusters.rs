@@ -28,9 +28,9 @@ use aurora_core::binlog::EVENT_PREFIX;
 use aurora_core::errors::{PortError, Resource};
 use aurora_core::naming::{self, NameKind, TagRules};
 use aurora_core::ports::{
-    Cluster, ClusterMember, ClusterSnapshot, Clusters, CopyParameterGroupRequest,
-    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, PortResult,
-    RestoreClusterRequest,
+    Cluster, ClusterExtras, ClusterMember, ClusterSnapshot, Clusters, CopyParameterGroupRequest,
+    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, InstanceExtras,
+    PortResult, RestoreClusterRequest,
 };
 use aurora_core::BinlogPosition;
 use mysql_async::prelude::Queryable;
@@ -39,7 +39,7 @@ use time::OffsetDateTime;
 use crate::error::{SandboxError, SandboxResult};
 use crate::registry::{
     status, ClusterRecord, EventRecord, InstanceRecord, ParameterGroupRecord, Registry,
-    SnapshotRecord,
+    SnapshotRecord, RDS_PICKED_MAINTENANCE_WINDOW,
 };
 use crate::sandbox::{Sandbox, ENGINE, INSTANCE_CLASS};
 use crate::server;
@@ -97,6 +97,12 @@ impl SandboxClusters {
             endpoint: Some(record.host.to_string()),
             reader_endpoint: Some(record.host.to_string()),
             vpc_security_group_ids: record.security_groups(),
+            extras: ClusterExtras {
+                backup_retention_days: Some(record.backup_retention_days),
+                backup_window: Some(record.backup_window.clone()),
+                maintenance_window: Some(record.maintenance_window.clone()),
+                ..ClusterExtras::default()
+            },
             created_at: Some(record.created_at),
             members: members
                 .into_iter()
@@ -187,7 +193,10 @@ impl Clusters for SandboxClusters {
             parameter_group: instance.parameter_group,
             availability_zone: Some("sandbox-a".into()),
             publicly_accessible: false,
-            extras: Default::default(),
+            extras: InstanceExtras {
+                maintenance_window: Some(instance.maintenance_window),
+                ..InstanceExtras::default()
+            },
         }))
     }
 
@@ -338,6 +347,12 @@ impl Clusters for SandboxClusters {
         record.binlog_start = snapshot.binlog.clone();
         record.worker_pid = Some(std::process::id());
         record.security_group_ids = request.vpc_security_group_ids.clone();
+        if let Some(days) = request.backup_retention_days {
+            record.backup_retention_days = days;
+        }
+        if let Some(window) = &request.backup_window {
+            record.backup_window = window_checked(window, false)?;
+        }
         let inserted = self.sandbox.update(|r| {
             if r.clusters.contains_key(&id) {
                 return false;
@@ -379,6 +394,10 @@ impl Clusters for SandboxClusters {
         let id = request.instance_id.clone();
         rds_name(NameKind::DbInstance, &id)?;
         rds_tags(&request.tags)?;
+        let maintenance_window = match &request.maintenance_window {
+            Some(window) => window_checked(window, true)?,
+            None => RDS_PICKED_MAINTENANCE_WINDOW.to_string(),
+        };
         self.sandbox.update(|r| {
             if r.instances.contains_key(&id) {
                 return Err(exists(Resource::Instance, &id));
@@ -405,6 +424,7 @@ impl Clusters for SandboxClusters {
                     promotion_tier: request.promotion_tier,
                     parameter_group: request.parameter_group.clone(),
                     tags: request.tags.clone(),
+                    maintenance_window: maintenance_window.clone(),
                 },
             );
             let now = OffsetDateTime::now_utc();
@@ -423,6 +443,18 @@ impl Clusters for SandboxClusters {
             }
             Ok(())
         })?
+    }
+
+    async fn set_maintenance_window(&self, cluster_id: &str, window: &str) -> PortResult<()> {
+        let window = window_checked(window, true)?;
+        self.sandbox
+            .update(|r| match r.clusters.get_mut(cluster_id) {
+                Some(cluster) => {
+                    cluster.maintenance_window = window;
+                    Ok(())
+                }
+                None => Err(not_found(Resource::Cluster, cluster_id)),
+            })?
     }
 
     async fn instance_events(
@@ -453,6 +485,39 @@ impl Clusters for SandboxClusters {
                 .find(|id| naming::stand_in_resource_id(id) == resource_id)
                 .cloned()
         }))
+    }
+}
+
+/// `window` if it has the form RDS documents (`hh24:mi-hh24:mi` for a backup window,
+/// `ddd:hh24:mi-ddd:hh24:mi` for a maintenance window, UTC, at least 30 minutes), else the
+/// `InvalidParameterValue` RDS answers with.
+fn window_checked(window: &str, with_day: bool) -> PortResult<String> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let minute_of = |end: &str| -> Option<u32> {
+        let (day, time) = if with_day {
+            let (day, time) = end.split_once(':')?;
+            (DAYS.iter().position(|d| *d == day)? as u32, time)
+        } else {
+            (0, end)
+        };
+        let (h, m) = time.split_once(':')?;
+        if (h.len(), m.len()) != (2, 2) {
+            return None;
+        }
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        (h < 24 && m < 60).then_some(day * 1440 + h * 60 + m)
+    };
+    let span = window.split_once('-').and_then(|(from, to)| {
+        let (from, to) = (minute_of(from)?, minute_of(to)?);
+        let week = if with_day { 7 * 1440 } else { 1440 };
+        Some((to + week - from) % week)
+    });
+    match span {
+        Some(minutes) if minutes >= 30 => Ok(window.to_string()),
+        _ => Err(PortError::InvalidRequest(format!(
+            "`{window}` is not a valid {} window of at least 30 minutes",
+            if with_day { "maintenance" } else { "backup" }
+        ))),
     }
 }
 
@@ -704,6 +769,33 @@ async fn flush_dirty_pages(conn: &mut mysql_async::Conn, cluster_id: &str) -> Sa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_are_refused_as_rds_refuses_them() {
+        for ok in [
+            "sun:03:00-sun:03:30",
+            "sat:23:45-sun:00:15",
+            "mon:00:00-tue:00:00",
+        ] {
+            assert_eq!(window_checked(ok, true), Ok(ok.to_string()));
+        }
+        assert!(window_checked("02:00-02:30", false).is_ok());
+        assert!(window_checked("23:50-00:20", false).is_ok());
+        for bad in [
+            "sun:03:00-sun:03:10",
+            "sunday:03:00-sun:03:30",
+            "sun:3:00-sun:03:30",
+            "sun:24:00-mon:00:30",
+            "02:00-02:30",
+            "",
+        ] {
+            assert!(
+                matches!(window_checked(bad, true), Err(PortError::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+        assert!(window_checked("sun:02:00-sun:02:30", false).is_err());
+    }
 
     #[test]
     fn reads_binlog_info_of_mariadb_backup_10_and_11() {

@@ -164,7 +164,21 @@ pub struct ClusterRecord {
     /// in); see [`crate::network`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_group_ids: Vec<String>,
+    /// `BackupRetentionPeriod`, days.
+    #[serde(default)]
+    pub backup_retention_days: i32,
+    /// `PreferredBackupWindow`.
+    #[serde(default)]
+    pub backup_window: String,
+    /// `PreferredMaintenanceWindow`.
+    #[serde(default)]
+    pub maintenance_window: String,
 }
+
+/// What RDS gives a cluster restored without them: one day of backups, and windows it picks.
+pub const RDS_DEFAULT_BACKUP_RETENTION_DAYS: i32 = 1;
+pub const RDS_PICKED_BACKUP_WINDOW: &str = "23:10-23:40";
+pub const RDS_PICKED_MAINTENANCE_WINDOW: &str = "wed:07:40-wed:08:10";
 
 impl ClusterRecord {
     /// The security groups in force.
@@ -202,6 +216,9 @@ pub struct InstanceRecord {
     pub parameter_group: Option<String>,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// `PreferredMaintenanceWindow`.
+    #[serde(default)]
+    pub maintenance_window: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -14,6 +14,10 @@ use crate::ports::{
     RestoreClusterRequest, Tag,
 };
 
+/// The windows RDS picks for a restored cluster or a new instance that was given none.
+const RDS_PICKED_BACKUP_WINDOW: &str = "23:10-23:40";
+const RDS_PICKED_MAINTENANCE_WINDOW: &str = "wed:07:40-wed:08:10";
+
 #[derive(Default)]
 struct Rds {
     clusters: BTreeMap<String, Cluster>,
@@ -86,6 +90,12 @@ impl FakeClusters {
                             promotion_tier: Some(*tier),
                         })
                         .collect(),
+                    extras: crate::ports::ClusterExtras {
+                        backup_retention_days: Some(14),
+                        backup_window: Some("02:00-02:30".into()),
+                        maintenance_window: Some("sun:03:00-sun:03:30".into()),
+                        ..Default::default()
+                    },
                     ..Cluster::default()
                 },
             );
@@ -102,6 +112,14 @@ impl FakeClusters {
                         promotion_tier: Some(*tier),
                         parameter_group: Some(format!("{source}-instance-params")),
                         availability_zone: Some(format!("eu-west-1{}", ['a', 'b', 'c'][i])),
+                        extras: crate::ports::InstanceExtras {
+                            maintenance_window: Some(format!(
+                                "sun:0{}:00-sun:0{}:30",
+                                4 + i,
+                                4 + i
+                            )),
+                            ..Default::default()
+                        },
                         ..Instance::default()
                     },
                 );
@@ -367,6 +385,15 @@ impl Clusters for FakeClusters {
                     serverless_v2_scaling: request.serverless_v2_scaling,
                     storage_type: request.storage_type.clone(),
                     network_type: request.network_type.clone(),
+                    // As RDS: one day of backups unless asked, windows of its own choosing.
+                    backup_retention_days: Some(request.backup_retention_days.unwrap_or(1)),
+                    backup_window: Some(
+                        request
+                            .backup_window
+                            .clone()
+                            .unwrap_or_else(|| RDS_PICKED_BACKUP_WINDOW.into()),
+                    ),
+                    maintenance_window: Some(RDS_PICKED_MAINTENANCE_WINDOW.into()),
                     ..Default::default()
                 },
                 tags: request.tags.clone(),
@@ -419,6 +446,12 @@ impl Clusters for FakeClusters {
                     ca_certificate: request.ca_certificate.clone(),
                     performance_insights: request.performance_insights.clone(),
                     monitoring_interval: 0,
+                    maintenance_window: Some(
+                        request
+                            .maintenance_window
+                            .clone()
+                            .unwrap_or_else(|| RDS_PICKED_MAINTENANCE_WINDOW.into()),
+                    ),
                 },
                 ..Instance::default()
             },
@@ -427,6 +460,21 @@ impl Clusters for FakeClusters {
             .insert(request.instance_id.clone(), request.clone());
         rds.mutations
             .push(format!("create_instance {}", request.instance_id));
+        Ok(())
+    }
+
+    async fn set_maintenance_window(&self, cluster_id: &str, window: &str) -> PortResult<()> {
+        self.failures.take("set_maintenance_window")?;
+        let mut rds = lock(&self.rds);
+        let Some(cluster) = rds.clusters.get_mut(cluster_id) else {
+            return Err(PortError::NotFound {
+                resource: Resource::Cluster,
+                message: cluster_id.to_string(),
+            });
+        };
+        cluster.extras.maintenance_window = Some(window.to_string());
+        rds.mutations
+            .push(format!("set_maintenance_window {cluster_id} {window}"));
         Ok(())
     }
 

@@ -51,6 +51,13 @@ pub struct ClusterExtras {
     pub associated_roles: Vec<String>,
     /// `DomainMemberships`: Active Directory directory ids (Kerberos authentication).
     pub domains: Vec<String>,
+    /// `BackupRetentionPeriod` in days. A restore without it keeps one day.
+    pub backup_retention_days: Option<i32>,
+    /// `PreferredBackupWindow` (`hh24:mi-hh24:mi`, UTC).
+    pub backup_window: Option<String>,
+    /// `PreferredMaintenanceWindow` (`ddd:hh24:mi-ddd:hh24:mi`, UTC). A restore cannot set it:
+    /// RDS picks one at random, and Restore then modifies the cluster.
+    pub maintenance_window: Option<String>,
 }
 
 /// Aurora Serverless v2 capacity range in ACUs.
@@ -70,6 +77,8 @@ pub struct InstanceExtras {
     pub performance_insights: Option<PerformanceInsights>,
     /// `MonitoringInterval` in seconds; 0 when enhanced monitoring is off.
     pub monitoring_interval: i32,
+    /// `PreferredMaintenanceWindow` of the instance (`ddd:hh24:mi-ddd:hh24:mi`, UTC).
+    pub maintenance_window: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -154,6 +163,8 @@ pub struct RestoreClusterRequest {
     pub serverless_v2_scaling: Option<ServerlessV2Scaling>,
     pub storage_type: Option<String>,
     pub network_type: Option<String>,
+    pub backup_retention_days: Option<i32>,
+    pub backup_window: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -169,6 +180,7 @@ pub struct CreateInstanceRequest {
     pub tags: Vec<Tag>,
     pub ca_certificate: Option<String>,
     pub performance_insights: Option<PerformanceInsights>,
+    pub maintenance_window: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +218,8 @@ pub trait Clusters: Send + Sync {
     ) -> PortResult<()>;
     async fn restore_cluster(&self, request: &RestoreClusterRequest) -> PortResult<()>;
     async fn create_instance(&self, request: &CreateInstanceRequest) -> PortResult<()>;
+    /// Sets a cluster's `PreferredMaintenanceWindow` (ModifyDBCluster; it applies at once).
+    async fn set_maintenance_window(&self, cluster_id: &str, window: &str) -> PortResult<()>;
     /// Events of a DB instance (source type `db-instance`) since `since`, oldest first, all pages.
     async fn instance_events(
         &self,

@@ -37,6 +37,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:CopyDBClusterParameterGroup",
     "rds:RestoreDBClusterFromSnapshot",
     "rds:CreateDBInstance",
+    "rds:ModifyDBCluster",
     "rds:AddTagsToResource",
     "kms:CreateGrant",
     "kms:DescribeKey",
@@ -180,6 +181,12 @@ pub async fn run(input: &RestoreInput, deps: &Deps<'_>) -> Result<RestoreOutput,
     if !target.storage_encrypted {
         return Err(RestoreError::NotEncrypted(target_id));
     }
+    // RestoreDBClusterFromSnapshot takes no maintenance window: RDS picks one at random.
+    if let Some(window) = &source.extras.maintenance_window {
+        if target.extras.maintenance_window.as_ref() != Some(window) {
+            clusters.set_maintenance_window(&target_id, window).await?;
+        }
+    }
 
     let pairs = pair_instances(&source, &target_id, clusters).await?;
     let mut instances = Vec::with_capacity(pairs.len());
@@ -289,6 +296,9 @@ async fn restore_cluster(
         serverless_v2_scaling: source.extras.serverless_v2_scaling,
         storage_type: source.extras.storage_type.clone(),
         network_type: source.extras.network_type.clone(),
+        // Without them the target keeps one day of backups, in a window RDS picks.
+        backup_retention_days: source.extras.backup_retention_days,
+        backup_window: source.extras.backup_window.clone(),
     };
     match clusters.restore_cluster(&request).await {
         // A concurrent attempt started it; the next poll checks that it is ours.
@@ -354,6 +364,7 @@ async fn create_instance(
         tags: carried_tags(source, &input.execution.name),
         ca_certificate: pair.source.extras.ca_certificate.clone(),
         performance_insights: pair.source.extras.performance_insights.clone(),
+        maintenance_window: pair.source.extras.maintenance_window.clone(),
     };
     match clusters.create_instance(&request).await {
         Ok(()) | Err(PortError::AlreadyExists { .. }) => Ok(()),
@@ -610,6 +621,37 @@ mod tests {
         let writer = rds.instance_request("orders-encrypted-writer");
         assert_eq!(writer.ca_certificate.as_deref(), Some("rds-ca-ecc384-g1"));
         assert_eq!(writer.performance_insights, Some(insights));
+    }
+
+    #[tokio::test]
+    async fn restore_carries_backups_and_sets_the_maintenance_windows_rds_would_pick() {
+        let rds = FakeClusters::with_source("orders");
+        let clock = FakeClock::default();
+        run_to_ready(&rds, &clock).await;
+        let request = rds.restore_request("orders-encrypted");
+        assert_eq!(request.backup_retention_days, Some(14));
+        assert_eq!(request.backup_window.as_deref(), Some("02:00-02:30"));
+        let target = rds.cluster("orders-encrypted").unwrap();
+        assert_eq!(
+            target.extras.maintenance_window.as_deref(),
+            Some("sun:03:00-sun:03:30")
+        );
+        let reader = rds.instance_request("orders-encrypted-reader-1");
+        assert_eq!(
+            reader.maintenance_window.as_deref(),
+            Some("sun:05:00-sun:05:30")
+        );
+        // Set once: a poll after the window is right changes nothing.
+        let before = rds.mutations();
+        run(&input(), &rds, &clock).await.unwrap();
+        assert_eq!(rds.mutations(), before);
+        assert_eq!(
+            before
+                .iter()
+                .filter(|m| m.starts_with("set_maintenance_window"))
+                .count(),
+            1
+        );
     }
 
     #[tokio::test]

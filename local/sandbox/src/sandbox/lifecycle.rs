@@ -11,6 +11,12 @@ use crate::error::{SandboxError, SandboxResult};
 use crate::registry::{self, ClusterRecord, InstanceRecord};
 use crate::server;
 
+/// The source's backups and maintenance, as its owners set them (not RDS's defaults, so that a
+/// restore that fails to carry them shows).
+const SOURCE_BACKUP_RETENTION_DAYS: i32 = 7;
+const SOURCE_BACKUP_WINDOW: &str = "02:00-02:30";
+const SOURCE_MAINTENANCE_WINDOW: &str = "sun:03:00-sun:03:30";
+
 impl Sandbox {
     /// Whether the cluster's server process is running.
     pub fn is_running(&self, cluster_id: &str) -> bool {
@@ -32,7 +38,11 @@ impl Sandbox {
                 "cluster {id} already exists"
             )));
         }
-        let record = self.new_cluster_record(id, None)?;
+        let mut record = self.new_cluster_record(id, None)?;
+        // The application's cluster, as its owners set it up: a week of backups, its windows.
+        record.backup_retention_days = SOURCE_BACKUP_RETENTION_DAYS;
+        record.backup_window = SOURCE_BACKUP_WINDOW.into();
+        record.maintenance_window = SOURCE_MAINTENANCE_WINDOW.into();
         let spec = record.server(self.port());
         let _ = std::fs::remove_dir_all(&record.dir);
         if let Err(e) = spec.initialise(&self.inner.tools).await {
@@ -54,6 +64,7 @@ impl Sandbox {
                     promotion_tier: Some(1),
                     parameter_group: Some("default.aurora-mysql-sandbox".into()),
                     tags: Vec::new(),
+                    maintenance_window: SOURCE_MAINTENANCE_WINDOW.into(),
                 },
             );
             r.parameter_groups.insert(
@@ -125,6 +136,9 @@ impl Sandbox {
             binlog_start: None,
             worker_pid: None,
             security_group_ids: Vec::new(),
+            backup_retention_days: registry::RDS_DEFAULT_BACKUP_RETENTION_DAYS,
+            backup_window: registry::RDS_PICKED_BACKUP_WINDOW.into(),
+            maintenance_window: registry::RDS_PICKED_MAINTENANCE_WINDOW.into(),
         })
     }
 
