@@ -135,6 +135,10 @@ fn every_task_resource_is_a_template_function_with_a_bin_crate_or_sns() {
         if resource.starts_with("arn:${Partition}:states:::sns:publish") {
             continue;
         }
+        // The user's own smoke test: the stack's SmokeFunctionArns, checked below.
+        if resource == "arn:${Partition}:states:::lambda:invoke" {
+            continue;
+        }
         let name = resource
             .strip_prefix("${")
             .and_then(|r| r.strip_suffix('}'))
@@ -164,6 +168,29 @@ fn every_task_resource_is_a_template_function_with_a_bin_crate_or_sns() {
         .filter(|id| !invoked.contains(*id))
         .collect();
     assert!(orphans.is_empty(), "functions no Task invokes: {orphans:?}");
+
+    // smoke.functionArn: the state machine may invoke the stack's SmokeFunctionArns and no
+    // other function of the user's; preflight knows the same list.
+    let statements = &template["Resources"]["EncryptClusterRole"]["Properties"]["Policies"][0]
+        ["PolicyDocument"]["Statement"];
+    let smoke = statements
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|s| s.get("Fn::If"))
+        .expect("the smoke functions' statement is conditional");
+    assert_eq!(smoke[0], "HasSmokeFunctions");
+    assert_eq!(
+        smoke[1],
+        json!({"Sid": "InvokeSmokeFunctions", "Effect": "Allow",
+               "Action": "lambda:InvokeFunction", "Resource": {"Ref": "SmokeFunctionArns"}})
+    );
+    assert_eq!(smoke[2], json!({"Ref": "AWS::NoValue"}));
+    assert_eq!(
+        functions["PreflightFunction"]["Properties"]["Environment"]["Variables"]
+            ["SMOKE_FUNCTION_ARNS"],
+        json!({"Fn::Join": [",", {"Ref": "SmokeFunctionArns"}]})
+    );
 }
 
 /// `sam build` runs `cargo lambda build --bin <Binary>` in each function's `CodeUri`. From the
@@ -339,7 +366,24 @@ fn states_follow_the_pipeline_contract() {
     // Parity is checked once replication has caught up, before the online pass and the gate;
     // what it finds rolls back, as the online pass's findings do.
     assert_eq!(states["CaughtUp"]["Choices"][0]["Next"], "CheckParity");
-    assert_eq!(states["CheckParity"]["Next"], "VerifyOnline");
+    assert_eq!(states["CheckParity"]["Next"], "HasSmokeFunction");
+    assert_eq!(states["HasSmokeFunction"]["Default"], "VerifyOnline");
+    assert_eq!(states["SmokeFunction"]["Next"], "VerifyOnline");
+    // The user's function is invoked by the ARN the spec names (preflight checked it against
+    // the stack's SmokeFunctionArns), and any error it raises is a smoke failure.
+    assert_eq!(
+        states["SmokeFunction"]["Parameters"]["FunctionName.$"],
+        "$.smoke.functionArn"
+    );
+    assert_eq!(
+        states["SmokeFunction"]["Catch"][0],
+        json!({"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "SmokeFunctionFailed"})
+    );
+    assert_eq!(
+        states["SmokeFunctionFailed"]["Parameters"]["Error"],
+        "SmokeQueryFailed"
+    );
+    assert_eq!(states["SmokeFunctionFailed"]["Next"], "Rollback");
     assert_eq!(
         states["CheckParity"]["Retry"], states["VerifyOnline"]["Retry"],
         "the same Retry as VerifyOnline"
@@ -807,8 +851,16 @@ fn readme_task_row(name: &str, state: &Value) -> String {
         }
         None => {
             let integration = resource.rsplit(":::").next().unwrap_or_default();
-            let action = integration.split_once(':').map_or(integration, |(_, a)| a);
-            format!("SNS `{action}`")
+            let (service, action) = integration.split_once(':').unwrap_or(("", integration));
+            match service {
+                "lambda" => format!(
+                    "Lambda `{action}` of `{}`",
+                    state["Parameters"]["FunctionName.$"]
+                        .as_str()
+                        .unwrap_or_default()
+                ),
+                _ => format!("SNS `{action}`"),
+            }
         }
     };
     let result = match state.get("ResultPath") {

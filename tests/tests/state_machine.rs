@@ -63,7 +63,14 @@ struct World {
     binlog_event_delay: AtomicU32,
     binlog_event_logged: AtomicBool,
     notifications: Notifications,
+    /// What the user's smoke function (`SMOKE_FUNCTION`) was invoked with.
+    smoke_payloads: Arc<Mutex<Vec<Value>>>,
+    /// The error it raises, if any: `(errorType, errorMessage)`.
+    smoke_error: Arc<Mutex<Option<(String, String)>>>,
 }
+
+/// A user's smoke test, as a spec names it (`smoke.functionArn`).
+const SMOKE_FUNCTION: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders-smoke:live";
 
 impl World {
     fn new() -> Self {
@@ -90,6 +97,8 @@ impl World {
             binlog_event_delay: AtomicU32::new(0),
             binlog_event_logged: AtomicBool::new(false),
             notifications: Notifications::default(),
+            smoke_payloads: Arc::default(),
+            smoke_error: Arc::default(),
         }
     }
 
@@ -125,8 +134,25 @@ impl World {
         Engine::new(definition)
             .with_substitutions(&local_substitutions())
             .expect("every placeholder is substituted")
-            .with_registry(registry(Arc::new(ports), self.notifications.clone()))
+            .with_registry(
+                self.with_smoke_function(registry(Arc::new(ports), self.notifications.clone())),
+            )
             .with_time_scale(TIME_SCALE)
+    }
+
+    /// The registry plus the user's smoke function, as Lambda would run it.
+    fn with_smoke_function(&self, registry: asl_engine::TaskRegistry) -> asl_engine::TaskRegistry {
+        let (payloads, error) = (self.smoke_payloads.clone(), self.smoke_error.clone());
+        registry.register_fn("orders-smoke", move |payload| {
+            payloads.lock().unwrap().push(payload);
+            let raised = error.lock().unwrap().clone();
+            async move {
+                match raised {
+                    Some((name, message)) => Err(asl_engine::TaskError::new(name, Some(message))),
+                    None => Ok(json!({"checked": 3})),
+                }
+            }
+        })
     }
 
     fn handle() -> ReplicationHandle {
@@ -810,6 +836,74 @@ async fn a_failing_smoke_query_rolls_back_before_the_fence() {
     );
     assert!(world.fence.mutations().is_empty(), "never fenced");
     assert_eq!(world.record(), SOURCE_ENDPOINT);
+}
+
+#[tokio::test]
+async fn the_smoke_function_tests_the_target_before_the_gate() {
+    let world = World::new();
+    let mut input = spec("auto");
+    input["smoke"] = json!({"functionArn": SMOKE_FUNCTION});
+    let outcome = world.run(input).await;
+    let Status::Succeeded(output) = &outcome.status else {
+        panic!("{:?} after {:?}", outcome.status, states_entered(&outcome));
+    };
+    assert_eq!(
+        output["smokeFunction"],
+        json!({"statusCode": 200, "result": {"checked": 3}})
+    );
+    let payloads = world.smoke_payloads.lock().unwrap().clone();
+    assert_eq!(payloads.len(), 1, "invoked once");
+    assert_eq!(payloads[0]["target"]["clusterId"], "orders-encrypted");
+    assert_eq!(payloads[0]["source"]["clusterId"], "orders");
+    assert_eq!(
+        payloads[0]["execution"]["name"],
+        output["execution"]["name"]
+    );
+    assert!(payloads[0]["targetInstances"]
+        .as_array()
+        .is_some_and(|i| i.len() == 3));
+    let states = states_entered(&outcome);
+    let position = |name: &str| states.iter().position(|s| s == name).unwrap();
+    assert!(position("CheckParity") < position("SmokeFunction"));
+    assert!(position("SmokeFunction") < position("FenceWrites"));
+}
+
+#[tokio::test]
+async fn a_smoke_function_that_raises_rolls_back_before_the_fence_by_name() {
+    let world = World::new();
+    *world.smoke_error.lock().unwrap() = Some((
+        "OrderLookupFailed".into(),
+        "SELECT on shop.orders by customer took 4.2 s".into(),
+    ));
+    let mut input = spec("auto");
+    input["smoke"] = json!({"queries": ["SELECT 1"], "functionArn": SMOKE_FUNCTION});
+    let outcome = world.run(input).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "SmokeQueryFailed");
+    assert!(
+        cause.contains(SMOKE_FUNCTION) && cause.contains("OrderLookupFailed"),
+        "{cause}"
+    );
+    assert!(world.fence.mutations().is_empty(), "never fenced");
+    assert_eq!(world.record(), SOURCE_ENDPOINT);
+    assert!(states_entered(&outcome).contains(&"NotifyRolledBack".to_string()));
+}
+
+#[tokio::test]
+async fn a_smoke_function_lambda_cannot_find_rolls_back() {
+    let world = World::new();
+    let mut input = spec("auto");
+    input["smoke"] =
+        json!({"functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:orders-smoke-gone"});
+    let outcome = world.run(input).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "SmokeQueryFailed");
+    assert!(
+        cause.contains("Lambda.ResourceNotFoundException"),
+        "{cause}"
+    );
+    assert!(world.fence.mutations().is_empty(), "never fenced");
+    assert!(world.smoke_payloads.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

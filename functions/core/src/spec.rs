@@ -41,6 +41,9 @@ pub mod patterns {
     /// characters counting `role`, a name of 1-64 `[\w+=,.@-]`.
     pub const IAM_ROLE_ARN: &str =
         "^arn:aws[a-z-]*:iam:[a-z0-9-]*:[0-9]{12}:role/([!-~]{0,507}/)?[A-Za-z0-9_+=,.@-]{1,64}$";
+    /// A Lambda function ARN, with an optional version or alias.
+    pub const LAMBDA_FUNCTION_ARN: &str =
+        "^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:([$]LATEST|[A-Za-z0-9_-]{1,128}))?$";
     /// A Secrets Manager secret ARN (with `maxLength` 2048): a name of 1-512 letters, digits and
     /// `/_+=.@-`.
     pub const SECRET_ARN: &str =
@@ -62,10 +65,10 @@ pub mod patterns {
     /// A `parity.ignore` pattern: a kind (or `*`), a colon, a name with `*` and `?` wildcards.
     pub const PARITY_PATTERN: &str =
         "^(\\*.*|(variable|event|trigger|routine|view|timezone|account)([:*].*)?)$";
-    /// The shape of a smoke query: it starts with `SELECT` or `WITH` (after blanks); the rest
-    /// (one statement, no `INTO`) is checked by `validate` only.
     /// `prewarm.tables`: `database.table`.
     pub const QUALIFIED_TABLE: &str = r"^[^.]+\.[^.]+$";
+    /// The shape of a smoke query: it starts with `SELECT` or `WITH` (after blanks); the rest
+    /// (one statement, no `INTO`) is checked by `validate` only.
     pub const SMOKE_QUERY: &str =
         "^[ \\t\\r\\n(]*([Ss][Ee][Ll][Ee][Cc][Tt]|[Ww][Ii][Tt][Hh])([^A-Za-z0-9_$]|$)";
 
@@ -689,16 +692,24 @@ impl Default for ParitySpec {
     }
 }
 
-/// Queries the application depends on, run on the target's writer before the switchover gate,
-/// each in a read-only transaction. One that fails stops the run (`SmokeQueryFailed`) before
-/// writes are fenced.
+/// The application's critical operations, tested on the target before the switchover gate:
+/// queries run on its writer, each in a read-only transaction, and the user's own function,
+/// invoked with the target's endpoints. A query that fails, or a function that raises an error,
+/// stops the run (`SmokeQueryFailed`) before writes are fenced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct SmokeSpec {
     /// Each a single `SELECT` or `WITH` statement (no `INTO`, at most one trailing `;`).
     #[schemars(length(max = MAX_SMOKE_QUERIES), inner(length(min = 1, max = MAX_SMOKE_QUERY_LENGTH), pattern(patterns::SMOKE_QUERY)))]
+    #[serde(default)]
     pub queries: Vec<String>,
+    /// A Lambda function the state machine invokes synchronously after the queries, with the
+    /// execution and the source's and target's endpoints; it raises an error to stop the run.
+    /// The deployment must allow it (the stack's `SmokeFunctionArns`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256), pattern(patterns::LAMBDA_FUNCTION_ARN))]
+    pub function_arn: Option<String>,
     /// Longest run of one query.
     #[serde(default = "default_smoke_timeout_seconds")]
     #[schemars(range(min = 1, max = MAX_SMOKE_TIMEOUT_SECONDS))]
@@ -1124,6 +1135,9 @@ impl MigrationSpec {
             "smoke.queries",
             format!("holds at most {MAX_SMOKE_QUERIES} queries"),
         )?;
+        if let Some(function) = &smoke.function_arn {
+            check_arn(function, "smoke.functionArn", "lambda", "function:")?;
+        }
         for (i, query) in smoke.queries.iter().enumerate() {
             let field = format!("smoke.queries[{i}]");
             check(
@@ -1242,6 +1256,17 @@ pub fn check_arn(
                 && name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+        }),
+        // `function:NAME[:QUALIFIER]`: a name of 1-64 letters, digits, `-` and `_`; a version,
+        // an alias or `$LATEST`.
+        "lambda" => resource.strip_prefix(resource_prefix).is_some_and(|rest| {
+            let (name, qualifier) = rest.split_once(':').unwrap_or((rest, "$LATEST"));
+            let word = |t: &str, most: usize| {
+                (1..=most).contains(&t.len())
+                    && t.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+            };
+            word(name, 64) && (qualifier == "$LATEST" || word(qualifier, 128))
         }),
         _ => true,
     };
@@ -1746,11 +1771,28 @@ mod tests {
             parse_and_validate(&spec).unwrap_err().field,
             "smoke.timeoutSeconds"
         );
-        spec["smoke"] = json!({"queries": ["SELECT 1"], "functionArn": "arn:x"});
-        assert_eq!(
-            parse_and_validate(&spec).unwrap_err().field,
-            "smoke.functionArn"
-        );
+        for bad in [
+            "arn:x",
+            "arn:aws:lambda:eu-west-1:123456789012:layer:smoke",
+            "arn:aws:lambda:eu-west-1:123456789012:function:smoke test",
+            "arn:aws:lambda:eu-west-1:123456789012:function:smoke:",
+            "arn:aws:states:eu-west-1:123456789012:function:smoke",
+        ] {
+            spec["smoke"] = json!({"functionArn": bad});
+            assert_eq!(
+                parse_and_validate(&spec).unwrap_err().field,
+                "smoke.functionArn",
+                "{bad}"
+            );
+        }
+        for good in [
+            "arn:aws:lambda:eu-west-1:123456789012:function:orders-smoke",
+            "arn:aws:lambda:eu-west-1:123456789012:function:orders-smoke:live",
+            "arn:aws-cn:lambda:cn-north-1:123456789012:function:orders_smoke:$LATEST",
+        ] {
+            spec["smoke"] = json!({"functionArn": good});
+            assert!(parse_and_validate(&spec).is_ok(), "{good}");
+        }
         spec.as_object_mut().unwrap().remove("smoke");
         spec["parity"] = json!({"ignore": ["variable:innodb_*", "innodb_*"]});
         assert_eq!(

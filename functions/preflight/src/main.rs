@@ -9,7 +9,8 @@
 //! same layer, and reports binlog retention and the users that bypass `read_only` as warnings
 //! instead of checking them.
 //! `SOURCE_LOCK_TABLE`: the DynamoDB table of the per-source locks; preflight takes the source's
-//! lock last.
+//! lock last. `SMOKE_FUNCTION_ARNS`: the functions a spec's `smoke.functionArn` may name (the
+//! stack's `SmokeFunctionArns`, comma-separated).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +45,16 @@ async fn main() -> Result<(), Error> {
             "hours",
         )? as u32,
         sql_tls,
+        // The stack's SmokeFunctionArns, comma-separated; empty: none may be named.
+        smoke_functions: Some(
+            std::env::var("SMOKE_FUNCTION_ARNS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|arn| !arn.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
     };
     let config = aurora_aws::load_config().await;
     let clusters = aurora_aws::RdsClusters::new(&config);

@@ -4,7 +4,9 @@
 //! 1. the resource string itself, with any `.waitForTaskToken`/`.sync` suffix removed;
 //! 2. for a Lambda ARN (`arn:aws:lambda:…:function:Name[:qualifier]`), `Name`;
 //! 3. for `arn:aws:states:::lambda:invoke`, the `FunctionName` parameter (or its `Name`), called
-//!    with `Payload` and answered as `{"Payload": …, "StatusCode": 200}` like the integration;
+//!    with `Payload` and answered as `{"Payload": …, "StatusCode": 200}` like the integration; a
+//!    function no handler serves fails as Lambda fails it, with a `Lambda.ResourceNotFoundException`
+//!    a Catch can take (a user's own function, named in an execution's input, is not ours to run);
 //! 4. with no handler, `arn:aws:states:::states:startExecution[.sync[:2]]` starts a child
 //!    execution of a registered state machine (see [`crate::child`]).
 //!
@@ -85,6 +87,24 @@ pub(crate) struct Resolved {
     pub input: Value,
     /// Wrap the output as the `lambda:invoke` integration does.
     pub wrap_payload: bool,
+    /// The handler only answers as Lambda does for a function that does not exist.
+    pub missing_function: bool,
+}
+
+/// Lambda's answer to `lambda:invoke` of a function it does not have.
+struct MissingFunction(String);
+
+#[async_trait]
+impl TaskHandler for MissingFunction {
+    async fn invoke(&self, _input: Value, _context: TaskContext) -> Result<Value, TaskError> {
+        Err(StatesError::new(
+            "Lambda.ResourceNotFoundException",
+            Some(format!(
+                "Function not found: {} (Service: Lambda, Status Code: 404, Request ID: local)",
+                self.0
+            )),
+        ))
+    }
 }
 
 /// Splits the service-integration suffix off a resource: `(base, waits_for_token)`.
@@ -140,7 +160,8 @@ impl TaskRegistry {
 
     /// Whether some handler would serve `resource` (with `parameters` for `lambda:invoke`).
     pub fn serves(&self, resource: &str, parameters: &Value) -> bool {
-        self.resolve(resource, parameters).handler.is_some()
+        let resolved = self.resolve(resource, parameters);
+        resolved.handler.is_some() && !resolved.missing_function
     }
 
     fn lookup(&self, name: &str) -> Option<Arc<dyn TaskHandler>> {
@@ -162,14 +183,15 @@ impl TaskRegistry {
                 handler: Some(handler),
                 input: parameters.clone(),
                 wrap_payload: false,
+                missing_function: false,
             };
         }
         if crate::child::service_action(base) == Some(("lambda", "invoke")) {
-            if let Some(handler) = parameters
-                .get("FunctionName")
-                .and_then(Value::as_str)
-                .and_then(|f| self.lookup(f))
-            {
+            if let Some(function) = parameters.get("FunctionName").and_then(Value::as_str) {
+                let found = self.lookup(function);
+                let missing_function = found.is_none();
+                let handler =
+                    found.unwrap_or_else(|| Arc::new(MissingFunction(function.to_string())));
                 return Resolved {
                     handler: Some(handler),
                     input: parameters
@@ -177,6 +199,7 @@ impl TaskRegistry {
                         .cloned()
                         .unwrap_or_else(|| json!({})),
                     wrap_payload: true,
+                    missing_function,
                 };
             }
         }
@@ -184,6 +207,7 @@ impl TaskRegistry {
             handler: None,
             input: parameters.clone(),
             wrap_payload: false,
+            missing_function: false,
         }
     }
 }

@@ -244,6 +244,26 @@ async fn lambda_invoke_integration_wraps_the_payload() {
 }
 
 #[tokio::test]
+async fn lambda_invoke_of_a_function_nobody_serves_is_a_catchable_resource_not_found() {
+    let def = task_machine(
+        "arn:aws:states:::lambda:invoke",
+        json!({
+        "Parameters": {"FunctionName": "arn:aws:lambda:eu-west-1:123456789012:function:smoke", "Payload": {}},
+        "Catch": [{"ErrorEquals": ["Lambda.ResourceNotFoundException"], "Next": "Caught"}]}),
+    );
+    let outcome = engine(def).run(json!({})).await;
+    let output = outcome.output().cloned().unwrap_or_default();
+    assert_eq!(
+        output["Error"], "Lambda.ResourceNotFoundException",
+        "{output}"
+    );
+    assert!(output["Cause"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("Function not found: arn:aws:lambda:eu-west-1:123456789012:function:smoke"));
+}
+
+#[tokio::test]
 async fn unknown_task_resource_fails_with_a_clear_runtime_error() {
     let outcome = engine(task_machine(
         "arn:aws:lambda:x:1:function:nope",

@@ -1,5 +1,6 @@
 //! The checks, one function each: they only read, and each refuses with its own error.
 
+use crate::errors::InvalidInput;
 use crate::naming;
 use crate::ports::{
     BinlogRetention, Cluster, ClusterParameters, Clusters, DatabaseEndpoint, Dns, FenceSql, KmsKey,
@@ -279,6 +280,30 @@ pub(super) fn check_sql_tls(spec: &MigrationSpec, tls: &SqlTls) -> Result<(), Pr
         needs: needs.join(" and "),
         reason: reason.clone(),
     })
+}
+
+/// The state machine's role may invoke only the functions the stack names: another would fail
+/// after the restore, with an AccessDenied that takes minutes of retries to surface.
+pub(super) fn check_smoke_function(
+    spec: &MigrationSpec,
+    allowed: Option<&[String]>,
+) -> Result<(), PreflightError> {
+    let (Some(function), Some(allowed)) = (
+        spec.smoke.as_ref().and_then(|s| s.function_arn.as_ref()),
+        allowed,
+    ) else {
+        return Ok(());
+    };
+    if allowed.iter().any(|a| a == function) {
+        return Ok(());
+    }
+    Err(InvalidInput::new(
+        "smoke.functionArn",
+        format!(
+            "is not a function this deployment may invoke: add `{function}` (as written, with its version or alias) to the stack's SmokeFunctionArns parameter"
+        ),
+    )
+    .into())
 }
 
 pub(super) async fn check_retention(

@@ -107,6 +107,10 @@ pub struct PreflightSettings {
     pub min_binlog_retention_hours: u32,
     /// Whether the functions that speak SQL to the clusters can verify their TLS certificates.
     pub sql_tls: SqlTls,
+    /// The Lambda functions the state machine may invoke for `smoke.functionArn` (the stack's
+    /// `SmokeFunctionArns`); `None` where any may be named (the local engine answers one it does
+    /// not run as Lambda answers a missing function).
+    pub smoke_functions: Option<Vec<String>>,
 }
 
 impl Default for PreflightSettings {
@@ -114,6 +118,7 @@ impl Default for PreflightSettings {
         Self {
             min_binlog_retention_hours: DEFAULT_MIN_BINLOG_RETENTION_HOURS,
             sql_tls: SqlTls::Ready,
+            smoke_functions: None,
         }
     }
 }
@@ -134,6 +139,7 @@ pub async fn run(input: &PreflightInput, deps: &Deps<'_>) -> Result<Value, Prefl
     let now = deps.clock.now();
     let mut spec = input::parse_spec(input, now)?;
     checks::check_sql_tls(&spec, &settings.sql_tls)?;
+    checks::check_smoke_function(&spec, settings.smoke_functions.as_deref())?;
     let execution_id = input::execution_id(input)?;
     input::resolve_resource_id(&mut spec, deps.clusters, now).await?;
     let mut warnings = Vec::new();
@@ -204,6 +210,7 @@ pub async fn run(input: &PreflightInput, deps: &Deps<'_>) -> Result<Value, Prefl
         checked_at: now,
         dns_ttl_seconds,
         verification: plan::verification_cost(&spec.verify),
+        before_switchover: plan::before_switchover(&spec),
         lock: None,
     };
     // Last: a run refused here has created nothing, and a lock is never held by a run that

@@ -47,6 +47,11 @@ pub struct PreflightPlan {
     /// What verification compares, and what it costs while writes are fenced.
     #[serde(default)]
     pub verification: String,
+    /// What runs on the target once in sync, before the switchover gate: the parity check,
+    /// the smoke tests and the pre-warm, one line each. They read only; a failing check or
+    /// smoke test rolls back before the fence.
+    #[serde(default)]
+    pub before_switchover: Vec<String>,
     /// The source's lock as a dry run found it (a real run takes it: `$.lock`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<LockReport>,
@@ -398,6 +403,48 @@ fn cleanup_resources(
 }
 
 /// What `verify` compares, and what that costs while writes are fenced, in a sentence.
+/// [`PreflightPlan::before_switchover`]: the states between catch-up and the gate, as the spec
+/// sets them up.
+pub(crate) fn before_switchover(spec: &crate::spec::MigrationSpec) -> Vec<String> {
+    let mut lines = Vec::new();
+    let allowed = match spec.parity.ignore.len() {
+        0 => "no difference allowed".to_string(),
+        n => format!("differences allowed by {n} parity.ignore pattern(s)"),
+    };
+    lines.push(if spec.parity.enabled {
+        format!("CheckParity: global variables, events, triggers, routines, views, time zone tables and accounts (SQL), and the cluster's and instances' settings (RDS), source against target; {allowed}")
+    } else {
+        "CheckParity: settings not compared (parity.enabled false); accounts still compared while fenced".into()
+    });
+    if let Some(smoke) = &spec.smoke {
+        if !smoke.queries.is_empty() {
+            lines.push(format!(
+                "CheckParity: {} smoke quer{} on the target's writer, read-only, each within {} s",
+                smoke.queries.len(),
+                if smoke.queries.len() == 1 { "y" } else { "ies" },
+                smoke.timeout_seconds
+            ));
+        }
+        if let Some(function) = &smoke.function_arn {
+            lines.push(format!(
+                "SmokeFunction: invokes {function} with the target's endpoints; an error it raises rolls back"
+            ));
+        }
+    }
+    if let Some(prewarm) = &spec.prewarm {
+        let tables = if prewarm.tables.is_empty() {
+            String::new()
+        } else {
+            format!(", then the primary keys of {}", prewarm.tables.join(", "))
+        };
+        lines.push(format!(
+            "Prewarm: the source's top {} statements by total time, SELECTs only, replayed on the target's writer and readers{tables}, within {} s",
+            prewarm.top_statements, prewarm.time_budget_seconds
+        ));
+    }
+    lines
+}
+
 pub(crate) fn verification_cost(verify: &crate::spec::VerifySpec) -> String {
     use crate::spec::VerifyMode;
     match verify.mode {

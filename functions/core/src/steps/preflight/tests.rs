@@ -23,6 +23,7 @@ struct World {
     lock: FakeSourceLock,
     with_retention: bool,
     sql_tls: SqlTls,
+    smoke_functions: Option<Vec<String>>,
 }
 
 impl World {
@@ -38,6 +39,7 @@ impl World {
             lock: FakeSourceLock::default(),
             with_retention: true,
             sql_tls: SqlTls::Ready,
+            smoke_functions: None,
         }
     }
 
@@ -62,6 +64,7 @@ impl World {
             lock: &self.lock,
             settings: PreflightSettings {
                 sql_tls: self.sql_tls.clone(),
+                smoke_functions: self.smoke_functions.clone(),
                 ..PreflightSettings::default()
             },
         };
@@ -444,6 +447,69 @@ async fn the_native_engine_without_a_ca_bundle_is_refused_by_name() {
     assert!(!text.contains("verify.mode"), "{text}");
     assert!(text.contains("/opt/rds-ca/global-bundle.pem"), "{text}");
     world.assert_nothing_changed("native without a bundle");
+}
+
+#[tokio::test]
+async fn the_plan_says_what_runs_on_the_target_before_the_gate() {
+    let world = World::new();
+    let lines = plan(&world.run(spec()).await.unwrap()).before_switchover;
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("no difference allowed"));
+
+    let mut everything = with(
+        spec(),
+        "/smoke",
+        json!({"queries": ["SELECT 1", "SELECT 2"], "functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:orders-smoke"}),
+    );
+    everything = with(
+        everything,
+        "/parity",
+        json!({"ignore": ["variable:innodb_*"]}),
+    );
+    everything = with(
+        everything,
+        "/prewarm",
+        json!({"topStatements": 20, "tables": ["shop.orders"], "timeBudgetSeconds": 90}),
+    );
+    let lines = plan(&world.run(everything).await.unwrap()).before_switchover;
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines[0].contains("1 parity.ignore pattern"), "{}", lines[0]);
+    assert!(
+        lines[1].starts_with("CheckParity: 2 smoke queries"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].contains("function:orders-smoke"), "{}", lines[2]);
+    assert!(
+        lines[3].contains("top 20")
+            && lines[3].contains("shop.orders")
+            && lines[3].contains("90 s"),
+        "{}",
+        lines[3]
+    );
+}
+
+#[tokio::test]
+async fn a_smoke_function_the_deployment_may_not_invoke_is_refused_before_anything_is_created() {
+    const SMOKE: &str = "arn:aws:lambda:eu-west-1:123456789012:function:orders-smoke";
+    let mut world = World::new();
+    world.smoke_functions = Some(vec![format!("{SMOKE}:live")]);
+    let named = with(spec(), "/smoke", json!({"functionArn": SMOKE}));
+    let err = world.run(named.clone()).await.unwrap_err();
+    assert_eq!(err.error_name(), "InvalidInput");
+    let text = err.to_string();
+    assert!(
+        text.contains("smoke.functionArn") && text.contains("SmokeFunctionArns"),
+        "{text}"
+    );
+    world.assert_nothing_changed("a smoke function not allowed");
+    assert!(world.lock.writes().is_empty(), "no lock taken");
+
+    world.smoke_functions = Some(vec![SMOKE.into()]);
+    world.run(named.clone()).await.unwrap();
+    // Where nothing says which (the local engine), any is named.
+    let world = World::new();
+    world.run(named).await.unwrap();
 }
 
 #[tokio::test]
