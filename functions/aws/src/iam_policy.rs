@@ -1353,7 +1353,13 @@ async fn derived(deployment: Deployment) -> BTreeMap<&'static str, BTreeSet<Auth
         .await
         .unwrap();
     clusters
-        .set_maintenance_window(TARGET, "sun:03:00-sun:03:30")
+        .set_windows(
+            TARGET,
+            &aurora_core::ports::ClusterWindows {
+                backup: Some("02:00-02:30".into()),
+                maintenance: Some("sun:03:00-sun:03:30".into()),
+            },
+        )
         .await
         .unwrap();
     by_function.insert("RestoreFunction", clients.authorised());

@@ -4,9 +4,10 @@
 use async_trait::async_trait;
 use aurora_core::errors::Resource;
 use aurora_core::ports::{
-    Cluster, ClusterExtras, ClusterMember, ClusterSnapshot, Clusters, CopyParameterGroupRequest,
-    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, InstanceExtras,
-    PerformanceInsights, PortResult, RestoreClusterRequest, ServerlessV2Scaling, Tag,
+    Cluster, ClusterExtras, ClusterMember, ClusterSnapshot, ClusterWindows, Clusters,
+    CopyParameterGroupRequest, CreateInstanceRequest, CreateSnapshotRequest, Instance,
+    InstanceEvent, InstanceExtras, PerformanceInsights, PortResult, RestoreClusterRequest,
+    ServerlessV2Scaling, Tag,
 };
 use aws_config::SdkConfig;
 use aws_sdk_rds::types::{self as rds, SourceType};
@@ -286,7 +287,6 @@ impl Clusters for RdsClusters {
             .set_storage_type(request.storage_type.clone())
             .set_network_type(request.network_type.clone())
             .set_backup_retention_period(request.backup_retention_days)
-            .set_preferred_backup_window(request.backup_window.clone())
             .send()
             .await
             .map_err(|e| classify(e, Resource::Cluster, &request.cluster_id))?;
@@ -326,11 +326,12 @@ impl Clusters for RdsClusters {
         Ok(())
     }
 
-    async fn set_maintenance_window(&self, cluster_id: &str, window: &str) -> PortResult<()> {
+    async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()> {
         self.client
             .modify_db_cluster()
             .db_cluster_identifier(cluster_id)
-            .preferred_maintenance_window(window)
+            .set_preferred_backup_window(windows.backup.clone())
+            .set_preferred_maintenance_window(windows.maintenance.clone())
             .send()
             .await
             .map_err(|e| classify(e, Resource::Cluster, cluster_id))?;
@@ -441,7 +442,6 @@ mod tests {
             storage_type: Some("aurora-iopt1".into()),
             network_type: Some("DUAL".into()),
             backup_retention_days: Some(14),
-            backup_window: Some("02:00-02:30".into()),
         }
     }
 
@@ -773,7 +773,7 @@ mod tests {
                     && r.storage_type() == Some("aurora-iopt1")
                     && r.network_type() == Some("DUAL")
                     && r.backup_retention_period() == Some(14)
-                    && r.preferred_backup_window() == Some("02:00-02:30")
+                    && r.preferred_backup_window().is_none()
             })
             .then_output(|| RestoreDbClusterFromSnapshotOutput::builder().build());
         let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &rule));
@@ -888,10 +888,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_maintenance_window_is_set_with_modify_db_cluster() {
+    async fn both_windows_are_set_in_one_modify_db_cluster() {
         let rule = mock!(Client::modify_db_cluster)
             .match_requests(|r| {
                 r.db_cluster_identifier() == Some("orders-encrypted")
+                    && r.preferred_backup_window() == Some("02:00-02:30")
                     && r.preferred_maintenance_window() == Some("sun:03:00-sun:03:30")
                     && r.apply_immediately().is_none()
                     && r.new_db_cluster_identifier().is_none()
@@ -901,7 +902,13 @@ mod tests {
             });
         let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &rule));
         clusters
-            .set_maintenance_window("orders-encrypted", "sun:03:00-sun:03:30")
+            .set_windows(
+                "orders-encrypted",
+                &ClusterWindows {
+                    backup: Some("02:00-02:30".into()),
+                    maintenance: Some("sun:03:00-sun:03:30".into()),
+                },
+            )
             .await
             .unwrap();
         assert_eq!(rule.num_calls(), 1);

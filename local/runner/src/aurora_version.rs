@@ -6,8 +6,9 @@
 
 use async_trait::async_trait;
 use aurora_core::ports::{
-    Cluster, ClusterSnapshot, Clusters, CopyParameterGroupRequest, CreateInstanceRequest,
-    CreateSnapshotRequest, Instance, InstanceEvent, PortResult, RestoreClusterRequest,
+    Cluster, ClusterSnapshot, ClusterWindows, Clusters, CopyParameterGroupRequest,
+    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, PortResult,
+    RestoreClusterRequest,
 };
 use time::OffsetDateTime;
 
@@ -57,8 +58,8 @@ impl<C: Clusters> Clusters for AuroraVersioned<C> {
     async fn create_instance(&self, request: &CreateInstanceRequest) -> PortResult<()> {
         self.0.create_instance(request).await
     }
-    async fn set_maintenance_window(&self, cluster_id: &str, window: &str) -> PortResult<()> {
-        self.0.set_maintenance_window(cluster_id, window).await
+    async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()> {
+        self.0.set_windows(cluster_id, windows).await
     }
     async fn instance_events(
         &self,

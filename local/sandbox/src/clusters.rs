@@ -28,9 +28,9 @@ use aurora_core::binlog::EVENT_PREFIX;
 use aurora_core::errors::{PortError, Resource};
 use aurora_core::naming::{self, NameKind, TagRules};
 use aurora_core::ports::{
-    Cluster, ClusterExtras, ClusterMember, ClusterSnapshot, Clusters, CopyParameterGroupRequest,
-    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, InstanceExtras,
-    PortResult, RestoreClusterRequest,
+    Cluster, ClusterExtras, ClusterMember, ClusterSnapshot, ClusterWindows, Clusters,
+    CopyParameterGroupRequest, CreateInstanceRequest, CreateSnapshotRequest, Instance,
+    InstanceEvent, InstanceExtras, PortResult, RestoreClusterRequest,
 };
 use aurora_core::BinlogPosition;
 use mysql_async::prelude::Queryable;
@@ -350,9 +350,6 @@ impl Clusters for SandboxClusters {
         if let Some(days) = request.backup_retention_days {
             record.backup_retention_days = days;
         }
-        if let Some(window) = &request.backup_window {
-            record.backup_window = window_checked(window, false)?;
-        }
         let inserted = self.sandbox.update(|r| {
             if r.clusters.contains_key(&id) {
                 return false;
@@ -445,18 +442,34 @@ impl Clusters for SandboxClusters {
         })?
     }
 
-    async fn set_maintenance_window(&self, cluster_id: &str, window: &str) -> PortResult<()> {
-        let window = window_checked(window, true)?;
-        self.sandbox
-            .update(|r| match r.clusters.get_mut(cluster_id) {
-                Some(cluster) => {
-                    cluster.maintenance_window = window;
-                    Ok(())
-                }
-                None => Err(not_found(Resource::Cluster, cluster_id)),
-            })?
+    async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()> {
+        let backup = windows
+            .backup
+            .as_deref()
+            .map(|w| window_checked(w, false))
+            .transpose()?;
+        let maintenance = windows
+            .maintenance
+            .as_deref()
+            .map(|w| window_checked(w, true))
+            .transpose()?;
+        self.sandbox.update(|r| {
+            let Some(cluster) = r.clusters.get_mut(cluster_id) else {
+                return Err(not_found(Resource::Cluster, cluster_id));
+            };
+            let backup = backup.unwrap_or_else(|| cluster.backup_window.clone());
+            let maintenance = maintenance.unwrap_or_else(|| cluster.maintenance_window.clone());
+            if windows_overlap(&backup, &maintenance) {
+                // RDS: InvalidParameterCombination.
+                return Err(PortError::InvalidRequest(format!(
+                    "the backup window {backup} overlaps the maintenance window {maintenance}"
+                )));
+            }
+            cluster.backup_window = backup;
+            cluster.maintenance_window = maintenance;
+            Ok(())
+        })?
     }
-
     async fn instance_events(
         &self,
         instance_id: &str,
@@ -519,6 +532,38 @@ fn window_checked(window: &str, with_day: bool) -> PortResult<String> {
             if with_day { "maintenance" } else { "backup" }
         ))),
     }
+}
+
+/// Whether the daily `backup` window (`hh24:mi-hh24:mi`) overlaps the weekly `maintenance`
+/// window (`ddd:hh24:mi-ddd:hh24:mi`) on any day; windows that do not parse never overlap
+/// (they were refused before).
+fn windows_overlap(backup: &str, maintenance: &str) -> bool {
+    const WEEK: u32 = 7 * 1440;
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let minute = |t: &str| -> Option<u32> {
+        let (h, m) = t.split_once(':')?;
+        Some(h.parse::<u32>().ok()? * 60 + m.parse::<u32>().ok()?)
+    };
+    let weekly = |t: &str| -> Option<u32> {
+        let (day, time) = t.split_once(':')?;
+        Some(DAYS.iter().position(|d| *d == day)? as u32 * 1440 + minute(time)?)
+    };
+    let Some((b_from, b_to)) = backup
+        .split_once('-')
+        .and_then(|(f, t)| Some((minute(f)?, minute(t)?)))
+    else {
+        return false;
+    };
+    let Some((m_from, m_to)) = maintenance
+        .split_once('-')
+        .and_then(|(f, t)| Some((weekly(f)?, weekly(t)?)))
+    else {
+        return false;
+    };
+    let in_maintenance = |at: u32| (at + WEEK - m_from) % WEEK < (m_to + WEEK - m_from) % WEEK;
+    let backup_length = (b_to + 1440 - b_from) % 1440;
+    // Every minute of every day's backup window, against the maintenance window.
+    (0..7).any(|day| (0..backup_length).any(|i| in_maintenance((day * 1440 + b_from + i) % WEEK)))
 }
 
 /// RDS refuses a name outside its documented rule with `InvalidParameterValue`; so does the
@@ -795,6 +840,10 @@ mod tests {
             );
         }
         assert!(window_checked("sun:02:00-sun:02:30", false).is_err());
+        assert!(!windows_overlap("02:00-02:30", "sun:03:00-sun:03:30"));
+        assert!(windows_overlap("03:15-03:45", "sun:03:00-sun:03:30"));
+        assert!(windows_overlap("23:50-00:20", "mon:00:00-mon:00:30"));
+        assert!(!windows_overlap("23:10-23:40", "wed:07:40-wed:08:10"));
     }
 
     #[test]

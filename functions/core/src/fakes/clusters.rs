@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 use super::{lock, Failures, EPOCH};
 use crate::errors::{PortError, Resource};
 use crate::ports::{
-    Cluster, ClusterMember, ClusterSnapshot, Clusters, CopyParameterGroupRequest,
+    Cluster, ClusterMember, ClusterSnapshot, ClusterWindows, Clusters, CopyParameterGroupRequest,
     CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, PortResult,
     RestoreClusterRequest, Tag,
 };
@@ -387,12 +387,7 @@ impl Clusters for FakeClusters {
                     network_type: request.network_type.clone(),
                     // As RDS: one day of backups unless asked, windows of its own choosing.
                     backup_retention_days: Some(request.backup_retention_days.unwrap_or(1)),
-                    backup_window: Some(
-                        request
-                            .backup_window
-                            .clone()
-                            .unwrap_or_else(|| RDS_PICKED_BACKUP_WINDOW.into()),
-                    ),
+                    backup_window: Some(RDS_PICKED_BACKUP_WINDOW.into()),
                     maintenance_window: Some(RDS_PICKED_MAINTENANCE_WINDOW.into()),
                     ..Default::default()
                 },
@@ -463,8 +458,8 @@ impl Clusters for FakeClusters {
         Ok(())
     }
 
-    async fn set_maintenance_window(&self, cluster_id: &str, window: &str) -> PortResult<()> {
-        self.failures.take("set_maintenance_window")?;
+    async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()> {
+        self.failures.take("set_windows")?;
         let mut rds = lock(&self.rds);
         let Some(cluster) = rds.clusters.get_mut(cluster_id) else {
             return Err(PortError::NotFound {
@@ -472,9 +467,14 @@ impl Clusters for FakeClusters {
                 message: cluster_id.to_string(),
             });
         };
-        cluster.extras.maintenance_window = Some(window.to_string());
+        if windows.backup.is_some() {
+            cluster.extras.backup_window = windows.backup.clone();
+        }
+        if windows.maintenance.is_some() {
+            cluster.extras.maintenance_window = windows.maintenance.clone();
+        }
         rds.mutations
-            .push(format!("set_maintenance_window {cluster_id} {window}"));
+            .push(format!("set_windows {cluster_id} {windows:?}"));
         Ok(())
     }
 

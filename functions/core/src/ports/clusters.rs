@@ -56,7 +56,7 @@ pub struct ClusterExtras {
     /// `PreferredBackupWindow` (`hh24:mi-hh24:mi`, UTC).
     pub backup_window: Option<String>,
     /// `PreferredMaintenanceWindow` (`ddd:hh24:mi-ddd:hh24:mi`, UTC). A restore cannot set it:
-    /// RDS picks one at random, and Restore then modifies the cluster.
+    /// RDS picks one at random, and Restore then sets both windows.
     pub maintenance_window: Option<String>,
 }
 
@@ -164,7 +164,16 @@ pub struct RestoreClusterRequest {
     pub storage_type: Option<String>,
     pub network_type: Option<String>,
     pub backup_retention_days: Option<i32>,
-    pub backup_window: Option<String>,
+}
+
+/// A cluster's backup and maintenance windows, set in one ModifyDBCluster: RDS refuses a
+/// backup window that overlaps the maintenance window, so the source's pair, valid together,
+/// is set together (a restore takes no maintenance window, and one RDS picks at random could
+/// overlap the source's backup window).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClusterWindows {
+    pub backup: Option<String>,
+    pub maintenance: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -218,8 +227,9 @@ pub trait Clusters: Send + Sync {
     ) -> PortResult<()>;
     async fn restore_cluster(&self, request: &RestoreClusterRequest) -> PortResult<()>;
     async fn create_instance(&self, request: &CreateInstanceRequest) -> PortResult<()>;
-    /// Sets a cluster's `PreferredMaintenanceWindow` (ModifyDBCluster; it applies at once).
-    async fn set_maintenance_window(&self, cluster_id: &str, window: &str) -> PortResult<()>;
+    /// Sets a cluster's `PreferredBackupWindow` and `PreferredMaintenanceWindow`, those given
+    /// (ModifyDBCluster; both apply at once).
+    async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()>;
     /// Events of a DB instance (source type `db-instance`) since `since`, oldest first, all pages.
     async fn instance_events(
         &self,

@@ -25,8 +25,8 @@ use crate::errors::{impl_diagnostic, NamedError, PortError};
 use crate::naming;
 use crate::poll;
 use crate::ports::{
-    Clock, Cluster, Clusters, CopyParameterGroupRequest, CreateInstanceRequest, DatabaseEndpoint,
-    Instance, RestoreClusterRequest, Tag,
+    Clock, Cluster, ClusterWindows, Clusters, CopyParameterGroupRequest, CreateInstanceRequest,
+    DatabaseEndpoint, Instance, RestoreClusterRequest, Tag,
 };
 use crate::spec::MigrationSpec;
 use crate::state::{ExecutionRef, RestoreOutput, SnapshotOutput, TargetInstance};
@@ -181,11 +181,29 @@ pub async fn run(input: &RestoreInput, deps: &Deps<'_>) -> Result<RestoreOutput,
     if !target.storage_encrypted {
         return Err(RestoreError::NotEncrypted(target_id));
     }
-    // RestoreDBClusterFromSnapshot takes no maintenance window: RDS picks one at random.
-    if let Some(window) = &source.extras.maintenance_window {
-        if target.extras.maintenance_window.as_ref() != Some(window) {
-            clusters.set_maintenance_window(&target_id, window).await?;
-        }
+    // RestoreDBClusterFromSnapshot takes no maintenance window (RDS picks one at random), and a
+    // backup window passed to it could overlap that one: both are set together, once the
+    // cluster is available and before any instance is created. The next poll goes on once
+    // the cluster is available again.
+    let windows = ClusterWindows {
+        backup: source.extras.backup_window.clone(),
+        maintenance: source.extras.maintenance_window.clone(),
+    };
+    let differs = |wanted: &Option<String>, has: &Option<String>| wanted.is_some() && wanted != has;
+    if differs(&windows.backup, &target.extras.backup_window)
+        || differs(&windows.maintenance, &target.extras.maintenance_window)
+    {
+        clusters.set_windows(&target_id, &windows).await?;
+        let mut out = progress(
+            &source,
+            &target_id,
+            Some(&target),
+            Vec::new(),
+            started,
+            clock,
+        );
+        out.status = "setting-windows".into();
+        return Ok(out);
     }
 
     let pairs = pair_instances(&source, &target_id, clusters).await?;
@@ -296,9 +314,8 @@ async fn restore_cluster(
         serverless_v2_scaling: source.extras.serverless_v2_scaling,
         storage_type: source.extras.storage_type.clone(),
         network_type: source.extras.network_type.clone(),
-        // Without them the target keeps one day of backups, in a window RDS picks.
+        // Without it the target keeps one day of backups. The windows are set once it exists.
         backup_retention_days: source.extras.backup_retention_days,
-        backup_window: source.extras.backup_window.clone(),
     };
     match clusters.restore_cluster(&request).await {
         // A concurrent attempt started it; the next poll checks that it is ours.
@@ -630,8 +647,8 @@ mod tests {
         run_to_ready(&rds, &clock).await;
         let request = rds.restore_request("orders-encrypted");
         assert_eq!(request.backup_retention_days, Some(14));
-        assert_eq!(request.backup_window.as_deref(), Some("02:00-02:30"));
         let target = rds.cluster("orders-encrypted").unwrap();
+        assert_eq!(target.extras.backup_window.as_deref(), Some("02:00-02:30"));
         assert_eq!(
             target.extras.maintenance_window.as_deref(),
             Some("sun:03:00-sun:03:30")
@@ -648,7 +665,7 @@ mod tests {
         assert_eq!(
             before
                 .iter()
-                .filter(|m| m.starts_with("set_maintenance_window"))
+                .filter(|m| m.starts_with("set_windows"))
                 .count(),
             1
         );
