@@ -76,6 +76,7 @@ const INVALID_REQUEST: &[&str] = &[
 
 const INVALID_STATE: &[&str] = &[
     "InvalidDBClusterStateFault",
+    "InvalidDBProxyStateFault",
     "InvalidDBInstanceState",
     "InvalidDBClusterSnapshotStateFault",
     "InvalidDBParameterGroupState",
@@ -95,6 +96,9 @@ const NOT_FOUND: &[(&str, Resource)] = &[
     ("DBParameterGroupNotFound", Resource::ParameterGroup),
     ("DBClusterParameterGroupNotFound", Resource::ParameterGroup),
     ("DBSubnetGroupNotFoundFault", Resource::Other),
+    ("DBProxyNotFoundFault", Resource::Proxy),
+    ("DBProxyTargetNotFoundFault", Resource::Proxy),
+    ("DBProxyTargetGroupNotFoundFault", Resource::Proxy),
     ("ResourceNotFoundFault", Resource::Migration),
     ("NoSuchHostedZone", Resource::HostedZone),
     ("NoSuchChange", Resource::DnsChange),
@@ -127,6 +131,7 @@ const ALREADY_EXISTS: &[(&str, Resource)] = &[
     ("DBSnapshotAlreadyExists", Resource::Snapshot),
     ("DBParameterGroupAlreadyExists", Resource::ParameterGroup),
     ("ResourceAlreadyExistsFault", Resource::Migration),
+    ("DBProxyTargetAlreadyRegisteredFault", Resource::Proxy),
 ];
 
 /// Lets [`classify`] read the HTTP status of whatever raw response type an SDK error carries.

@@ -30,6 +30,8 @@ pub mod params;
 pub mod rds;
 #[cfg(feature = "sql")]
 pub mod rds_ca;
+#[cfg(feature = "rds")]
+pub mod rds_proxy;
 #[cfg(all(feature = "rds", feature = "sql"))]
 pub mod rds_writers;
 #[cfg(feature = "replication")]
@@ -68,6 +70,8 @@ pub use kms::AwsKmsKeys;
 pub use params::RdsClusterParameters;
 #[cfg(feature = "rds")]
 pub use rds::RdsClusters;
+#[cfg(feature = "rds")]
+pub use rds_proxy::RdsProxies;
 #[cfg(all(feature = "rds", feature = "sql"))]
 pub use rds_writers::RdsWriters;
 #[cfg(feature = "replication")]

@@ -28,6 +28,12 @@ pub const MIGRATION_FAILED: &str = "MigrationFailed";
 pub const LAG_NOT_CONVERGING: &str = "LagNotConverging";
 pub const VERIFICATION_MISMATCH: &str = "VerificationMismatch";
 pub const DNS_RECORD_NOT_ON_SOURCE: &str = "DnsRecordNotOnSource";
+/// The RDS Proxy of `switchover.method: proxy` does not exist, is not a MySQL proxy, or tracks a
+/// cluster other than the source and the target: not ours to move.
+pub const PROXY_NOT_ON_SOURCE: &str = "ProxyNotOnSource";
+/// The re-targeted proxy did not reach the cluster's writer within `proxy.timeoutSeconds`:
+/// its health (`AUTH_FAILURE`, `CONNECTION_FAILED`, …) or the server a session reached says why.
+pub const PROXY_TARGET_UNAVAILABLE: &str = "ProxyTargetUnavailable";
 /// The caller may not perform an API call: a deployment problem, never retried.
 pub const ACCESS_DENIED: &str = "AccessDenied";
 /// Backtrack is on for the source: binlog replication from a restored copy is not supported.
@@ -85,6 +91,8 @@ pub const ALL: &[&str] = &[
     LAG_NOT_CONVERGING,
     VERIFICATION_MISMATCH,
     DNS_RECORD_NOT_ON_SOURCE,
+    PROXY_NOT_ON_SOURCE,
+    PROXY_TARGET_UNAVAILABLE,
     ACCESS_DENIED,
     BACKTRACK_ENABLED,
     VERIFICATION_TIMED_OUT,

@@ -16,6 +16,7 @@ pub enum Resource {
     Record,
     DnsChange,
     KmsKey,
+    Proxy,
     Other,
 }
 

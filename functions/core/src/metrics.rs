@@ -300,6 +300,18 @@ pub fn swap_dns(dimensions: Dimensions, output: &DnsSwapOutput, revert: bool) ->
     }
 }
 
+/// ConfirmProxy's sample: the fenced window once a session through the proxy reaches the
+/// target, as the DNS swap's once in sync.
+pub fn proxy_confirmed(
+    dimensions: Dimensions,
+    output: &crate::steps::swap_proxy::ProxyConfirmation,
+) -> Sample {
+    Sample::new(dimensions, Phase::Switchover).with(
+        FENCED_WINDOW_MS,
+        output.fenced_window_ms.map(|ms| ms as f64),
+    )
+}
+
 /// Whole numbers stay integers in the JSON; others are floats.
 fn number(value: f64) -> Value {
     if value.fract() == 0.0 && value.abs() < 9.0e15 {

@@ -15,6 +15,9 @@ pub const PROVISIONING: PollBounds = PollBounds { min: 15, max: 300 };
 pub const REPLICATION: PollBounds = PollBounds { min: 15, max: 600 };
 /// Route 53 changes usually reach INSYNC within a minute.
 pub const DNS_CHANGE: PollBounds = PollBounds { min: 5, max: 30 };
+/// A re-targeted RDS Proxy: writes wait while it registers the cluster (about a minute), so it
+/// is read often.
+pub const PROXY_TARGET: PollBounds = PollBounds { min: 2, max: 15 };
 
 impl PollBounds {
     /// A quarter of the elapsed time, clamped.

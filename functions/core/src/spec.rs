@@ -175,6 +175,10 @@ pub struct MigrationSpec {
     /// The application's CNAME; no DNS swap when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsSpec>,
+    /// The RDS Proxy the application connects through, re-targeted at the switchover
+    /// (`switchover.method: proxy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxySpec>,
     #[serde(default)]
     pub verify: VerifySpec,
     /// Warm the target's caches before the switchover gate; off when absent.
@@ -401,6 +405,11 @@ pub enum WindowMissed {
 pub struct SwitchoverSpec {
     #[serde(default)]
     pub mode: SwitchoverMode,
+    /// How the application is moved to the target: `dns` (swap `dns`'s CNAME) or `proxy`
+    /// (re-target `proxy`'s RDS Proxy). Default: the one whose section is given; neither: the
+    /// application is moved by other means once the run reports the swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<SwitchoverMethod>,
     /// RFC 3339; required in `window` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("format" = "date-time"), pattern(patterns::TIMESTAMP))]
@@ -447,6 +456,7 @@ impl Default for SwitchoverSpec {
     fn default() -> Self {
         Self {
             mode: SwitchoverMode::default(),
+            method: None,
             window_start: None,
             window_end: None,
             on_window_missed: WindowMissed::default(),
@@ -456,6 +466,43 @@ impl Default for SwitchoverSpec {
             fence_security_group_id: None,
         }
     }
+}
+
+/// How the application reaches the target once writes are fenced and drained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SwitchoverMethod {
+    /// The application resolves a CNAME (`dns`), swapped to the target's writer endpoint.
+    Dns,
+    /// The application connects through an RDS Proxy (`proxy`), whose default target group
+    /// moves from the source cluster to the target.
+    Proxy,
+}
+
+/// The RDS Proxy the application connects through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ProxySpec {
+    /// `DBProxyName`; its default target group must track the source cluster.
+    #[schemars(length(min = 1, max = 63), pattern(patterns::RDS_IDENTIFIER))]
+    pub name: String,
+    /// One of the proxy's own secrets (its `Auth`): a session through the proxy, logged in with
+    /// it, must reach the target's writer before the switchover counts as done.
+    #[schemars(length(max = 2048), pattern(patterns::SECRET_ARN))]
+    pub secret_arn: String,
+    /// How long the re-targeted proxy may take to reach the target's writer (RDS registers a
+    /// target in about a minute) before the switchover is rolled back.
+    #[serde(default = "default_proxy_timeout_seconds")]
+    #[schemars(range(min = MIN_PROXY_TIMEOUT_SECONDS, max = MAX_PROXY_TIMEOUT_SECONDS))]
+    pub timeout_seconds: u32,
+}
+
+const MIN_PROXY_TIMEOUT_SECONDS: u32 = 30;
+const MAX_PROXY_TIMEOUT_SECONDS: u32 = 1800;
+
+fn default_proxy_timeout_seconds() -> u32 {
+    300
 }
 
 /// The application's DNS name, swapped from the source's writer endpoint to the target's.
@@ -1155,7 +1202,52 @@ impl MigrationSpec {
         Ok(())
     }
 
+    /// The method `switchover.method` names, or the one whose section is given.
+    pub fn switchover_method(&self) -> Option<SwitchoverMethod> {
+        self.switchover.method.or(match (&self.dns, &self.proxy) {
+            (Some(_), _) => Some(SwitchoverMethod::Dns),
+            (None, Some(_)) => Some(SwitchoverMethod::Proxy),
+            (None, None) => None,
+        })
+    }
+
+    fn validate_method(&self) -> Result<(), InvalidInput> {
+        check(
+            !(self.dns.is_some() && self.proxy.is_some()),
+            "proxy",
+            "and `dns` are two ways to move the application: give the one it uses",
+        )?;
+        match self.switchover.method {
+            Some(SwitchoverMethod::Dns) => check(
+                self.dns.is_some(),
+                "dns",
+                "is required when switchover.method is `dns`",
+            )?,
+            Some(SwitchoverMethod::Proxy) => check(
+                self.proxy.is_some(),
+                "proxy",
+                "is required when switchover.method is `proxy`",
+            )?,
+            None => {}
+        }
+        let Some(proxy) = &self.proxy else {
+            return Ok(());
+        };
+        check(
+            naming::is_valid_rds_identifier(&proxy.name),
+            "proxy.name",
+            "must be 1-63 letters, digits or hyphens, start with a letter, and not end with or contain two hyphens",
+        )?;
+        check_arn(&proxy.secret_arn, "proxy.secretArn", "secretsmanager", "secret:")?;
+        check(
+            (MIN_PROXY_TIMEOUT_SECONDS..=MAX_PROXY_TIMEOUT_SECONDS).contains(&proxy.timeout_seconds),
+            "proxy.timeoutSeconds",
+            format!("must be between {MIN_PROXY_TIMEOUT_SECONDS} and {MAX_PROXY_TIMEOUT_SECONDS}"),
+        )
+    }
+
     fn validate_switchover(&self, now: OffsetDateTime) -> Result<(), InvalidInput> {
+        self.validate_method()?;
         let s = &self.switchover;
         let start = parse_time(s.window_start.as_deref(), "switchover.windowStart")?;
         let end = parse_time(s.window_end.as_deref(), "switchover.windowEnd")?;
@@ -1753,6 +1845,43 @@ mod tests {
             let problem = smoke_query_problem(bad).unwrap_or_default();
             assert!(problem.contains(why), "{bad}: {problem}");
         }
+    }
+
+    #[test]
+    fn the_switchover_method_follows_the_section_given_and_each_needs_its_own() {
+        const SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-app-AbCdEf";
+        let spec = parse_and_validate(&valid()).unwrap();
+        assert_eq!(spec.switchover_method(), Some(SwitchoverMethod::Dns));
+
+        let mut proxied = valid();
+        proxied.as_object_mut().unwrap().remove("dns");
+        proxied["proxy"] = json!({"name": "orders-proxy", "secretArn": SECRET});
+        let spec = parse_and_validate(&proxied).unwrap();
+        assert_eq!(spec.switchover_method(), Some(SwitchoverMethod::Proxy));
+        assert_eq!(spec.proxy.as_ref().unwrap().timeout_seconds, 300);
+
+        let refused = |value: &Value| parse_and_validate(value).unwrap_err().field;
+        let mut both = valid();
+        both["proxy"] = proxied["proxy"].clone();
+        assert_eq!(refused(&both), "proxy");
+        let mut method = proxied.clone();
+        method["switchover"]["method"] = json!("dns");
+        assert_eq!(refused(&method), "dns");
+        let mut method = valid();
+        method["switchover"]["method"] = json!("proxy");
+        assert_eq!(refused(&method), "proxy");
+        let mut bad = proxied.clone();
+        bad["proxy"]["name"] = json!("orders--proxy");
+        assert_eq!(refused(&bad), "proxy.name");
+        let mut bad = proxied.clone();
+        bad["proxy"]["secretArn"] = json!("arn:aws:iam::123456789012:role/app");
+        assert_eq!(refused(&bad), "proxy.secretArn");
+        let mut bad = proxied;
+        bad["proxy"]["timeoutSeconds"] = json!(5);
+        assert_eq!(refused(&bad), "proxy.timeoutSeconds");
+        let mut unknown = valid();
+        unknown["switchover"]["method"] = json!("rename");
+        assert!(MigrationSpec::from_json(&unknown.to_string()).is_err());
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //!   `mysql.rds_show_configuration` or the server's binlog expiry;
 //! - [`SqlFence`]: [`FenceSql`](aurora_core::ports::FenceSql), the fence's SQL half (ending
 //!   sessions, confirming the fence, the drain's marker, users that bypass `read_only`);
+//! - [`SqlServerIdentity`]: [`ServerIdentity`](aurora_core::ports::ServerIdentity), which
+//!   server a session at an endpoint reaches (a re-targeted RDS Proxy);
 //! - [`RDS_STAND_INS`]: MariaDB stand-ins for the `mysql.rds_*` procedures;
 //! - `launcher` (feature `launcher`): starting and stopping `mariadbd`, for the sandbox and
 //!   the tests;
@@ -28,6 +30,7 @@ mod chunks;
 mod conn;
 mod credentials;
 mod fence;
+mod identity;
 mod parity;
 mod prewarm;
 mod replication;
@@ -50,6 +53,7 @@ pub use credentials::{
     DEFAULT_CONNECT_TIMEOUT,
 };
 pub use fence::{ApplicationSession, FixedWriters, SqlFence, WriterConnections, PROBE_USER};
+pub use identity::SqlServerIdentity;
 pub use parity::{server_settings, smoke_query, variable_excluded, EXCLUDED_VARIABLES};
 pub use prewarm::{top_statements, warm_instance, SqlCacheWarmer};
 pub use replication::{AuroraMajorVersion, NativeReplication, ENGINE};

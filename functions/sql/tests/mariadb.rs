@@ -13,14 +13,14 @@ use std::time::{Duration, Instant};
 use aurora_core::binlog::BinlogPosition;
 use aurora_core::errors::{PortError, Resource};
 use aurora_core::ports::{
-    BinlogRetention, CdcRequest, Replication, ReplicationHandle, ReplicationState,
+    BinlogRetention, CdcRequest, Replication, ReplicationHandle, ReplicationState, ServerIdentity,
     ReplicationStatus, RetentionChange, TableDigest, Verifier, VerifyDepth,
 };
 use aurora_core::spec::{NativeReplication as NativeSpec, ReplicationSpec};
 use aurora_sql::testing::{ServerOptions, TestServer};
 use aurora_sql::{
     AuroraMajorVersion, ConnectionSettings, Credentials, NativeReplication, SecretValue,
-    SqlBinlogRetention, SqlVerifier, StaticSecrets, Tls,
+    SqlBinlogRetention, SqlServerIdentity, SqlVerifier, StaticSecrets, Tls,
 };
 use mysql_async::prelude::Queryable;
 
@@ -529,6 +529,44 @@ async fn retention_reads_rds_configuration_and_falls_back_to_the_binlog_expiry()
         .await
         .unwrap_err();
     assert!(unknown.is_not_found(Resource::Other), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn two_endpoints_of_one_server_have_one_identity_and_two_servers_two() {
+    let (one, two) = (
+        TestServer::start(11).await.unwrap(),
+        TestServer::start(12).await.unwrap(),
+    );
+    const SECRET: &str = "arn:aws:secretsmanager:eu-west-1:1:secret:admin";
+    let admin = one.admin();
+    let secrets = StaticSecrets::new().with(
+        SECRET,
+        &SecretValue {
+            username: admin.credentials.username().into(),
+            password: admin.credentials.password().into(),
+            host: None,
+            port: None,
+        },
+    );
+    // The same password on the second server, as a restored copy has it.
+    two.execute(&format!(
+        "ALTER USER '{user}'@'%' IDENTIFIED BY '{password}'",
+        user = admin.credentials.username(),
+        password = admin.credentials.password()
+    ))
+    .await
+    .unwrap();
+    let identity = SqlServerIdentity::new(Arc::new(secrets), Tls::Disabled);
+    let first = identity.identity(&one.endpoint("shop"), SECRET).await.unwrap();
+    assert_eq!(first, "server_id=11");
+    assert_eq!(
+        identity.identity(&one.endpoint("shop"), SECRET).await.unwrap(),
+        first
+    );
+    assert_eq!(
+        identity.identity(&two.endpoint("shop"), SECRET).await.unwrap(),
+        "server_id=12"
+    );
 }
 
 #[tokio::test]

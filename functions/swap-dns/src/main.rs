@@ -1,8 +1,9 @@
-//! Lambda handler of the `SwapDns` and `RevertDns` states, and of the TTL states (`LowerDnsTtl`,
-//! `CleanupDnsTtl`, `CleanupDnsTtlOnRollback`, whose input carries an `action`): wiring only.
-//! The steps are `aurora_core::steps::swap_dns` and `aurora_core::steps::dns_ttl`; they make the
-//! same Route 53 calls, so one function with one policy serves them. Clients are built once and
-//! reused while the function is warm.
+//! Lambda handler of the `SwapDns` and `RevertDns` states, of the TTL states (`LowerDnsTtl`,
+//! `CleanupDnsTtl`, `CleanupDnsTtlOnRollback`, whose input carries an `action`), and of the RDS
+//! Proxy method's control-plane states (`CheckProxy`, `SwapProxy`, `RevertProxy`: `action`
+//! `proxy-check` or `proxy`; ConfirmProxy's SQL runs in the verify function): wiring only. The steps are `aurora_core::steps::swap_dns`, `dns_ttl` and
+//! `swap_proxy`: each moves the application from one cluster to the other, so one function
+//! serves them. Clients are built once and reused while the function is warm.
 //!
 //! Metrics: the swap and its revert print one embedded-metric-format line per invocation on
 //! stdout (`FencedWindowMs` once the swap is in sync, `Phase`; `aurora_core::metrics`); the TTL
@@ -16,6 +17,7 @@ use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
 use aurora_core::steps::dns_ttl::{self, DnsTtlInput};
 use aurora_core::steps::swap_dns::{self, SwapDnsInput};
+use aurora_core::steps::swap_proxy::{self, CheckProxyInput, SwapProxyInput};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -42,7 +44,25 @@ async fn main() -> Result<(), Error> {
         clock: &SystemClock,
         lock: &lock,
     };
+    let proxies = aurora_aws::RdsProxies::new(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        if swap_proxy::is_check_request(&event.payload) {
+            let input: CheckProxyInput = parse_input(event.payload)?;
+            return to_json(swap_proxy::check(&input, &proxies).await?);
+        }
+        if swap_proxy::is_proxy_request(&event.payload) {
+            // `{"action": "proxy", "revert"?: true, "document": <state document>}`.
+            let revert = event.payload.get("revert") == Some(&Value::Bool(true));
+            let document = event.payload.get("document").cloned().unwrap_or_default();
+            let mut input: SwapProxyInput = parse_input(document)?;
+            input.revert = revert;
+            let deps = swap_proxy::Deps {
+                proxies: &proxies,
+                clock: &SystemClock,
+                lock: &lock,
+            };
+            return to_json(swap_proxy::run_holding_lock(&input, &deps).await?);
+        }
         if dns_ttl::is_ttl_request(&event.payload) {
             let input: DnsTtlInput = parse_input(event.payload)?;
             let output = dns_ttl::run_holding_lock(&input, &ttl_deps).await?;

@@ -21,6 +21,7 @@ pub mod snapshot;
 pub mod source_lock;
 pub mod stop_migration;
 pub mod swap_dns;
+pub mod swap_proxy;
 pub mod verify;
 pub mod verify_online;
 
