@@ -460,6 +460,10 @@ fn states_follow_the_pipeline_contract() {
             "VerifyOnline",
             "Prewarm",
             "CheckParity",
+            "CheckProxy",
+            "SwapProxy",
+            "RevertProxy",
+            "ConfirmProxy",
         ];
         if resource.ends_with("FunctionArn}") && !special.contains(&name.as_str()) {
             assert!(

@@ -31,7 +31,8 @@ use aurora_core::naming;
 use aurora_core::ports::{
     CdcRequest, ClusterParameters, ClusterRetirement, Clusters, CopyParameterGroupRequest,
     CreateInstanceRequest, CreateSnapshotRequest, DatabaseEndpoint, Dns, FenceRecord, KmsKeys,
-    LagMetrics, Replication, ReplicationHandle, RestoreClusterRequest, Tag, WriteFence,
+    LagMetrics, ProxyTargets, Replication, ReplicationHandle, RestoreClusterRequest, Tag,
+    WriteFence,
 };
 use aurora_core::spec::{
     DmsReplication as DmsSettings, FenceMethod, InstanceProfileSpec, ReplicationSpec,
@@ -74,6 +75,10 @@ const TARGET: &str = "orders-encrypted";
 /// Named by whoever created the cluster: it does not start with the cluster's id.
 const SOURCE_INSTANCE: &str = "db-writer-1";
 const EXECUTION: &str = "exec-1";
+/// The application's RDS Proxy (`proxy.name`), and the ids RDS gave it and its target group.
+const PROXY: &str = "orders-proxy";
+const PROXY_ID: &str = "prx-0123456789abcdef0";
+const PROXY_TARGET_GROUP_ID: &str = "prx-tg-0123456789abcdef0";
 const SOURCE_GROUP: &str = "orders-params";
 /// The spec's key, in another account.
 const KEY_ARN: &str = "arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -475,6 +480,28 @@ fn authorisations(sent: &Sent) -> Vec<Authorisation> {
             arn("rds", &format!("db:{}", p["DBInstanceIdentifier"])),
         ),
         "DeleteDBCluster" => out.add(&rds_action, cluster(p["DBClusterIdentifier"].clone())),
+        // RDS Proxy: requests name the proxy; IAM authorises the ids RDS gave the proxy and its
+        // default target group (`db-proxy:prx-…`, `target-group:prx-tg-…`), and the clusters
+        // registered or deregistered.
+        "DescribeDBProxies" => out.add(&rds_action, arn("rds", &format!("db-proxy:{PROXY_ID}"))),
+        "DescribeDBProxyTargets" => {
+            out.add(&rds_action, arn("rds", &format!("db-proxy:{PROXY_ID}")));
+            out.add(
+                &rds_action,
+                arn("rds", &format!("target-group:{PROXY_TARGET_GROUP_ID}")),
+            );
+        }
+        "RegisterDBProxyTargets" | "DeregisterDBProxyTargets" => {
+            out.add(&rds_action, arn("rds", &format!("db-proxy:{PROXY_ID}")));
+            out.add(
+                &rds_action,
+                arn("rds", &format!("target-group:{PROXY_TARGET_GROUP_ID}")),
+            );
+            out.add(
+                &rds_action,
+                cluster(p["DBClusterIdentifiers.member.1"].clone()),
+            );
+        }
         other => panic!("no IAM mapping for rds:{other}"),
     }
     out.0
@@ -1224,6 +1251,27 @@ fn rds_rules() -> Vec<Rule> {
             .then_output(|| op::delete_db_instance::DeleteDbInstanceOutput::builder().build()),
         mock!(aws_sdk_rds::Client::delete_db_cluster)
             .then_output(|| op::delete_db_cluster::DeleteDbClusterOutput::builder().build()),
+        mock!(aws_sdk_rds::Client::describe_db_proxies).then_output(|| {
+            op::describe_db_proxies::DescribeDbProxiesOutput::builder()
+                .db_proxies(
+                    rds::DbProxy::builder()
+                        .db_proxy_name(PROXY)
+                        .db_proxy_arn(format!(
+                            "arn:aws:rds:{REGION}:{ACCOUNT}:db-proxy:{PROXY_ID}"
+                        ))
+                        .build(),
+                )
+                .build()
+        }),
+        mock!(aws_sdk_rds::Client::describe_db_proxy_targets).then_output(|| {
+            op::describe_db_proxy_targets::DescribeDbProxyTargetsOutput::builder().build()
+        }),
+        mock!(aws_sdk_rds::Client::register_db_proxy_targets).then_output(|| {
+            op::register_db_proxy_targets::RegisterDbProxyTargetsOutput::builder().build()
+        }),
+        mock!(aws_sdk_rds::Client::deregister_db_proxy_targets).then_output(|| {
+            op::deregister_db_proxy_targets::DeregisterDbProxyTargetsOutput::builder().build()
+        }),
     ]
 }
 
@@ -1259,7 +1307,8 @@ async fn derived(deployment: Deployment) -> BTreeMap<&'static str, BTreeSet<Auth
     let rds_client = clients.rds(&rds_rules());
     let clusters = RdsClusters::from_client(rds_client.clone());
     let parameters = RdsClusterParameters::from_client(rds_client.clone());
-    let retirement = RdsClusterRetirement::from_client(rds_client);
+    let retirement = RdsClusterRetirement::from_client(rds_client.clone());
+    let proxies = crate::RdsProxies::from_client(rds_client);
     let target_instance = naming::target_instance_id(SOURCE, TARGET, SOURCE_INSTANCE);
     assert_eq!(target_instance, format!("{SOURCE_INSTANCE}-enc"));
     let snapshot = naming::snapshot_id(SOURCE, EXECUTION);
@@ -1485,6 +1534,12 @@ async fn derived(deployment: Deployment) -> BTreeMap<&'static str, BTreeSet<Auth
         .await
         .unwrap();
     dns.change_status(&change.id).await.unwrap();
+    // CheckProxy, SwapProxy and RevertProxy: the proxy read, the source deregistered and the
+    // target registered (and back).
+    proxies.describe_proxy(PROXY).await.unwrap();
+    proxies.targets(PROXY).await.unwrap();
+    proxies.deregister_cluster(PROXY, SOURCE).await.unwrap();
+    proxies.register_cluster(PROXY, TARGET).await.unwrap();
     by_function.insert("SwapDnsFunction", clients.authorised());
 
     // StopMigration: the status and the stop; native: both secrets.

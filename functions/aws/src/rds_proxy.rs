@@ -31,7 +31,10 @@ fn proxy_from_rds(p: &rds::DbProxy) -> Proxy {
     Proxy {
         name: p.db_proxy_name().unwrap_or_default().to_string(),
         arn: p.db_proxy_arn().unwrap_or_default().to_string(),
-        status: p.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        status: p
+            .status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
         engine_family: p.engine_family().unwrap_or_default().to_string(),
         endpoint: p.endpoint().map(str::to_string),
         auth_secret_arns: p
@@ -46,12 +49,19 @@ fn proxy_from_rds(p: &rds::DbProxy) -> Proxy {
 fn target_from_rds(t: &rds::DbProxyTarget) -> ProxyTarget {
     let health = t.target_health();
     ProxyTarget {
-        kind: t.r#type().map(|k| k.as_str().to_string()).unwrap_or_default(),
+        kind: t
+            .r#type()
+            .map(|k| k.as_str().to_string())
+            .unwrap_or_default(),
         cluster_id: t.tracked_cluster_id().map(str::to_string),
         instance_id: t.rds_resource_id().map(str::to_string),
         role: t.role().map(|r| r.as_str().to_string()),
-        state: health.and_then(|h| h.state()).map(|s| s.as_str().to_string()),
-        reason: health.and_then(|h| h.reason()).map(|r| r.as_str().to_string()),
+        state: health
+            .and_then(|h| h.state())
+            .map(|s| s.as_str().to_string()),
+        reason: health
+            .and_then(|h| h.reason())
+            .map(|r| r.as_str().to_string()),
         description: health.and_then(|h| h.description()).map(str::to_string),
     }
 }
@@ -154,7 +164,11 @@ mod tests {
                     .build()
             });
         let proxies = RdsProxies::from_client(client!(aws_sdk_rds, &rule));
-        let proxy = proxies.describe_proxy("orders-proxy").await.unwrap().unwrap();
+        let proxy = proxies
+            .describe_proxy("orders-proxy")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(proxy.status, "available");
         assert_eq!(proxy.engine_family, "MYSQL");
         assert_eq!(

@@ -1238,9 +1238,15 @@ impl MigrationSpec {
             "proxy.name",
             "must be 1-63 letters, digits or hyphens, start with a letter, and not end with or contain two hyphens",
         )?;
-        check_arn(&proxy.secret_arn, "proxy.secretArn", "secretsmanager", "secret:")?;
+        check_arn(
+            &proxy.secret_arn,
+            "proxy.secretArn",
+            "secretsmanager",
+            "secret:",
+        )?;
         check(
-            (MIN_PROXY_TIMEOUT_SECONDS..=MAX_PROXY_TIMEOUT_SECONDS).contains(&proxy.timeout_seconds),
+            (MIN_PROXY_TIMEOUT_SECONDS..=MAX_PROXY_TIMEOUT_SECONDS)
+                .contains(&proxy.timeout_seconds),
             "proxy.timeoutSeconds",
             format!("must be between {MIN_PROXY_TIMEOUT_SECONDS} and {MAX_PROXY_TIMEOUT_SECONDS}"),
         )
@@ -1849,7 +1855,8 @@ mod tests {
 
     #[test]
     fn the_switchover_method_follows_the_section_given_and_each_needs_its_own() {
-        const SECRET: &str = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-app-AbCdEf";
+        const SECRET: &str =
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-app-AbCdEf";
         let spec = parse_and_validate(&valid()).unwrap();
         assert_eq!(spec.switchover_method(), Some(SwitchoverMethod::Dns));
 

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use aurora_core::binlog::BinlogPosition;
 use aurora_core::errors::{PortError, Resource};
 use aurora_core::ports::{
-    BinlogRetention, CdcRequest, Replication, ReplicationHandle, ReplicationState, ServerIdentity,
-    ReplicationStatus, RetentionChange, TableDigest, Verifier, VerifyDepth,
+    BinlogRetention, CdcRequest, Replication, ReplicationHandle, ReplicationState,
+    ReplicationStatus, RetentionChange, ServerIdentity, TableDigest, Verifier, VerifyDepth,
 };
 use aurora_core::spec::{NativeReplication as NativeSpec, ReplicationSpec};
 use aurora_sql::testing::{ServerOptions, TestServer};
@@ -557,14 +557,23 @@ async fn two_endpoints_of_one_server_have_one_identity_and_two_servers_two() {
     .await
     .unwrap();
     let identity = SqlServerIdentity::new(Arc::new(secrets), Tls::Disabled);
-    let first = identity.identity(&one.endpoint("shop"), SECRET).await.unwrap();
+    let first = identity
+        .identity(&one.endpoint("shop"), SECRET)
+        .await
+        .unwrap();
     assert_eq!(first, "server_id=11");
     assert_eq!(
-        identity.identity(&one.endpoint("shop"), SECRET).await.unwrap(),
+        identity
+            .identity(&one.endpoint("shop"), SECRET)
+            .await
+            .unwrap(),
         first
     );
     assert_eq!(
-        identity.identity(&two.endpoint("shop"), SECRET).await.unwrap(),
+        identity
+            .identity(&two.endpoint("shop"), SECRET)
+            .await
+            .unwrap(),
         "server_id=12"
     );
 }

@@ -17,7 +17,7 @@ use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
 use aurora_core::steps::dns_ttl::{self, DnsTtlInput};
 use aurora_core::steps::swap_dns::{self, SwapDnsInput};
-use aurora_core::steps::swap_proxy::{self, CheckProxyInput, SwapProxyInput};
+use aurora_core::steps::swap_proxy::{self, CheckProxyInput, SwapProxyRequest};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -51,17 +51,13 @@ async fn main() -> Result<(), Error> {
             return to_json(swap_proxy::check(&input, &proxies).await?);
         }
         if swap_proxy::is_proxy_request(&event.payload) {
-            // `{"action": "proxy", "revert"?: true, "document": <state document>}`.
-            let revert = event.payload.get("revert") == Some(&Value::Bool(true));
-            let document = event.payload.get("document").cloned().unwrap_or_default();
-            let mut input: SwapProxyInput = parse_input(document)?;
-            input.revert = revert;
+            let request: SwapProxyRequest = parse_input(event.payload)?;
             let deps = swap_proxy::Deps {
                 proxies: &proxies,
                 clock: &SystemClock,
                 lock: &lock,
             };
-            return to_json(swap_proxy::run_holding_lock(&input, &deps).await?);
+            return to_json(swap_proxy::run_holding_lock(&request.into_input(), &deps).await?);
         }
         if dns_ttl::is_ttl_request(&event.payload) {
             let input: DnsTtlInput = parse_input(event.payload)?;

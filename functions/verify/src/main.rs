@@ -3,7 +3,9 @@
 //! `aurora_core::steps::verify_online` (`{"action": "online", "document": …}`, before the
 //! switchover gate), `aurora_core::steps::parity` (`{"action": "parity", …}`, before the online
 //! pass) and `aurora_core::steps::prewarm` (`{"action": "prewarm", …}`,
-//! `aurora_sql::SqlCacheWarmer`, after it);
+//! `aurora_sql::SqlCacheWarmer`, after it), and of `ConfirmProxy`
+//! (`aurora_core::steps::swap_proxy::confirm`, `{"action": "proxy-confirm", …}`: a session
+//! through the re-targeted RDS Proxy, from the clusters' VPC);
 //! clients are built once and reused while the function is warm.
 //!
 //! Each side is an `aurora_sql::WriterVerifier` over `aurora_aws::StateWriters`: the endpoints
@@ -26,9 +28,10 @@ use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::state::RestoreOutput;
 use aurora_core::steps::parity::{self, ParityInput};
 use aurora_core::steps::prewarm::{self, PrewarmInput};
+use aurora_core::steps::swap_proxy::{self, ConfirmProxyRequest};
 use aurora_core::steps::verify::{self, VerifyInput};
 use aurora_core::steps::verify_online::{self, OnlineInput, OnlineSettings};
-use aurora_sql::{SqlCacheWarmer, SqlFence, WriterVerifier};
+use aurora_sql::{SqlCacheWarmer, SqlFence, SqlServerIdentity, WriterVerifier};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
@@ -56,7 +59,31 @@ async fn main() -> Result<(), Error> {
     let warmer = tls
         .clone()
         .map(|tls| SqlCacheWarmer::new(Arc::new(secrets.clone()), tls));
+    let identity = tls
+        .clone()
+        .map(|tls| SqlServerIdentity::new(Arc::new(secrets.clone()), tls));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        if swap_proxy::is_confirm_request(&event.payload) {
+            let Some(identity) = &identity else {
+                return Err(aurora_core::InvalidInput::new(
+                    aurora_aws::rds_ca::RDS_CA_BUNDLE,
+                    "is required to confirm the RDS Proxy: a session through it goes over TLS verified against the RDS CA bundle",
+                )
+                .into());
+            };
+            let dimensions = aurora_core::metrics::Dimensions::from_input(
+                event.payload.get("document").unwrap_or(&Value::Null),
+            );
+            let request: ConfirmProxyRequest = parse_input(event.payload)?;
+            let confirmed =
+                swap_proxy::confirm(&request.document, identity, &SystemClock).await?;
+            if let Some(dimensions) = dimensions {
+                aurora_aws::emit_metrics(&aurora_core::metrics::proxy_confirmed(
+                    dimensions, &confirmed,
+                ));
+            }
+            return to_json(confirmed);
+        }
         if prewarm::is_prewarm_request(&event.payload) {
             let input: PrewarmInput = parse_input(event.payload)?;
             let Some(warmer) = &warmer else {

@@ -15,11 +15,13 @@ use asl_engine::{TaskContext, TaskError, TaskHandler, TaskRegistry};
 use aurora_core::errors::{parse_input, NamedError};
 use aurora_core::ports::{
     BinlogRetention, CacheWarmer, Clock, ClusterParameters, ClusterRetirement, Clusters, Dns,
-    FenceSql, KmsKeys, LagMetrics, Replication, Sleeper, SourceLock, VerifySide, WriteFence,
+    FenceSql, KmsKeys, LagMetrics, ProxyTargets, Replication, ServerIdentity, Sleeper, SourceLock,
+    VerifySide, WriteFence,
 };
 use aurora_core::steps::{
     binlog_position, cleanup, create_migration, dns_ttl, drain, fence_writes, parity, poll_latency,
-    preflight, prewarm, restore, snapshot, stop_migration, swap_dns, verify, verify_online,
+    preflight, prewarm, restore, snapshot, stop_migration, swap_dns, swap_proxy, verify,
+    verify_online,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -93,6 +95,9 @@ pub struct Ports {
     pub verify_online: verify_online::OnlineSettings,
     /// The pre-warm: the source's top statements replayed on the target's instances.
     pub warmer: Arc<dyn CacheWarmer>,
+    /// The RDS Proxy of `switchover.method: proxy`, and which server a session reaches.
+    pub proxies: Arc<dyn ProxyTargets>,
+    pub identity: Arc<dyn ServerIdentity>,
 }
 
 /// The messages the state machine published, in order (the local SNS topic).
@@ -249,7 +254,14 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     // One function serves the parity check, the online pass and the fenced verification, as the
     // verify Lambda does.
     add("verify", |p, input| {
-        if prewarm::is_prewarm_request(&input) {
+        if swap_proxy::is_confirm_request(&input) {
+            Box::pin(call(
+                input,
+                move |r: swap_proxy::ConfirmProxyRequest| async move {
+                    swap_proxy::confirm(&r.document, &*p.identity, &*p.clock).await
+                },
+            ))
+        } else if prewarm::is_prewarm_request(&input) {
             Box::pin(call(input, move |i: prewarm::PrewarmInput| async move {
                 let deps = prewarm::Deps {
                     warmer: &*p.warmer,
@@ -294,9 +306,28 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
             }))
         }
     });
-    // One function serves the swap and the TTL actions, as the swap-dns Lambda does.
+    // One function serves the swap, the TTL actions and the proxy's, as the swap-dns Lambda does.
     add("swap-dns", |p, input| {
-        if dns_ttl::is_ttl_request(&input) {
+        if swap_proxy::is_check_request(&input) {
+            Box::pin(call(
+                input,
+                move |i: swap_proxy::CheckProxyInput| async move {
+                    swap_proxy::check(&i, &*p.proxies).await
+                },
+            ))
+        } else if swap_proxy::is_proxy_request(&input) {
+            Box::pin(call(
+                input,
+                move |r: swap_proxy::SwapProxyRequest| async move {
+                    let deps = swap_proxy::Deps {
+                        proxies: &*p.proxies,
+                        clock: &*p.clock,
+                        lock: &*p.lock,
+                    };
+                    swap_proxy::run_holding_lock(&r.into_input(), &deps).await
+                },
+            ))
+        } else if dns_ttl::is_ttl_request(&input) {
             Box::pin(call(input, move |i: dns_ttl::DnsTtlInput| async move {
                 let deps = dns_ttl::Deps {
                     dns: &*p.dns,

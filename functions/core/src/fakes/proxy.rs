@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use super::lock;
 use crate::errors::{PortError, Resource};
 use crate::ports::{
-    DatabaseEndpoint, PortResult, Proxy, ProxyTarget, ProxyTargets, ServerIdentity,
-    RDS_INSTANCE, READ_WRITE, TARGET_AVAILABLE, TRACKED_CLUSTER,
+    DatabaseEndpoint, PortResult, Proxy, ProxyTarget, ProxyTargets, ServerIdentity, RDS_INSTANCE,
+    READ_WRITE, TARGET_AVAILABLE, TRACKED_CLUSTER,
 };
 
 #[derive(Default)]
@@ -37,9 +37,7 @@ impl FakeProxies {
         let fake = Self::default();
         {
             let mut state = lock(&fake.state);
-            state
-                .proxies
-                .insert(name.into(), Some(cluster.to_string()));
+            state.proxies.insert(name.into(), Some(cluster.to_string()));
             state.health = (TARGET_AVAILABLE.into(), None);
         }
         fake
@@ -136,7 +134,9 @@ impl ProxyTargets for FakeProxies {
         } else {
             ("REGISTERING".into(), None)
         };
-        state.mutations.push(format!("register {name} {cluster_id}"));
+        state
+            .mutations
+            .push(format!("register {name} {cluster_id}"));
         Ok(())
     }
 

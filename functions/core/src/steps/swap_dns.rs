@@ -25,12 +25,18 @@ use crate::spec::DnsSpec;
 use crate::state::{DnsSwapOutput, DnsTtlOutput, RestoreOutput};
 use crate::steps::source_lock::{self, HeldLock, LockError};
 
+/// The swap-dns function's: this step's and the TTL steps', and the RDS Proxy steps'
+/// (`swap_proxy`), which it serves too.
 pub const IAM_ACTIONS: &[&str] = &[
     "route53:ListResourceRecordSets",
     "route53:ChangeResourceRecordSets",
     "route53:GetChange",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
+    "rds:DescribeDBProxies",
+    "rds:DescribeDBProxyTargets",
+    "rds:RegisterDBProxyTargets",
+    "rds:DeregisterDBProxyTargets",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

@@ -39,16 +39,6 @@ use crate::state::RestoreOutput;
 use crate::steps::source_lock::{self, HeldLock, LockError};
 use crate::steps::swap_dns::FencedAt;
 
-pub const IAM_ACTIONS: &[&str] = &[
-    "rds:DescribeDBProxies",
-    "rds:DescribeDBProxyTargets",
-    "rds:RegisterDBProxyTargets",
-    "rds:DeregisterDBProxyTargets",
-    "secretsmanager:GetSecretValue",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-];
-
 /// The `action` of the swap and its revert (the swap-dns function serves them).
 pub const ACTION: &str = "proxy";
 /// The `action` of [`check`], right after Preflight.
@@ -101,14 +91,38 @@ pub struct SwapProxyInput {
     #[serde(default)]
     pub proxy: Option<ProxySpec>,
     pub restore: RestoreOutput,
-    /// Put the source back (after a failed switchover).
-    #[serde(default)]
+    /// Put the source back (after a failed switchover): the request's, not the document's.
+    #[serde(skip)]
     pub revert: bool,
     /// This step's previous output, while polling.
     #[serde(default)]
     pub proxy_swap: Option<ProxySwapOutput>,
     #[serde(default)]
     pub lock: Option<HeldLock>,
+}
+
+/// SwapProxy's and RevertProxy's input: `{"action": "proxy", "revert"?: true, "document": <state
+/// document>}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SwapProxyRequest {
+    #[serde(default)]
+    pub revert: bool,
+    pub document: SwapProxyInput,
+}
+
+impl SwapProxyRequest {
+    pub fn into_input(self) -> SwapProxyInput {
+        SwapProxyInput {
+            revert: self.revert,
+            ..self.document
+        }
+    }
+}
+
+/// ConfirmProxy's input: `{"action": "proxy-confirm", "document": <state document>}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfirmProxyRequest {
+    pub document: ConfirmProxyInput,
 }
 
 /// `$.proxySwap`.
@@ -228,9 +242,8 @@ pub async fn run(
 ) -> Result<ProxySwapOutput, SwapProxyError> {
     let now = deps.clock.now();
     let spec = input.proxy.as_ref().ok_or(SwapProxyError::NoProxySpec)?;
-    let endpoint = |e: &Option<DatabaseEndpoint>, side| {
-        e.clone().ok_or(SwapProxyError::MissingEndpoint(side))
-    };
+    let endpoint =
+        |e: &Option<DatabaseEndpoint>, side| e.clone().ok_or(SwapProxyError::MissingEndpoint(side));
     let source = endpoint(&input.restore.source_endpoint, "source")?;
     let target = endpoint(&input.restore.target_endpoint, "target")?;
     let (from, to) = if input.revert {
@@ -316,7 +329,9 @@ pub async fn run(
     }
     if now - started_at >= time::Duration::seconds(i64::from(spec.timeout_seconds)) {
         let why = match (&reason, writer.and_then(|t| t.description.as_deref())) {
-            (Some(reason), Some(text)) => format!("the writer's target is {state} ({reason}: {text})"),
+            (Some(reason), Some(text)) => {
+                format!("the writer's target is {state} ({reason}: {text})")
+            }
             (Some(reason), None) => format!("the writer's target is {state} ({reason})"),
             _ => format!("the writer's target is {state}"),
         };
@@ -391,10 +406,7 @@ pub async fn check(
         .await?
         .ok_or_else(|| not_on_source("does not exist".into()))?;
     if proxy.engine_family != "MYSQL" {
-        return Err(not_on_source(format!(
-            "is a {} proxy",
-            proxy.engine_family
-        )));
+        return Err(not_on_source(format!("is a {} proxy", proxy.engine_family)));
     }
     if proxy.status != "available" {
         return Err(not_on_source(format!("is {}", proxy.status)));
@@ -511,9 +523,7 @@ mod tests {
         let proxies = FakeProxies::tracking("orders-proxy", "orders");
         let identity = FakeIdentity::default();
         let clock = FakeClock::at(EPOCH);
-        let first = step(&input(false, None), &proxies, &clock)
-            .await
-            .unwrap();
+        let first = step(&input(false, None), &proxies, &clock).await.unwrap();
         assert!(!first.ready);
         assert_eq!(first.previous_cluster_id, "orders");
         assert_eq!(first.state, "REGISTERING");
@@ -539,7 +549,11 @@ mod tests {
             confirmed.server,
             "orders-encrypted.cluster-abc.eu-west-1.rds.amazonaws.com"
         );
-        assert_eq!(confirmed.fenced_window_ms, Some(82_000), "fenced 42 s before the swap began");
+        assert_eq!(
+            confirmed.fenced_window_ms,
+            Some(82_000),
+            "fenced 42 s before the swap began"
+        );
         assert_eq!(
             identity.probed(),
             vec![
