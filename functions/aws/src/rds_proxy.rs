@@ -37,6 +37,12 @@ fn proxy_from_rds(p: &rds::DbProxy) -> Proxy {
             .unwrap_or_default(),
         engine_family: p.engine_family().unwrap_or_default().to_string(),
         endpoint: p.endpoint().map(str::to_string),
+        // RDS Proxy listens on the engine family's default port, whatever the cluster's.
+        port: match p.engine_family() {
+            Some("POSTGRESQL") => 5432,
+            Some("SQLSERVER") => 1433,
+            _ => 3306,
+        },
         auth_secret_arns: p
             .auth()
             .iter()

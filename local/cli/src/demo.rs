@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aurora_local::demo::{run_demo, DemoEngine, DemoOptions, DemoReport};
+use aurora_local::demo::{run_demo, DemoConnect, DemoEngine, DemoOptions, DemoReport};
 
 use crate::progress::{Event, Progress};
 use crate::run::summary;
@@ -85,6 +85,22 @@ pub(crate) struct Args {
         conflicts_with = "clusters"
     )]
     pub measure_reads: usize,
+    /// How the writers connect, and so how the run moves them: through the application's DNS
+    /// record (`app-record`, switchover.method dns) or through an RDS Proxy (`proxy`,
+    /// switchover.method proxy: the proxy is re-targeted from the source to the target).
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Connect::AppRecord,
+        conflicts_with = "clusters"
+    )]
+    pub connect: Connect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Connect {
+    AppRecord,
+    Proxy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -142,6 +158,10 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         },
         prewarm: args.prewarm,
         measure_reads: args.measure_reads,
+        connect: match args.connect {
+            Connect::AppRecord => DemoConnect::AppRecord,
+            Connect::Proxy => DemoConnect::Proxy,
+        },
         ..DemoOptions::default()
     };
     let mut progress = Progress::new();

@@ -60,7 +60,22 @@ pub struct DemoOptions {
     /// After the swap, time this many point reads on the target with its data files dropped
     /// from the page cache: what the application's first reads cost (`firstReads`).
     pub measure_reads: usize,
+    /// How the writers reach the database, and so how the run moves them.
+    pub connect: DemoConnect,
 }
+
+/// How the demo's writers connect, and the switchover method that goes with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DemoConnect {
+    /// Through the application's DNS record (`switchover.method: dns`).
+    #[default]
+    AppRecord,
+    /// Through an RDS Proxy (`switchover.method: proxy`), re-targeted at the switchover.
+    Proxy,
+}
+
+/// The demo's RDS Proxy (`--connect proxy`).
+pub const DEMO_PROXY: &str = "app-proxy";
 
 /// How changes reach the target in the demo.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,6 +106,7 @@ impl Default for DemoOptions {
             engine: DemoEngine::Native,
             prewarm: false,
             measure_reads: 0,
+            connect: DemoConnect::AppRecord,
         }
     }
 }
@@ -115,6 +131,18 @@ pub fn fence_with_security_group(spec: &mut Value) {
     spec["switchover"]["fence"] = json!(["security-group", "read-only"]);
     spec["switchover"]["fenceSecurityGroupId"] =
         json!(aurora_sandbox::network::FENCE_SECURITY_GROUP);
+}
+
+/// Moves the application through the demo's RDS Proxy instead of its DNS record.
+pub fn use_proxy(spec: &mut Value) {
+    if let Some(spec) = spec.as_object_mut() {
+        spec.remove("dns");
+    }
+    spec["proxy"] = json!({
+        "name": DEMO_PROXY,
+        "secretArn": aurora_sandbox::APP_SECRET_ARN,
+        "timeoutSeconds": 60
+    });
 }
 
 /// A ready-to-run spec for migrating sandbox cluster `source` to `target` with switchover
@@ -163,6 +191,8 @@ pub struct DemoReport {
     pub writers: usize,
     /// `app`, or `admin` (writes through `read_only`).
     pub writer_user: String,
+    /// `app-record` or `proxy`: how the writers connect (and the switchover method).
+    pub connect: String,
     pub rate_writes_per_second: f64,
     pub time_scale: f64,
     /// `native` or `dms`.
@@ -348,7 +378,17 @@ async fn demo(
         sandbox.set_app_record_ttl(ttl).await?;
     }
 
-    let load = WriteLoad::start(
+    let name = match options.connect {
+        DemoConnect::AppRecord => aurora_sandbox::APP_RECORD.to_string(),
+        DemoConnect::Proxy => {
+            let registration = aurora_sandbox::proxy::AWS_REGISTRATION.mul_f64(options.time_scale);
+            sandbox
+                .create_proxy(DEMO_PROXY, SOURCE, registration)
+                .await?;
+            aurora_sandbox::proxy::proxy_dns_name(DEMO_PROXY)
+        }
+    };
+    let load = WriteLoad::start_through(
         sandbox,
         WriteLoadConfig {
             writers: options.writers,
@@ -359,6 +399,7 @@ async fn demo(
             connect_timeout: writers::scaled_connect_timeout(options.time_scale),
             ..WriteLoadConfig::default()
         },
+        &name,
     )?;
     tokio::time::sleep(options.warmup).await;
     let mut ports = sandbox_ports(sandbox, SOURCE, TARGET, options.ports);
@@ -376,6 +417,9 @@ async fn demo(
     }
     if let Some(mode) = &options.verify_mode {
         spec["verify"]["mode"] = json!(mode);
+    }
+    if options.connect == DemoConnect::Proxy {
+        use_proxy(&mut spec);
     }
     if options.prewarm {
         checks::application_reports(sandbox, SOURCE).await?;
@@ -498,7 +542,10 @@ fn report(
     let fence = timing::first_scheduled(history, "FenceWrites");
     // When the source was fenced: after FenceWrites' catch-up, just before the fence went on.
     let fenced_at = timing::fenced_at(history).or(fence);
-    let swap = timing::last_succeeded(history, "SwapDns");
+    // The application is moved once the swap is in sync, or a session through the proxy has
+    // reached the target.
+    let swap = timing::last_succeeded(history, "SwapDns")
+        .or_else(|| timing::last_succeeded(history, "ConfirmProxy"));
     let times: Vec<_> = writes.acks.iter().map(|a| a.at).collect();
     let gap = match (fence, swap) {
         (Some(f), Some(s)) => checks::longest_gap(&times, f, s),
@@ -564,6 +611,11 @@ fn report(
         } else {
             "app".into()
         },
+        connect: match options.connect {
+            DemoConnect::AppRecord => "app-record",
+            DemoConnect::Proxy => "proxy",
+        }
+        .into(),
         rate_writes_per_second: options.rate,
         time_scale: options.time_scale,
         engine: match options.engine {

@@ -81,6 +81,8 @@ pub fn sandbox_ports(
         fence_settings: settings.fence,
         verify_online: Default::default(),
         warmer: Arc::new(sandbox.cache_warmer()),
+        proxies: Arc::new(sandbox.proxies()),
+        identity: Arc::new(sandbox.server_identity()),
     }
 }
 

@@ -77,22 +77,13 @@ fn fence_groups(record: &FenceRecord) -> PortResult<Option<Vec<String>>> {
 
 impl SandboxFence {
     fn set_security_groups(&self, cluster_id: &str, groups: Vec<String>) -> PortResult<()> {
-        let found = self
-            .sandbox
-            .update(|r| match r.clusters.get_mut(cluster_id) {
-                Some(c) => {
-                    c.security_group_ids = groups;
-                    true
-                }
-                None => false,
-            })?;
-        if !found {
-            return Err(PortError::NotFound {
+        match self.sandbox.set_security_groups(cluster_id, groups) {
+            Err(SandboxError::NotFound(_)) => Err(PortError::NotFound {
                 resource: Resource::Cluster,
                 message: cluster_id.to_string(),
-            });
+            }),
+            other => Ok(other?),
         }
-        Ok(())
     }
 }
 

@@ -32,6 +32,7 @@ pub mod lag;
 pub mod migration;
 pub mod network;
 pub mod parameters;
+pub mod proxy;
 pub mod registry;
 pub mod retirement;
 mod sandbox;
@@ -49,11 +50,12 @@ pub use kms::SandboxKms;
 pub use lag::NoLagMetrics;
 pub use migration::{SandboxReplication, SandboxVerifier};
 pub use parameters::SandboxParameters;
+pub use proxy::SandboxProxies;
 pub use retirement::SandboxRetirement;
 pub use sandbox::{
     ClusterStatus, Sandbox, SandboxConfig, ADMIN_SECRET_ARN, APP_RECORD, APP_RECORD_TTL,
-    DEFAULT_PORT, ENGINE, INSTANCE_CLASS, PRIVILEGED_APP_USER, REPLICATION_SECRET_ARN,
-    REPLICATION_USER, ZONE_ID,
+    APP_SECRET_ARN, DEFAULT_PORT, ENGINE, INSTANCE_CLASS, PRIVILEGED_APP_USER,
+    REPLICATION_SECRET_ARN, REPLICATION_USER, ZONE_ID,
 };
 pub use source_lock::SandboxSourceLock;
 pub use tools::INSTALL_COMMAND;

@@ -63,6 +63,10 @@ impl Sandbox {
     pub fn cache_warmer(&self) -> aurora_sql::SqlCacheWarmer {
         aurora_sql::SqlCacheWarmer::new(Arc::new(self.secrets()), aurora_sql::Tls::Disabled)
     }
+    /// Which server a session at an endpoint reaches, over the sandbox's secrets (plain TCP).
+    pub fn server_identity(&self) -> aurora_sql::SqlServerIdentity {
+        aurora_sql::SqlServerIdentity::new(Arc::new(self.secrets()), aurora_sql::Tls::Disabled)
+    }
     /// `aurora-sql`'s binlog retention reader over the sandbox's secrets (plain TCP).
     pub fn binlog_retention(&self) -> aurora_sql::SqlBinlogRetention {
         aurora_sql::SqlBinlogRetention::new(Arc::new(self.secrets()), aurora_sql::Tls::Disabled)

@@ -41,6 +41,9 @@ pub struct Registry {
     pub events: BTreeMap<String, Vec<EventRecord>>,
     #[serde(default)]
     pub parameter_groups: BTreeMap<String, ParameterGroupRecord>,
+    /// RDS Proxies by name ([`crate::proxy`]).
+    #[serde(default)]
+    pub proxies: BTreeMap<String, ProxyRecord>,
     /// Cluster id → the fence in force.
     #[serde(default)]
     pub fences: BTreeMap<String, FenceRecord>,
@@ -219,6 +222,27 @@ pub struct InstanceRecord {
     /// `PreferredMaintenanceWindow`.
     #[serde(default)]
     pub maintenance_window: String,
+}
+
+/// A sandbox RDS Proxy: a listener at its own loopback address, relaying each new connection
+/// to the cluster its default target group tracks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyRecord {
+    pub name: String,
+    pub host: Ipv4Addr,
+    /// The tracked cluster, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// When the tracked cluster was registered: its writer's target is `REGISTERING` for a
+    /// while after.
+    #[serde(with = "time::serde::rfc3339")]
+    pub registered_at: OffsetDateTime,
+    /// One more at each deregistration: relayed connections of an earlier generation are cut.
+    #[serde(default)]
+    pub generation: u64,
+    /// How long a registered cluster's writer target stays `REGISTERING`.
+    pub registration_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -83,6 +83,7 @@ impl ProxyTargets for FakeProxies {
             status: "available".into(),
             engine_family: "MYSQL".into(),
             endpoint: Some(format!("{name}.proxy-abc.eu-west-1.rds.amazonaws.com")),
+            port: 3306,
             auth_secret_arns: vec![
                 "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-app-AbCdEf".into(),
             ],

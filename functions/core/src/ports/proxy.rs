@@ -18,6 +18,8 @@ pub struct Proxy {
     pub engine_family: String,
     /// The host name clients connect to.
     pub endpoint: Option<String>,
+    /// The port it listens on: the engine's default (3306 for MySQL), whatever the cluster's.
+    pub port: i32,
     /// The secrets of its `Auth` entries: the users it logs in as.
     pub auth_secret_arns: Vec<String>,
     pub vpc_security_group_ids: Vec<String>,

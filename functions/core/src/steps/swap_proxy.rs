@@ -80,6 +80,7 @@ pub struct ProxyCheckOutput {
     pub proxy_name: String,
     pub proxy_arn: String,
     pub endpoint: String,
+    pub port: i32,
     pub tracked_cluster_id: String,
     /// What the switchover will do, for the plan.
     pub plan: String,
@@ -361,7 +362,7 @@ pub async fn confirm(
     let through = DatabaseEndpoint {
         cluster_id: target.cluster_id.clone(),
         host: input.proxy_check.endpoint.clone(),
-        port: target.port,
+        port: input.proxy_check.port,
     };
     let unavailable = |why: String| SwapProxyError::Unavailable {
         proxy: spec.name.clone(),
@@ -438,6 +439,7 @@ pub async fn check(
         proxy_name: proxy.name,
         proxy_arn: proxy.arn,
         endpoint: proxy.endpoint.unwrap_or_default(),
+        port: proxy.port,
         tracked_cluster_id: input.source_cluster_id.clone(),
     })
 }
@@ -512,6 +514,7 @@ mod tests {
                 proxy_name: "orders-proxy".into(),
                 proxy_arn: "arn:aws:rds:eu-west-1:123456789012:db-proxy:prx-1".into(),
                 endpoint: "orders-proxy.proxy-abc.eu-west-1.rds.amazonaws.com".into(),
+                port: 3306,
                 tracked_cluster_id: "orders".into(),
                 plan: String::new(),
             },

@@ -195,5 +195,10 @@ pub(crate) async fn ports(spec: &Value, ca_bundle: Option<PathBuf>) -> Result<Po
         fence_settings: FenceSettings::default(),
         verify_online: Default::default(),
         warmer: Arc::new(SqlCacheWarmer::new(Arc::new(secrets.clone()), tls.clone())),
+        proxies: Arc::new(aurora_aws::RdsProxies::new(&config)),
+        identity: Arc::new(aurora_sql::SqlServerIdentity::new(
+            Arc::new(secrets.clone()),
+            tls.clone(),
+        )),
     })
 }

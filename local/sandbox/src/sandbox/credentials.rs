@@ -17,6 +17,10 @@ pub const REPLICATION_SECRET_ARN: &str =
 /// The secret ARN [`Sandbox::secrets`] answers with the administrator (`targetSecretArn`).
 pub const ADMIN_SECRET_ARN: &str =
     "arn:aws:secretsmanager:sandbox:000000000000:secret:aurora-sandbox-admin";
+/// The secret ARN [`Sandbox::secrets`] answers with the sample schema's application user: the
+/// sandbox RDS Proxy's own secret (`proxy.secretArn`).
+pub const APP_SECRET_ARN: &str =
+    "arn:aws:secretsmanager:sandbox:000000000000:secret:aurora-sandbox-app";
 /// The replication user's name.
 pub const REPLICATION_USER: &str = "repl";
 /// The privileged application user's name ([`Sandbox::ensure_privileged_app_user`]).
@@ -113,6 +117,17 @@ impl Sandbox {
                 port: Some(self.port()),
             },
         );
+        if let Some(c) = self.app_credentials() {
+            secrets = secrets.with(
+                APP_SECRET_ARN,
+                &aurora_sql::SecretValue {
+                    username: c.user,
+                    password: c.password,
+                    host: None,
+                    port: Some(self.port()),
+                },
+            );
+        }
         if let Some(c) = self.replication_credentials() {
             secrets = secrets.with(
                 REPLICATION_SECRET_ARN,

@@ -144,8 +144,14 @@ impl Sandbox {
 
     /// A loopback address (`127.x.y.z`, never 127.0.0.1) no other cluster uses and where
     /// `port` is free.
-    fn free_address(&self, port: u16) -> SandboxResult<Ipv4Addr> {
-        let taken: Vec<Ipv4Addr> = self.registry(|r| r.clusters.values().map(|c| c.host).collect());
+    pub(crate) fn free_address(&self, port: u16) -> SandboxResult<Ipv4Addr> {
+        let taken: Vec<Ipv4Addr> = self.registry(|r| {
+            r.clusters
+                .values()
+                .map(|c| c.host)
+                .chain(r.proxies.values().map(|p| p.host))
+                .collect()
+        });
         for _ in 0..64 {
             let host = Ipv4Addr::new(
                 127,

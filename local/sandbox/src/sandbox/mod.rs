@@ -15,7 +15,7 @@ mod seed;
 
 pub use config::{SandboxConfig, DEFAULT_PORT};
 pub use credentials::{
-    ADMIN_SECRET_ARN, PRIVILEGED_APP_USER, REPLICATION_SECRET_ARN, REPLICATION_USER,
+    ADMIN_SECRET_ARN, APP_SECRET_ARN, PRIVILEGED_APP_USER, REPLICATION_SECRET_ARN, REPLICATION_USER,
 };
 pub use registry_access::ClusterStatus;
 

@@ -47,6 +47,23 @@ impl Sandbox {
         Registry::update_in(&self.inner.dir, &mut registry, f)
     }
 
+    /// Puts `cluster_id` in the security groups `groups` (ModifyDBCluster's
+    /// `VpcSecurityGroupIds`): new connections follow them, open ones stay.
+    pub fn set_security_groups(&self, cluster_id: &str, groups: Vec<String>) -> SandboxResult<()> {
+        let found = self.update(|r| match r.clusters.get_mut(cluster_id) {
+            Some(c) => {
+                c.security_group_ids = groups;
+                true
+            }
+            None => false,
+        })?;
+        if found {
+            Ok(())
+        } else {
+            Err(SandboxError::NotFound(format!("cluster {cluster_id}")))
+        }
+    }
+
     pub(crate) fn cluster_record(&self, id: &str) -> Option<ClusterRecord> {
         self.registry(|r| r.clusters.get(id).cloned())
     }
