@@ -378,7 +378,7 @@ fn print_table(r: &DemoReport) {
     for step in r.timing.steps.iter().filter(|s| {
         matches!(
             s.state.as_str(),
-            "FenceWrites" | "Drain" | "Verify" | "SwapDns"
+            "FenceWrites" | "Drain" | "Verify" | "SwapDns" | "SwapProxy" | "ConfirmProxy"
         )
     }) {
         println!("  {:<22} {:>9.1} ms", step.state, step.total_ms);

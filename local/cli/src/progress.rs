@@ -20,6 +20,8 @@ pub(crate) const USD_PER_TRANSITION: f64 = 0.025 / 1000.0;
 pub(crate) const FENCE_WRITES: &str = "FenceWrites";
 /// The state that points the application's DNS name at the target: not undone by a rollback.
 pub(crate) const SWAP_DNS: &str = "SwapDns";
+/// The RDS Proxy method's swap (`switchover.method: proxy`).
+pub(crate) const SWAP_PROXY: &str = "SwapProxy";
 /// The Wait state that holds the switchover until answers cached before the TTL was lowered
 /// have expired.
 pub(crate) const DNS_TTL_GATE: &str = "DnsTtlGate";
@@ -230,8 +232,9 @@ pub(crate) struct Progress {
     entered_fence: bool,
     entered_swap: bool,
     rolling_back: bool,
-    /// From the execution input: `false` when it has no `dns` (SwapDns will be skipped).
-    dns_configured: bool,
+    /// From the execution input: the state that moves the application (`SwapDns` with `dns`,
+    /// `SwapProxy` with `proxy`), `None` when it has neither.
+    swap_step: Option<&'static str>,
     dry_run: bool,
     /// At the DNS TTL gate: until when, and the original TTL it waits out.
     dns_ttl_wait: Option<(String, i64)>,
@@ -262,7 +265,7 @@ impl Progress {
             entered_fence: false,
             entered_swap: false,
             rolling_back: false,
-            dns_configured: true,
+            swap_step: Some(SWAP_DNS),
             dry_run: false,
             dns_ttl_wait: None,
         }
@@ -362,7 +365,14 @@ impl Progress {
             .str_field("input")
             .and_then(|text| serde_json::from_str::<Value>(text).ok());
         if let Some(input) = input {
-            self.dns_configured = input.get("dns").is_some_and(|d| !d.is_null());
+            let has = |key: &str| input.get(key).is_some_and(|v| !v.is_null());
+            self.swap_step = if has("dns") {
+                Some(SWAP_DNS)
+            } else if has("proxy") {
+                Some(SWAP_PROXY)
+            } else {
+                None
+            };
             self.dry_run = input.get("dryRun").and_then(Value::as_bool) == Some(true);
         }
     }
@@ -382,7 +392,7 @@ impl Progress {
         if name == FENCE_WRITES {
             self.entered_fence = true;
         }
-        if name == SWAP_DNS {
+        if name == SWAP_DNS || name == SWAP_PROXY {
             self.entered_swap = true;
         }
         self.dns_ttl_wait = (name == DNS_TTL_GATE)
@@ -454,8 +464,9 @@ impl Progress {
     }
 
     /// The next step that cannot be taken back by a rollback: `FenceWrites` (downtime starts),
-    /// then `SwapDns` (clients move to the target). `None` once both are behind, when there is
-    /// no DNS swap after the fence, on a dry run, during rollback, or when the run has ended.
+    /// then `SwapDns` or `SwapProxy` (clients move to the target). `None` once both are behind,
+    /// when nothing is swapped after the fence, on a dry run, during rollback, or when the run
+    /// has ended.
     pub(crate) fn next_irreversible_step(&self) -> Option<&'static str> {
         if self.status.is_finished() || self.rolling_back || self.dry_run {
             return None;
@@ -463,10 +474,10 @@ impl Progress {
         if !self.entered_fence {
             return Some(FENCE_WRITES);
         }
-        if !self.entered_swap && self.dns_configured {
-            return Some(SWAP_DNS);
+        if self.entered_swap {
+            return None;
         }
-        None
+        self.swap_step
     }
 
     /// Whether a rollback state has been entered.

@@ -485,6 +485,22 @@ fn next_irreversible_step_is_the_fence_then_the_dns_swap() {
 }
 
 #[test]
+fn with_a_proxy_the_irreversible_step_after_the_fence_is_its_swap() {
+    let mut progress = Progress::new();
+    progress.apply(&event(
+        1,
+        "ExecutionStarted",
+        json!({"input": r#"{"sourceClusterId":"orders","proxy":{"name":"orders-proxy"}}"#}),
+    ));
+    progress.apply(&entered(2, "Task", FENCE_WRITES));
+    assert_eq!(progress.next_irreversible_step(), Some(SWAP_PROXY));
+    progress.apply(&entered(3, "Task", SWAP_PROXY));
+    assert_eq!(progress.next_irreversible_step(), None);
+    assert_eq!(phase_of_state("SwapProxy"), Some(Phase::Switchover));
+    assert_eq!(phase_of_state("RevertProxy"), Some(Phase::RolledBack));
+}
+
+#[test]
 fn without_dns_nothing_is_irreversible_after_the_fence() {
     let mut progress = Progress::new();
     progress.apply(&event(
