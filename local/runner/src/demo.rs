@@ -657,10 +657,15 @@ fn report(
         dns_ttl_wait_ms: timing::wait_state_ms(history, "DnsTtlGate").map(round),
         dns_final_ttl_seconds: None,
         writer_errors: writes.errors,
+        // Through the application record, a write names the cluster it reached; through the
+        // proxy every write names the proxy, which reaches the target once the swap is done.
         acknowledged_on_target_after_swap: writes
             .acks
             .iter()
-            .filter(|a| Some(&a.host) == target_host.as_ref())
+            .filter(|a| match options.connect {
+                DemoConnect::AppRecord => Some(&a.host) == target_host.as_ref(),
+                DemoConnect::Proxy => swap.is_some_and(|s| a.at > s),
+            })
             .count(),
         state_transitions: transitions,
         step_functions_cost_usd: transitions as f64 * 0.025 / 1000.0,

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use aurora_local::demo::{run_demo, DemoEngine, DemoOptions};
+use aurora_local::demo::{run_demo, DemoConnect, DemoEngine, DemoOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn demo_migrates_a_live_database_without_losing_a_write_and_encrypts_it_at_rest() {
@@ -47,6 +47,44 @@ async fn demo_migrates_a_live_database_without_losing_a_write_and_encrypts_it_at
         "the sandbox is removed"
     );
     println!("{json}");
+}
+
+/// `--connect proxy`: the writers go through the sandbox's RDS Proxy, which the switchover
+/// moves to the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_through_an_rds_proxy_moves_the_proxy_without_losing_a_write() {
+    if !common::mariadb_available("demo --connect proxy") {
+        return;
+    }
+    let options = DemoOptions {
+        rows: 300,
+        writers: 4,
+        rate: 200.0,
+        time_scale: 0.01,
+        warmup: Duration::from_millis(300),
+        cooldown: Duration::from_millis(300),
+        connect: DemoConnect::Proxy,
+        ..DemoOptions::default()
+    };
+    let outcome = run_demo(options, |_| {}, std::future::pending())
+        .await
+        .expect("the demo runs");
+    let report = outcome.report;
+    let json = serde_json::to_string_pretty(&report).unwrap();
+    assert_eq!(report.status, "SUCCEEDED", "{json}");
+    assert!(report.invariants_hold, "{json}");
+    assert_eq!(report.connect, "proxy");
+    assert_eq!(
+        (report.lost_writes, report.duplicate_writes),
+        (0, 0),
+        "{json}"
+    );
+    assert!(report.checksums_match, "{json}");
+    assert!(
+        report.acknowledged_on_target_after_swap > 0,
+        "writers moved to the target: {json}"
+    );
+    assert!(report.fenced_window_ms.is_some(), "{json}");
 }
 
 /// A record with a long TTL: lowered early, waited out before the fence, put back at the end.
