@@ -464,6 +464,9 @@ fn states_follow_the_pipeline_contract() {
             "SwapProxy",
             "RevertProxy",
             "ConfirmProxy",
+            "RenameClusters",
+            "UndoRenames",
+            "ConfirmRename",
         ];
         if resource.ends_with("FunctionArn}") && !special.contains(&name.as_str()) {
             assert!(

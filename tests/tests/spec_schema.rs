@@ -678,6 +678,39 @@ fn cases() -> Vec<Case> {
             Valid,
         ),
         case(
+            "the RDS Proxy method",
+            with(
+                without(dms(), "/dns"),
+                "/proxy",
+                json!({"name": "orders-proxy", "secretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-app-AbCdEf"}),
+            ),
+            Valid,
+        ),
+        case(
+            "a proxy and a DNS record",
+            with(
+                dms(),
+                "/proxy",
+                json!({"name": "orders-proxy", "secretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-app-AbCdEf"}),
+            ),
+            Refused("proxy"),
+        ),
+        case(
+            "the proxy method without a proxy",
+            with(dms(), "/switchover/method", json!("proxy")),
+            Refused("proxy"),
+        ),
+        case(
+            "the rename method",
+            with(without(dms(), "/dns"), "/switchover/method", json!("rename")),
+            Valid,
+        ),
+        case(
+            "the rename method with a DNS record",
+            with(dms(), "/switchover/method", json!("rename")),
+            Refused("dns"),
+        ),
+        case(
             "parity ignore without a kind",
             with(dms(), "/parity", json!({"ignore": ["innodb_*"]})),
             Refused("parity.ignore[0]"),

@@ -1027,6 +1027,117 @@ async fn a_proxy_whose_sessions_reach_another_server_is_moved_back() {
     assert!(states_entered(&outcome).contains(&"ConfirmProxy".to_string()));
 }
 
+/// The spec for the rename method: no `dns`, the cluster's own endpoints.
+fn rename_spec() -> Value {
+    let mut input = spec("auto");
+    input.as_object_mut().unwrap().remove("dns");
+    input["switchover"]["method"] = json!("rename");
+    input
+}
+
+#[tokio::test]
+async fn the_rename_method_gives_the_target_the_sources_names_and_the_rest_follows() {
+    let world = World::new();
+    // The cluster endpoint reaches the target's writer once the names are swapped.
+    world.identity.route(
+        "orders.cluster-abc.eu-west-1.rds.amazonaws.com",
+        "orders-writer.abc.eu-west-1.rds.amazonaws.com",
+    );
+    let outcome = world.run(rename_spec()).await;
+    let Status::Succeeded(output) = &outcome.status else {
+        panic!("{:?} after {:?}", outcome.status, states_entered(&outcome));
+    };
+    let execution = output["execution"]["name"].as_str().unwrap();
+    let away = aurora_core::naming::renamed_away("orders", execution);
+    // The target answers to the source's name; the old cluster to its new one.
+    let target = world.clusters.cluster("orders").unwrap();
+    assert_eq!(target.tag(aurora_core::naming::OWNER_TAG), Some("orders"));
+    assert!(world.clusters.cluster(&away).is_some());
+    assert!(world.clusters.cluster("orders-encrypted").is_none());
+    // What ran after the renames used the new names.
+    assert_eq!(output["sourceClusterId"], away.as_str());
+    assert_eq!(output["targetClusterId"], "orders");
+    assert_eq!(output["restore"]["targetEndpoint"]["clusterId"], "orders");
+    assert_eq!(output["renameConfirmed"]["confirmed"], true);
+    let states = states_entered(&outcome);
+    let position = |name: &str| states.iter().position(|s| s == name).unwrap();
+    assert!(position("Verify") < position("RenameClusters"));
+    assert!(position("ConfirmRename") < position("UseRenamedSource"));
+    assert!(position("UseRenamedRestore") < position("StopMigration"));
+    assert!(!states.contains(&"SwapDns".to_string()));
+    let renames: Vec<String> = world
+        .clusters
+        .mutations()
+        .into_iter()
+        .filter(|m| m.starts_with("rename_"))
+        .collect();
+    assert_eq!(
+        renames.len(),
+        8,
+        "the cluster and 3 instances each way: {renames:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_rename_that_fails_half_way_undoes_every_rename_and_the_source_is_writable_under_its_name(
+) {
+    let world = World::new();
+    // The source is renamed away; its writer's rename is refused.
+    world.clusters.fail_next(
+        "rename_instance",
+        PortError::InvalidState("InvalidDBInstanceStateFault: orders-reader-1 is rebooting".into()),
+    );
+    let outcome = world.run(rename_spec()).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "RenameFailed", "{cause}");
+    let states = states_entered(&outcome);
+    assert!(states.contains(&"UndoRenames".to_string()), "{states:?}");
+    assert!(states.contains(&"UnfenceWrites".to_string()), "{states:?}");
+    // Every rename undone, newest first: the source is `orders` again, the target its own.
+    let source = world.clusters.cluster("orders").unwrap();
+    assert!(
+        source.tag(aurora_core::naming::OWNER_TAG).is_none(),
+        "the source, not the target"
+    );
+    assert!(world.clusters.cluster("orders-encrypted").is_some());
+    assert_eq!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state()),
+        "unfenced under its own name"
+    );
+}
+
+#[tokio::test]
+async fn a_rename_failing_after_the_target_took_the_name_is_not_undone() {
+    let world = World::new();
+    world.identity.route(
+        "orders.cluster-abc.eu-west-1.rds.amazonaws.com",
+        "orders-writer.abc.eu-west-1.rds.amazonaws.com",
+    );
+    // The source's three instances are renamed away and the target takes the source's name;
+    // then its writer's rename is refused.
+    for _ in 0..3 {
+        world.clusters.pass_next("rename_instance");
+    }
+    world.clusters.fail_next(
+        "rename_instance",
+        PortError::InvalidState("InvalidDBInstanceStateFault: not available".into()),
+    );
+    let outcome = world.run(rename_spec()).await;
+    let (error, _) = failed(&outcome);
+    assert_eq!(error, "RenameFailed");
+    let states = states_entered(&outcome);
+    assert!(!states.contains(&"UndoRenames".to_string()), "{states:?}");
+    assert!(!states.contains(&"UnfenceWrites".to_string()), "{states:?}");
+    assert!(
+        states.contains(&"NotifyAfterSwapFailure".to_string()),
+        "{states:?}"
+    );
+    // The application may have written to the target under the source's name: it keeps it.
+    let target = world.clusters.cluster("orders").unwrap();
+    assert_eq!(target.tag(aurora_core::naming::OWNER_TAG), Some("orders"));
+}
+
 #[tokio::test]
 async fn dns_swap_failure_unfences_and_the_source_keeps_serving() {
     let world = World::new();

@@ -475,6 +475,10 @@ fn authorisations(sent: &Sent) -> Vec<Authorisation> {
             out.add(&rds_action, p["ResourceName"].clone())
         }
         "ModifyDBCluster" => out.add(&rds_action, cluster(p["DBClusterIdentifier"].clone())),
+        "ModifyDBInstance" => out.add(
+            &rds_action,
+            arn("rds", &format!("db:{}", p["DBInstanceIdentifier"])),
+        ),
         "DeleteDBInstance" => out.add(
             &rds_action,
             arn("rds", &format!("db:{}", p["DBInstanceIdentifier"])),
@@ -1251,6 +1255,8 @@ fn rds_rules() -> Vec<Rule> {
             .then_output(|| op::delete_db_instance::DeleteDbInstanceOutput::builder().build()),
         mock!(aws_sdk_rds::Client::delete_db_cluster)
             .then_output(|| op::delete_db_cluster::DeleteDbClusterOutput::builder().build()),
+        mock!(aws_sdk_rds::Client::modify_db_instance)
+            .then_output(|| op::modify_db_instance::ModifyDbInstanceOutput::builder().build()),
         mock!(aws_sdk_rds::Client::describe_db_proxies).then_output(|| {
             op::describe_db_proxies::DescribeDbProxiesOutput::builder()
                 .db_proxies(
@@ -1540,6 +1546,26 @@ async fn derived(deployment: Deployment) -> BTreeMap<&'static str, BTreeSet<Auth
     proxies.targets(PROXY).await.unwrap();
     proxies.deregister_cluster(PROXY, SOURCE).await.unwrap();
     proxies.register_cluster(PROXY, TARGET).await.unwrap();
+    // RenameClusters (and its undoing): both clusters and their instances described and
+    // renamed, the source's out of the way and the target's (outside the prefix) to its names.
+    let away = naming::renamed_away(SOURCE, EXECUTION);
+    clusters.describe_cluster(SOURCE).await.unwrap();
+    clusters.describe_cluster(&away).await.unwrap();
+    clusters.describe_instance(SOURCE_INSTANCE).await.unwrap();
+    clusters.describe_instance(&target_instance).await.unwrap();
+    clusters.rename_cluster(SOURCE, &away).await.unwrap();
+    clusters.rename_cluster(TARGET, SOURCE).await.unwrap();
+    clusters
+        .rename_instance(
+            SOURCE_INSTANCE,
+            &naming::renamed_away(SOURCE_INSTANCE, EXECUTION),
+        )
+        .await
+        .unwrap();
+    clusters
+        .rename_instance(&target_instance, SOURCE_INSTANCE)
+        .await
+        .unwrap();
     by_function.insert("SwapDnsFunction", clients.authorised());
 
     // StopMigration: the status and the stop; native: both secrets.

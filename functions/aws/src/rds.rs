@@ -326,6 +326,30 @@ impl Clusters for RdsClusters {
         Ok(())
     }
 
+    async fn rename_cluster(&self, from: &str, to: &str) -> PortResult<()> {
+        self.client
+            .modify_db_cluster()
+            .db_cluster_identifier(from)
+            .new_db_cluster_identifier(to)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| classify(e, Resource::Cluster, from))?;
+        Ok(())
+    }
+
+    async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
+        self.client
+            .modify_db_instance()
+            .db_instance_identifier(from)
+            .new_db_instance_identifier(to)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| classify(e, Resource::Instance, from))?;
+        Ok(())
+    }
+
     async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()> {
         self.client
             .modify_db_cluster()
@@ -885,6 +909,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn renames_apply_immediately_with_the_new_identifier() {
+        let cluster = mock!(Client::modify_db_cluster)
+            .match_requests(|r| {
+                r.db_cluster_identifier() == Some("orders")
+                    && r.new_db_cluster_identifier() == Some("orders-old-1a2b3c4d")
+                    && r.apply_immediately() == Some(true)
+                    && r.preferred_maintenance_window().is_none()
+            })
+            .then_output(|| {
+                aws_sdk_rds::operation::modify_db_cluster::ModifyDbClusterOutput::builder().build()
+            });
+        let instance = mock!(Client::modify_db_instance)
+            .match_requests(|r| {
+                r.db_instance_identifier() == Some("orders-encrypted-1")
+                    && r.new_db_instance_identifier() == Some("orders-1")
+                    && r.apply_immediately() == Some(true)
+            })
+            .then_output(|| {
+                aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput::builder()
+                    .build()
+            });
+        let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &cluster, &instance));
+        clusters
+            .rename_cluster("orders", "orders-old-1a2b3c4d")
+            .await
+            .unwrap();
+        clusters
+            .rename_instance("orders-encrypted-1", "orders-1")
+            .await
+            .unwrap();
+        assert_eq!((cluster.num_calls(), instance.num_calls()), (1, 1));
+        let taken = mock!(Client::modify_db_cluster)
+            .then_http_response(|| xml_error(400, "DBClusterAlreadyExistsFault"));
+        let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &taken));
+        assert!(matches!(
+            clusters.rename_cluster("orders-encrypted", "orders").await,
+            Err(PortError::AlreadyExists { .. })
+        ));
     }
 
     #[tokio::test]

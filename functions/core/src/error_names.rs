@@ -34,6 +34,10 @@ pub const PROXY_NOT_ON_SOURCE: &str = "ProxyNotOnSource";
 /// The re-targeted proxy did not reach the cluster's writer within `proxy.timeoutSeconds`:
 /// its health (`AUTH_FAILURE`, `CONNECTION_FAILED`, …) or the server a session reached says why.
 pub const PROXY_TARGET_UNAVAILABLE: &str = "ProxyTargetUnavailable";
+/// A rename of `switchover.method: rename` cannot be made (a name taken, a resource in a state
+/// RDS will not rename), or the renames, or the cluster endpoint reaching the target, took too
+/// long: the renames are undone.
+pub const RENAME_FAILED: &str = "RenameFailed";
 /// The caller may not perform an API call: a deployment problem, never retried.
 pub const ACCESS_DENIED: &str = "AccessDenied";
 /// Backtrack is on for the source: binlog replication from a restored copy is not supported.
@@ -93,6 +97,7 @@ pub const ALL: &[&str] = &[
     DNS_RECORD_NOT_ON_SOURCE,
     PROXY_NOT_ON_SOURCE,
     PROXY_TARGET_UNAVAILABLE,
+    RENAME_FAILED,
     ACCESS_DENIED,
     BACKTRACK_ENABLED,
     VERIFICATION_TIMED_OUT,

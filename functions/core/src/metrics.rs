@@ -312,6 +312,17 @@ pub fn proxy_confirmed(
     )
 }
 
+/// ConfirmRename's sample: the fenced window once the cluster endpoint reaches the target.
+pub fn renamed(
+    dimensions: Dimensions,
+    output: &crate::steps::rename::RenameConfirmation,
+) -> Sample {
+    Sample::new(dimensions, Phase::Switchover).with(
+        FENCED_WINDOW_MS,
+        output.fenced_window_ms.map(|ms| ms as f64),
+    )
+}
+
 /// Whole numbers stay integers in the JSON; others are floats.
 fn number(value: f64) -> Value {
     if value.fract() == 0.0 && value.abs() < 9.0e15 {

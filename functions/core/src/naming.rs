@@ -223,6 +223,16 @@ pub fn dms_resource_names(migration_name: &str) -> [(&'static str, String); 5] {
 
 /// The snapshot taken of the source before `cleanup.retireSource` deletes it: like
 /// [`snapshot_id`], under its own prefix.
+/// The name a cluster or instance is renamed to, out of the way of the target, by the `rename`
+/// switchover of `execution_name`: `<id>-old-<hash of the execution>`, shortened to fit.
+pub fn renamed_away(id: &str, execution_name: &str) -> String {
+    let tag = hash(execution_name.as_bytes());
+    let suffix = format!("-old-{}", &tag[..8]);
+    let mut base = clean(id);
+    base.truncate(MAX_RDS_IDENTIFIER - suffix.len());
+    format!("{}{suffix}", base.trim_end_matches('-'))
+}
+
 pub fn final_snapshot_id(source_cluster_id: &str, execution_name: &str) -> String {
     run_scoped(
         "aurora-encrypt-final",

@@ -18,6 +18,8 @@ pub const DNS_CHANGE: PollBounds = PollBounds { min: 5, max: 30 };
 /// A re-targeted RDS Proxy: writes wait while it registers the cluster (about a minute), so it
 /// is read often.
 pub const PROXY_TARGET: PollBounds = PollBounds { min: 2, max: 15 };
+/// A rename: RDS renames a cluster or an instance in seconds to minutes; writes wait.
+pub const RENAME: PollBounds = PollBounds { min: 2, max: 15 };
 
 impl PollBounds {
     /// A quarter of the elapsed time, clamped.

@@ -108,8 +108,30 @@ fn spec_conditions() -> serde_json::Value {
             "else": {
                 "properties": {"sourceClusterId": {"maxLength": MAX_SOURCE_ID_WITH_DEFAULT_TARGET}}
             }
-        }
+        },
+        // One way to move the application: `dns` and `proxy` exclude each other, a method
+        // needs its section, and `rename` takes neither.
+        {"not": {"required": ["dns", "proxy"]}},
+        method_needs("dns", serde_json::json!({"required": ["dns"]})),
+        method_needs("proxy", serde_json::json!({"required": ["proxy"]})),
+        method_needs(
+            "rename",
+            serde_json::json!({"not": {"anyOf": [{"required": ["dns"]}, {"required": ["proxy"]}]}}),
+        ),
     ])
+}
+
+/// `then` when `switchover.method` is `method`.
+fn method_needs(method: &str, then: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "if": {
+            "required": ["switchover"],
+            "properties": {
+                "switchover": {"required": ["method"], "properties": {"method": {"const": method}}}
+            }
+        },
+        "then": then
+    })
 }
 
 /// `window` mode needs `windowStart`; a `security-group` fence needs `fenceSecurityGroupId`.
@@ -272,6 +294,14 @@ impl ReplicationSpec {
             ReplicationSpec::Native(native) => &native.source_secret_arn,
         }
     }
+
+    /// The secret of the target's database user, whichever engine replicates.
+    pub fn target_secret_arn(&self) -> &str {
+        match self {
+            ReplicationSpec::Dms(dms) => &dms.target_secret_arn,
+            ReplicationSpec::Native(native) => &native.target_secret_arn,
+        }
+    }
 }
 
 impl ReplicationFields {
@@ -405,9 +435,10 @@ pub enum WindowMissed {
 pub struct SwitchoverSpec {
     #[serde(default)]
     pub mode: SwitchoverMode,
-    /// How the application is moved to the target: `dns` (swap `dns`'s CNAME) or `proxy`
-    /// (re-target `proxy`'s RDS Proxy). Default: the one whose section is given; neither: the
-    /// application is moved by other means once the run reports the swap.
+    /// How the application is moved to the target: `dns` (swap `dns`'s CNAME), `proxy`
+    /// (re-target `proxy`'s RDS Proxy) or `rename` (the target takes the source's name and
+    /// endpoints). Default: the one whose section is given; neither: the application is moved
+    /// by other means once the run reports the swap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<SwitchoverMethod>,
     /// RFC 3339; required in `window` mode.
@@ -477,6 +508,9 @@ pub enum SwitchoverMethod {
     /// The application connects through an RDS Proxy (`proxy`), whose default target group
     /// moves from the source cluster to the target.
     Proxy,
+    /// The application connects to the cluster's own endpoints: the source and its instances
+    /// are renamed out of the way and the target takes their names (as Blue/Green does).
+    Rename,
 }
 
 /// The RDS Proxy the application connects through.
@@ -1228,6 +1262,11 @@ impl MigrationSpec {
                 "proxy",
                 "is required when switchover.method is `proxy`",
             )?,
+            Some(SwitchoverMethod::Rename) => check(
+                self.dns.is_none() && self.proxy.is_none(),
+                if self.dns.is_some() { "dns" } else { "proxy" },
+                "is another way to move the application: switchover.method `rename` keeps the cluster's own endpoints",
+            )?,
             None => {}
         }
         let Some(proxy) = &self.proxy else {
@@ -1887,8 +1926,15 @@ mod tests {
         bad["proxy"]["timeoutSeconds"] = json!(5);
         assert_eq!(refused(&bad), "proxy.timeoutSeconds");
         let mut unknown = valid();
-        unknown["switchover"]["method"] = json!("rename");
+        unknown["switchover"]["method"] = json!("blue-green");
         assert!(MigrationSpec::from_json(&unknown.to_string()).is_err());
+        // `rename` keeps the cluster's own endpoints: no other way to move the application.
+        let mut rename = valid();
+        rename["switchover"]["method"] = json!("rename");
+        assert_eq!(refused(&rename), "dns");
+        rename.as_object_mut().unwrap().remove("dns");
+        let spec = parse_and_validate(&rename).unwrap();
+        assert_eq!(spec.switchover_method(), Some(SwitchoverMethod::Rename));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Lambda handler of the `SwapDns` and `RevertDns` states, of the TTL states (`LowerDnsTtl`,
 //! `CleanupDnsTtl`, `CleanupDnsTtlOnRollback`, whose input carries an `action`), and of the RDS
 //! Proxy method's control-plane states (`CheckProxy`, `SwapProxy`, `RevertProxy`: `action`
-//! `proxy-check` or `proxy`; ConfirmProxy's SQL runs in the verify function): wiring only. The steps are `aurora_core::steps::swap_dns`, `dns_ttl` and
+//! `proxy-check` or `proxy`; ConfirmProxy's SQL runs in the verify function), and of the rename
+//! method's (`RenameClusters`, `UndoRenames`: `action` `rename`; ConfirmRename runs in the
+//! verify function): wiring only. The steps are `aurora_core::steps::swap_dns`, `dns_ttl` and
 //! `swap_proxy`: each moves the application from one cluster to the other, so one function
 //! serves them. Clients are built once and reused while the function is warm.
 //!
@@ -16,6 +18,7 @@ use aurora_core::metrics as emf;
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
 use aurora_core::steps::dns_ttl::{self, DnsTtlInput};
+use aurora_core::steps::rename::{self, RenameRequest};
 use aurora_core::steps::swap_dns::{self, SwapDnsInput};
 use aurora_core::steps::swap_proxy::{self, CheckProxyInput, SwapProxyRequest};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
@@ -45,7 +48,17 @@ async fn main() -> Result<(), Error> {
         lock: &lock,
     };
     let proxies = aurora_aws::RdsProxies::new(&config);
+    let clusters = aurora_aws::RdsClusters::new(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        if rename::is_rename_request(&event.payload) {
+            let request: RenameRequest = parse_input(event.payload)?;
+            let deps = rename::Deps {
+                clusters: &clusters,
+                clock: &SystemClock,
+                lock: &lock,
+            };
+            return to_json(rename::run_holding_lock(&request.into_input(), &deps).await?);
+        }
         if swap_proxy::is_check_request(&event.payload) {
             let input: CheckProxyInput = parse_input(event.payload)?;
             return to_json(swap_proxy::check(&input, &proxies).await?);

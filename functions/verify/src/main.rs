@@ -5,7 +5,8 @@
 //! pass) and `aurora_core::steps::prewarm` (`{"action": "prewarm", …}`,
 //! `aurora_sql::SqlCacheWarmer`, after it), and of `ConfirmProxy`
 //! (`aurora_core::steps::swap_proxy::confirm`, `{"action": "proxy-confirm", …}`: a session
-//! through the re-targeted RDS Proxy, from the clusters' VPC);
+//! through the re-targeted RDS Proxy, from the clusters' VPC) and `ConfirmRename`
+//! (`aurora_core::steps::rename::confirm`, `{"action": "rename-confirm", …}`);
 //! clients are built once and reused while the function is warm.
 //!
 //! Each side is an `aurora_sql::WriterVerifier` over `aurora_aws::StateWriters`: the endpoints
@@ -28,6 +29,7 @@ use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::state::RestoreOutput;
 use aurora_core::steps::parity::{self, ParityInput};
 use aurora_core::steps::prewarm::{self, PrewarmInput};
+use aurora_core::steps::rename::{self, ConfirmRenameRequest};
 use aurora_core::steps::swap_proxy::{self, ConfirmProxyRequest};
 use aurora_core::steps::verify::{self, VerifyInput};
 use aurora_core::steps::verify_online::{self, OnlineInput, OnlineSettings};
@@ -63,6 +65,25 @@ async fn main() -> Result<(), Error> {
         .clone()
         .map(|tls| SqlServerIdentity::new(Arc::new(secrets.clone()), tls));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        if rename::is_confirm_request(&event.payload) {
+            let Some(identity) = &identity else {
+                return Err(aurora_core::InvalidInput::new(
+                    aurora_aws::rds_ca::RDS_CA_BUNDLE,
+                    "is required to confirm the renames: a session at the cluster endpoint goes over TLS verified against the RDS CA bundle",
+                )
+                .into());
+            };
+            let dimensions = aurora_core::metrics::Dimensions::from_input(
+                event.payload.get("document").unwrap_or(&Value::Null),
+            );
+            let request: ConfirmRenameRequest = parse_input(event.payload)?;
+            let confirmed =
+                rename::confirm(&request.document, &clusters, identity, &SystemClock).await?;
+            if let Some(dimensions) = dimensions.filter(|_| confirmed.confirmed) {
+                aurora_aws::emit_metrics(&aurora_core::metrics::renamed(dimensions, &confirmed));
+            }
+            return to_json(confirmed);
+        }
         if swap_proxy::is_confirm_request(&event.payload) {
             let Some(identity) = &identity else {
                 return Err(aurora_core::InvalidInput::new(

@@ -86,8 +86,10 @@ pub(crate) struct Args {
     )]
     pub measure_reads: usize,
     /// How the writers connect, and so how the run moves them: through the application's DNS
-    /// record (`app-record`, switchover.method dns) or through an RDS Proxy (`proxy`,
-    /// switchover.method proxy: the proxy is re-targeted from the source to the target).
+    /// record (`app-record`, switchover.method dns), through an RDS Proxy (`proxy`,
+    /// switchover.method proxy: the proxy is re-targeted from the source to the target), or to
+    /// the cluster endpoint (`cluster-endpoint`, switchover.method rename: the target takes the
+    /// source's name).
     #[arg(
         long,
         value_enum,
@@ -101,6 +103,7 @@ pub(crate) struct Args {
 pub(crate) enum Connect {
     AppRecord,
     Proxy,
+    ClusterEndpoint,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -161,6 +164,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         connect: match args.connect {
             Connect::AppRecord => DemoConnect::AppRecord,
             Connect::Proxy => DemoConnect::Proxy,
+            Connect::ClusterEndpoint => DemoConnect::ClusterEndpoint,
         },
         ..DemoOptions::default()
     };
@@ -378,7 +382,14 @@ fn print_table(r: &DemoReport) {
     for step in r.timing.steps.iter().filter(|s| {
         matches!(
             s.state.as_str(),
-            "FenceWrites" | "Drain" | "Verify" | "SwapDns" | "SwapProxy" | "ConfirmProxy"
+            "FenceWrites"
+                | "Drain"
+                | "Verify"
+                | "SwapDns"
+                | "SwapProxy"
+                | "ConfirmProxy"
+                | "RenameClusters"
+                | "ConfirmRename"
         )
     }) {
         println!("  {:<22} {:>9.1} ms", step.state, step.total_ms);

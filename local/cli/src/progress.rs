@@ -22,6 +22,8 @@ pub(crate) const FENCE_WRITES: &str = "FenceWrites";
 pub(crate) const SWAP_DNS: &str = "SwapDns";
 /// The RDS Proxy method's swap (`switchover.method: proxy`).
 pub(crate) const SWAP_PROXY: &str = "SwapProxy";
+/// The rename method's swap (`switchover.method: rename`).
+pub(crate) const RENAME_CLUSTERS: &str = "RenameClusters";
 /// The Wait state that holds the switchover until answers cached before the TTL was lowered
 /// have expired.
 pub(crate) const DNS_TTL_GATE: &str = "DnsTtlGate";
@@ -233,7 +235,8 @@ pub(crate) struct Progress {
     entered_swap: bool,
     rolling_back: bool,
     /// From the execution input: the state that moves the application (`SwapDns` with `dns`,
-    /// `SwapProxy` with `proxy`), `None` when it has neither.
+    /// `SwapProxy` with `proxy`, `RenameClusters` with `switchover.method: rename`), `None`
+    /// when there is none.
     swap_step: Option<&'static str>,
     dry_run: bool,
     /// At the DNS TTL gate: until when, and the original TTL it waits out.
@@ -366,7 +369,11 @@ impl Progress {
             .and_then(|text| serde_json::from_str::<Value>(text).ok());
         if let Some(input) = input {
             let has = |key: &str| input.get(key).is_some_and(|v| !v.is_null());
-            self.swap_step = if has("dns") {
+            let renames =
+                input.pointer("/switchover/method").and_then(Value::as_str) == Some("rename");
+            self.swap_step = if renames {
+                Some(RENAME_CLUSTERS)
+            } else if has("dns") {
                 Some(SWAP_DNS)
             } else if has("proxy") {
                 Some(SWAP_PROXY)
@@ -392,7 +399,7 @@ impl Progress {
         if name == FENCE_WRITES {
             self.entered_fence = true;
         }
-        if name == SWAP_DNS || name == SWAP_PROXY {
+        if [SWAP_DNS, SWAP_PROXY, RENAME_CLUSTERS].contains(&name.as_str()) {
             self.entered_swap = true;
         }
         self.dns_ttl_wait = (name == DNS_TTL_GATE)

@@ -61,6 +61,12 @@ impl<C: Clusters> Clusters for AuroraVersioned<C> {
     async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()> {
         self.0.set_windows(cluster_id, windows).await
     }
+    async fn rename_cluster(&self, from: &str, to: &str) -> PortResult<()> {
+        self.0.rename_cluster(from, to).await
+    }
+    async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
+        self.0.rename_instance(from, to).await
+    }
     async fn instance_events(
         &self,
         instance_id: &str,

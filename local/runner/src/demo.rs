@@ -72,6 +72,9 @@ pub enum DemoConnect {
     AppRecord,
     /// Through an RDS Proxy (`switchover.method: proxy`), re-targeted at the switchover.
     Proxy,
+    /// To the cluster's own endpoint (`switchover.method: rename`): the target takes the
+    /// source's name.
+    ClusterEndpoint,
 }
 
 /// The demo's RDS Proxy (`--connect proxy`).
@@ -131,6 +134,14 @@ pub fn fence_with_security_group(spec: &mut Value) {
     spec["switchover"]["fence"] = json!(["security-group", "read-only"]);
     spec["switchover"]["fenceSecurityGroupId"] =
         json!(aurora_sandbox::network::FENCE_SECURITY_GROUP);
+}
+
+/// Moves the application by renaming the clusters instead of swapping its DNS record.
+pub fn use_rename(spec: &mut Value) {
+    if let Some(spec) = spec.as_object_mut() {
+        spec.remove("dns");
+    }
+    spec["switchover"]["method"] = json!("rename");
 }
 
 /// Moves the application through the demo's RDS Proxy instead of its DNS record.
@@ -387,6 +398,11 @@ async fn demo(
                 .await?;
             aurora_sandbox::proxy::proxy_dns_name(DEMO_PROXY)
         }
+        DemoConnect::ClusterEndpoint => {
+            sandbox
+                .set_rename_delay(aurora_sandbox::rename::AWS_RENAME.mul_f64(options.time_scale))?;
+            aurora_sandbox::rename::cluster_dns_name(SOURCE)
+        }
     };
     let load = WriteLoad::start_through(
         sandbox,
@@ -418,8 +434,10 @@ async fn demo(
     if let Some(mode) = &options.verify_mode {
         spec["verify"]["mode"] = json!(mode);
     }
-    if options.connect == DemoConnect::Proxy {
-        use_proxy(&mut spec);
+    match options.connect {
+        DemoConnect::AppRecord => {}
+        DemoConnect::Proxy => use_proxy(&mut spec),
+        DemoConnect::ClusterEndpoint => use_rename(&mut spec),
     }
     if options.prewarm {
         checks::application_reports(sandbox, SOURCE).await?;
@@ -443,14 +461,16 @@ async fn demo(
     drop(dms);
     let run = run?;
 
-    let check = checks::check_writes(sandbox, TARGET, &writes.inserted_ids()).await;
+    // Renamed by a `rename` switchover: the target under the source's name, the source away.
+    let (source, target) = final_ids(&run);
+    let check = checks::check_writes(sandbox, &target, &writes.inserted_ids()).await;
     let first_reads = if options.measure_reads > 0 {
-        Some(checks::first_reads(sandbox, TARGET, options.measure_reads).await?)
+        Some(checks::first_reads(sandbox, &target, options.measure_reads).await?)
     } else {
         None
     };
     let final_ttl = sandbox.app_record().ok().flatten().map(|r| r.ttl);
-    let at_rest = checks::scan_at_rest(sandbox, SOURCE, TARGET);
+    let at_rest = checks::scan_at_rest(sandbox, &source, &target);
     let report = report(
         sandbox,
         options,
@@ -465,7 +485,7 @@ async fn demo(
         first_reads,
         ..report
     };
-    let target_host = sandbox.endpoint(TARGET).map(|e| e.host);
+    let target_host = sandbox.endpoint(&target).map(|e| e.host);
     let timeline = Timeline::new(
         &run.outcome.history,
         &writes.acks,
@@ -477,6 +497,20 @@ async fn demo(
         history: run.outcome.history,
         timeline,
     })
+}
+
+/// The source's and the target's ids at the end of `run`: the run's own (`sourceClusterId`,
+/// `targetClusterId`: a `rename` switchover changes them), else the demo's.
+fn final_ids(run: &LocalRun) -> (String, String) {
+    let output = run.outcome.output();
+    let id = |key: &str, default: &str| {
+        output
+            .and_then(|o| o.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or(default)
+            .to_string()
+    };
+    (id("sourceClusterId", SOURCE), id("targetClusterId", TARGET))
 }
 
 fn report(
@@ -545,13 +579,14 @@ fn report(
     // The application is moved once the swap is in sync, or a session through the proxy has
     // reached the target.
     let swap = timing::last_succeeded(history, "SwapDns")
-        .or_else(|| timing::last_succeeded(history, "ConfirmProxy"));
+        .or_else(|| timing::last_succeeded(history, "ConfirmProxy"))
+        .or_else(|| timing::last_succeeded(history, "ConfirmRename"));
     let times: Vec<_> = writes.acks.iter().map(|a| a.at).collect();
     let gap = match (fence, swap) {
         (Some(f), Some(s)) => checks::longest_gap(&times, f, s),
         _ => None,
     };
-    let target_host = sandbox.endpoint(TARGET).map(|e| e.host);
+    let target_host = sandbox.endpoint(&final_ids(run).1).map(|e| e.host);
     let mut failed = Vec::new();
     if status != "SUCCEEDED" {
         failed.push(format!("the execution ended {status}"));
@@ -614,6 +649,7 @@ fn report(
         connect: match options.connect {
             DemoConnect::AppRecord => "app-record",
             DemoConnect::Proxy => "proxy",
+            DemoConnect::ClusterEndpoint => "cluster-endpoint",
         }
         .into(),
         rate_writes_per_second: options.rate,
@@ -663,7 +699,9 @@ fn report(
             .acks
             .iter()
             .filter(|a| match options.connect {
-                DemoConnect::AppRecord => Some(&a.host) == target_host.as_ref(),
+                DemoConnect::AppRecord | DemoConnect::ClusterEndpoint => {
+                    Some(&a.host) == target_host.as_ref()
+                }
                 DemoConnect::Proxy => swap.is_some_and(|s| a.at > s),
             })
             .count(),

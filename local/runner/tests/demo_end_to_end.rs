@@ -87,6 +87,44 @@ async fn demo_through_an_rds_proxy_moves_the_proxy_without_losing_a_write() {
     assert!(report.fenced_window_ms.is_some(), "{json}");
 }
 
+/// `--connect cluster-endpoint`: the writers connect to the source's cluster endpoint by name,
+/// which the switchover gives to the target by renaming both clusters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_by_cluster_endpoint_renames_the_clusters_without_losing_a_write() {
+    if !common::mariadb_available("demo --connect cluster-endpoint") {
+        return;
+    }
+    let options = DemoOptions {
+        rows: 300,
+        writers: 4,
+        rate: 200.0,
+        time_scale: 0.01,
+        warmup: Duration::from_millis(300),
+        cooldown: Duration::from_millis(300),
+        connect: DemoConnect::ClusterEndpoint,
+        ..DemoOptions::default()
+    };
+    let outcome = run_demo(options, |_| {}, std::future::pending())
+        .await
+        .expect("the demo runs");
+    let report = outcome.report;
+    let json = serde_json::to_string_pretty(&report).unwrap();
+    assert_eq!(report.status, "SUCCEEDED", "{json}");
+    assert!(report.invariants_hold, "{json}");
+    assert_eq!(report.connect, "cluster-endpoint");
+    assert_eq!(
+        (report.lost_writes, report.duplicate_writes),
+        (0, 0),
+        "{json}"
+    );
+    assert!(report.checksums_match, "{json}");
+    assert!(
+        report.acknowledged_on_target_after_swap > 0,
+        "writers moved to the target: {json}"
+    );
+    assert!(report.fenced_window_ms.is_some(), "{json}");
+}
+
 /// A record with a long TTL: lowered early, waited out before the fence, put back at the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn demo_lowers_a_long_ttl_waits_it_out_before_the_fence_and_puts_it_back() {

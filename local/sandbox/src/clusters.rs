@@ -383,6 +383,9 @@ impl Clusters for SandboxClusters {
             if let Err(e) = saved {
                 tracing::error!(cluster = %id, error = %e, "could not record restore outcome");
             }
+            if let Err(e) = sandbox.publish_cluster_endpoint(&id).await {
+                tracing::warn!(cluster = %id, error = %e, "could not name the cluster endpoint");
+            }
         });
         Ok(())
     }
@@ -440,6 +443,14 @@ impl Clusters for SandboxClusters {
             }
             Ok(())
         })?
+    }
+
+    async fn rename_cluster(&self, from: &str, to: &str) -> PortResult<()> {
+        self.sandbox.rename_cluster(from, to).await
+    }
+
+    async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
+        self.sandbox.rename_instance(from, to)
     }
 
     async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()> {
@@ -568,7 +579,7 @@ fn windows_overlap(backup: &str, maintenance: &str) -> bool {
 
 /// RDS refuses a name outside its documented rule with `InvalidParameterValue`; so does the
 /// sandbox, so a plan that works here works on AWS.
-fn rds_name(kind: NameKind, name: &str) -> PortResult<()> {
+pub(crate) fn rds_name(kind: NameKind, name: &str) -> PortResult<()> {
     kind.check(name).map_err(PortError::InvalidRequest)
 }
 

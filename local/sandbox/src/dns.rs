@@ -119,6 +119,19 @@ impl SandboxDns {
         Ok(read_zone(&self.zone_file(zone_id)?)?.records)
     }
 
+    /// Removes the record `name`, if any (the name of a cluster renamed away).
+    pub fn delete_record(&self, zone_id: &str, name: &str) -> PortResult<()> {
+        let path = self.zone_file(zone_id)?;
+        let _guard = self.guard();
+        let mut zone = read_zone(&path)?;
+        let before = zone.records.len();
+        zone.records.retain(|r| !same_name(&r.name, name));
+        if zone.records.len() != before {
+            write_zone(&path, &zone)?;
+        }
+        Ok(())
+    }
+
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
         self.lock.lock().unwrap_or_else(|p| p.into_inner())
     }

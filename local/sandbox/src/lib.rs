@@ -34,6 +34,7 @@ pub mod network;
 pub mod parameters;
 pub mod proxy;
 pub mod registry;
+pub mod rename;
 pub mod retirement;
 mod sandbox;
 pub mod schema;

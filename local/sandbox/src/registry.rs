@@ -44,6 +44,9 @@ pub struct Registry {
     /// RDS Proxies by name ([`crate::proxy`]).
     #[serde(default)]
     pub proxies: BTreeMap<String, ProxyRecord>,
+    /// How long a cluster stays `renaming` before its new name answers ([`crate::rename`]).
+    #[serde(default)]
+    pub rename_delay_ms: u64,
     /// Cluster id → the fence in force.
     #[serde(default)]
     pub fences: BTreeMap<String, FenceRecord>,

@@ -20,7 +20,7 @@ use aurora_core::ports::{
 };
 use aurora_core::steps::{
     binlog_position, cleanup, create_migration, dns_ttl, drain, fence_writes, parity, poll_latency,
-    preflight, prewarm, restore, snapshot, stop_migration, swap_dns, swap_proxy, verify,
+    preflight, prewarm, rename, restore, snapshot, stop_migration, swap_dns, swap_proxy, verify,
     verify_online,
 };
 use serde::de::DeserializeOwned;
@@ -254,7 +254,14 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     // One function serves the parity check, the online pass and the fenced verification, as the
     // verify Lambda does.
     add("verify", |p, input| {
-        if swap_proxy::is_confirm_request(&input) {
+        if rename::is_confirm_request(&input) {
+            Box::pin(call(
+                input,
+                move |r: rename::ConfirmRenameRequest| async move {
+                    rename::confirm(&r.document, &*p.clusters, &*p.identity, &*p.clock).await
+                },
+            ))
+        } else if swap_proxy::is_confirm_request(&input) {
             Box::pin(call(
                 input,
                 move |r: swap_proxy::ConfirmProxyRequest| async move {
@@ -308,7 +315,16 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     });
     // One function serves the swap, the TTL actions and the proxy's, as the swap-dns Lambda does.
     add("swap-dns", |p, input| {
-        if swap_proxy::is_check_request(&input) {
+        if rename::is_rename_request(&input) {
+            Box::pin(call(input, move |r: rename::RenameRequest| async move {
+                let deps = rename::Deps {
+                    clusters: &*p.clusters,
+                    clock: &*p.clock,
+                    lock: &*p.lock,
+                };
+                rename::run_holding_lock(&r.into_input(), &deps).await
+            }))
+        } else if swap_proxy::is_check_request(&input) {
             Box::pin(call(
                 input,
                 move |i: swap_proxy::CheckProxyInput| async move {

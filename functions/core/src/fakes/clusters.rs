@@ -133,6 +133,11 @@ impl FakeClusters {
         self.failures.push(method, error);
     }
 
+    /// Lets the next call of `method` through: a `fail_next` after it hits the call after.
+    pub fn pass_next(&self, method: &'static str) {
+        self.failures.pass(method);
+    }
+
     /// The calls that created or changed something, in order.
     pub fn mutations(&self) -> Vec<String> {
         lock(&self.rds).mutations.clone()
@@ -475,6 +480,63 @@ impl Clusters for FakeClusters {
         }
         rds.mutations
             .push(format!("set_windows {cluster_id} {windows:?}"));
+        Ok(())
+    }
+
+    async fn rename_cluster(&self, from: &str, to: &str) -> PortResult<()> {
+        self.failures.take("rename_cluster")?;
+        let mut rds = lock(&self.rds);
+        if rds.clusters.contains_key(to) {
+            return Err(PortError::AlreadyExists {
+                resource: Resource::Cluster,
+                message: to.to_string(),
+            });
+        }
+        let Some(mut cluster) = rds.clusters.remove(from) else {
+            return Err(PortError::NotFound {
+                resource: Resource::Cluster,
+                message: from.to_string(),
+            });
+        };
+        cluster.id = to.to_string();
+        cluster.endpoint = Some(format!("{to}.cluster-abc.eu-west-1.rds.amazonaws.com"));
+        for instance in rds.instances.values_mut() {
+            if instance.cluster_id.as_deref() == Some(from) {
+                instance.cluster_id = Some(to.to_string());
+            }
+        }
+        rds.clusters.insert(to.to_string(), cluster);
+        rds.mutations.push(format!("rename_cluster {from} -> {to}"));
+        Ok(())
+    }
+
+    async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
+        self.failures.take("rename_instance")?;
+        let mut rds = lock(&self.rds);
+        if rds.instances.contains_key(to) {
+            return Err(PortError::AlreadyExists {
+                resource: Resource::Instance,
+                message: to.to_string(),
+            });
+        }
+        let Some(mut instance) = rds.instances.remove(from) else {
+            return Err(PortError::NotFound {
+                resource: Resource::Instance,
+                message: from.to_string(),
+            });
+        };
+        instance.id = to.to_string();
+        instance.endpoint = Some(format!("{to}.abc.eu-west-1.rds.amazonaws.com"));
+        for cluster in rds.clusters.values_mut() {
+            for member in &mut cluster.members {
+                if member.instance_id == from {
+                    member.instance_id = to.to_string();
+                }
+            }
+        }
+        rds.instances.insert(to.to_string(), instance);
+        rds.mutations
+            .push(format!("rename_instance {from} -> {to}"));
         Ok(())
     }
 

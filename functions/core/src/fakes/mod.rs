@@ -69,16 +69,24 @@ pub fn state_document(source: &str, execution: &str) -> Value {
 
 /// Failures to inject, per method name, consumed in order.
 #[derive(Default)]
-struct Failures(Mutex<HashMap<&'static str, VecDeque<PortError>>>);
+/// Per method, what its next calls do: fail with an error, or (`None`) succeed, in order.
+struct Failures(Mutex<HashMap<&'static str, VecDeque<Option<PortError>>>>);
 
 impl Failures {
     fn push(&self, method: &'static str, error: PortError) {
-        lock(&self.0).entry(method).or_default().push_back(error);
+        lock(&self.0)
+            .entry(method)
+            .or_default()
+            .push_back(Some(error));
+    }
+    /// The next call of `method` succeeds (so that a failure queued after it hits a later one).
+    fn pass(&self, method: &'static str) {
+        lock(&self.0).entry(method).or_default().push_back(None);
     }
     fn take(&self, method: &'static str) -> PortResult<()> {
         match lock(&self.0).get_mut(method).and_then(VecDeque::pop_front) {
-            Some(error) => Err(error),
-            None => Ok(()),
+            Some(Some(error)) => Err(error),
+            _ => Ok(()),
         }
     }
 }

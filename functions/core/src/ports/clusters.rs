@@ -230,6 +230,11 @@ pub trait Clusters: Send + Sync {
     /// Sets a cluster's `PreferredBackupWindow` and `PreferredMaintenanceWindow`, those given
     /// (ModifyDBCluster; both apply at once).
     async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()>;
+    /// Renames a cluster (ModifyDBCluster `NewDBClusterIdentifier`, `ApplyImmediately`): its
+    /// status is `renaming` until the new name answers.
+    async fn rename_cluster(&self, from: &str, to: &str) -> PortResult<()>;
+    /// Renames an instance (ModifyDBInstance `NewDBInstanceIdentifier`, `ApplyImmediately`).
+    async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()>;
     /// Events of a DB instance (source type `db-instance`) since `since`, oldest first, all pages.
     async fn instance_events(
         &self,

@@ -107,6 +107,40 @@ pub struct CleanupInput {
     /// Preflight's plan (`$.preflight`): the source's writer endpoint.
     #[serde(default)]
     pub preflight: Option<PreflightView>,
+    /// A `rename` switchover's record (`$.rename`): after it the clusters have each other's
+    /// names, and the source's writer endpoint leads to the target.
+    #[serde(default)]
+    pub rename: Option<crate::steps::rename::RenameOutput>,
+}
+
+impl CleanupInput {
+    /// The source's writer endpoint now: after a `rename` switchover, the one it has under its
+    /// new name (the name it had leads to the target).
+    fn source_writer_endpoint(&self) -> Option<&DatabaseEndpoint> {
+        let renamed = self
+            .rename
+            .as_ref()
+            .filter(|r| r.ready && !r.revert)
+            .and_then(|r| r.renamed.as_ref())
+            .and_then(|r| r.restore.source_endpoint.as_ref());
+        renamed.or_else(|| {
+            self.preflight
+                .as_ref()
+                .and_then(|p| p.source_writer_endpoint.as_ref())
+        })
+    }
+
+    /// The target's id when the replication was created (before a `rename` switchover).
+    fn target_id_at_creation(&self, target_id: &str) -> String {
+        self.rename
+            .as_ref()
+            .and_then(|r| {
+                r.plan.iter().find(|step| {
+                    step.kind == crate::steps::rename::RenameKind::Cluster && step.to == target_id
+                })
+            })
+            .map_or_else(|| target_id.to_string(), |step| step.from.clone())
+    }
 }
 
 /// What Cleanup reads of Preflight's plan.
@@ -225,7 +259,12 @@ pub async fn run(input: &CleanupInput, deps: &Deps<'_>) -> Result<CleanupOutput,
 
     match &input.migration {
         Some(migration) if input.rollback || input.cleanup.delete_migration_resources => {
-            remove_replication(migration, &target_id, replication).await?;
+            remove_replication(
+                migration,
+                &input.target_id_at_creation(&target_id),
+                replication,
+            )
+            .await?;
             output.replication_removed = true;
         }
         Some(migration) => output
@@ -332,10 +371,7 @@ async fn put_back_retention(
     input: &CleanupInput,
     retention: Option<&dyn BinlogRetention>,
 ) -> Result<Option<RetentionChange>, CleanupError> {
-    let endpoint = input
-        .preflight
-        .as_ref()
-        .and_then(|p| p.source_writer_endpoint.as_ref());
+    let endpoint = input.source_writer_endpoint();
     let (Some(retention), Some(endpoint), Some(replication)) =
         (retention, endpoint, &input.replication)
     else {

@@ -16,6 +16,7 @@ pub mod parity;
 pub mod poll_latency;
 pub mod preflight;
 pub mod prewarm;
+pub mod rename;
 pub mod restore;
 pub mod snapshot;
 pub mod source_lock;

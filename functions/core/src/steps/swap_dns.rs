@@ -25,8 +25,8 @@ use crate::spec::DnsSpec;
 use crate::state::{DnsSwapOutput, DnsTtlOutput, RestoreOutput};
 use crate::steps::source_lock::{self, HeldLock, LockError};
 
-/// The swap-dns function's: this step's and the TTL steps', and the RDS Proxy steps'
-/// (`swap_proxy`), which it serves too.
+/// The swap-dns function's: this step's and the TTL steps', and those of the RDS Proxy steps
+/// (`swap_proxy`) and of the renames (`rename`), which it serves too.
 pub const IAM_ACTIONS: &[&str] = &[
     "route53:ListResourceRecordSets",
     "route53:ChangeResourceRecordSets",
@@ -37,6 +37,10 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:DescribeDBProxyTargets",
     "rds:RegisterDBProxyTargets",
     "rds:DeregisterDBProxyTargets",
+    "rds:DescribeDBClusters",
+    "rds:DescribeDBInstances",
+    "rds:ModifyDBCluster",
+    "rds:ModifyDBInstance",
 ];
 
 #[derive(Debug, Clone, Deserialize)]

@@ -101,6 +101,7 @@ impl Sandbox {
             APP_RECORD_TTL,
         )
         .await?;
+        self.publish_cluster_endpoint(id).await?;
         Ok(record)
     }
 
@@ -144,6 +145,14 @@ impl Sandbox {
 
     /// A loopback address (`127.x.y.z`, never 127.0.0.1) no other cluster uses and where
     /// `port` is free.
+    /// The server process of cluster `from`, now known as `to`.
+    pub(crate) fn rekey_child(&self, from: &str, to: &str) {
+        let mut children = lock(&self.inner.children);
+        if let Some(child) = children.remove(from) {
+            children.insert(to.to_string(), child);
+        }
+    }
+
     pub(crate) fn free_address(&self, port: u16) -> SandboxResult<Ipv4Addr> {
         let taken: Vec<Ipv4Addr> = self.registry(|r| {
             r.clusters

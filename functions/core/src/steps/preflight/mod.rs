@@ -177,6 +177,8 @@ pub async fn run(input: &PreflightInput, deps: &Deps<'_>) -> Result<Value, Prefl
     };
 
     spec.target_cluster_id = Some(target_id.clone());
+    // The state machine chooses the swap by it.
+    spec.switchover.method = spec.switchover_method();
     spec.kms_key_id = Some(encryption.kms_key_arn.clone());
     let required = settings.min_binlog_retention_hours;
     let retention_change = (spec.binlog_retention.set

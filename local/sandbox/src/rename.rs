@@ -1,0 +1,154 @@
+//! Renaming clusters and instances (ModifyDBCluster / ModifyDBInstance with
+//! `NewDB…Identifier`), and the cluster endpoints' names in the sandbox's DNS, which follow a
+//! rename as RDS's do.
+//!
+//! A cluster's endpoint in the control plane stays its loopback address (MariaDB's replication
+//! and the SQL adapters dial it), but an application may connect by the cluster's name,
+//! `<id>.cluster.sandbox.internal` in the sandbox's zone, with RDS's 5 s TTL: a rename moves
+//! that name, so a client holding an answer keeps reaching the old server until the TTL runs
+//! out, as on AWS. Between a cluster leaving a name and another taking it, the name does not
+//! resolve. A rename takes a while ([`Sandbox::set_rename_delay`]; AWS documents no figure, and
+//! [`AWS_RENAME`] is the stand-in the demo scales): the cluster is `renaming` under its old name,
+//! then answers only to its new one.
+
+use aurora_core::errors::{PortError, Resource};
+use aurora_core::naming::NameKind;
+use aurora_core::ports::{Dns, PortResult};
+
+use crate::error::SandboxResult;
+
+/// The status of a cluster being renamed.
+const RENAMING: &str = "renaming";
+use crate::registry::status;
+use crate::sandbox::{Sandbox, ZONE_ID};
+
+/// The TTL RDS gives its cluster and instance endpoints.
+pub const RDS_ENDPOINT_TTL: i64 = 5;
+/// How long RDS takes to rename a cluster, as the sandbox assumes it.
+pub const AWS_RENAME: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The name an application connects to a cluster by (its cluster endpoint).
+pub fn cluster_dns_name(cluster_id: &str) -> String {
+    format!("{cluster_id}.cluster.sandbox.internal")
+}
+
+impl Sandbox {
+    /// Names `cluster_id`'s endpoint in the DNS zone (its current address).
+    pub async fn publish_cluster_endpoint(&self, cluster_id: &str) -> SandboxResult<()> {
+        let Some(record) = self.cluster_record(cluster_id) else {
+            return Ok(());
+        };
+        self.dns()
+            .upsert_cname(
+                ZONE_ID,
+                &cluster_dns_name(cluster_id),
+                &record.host.to_string(),
+                RDS_ENDPOINT_TTL,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// How long a cluster rename takes from now on (0 by default).
+    pub fn set_rename_delay(&self, delay: std::time::Duration) -> SandboxResult<()> {
+        self.update(|r| r.rename_delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Renames cluster `from` to `to`: `renaming` under its old name for the rename delay,
+    /// then its record, its instances' and its fence's references, the process running it, and
+    /// its endpoint's name (the old name stops resolving) move to the new one.
+    pub async fn rename_cluster(&self, from: &str, to: &str) -> PortResult<()> {
+        crate::clusters::rds_name(NameKind::DbCluster, to)?;
+        let delay = self.update(|r| {
+            if r.clusters.contains_key(to) {
+                return Err(PortError::AlreadyExists {
+                    resource: Resource::Cluster,
+                    message: to.to_string(),
+                });
+            }
+            let Some(record) = r.clusters.get_mut(from) else {
+                return Err(not_found(Resource::Cluster, from));
+            };
+            if record.status != status::AVAILABLE {
+                return Err(PortError::InvalidState(format!(
+                    "InvalidDBClusterStateFault: cluster {from} is {}",
+                    record.status
+                )));
+            }
+            record.status = RENAMING.into();
+            Ok(std::time::Duration::from_millis(r.rename_delay_ms))
+        })??;
+        if delay.is_zero() {
+            return self.finish_rename(from, to).await;
+        }
+        let (sandbox, from, to) = (self.clone(), from.to_string(), to.to_string());
+        self.spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(e) = sandbox.finish_rename(&from, &to).await {
+                tracing::warn!(cluster = %from, error = %e, "rename failed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn finish_rename(&self, from: &str, to: &str) -> PortResult<()> {
+        self.update(|r| {
+            if r.clusters.contains_key(to) {
+                return Err(PortError::AlreadyExists {
+                    resource: Resource::Cluster,
+                    message: to.to_string(),
+                });
+            }
+            let Some(mut record) = r.clusters.remove(from) else {
+                return Err(not_found(Resource::Cluster, from));
+            };
+            record.id = to.to_string();
+            record.status = status::AVAILABLE.into();
+            r.clusters.insert(to.to_string(), record);
+            for instance in r.instances.values_mut().filter(|i| i.cluster_id == from) {
+                instance.cluster_id = to.to_string();
+            }
+            if let Some(fence) = r.fences.remove(from) {
+                r.fences.insert(to.to_string(), fence);
+            }
+            Ok(())
+        })??;
+        self.rekey_child(from, to);
+        self.dns()
+            .delete_record(ZONE_ID, &cluster_dns_name(from))
+            .map_err(|e| PortError::Other(e.to_string()))?;
+        self.publish_cluster_endpoint(to)
+            .await
+            .map_err(|e| PortError::Other(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Renames instance `from` to `to`, with its events.
+    pub fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
+        crate::clusters::rds_name(NameKind::DbInstance, to)?;
+        self.update(|r| {
+            if r.instances.contains_key(to) {
+                return Err(PortError::AlreadyExists {
+                    resource: Resource::Instance,
+                    message: to.to_string(),
+                });
+            }
+            let Some(mut record) = r.instances.remove(from) else {
+                return Err(not_found(Resource::Instance, from));
+            };
+            record.id = to.to_string();
+            r.instances.insert(to.to_string(), record);
+            if let Some(events) = r.events.remove(from) {
+                r.events.insert(to.to_string(), events);
+            }
+            Ok(())
+        })?
+    }
+}
+
+fn not_found(resource: Resource, id: &str) -> PortError {
+    PortError::NotFound {
+        resource,
+        message: id.to_string(),
+    }
+}
