@@ -1139,6 +1139,28 @@ async fn a_rename_failing_after_the_target_took_the_name_is_not_undone() {
 }
 
 #[tokio::test]
+async fn a_proxy_confirmation_that_cannot_log_in_does_not_move_the_proxy_back() {
+    let world = World::new();
+    world
+        .identity
+        .refuse("orders-proxy.proxy-abc.eu-west-1.rds.amazonaws.com");
+    let outcome = world.run(proxy_spec()).await;
+    let (error, _) = failed(&outcome);
+    assert_eq!(error, "AccessDenied");
+    let states = states_entered(&outcome);
+    assert!(!states.contains(&"RevertProxy".to_string()), "{states:?}");
+    assert!(
+        states.contains(&"NotifyAfterSwapFailure".to_string()),
+        "{states:?}"
+    );
+    // The target is available behind the proxy: the application may have written there.
+    assert_eq!(
+        world.proxies.tracked("orders-proxy").as_deref(),
+        Some("orders-encrypted")
+    );
+}
+
+#[tokio::test]
 async fn dns_swap_failure_unfences_and_the_source_keeps_serving() {
     let world = World::new();
     world.dns.fail_next(

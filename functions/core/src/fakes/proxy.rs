@@ -165,12 +165,18 @@ impl ProxyTargets for FakeProxies {
 pub struct FakeIdentity {
     routes: Mutex<BTreeMap<String, String>>,
     probed: Mutex<Vec<String>>,
+    refused: Mutex<Vec<String>>,
 }
 
 impl FakeIdentity {
     /// Sessions at `from` reach the server at `to`.
     pub fn route(&self, from: &str, to: &str) {
         lock(&self.routes).insert(from.into(), to.into());
+    }
+
+    /// Sessions at `host` are refused (a login the server does not accept).
+    pub fn refuse(&self, host: &str) {
+        lock(&self.refused).push(host.into());
     }
 
     /// The hosts sessions were opened at, in order.
@@ -183,6 +189,12 @@ impl FakeIdentity {
 impl ServerIdentity for FakeIdentity {
     async fn identity(&self, endpoint: &DatabaseEndpoint, _secret_arn: &str) -> PortResult<String> {
         lock(&self.probed).push(endpoint.host.clone());
+        if lock(&self.refused).contains(&endpoint.host) {
+            return Err(crate::errors::PortError::AccessDenied(format!(
+                "login refused at {}",
+                endpoint.host
+            )));
+        }
         let routed = lock(&self.routes).get(&endpoint.host).cloned();
         Ok(match routed {
             Some(host) => host,

@@ -15,6 +15,11 @@
 //! `proxy.secretArn`: it must reach the same server as one opened at the target's writer
 //! endpoint (compared by [`ServerIdentity`]) before the swap counts as done.
 //!
+//! Once the target is `AVAILABLE` behind the proxy the application may write to it, so moving
+//! the proxy back could lose those writes: after that point only a session shown to reach
+//! another server (`ProxyTargetUnavailable`) moves it back; any other failure of ConfirmProxy
+//! is a failure after the switchover, for a person.
+//!
 //! It refuses a proxy that tracks any cluster but these two (`ProxyNotOnSource`): that proxy is
 //! not the one the application uses for this source. A proxy already on the wanted cluster is
 //! only checked, which makes re-runs and the revert idempotent.
@@ -370,11 +375,11 @@ pub async fn confirm(
         seconds: spec.timeout_seconds,
         why,
     };
+    // A session that fails proves nothing either way: the proxy reports the target available,
+    // so the application may be writing there; only a session shown to reach another server
+    // (below) says the proxy is not on the target, and only then is it moved back.
     let writer = identity.identity(&target, &spec.secret_arn).await?;
-    let reached = identity
-        .identity(&through, &spec.secret_arn)
-        .await
-        .map_err(|e| unavailable(format!("a session through it failed: {e}")))?;
+    let reached = identity.identity(&through, &spec.secret_arn).await?;
     if reached != writer {
         return Err(unavailable(format!(
             "a session through it reached server `{reached}`, not the writer `{writer}`"
@@ -578,6 +583,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.error_name(), "ProxyTargetUnavailable");
         assert!(err.to_string().contains("not the writer"), "{err}");
+        // A session that fails proves nothing: not a reason to move the proxy back.
+        let refused = FakeIdentity::default();
+        refused.refuse("orders-proxy.proxy-abc.eu-west-1.rds.amazonaws.com");
+        let err = confirm(&confirm_input(), &refused, &FakeClock::at(EPOCH))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "AccessDenied");
     }
 
     #[tokio::test]
