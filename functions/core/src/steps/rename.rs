@@ -165,6 +165,8 @@ impl RenameRequest {
 pub enum RenameError {
     #[error("there is no plan to undo: nothing was renamed")]
     NothingToUndo,
+    #[error("the renames are not done: there is nothing to confirm yet")]
+    NotRenamed,
     #[error("the source cluster `{0}` does not exist")]
     SourceMissing(String),
     #[error("cannot rename {kind} `{from}` to `{to}`: {why}")]
@@ -183,7 +185,9 @@ pub enum RenameError {
 impl NamedError for RenameError {
     fn error_name(&self) -> &'static str {
         match self {
-            Self::NothingToUndo | Self::SourceMissing(_) => error_names::INVALID_INPUT,
+            Self::NothingToUndo | Self::NotRenamed | Self::SourceMissing(_) => {
+                error_names::INVALID_INPUT
+            }
             Self::Failed { .. } => error_names::RENAME_FAILED,
             Self::Port(e) => e.default_name(),
             Self::Lock(e) => e.error_name(),
@@ -252,7 +256,7 @@ pub async fn plan(
     Ok(plan)
 }
 
-/// `(exists, available)` of a cluster or an instance under `id`.
+/// The status of the cluster or instance named `id`, or `None` when nothing has that name.
 async fn presence(
     clusters: &dyn Clusters,
     kind: RenameKind,
@@ -486,7 +490,7 @@ pub async fn confirm(
         .rename
         .renamed
         .as_ref()
-        .ok_or(RenameError::NothingToUndo)?;
+        .ok_or(RenameError::NotRenamed)?;
     let failed = |why: String| RenameError::Failed {
         kind: "cluster",
         from: renamed.restore.target_cluster_id.clone(),
