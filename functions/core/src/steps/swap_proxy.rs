@@ -1,6 +1,7 @@
 //! SwapProxy: moves the application's RDS Proxy (`proxy`, `switchover.method: proxy`) from the
-//! source cluster to the target, or back with `revert`, and reports when a session through the
-//! proxy reaches the new cluster's writer.
+//! source cluster to the target, or back with `revert`, and reports when the new cluster's
+//! writer is available behind it; CheckProxy ([`check`]) and ConfirmProxy ([`confirm`]) come
+//! before and after it.
 //!
 //! An Aurora cluster is registered with a proxy's default target group as a whole (one
 //! `TRACKED_CLUSTER` target, and one `RDS_INSTANCE` target per instance), and a target group
