@@ -16,11 +16,11 @@ use aurora_core::naming::NameKind;
 use aurora_core::ports::{Dns, PortResult};
 
 use crate::error::SandboxResult;
+use crate::registry::status;
+use crate::sandbox::{Sandbox, ZONE_ID};
 
 /// The status of a cluster being renamed.
 const RENAMING: &str = "renaming";
-use crate::registry::status;
-use crate::sandbox::{Sandbox, ZONE_ID};
 
 /// The TTL RDS gives its cluster and instance endpoints.
 pub const RDS_ENDPOINT_TTL: i64 = 5;
