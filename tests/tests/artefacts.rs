@@ -461,6 +461,7 @@ fn states_follow_the_pipeline_contract() {
             "Prewarm",
             "CheckParity",
             "CheckProxy",
+            "CheckRename",
             "SwapProxy",
             "RevertProxy",
             "ConfirmProxy",

@@ -1108,6 +1108,18 @@ async fn a_rename_that_fails_half_way_undoes_every_rename_and_the_source_is_writ
 }
 
 #[tokio::test]
+async fn a_source_with_custom_endpoints_is_refused_a_rename_before_anything_is_created() {
+    let world = World::new();
+    world.clusters.add_custom_endpoint("orders", "analytics");
+    let outcome = world.run(rename_spec()).await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "SourceFeatureNotCarried");
+    assert!(cause.contains("analytics"), "{cause}");
+    assert!(world.clusters.mutations().is_empty(), "nothing created");
+    assert!(!states_entered(&outcome).contains(&"Snapshot".to_string()));
+}
+
+#[tokio::test]
 async fn a_rename_failing_after_the_target_took_the_name_is_not_undone() {
     let world = World::new();
     world.identity.route(

@@ -475,6 +475,9 @@ fn authorisations(sent: &Sent) -> Vec<Authorisation> {
             out.add(&rds_action, p["ResourceName"].clone())
         }
         "ModifyDBCluster" => out.add(&rds_action, cluster(p["DBClusterIdentifier"].clone())),
+        "DescribeDBClusterEndpoints" => {
+            out.add(&rds_action, cluster(p["DBClusterIdentifier"].clone()))
+        }
         "ModifyDBInstance" => out.add(
             &rds_action,
             arn("rds", &format!("db:{}", p["DBInstanceIdentifier"])),
@@ -1257,6 +1260,9 @@ fn rds_rules() -> Vec<Rule> {
             .then_output(|| op::delete_db_cluster::DeleteDbClusterOutput::builder().build()),
         mock!(aws_sdk_rds::Client::modify_db_instance)
             .then_output(|| op::modify_db_instance::ModifyDbInstanceOutput::builder().build()),
+        mock!(aws_sdk_rds::Client::describe_db_cluster_endpoints).then_output(|| {
+            op::describe_db_cluster_endpoints::DescribeDbClusterEndpointsOutput::builder().build()
+        }),
         mock!(aws_sdk_rds::Client::describe_db_proxies).then_output(|| {
             op::describe_db_proxies::DescribeDbProxiesOutput::builder()
                 .db_proxies(
@@ -1549,6 +1555,7 @@ async fn derived(deployment: Deployment) -> BTreeMap<&'static str, BTreeSet<Auth
     // RenameClusters (and its undoing): both clusters and their instances described and
     // renamed, the source's out of the way and the target's (outside the prefix) to its names.
     let away = naming::renamed_away(SOURCE, EXECUTION);
+    clusters.custom_endpoints(SOURCE).await.unwrap();
     clusters.describe_cluster(SOURCE).await.unwrap();
     clusters.describe_cluster(&away).await.unwrap();
     clusters.describe_instance(SOURCE_INSTANCE).await.unwrap();

@@ -338,6 +338,31 @@ impl Clusters for RdsClusters {
         Ok(())
     }
 
+    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<String>> {
+        let mut endpoints = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .describe_db_cluster_endpoints()
+                .db_cluster_identifier(cluster_id)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| classify(e, Resource::Cluster, cluster_id))?;
+            endpoints.extend(
+                page.db_cluster_endpoints()
+                    .iter()
+                    .filter(|e| e.endpoint_type() == Some("CUSTOM"))
+                    .filter_map(|e| e.db_cluster_endpoint_identifier().map(str::to_string)),
+            );
+            match page.marker() {
+                Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+                _ => return Ok(endpoints),
+            }
+        }
+    }
+
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
         self.client
             .modify_db_instance()
@@ -909,6 +934,39 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn custom_endpoints_are_read_on_every_page_and_the_others_left_out() {
+        use aws_sdk_rds::operation::describe_db_cluster_endpoints::DescribeDbClusterEndpointsOutput;
+        let endpoint = |id: &str, kind: &str| {
+            rds::DbClusterEndpoint::builder()
+                .db_cluster_endpoint_identifier(id)
+                .endpoint_type(kind)
+                .build()
+        };
+        let first = mock!(Client::describe_db_cluster_endpoints)
+            .match_requests(|r| r.db_cluster_identifier() == Some("orders") && r.marker().is_none())
+            .then_output(move || {
+                DescribeDbClusterEndpointsOutput::builder()
+                    .db_cluster_endpoints(endpoint("orders", "WRITER"))
+                    .db_cluster_endpoints(endpoint("analytics", "CUSTOM"))
+                    .marker("next")
+                    .build()
+            });
+        let second = mock!(Client::describe_db_cluster_endpoints)
+            .match_requests(|r| r.marker() == Some("next"))
+            .then_output(move || {
+                DescribeDbClusterEndpointsOutput::builder()
+                    .db_cluster_endpoints(endpoint("reporting", "CUSTOM"))
+                    .db_cluster_endpoints(endpoint("orders-ro", "READER"))
+                    .build()
+            });
+        let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &first, &second));
+        assert_eq!(
+            clusters.custom_endpoints("orders").await.unwrap(),
+            vec!["analytics", "reporting"]
+        );
     }
 
     #[tokio::test]

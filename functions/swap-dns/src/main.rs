@@ -2,8 +2,8 @@
 //! `CleanupDnsTtl`, `CleanupDnsTtlOnRollback`, whose input carries an `action`), and of the RDS
 //! Proxy method's control-plane states (`CheckProxy`, `SwapProxy`, `RevertProxy`: `action`
 //! `proxy-check` or `proxy`; ConfirmProxy's SQL runs in the verify function), and of the rename
-//! method's (`RenameClusters`, `UndoRenames`: `action` `rename`; ConfirmRename runs in the
-//! verify function): wiring only. The steps are `aurora_core::steps::swap_dns`, `dns_ttl` and
+//! method's (`CheckRename`: `action` `rename-check`; `RenameClusters`, `UndoRenames`: `action`
+//! `rename`; ConfirmRename runs in the verify function): wiring only. The steps are `aurora_core::steps::swap_dns`, `dns_ttl` and
 //! `swap_proxy`: each moves the application from one cluster to the other, so one function
 //! serves them. Clients are built once and reused while the function is warm.
 //!
@@ -18,7 +18,7 @@ use aurora_core::metrics as emf;
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
 use aurora_core::steps::dns_ttl::{self, DnsTtlInput};
-use aurora_core::steps::rename::{self, RenameRequest};
+use aurora_core::steps::rename::{self, CheckRenameInput, RenameRequest};
 use aurora_core::steps::swap_dns::{self, SwapDnsInput};
 use aurora_core::steps::swap_proxy::{self, CheckProxyInput, SwapProxyRequest};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
@@ -50,6 +50,10 @@ async fn main() -> Result<(), Error> {
     let proxies = aurora_aws::RdsProxies::new(&config);
     let clusters = aurora_aws::RdsClusters::new(&config);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
+        if rename::is_check_request(&event.payload) {
+            let input: CheckRenameInput = parse_input(event.payload)?;
+            return to_json(rename::check(&input, &clusters).await?);
+        }
         if rename::is_rename_request(&event.payload) {
             let request: RenameRequest = parse_input(event.payload)?;
             let deps = rename::Deps {

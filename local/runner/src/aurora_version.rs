@@ -67,6 +67,9 @@ impl<C: Clusters> Clusters for AuroraVersioned<C> {
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
         self.0.rename_instance(from, to).await
     }
+    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<String>> {
+        self.0.custom_endpoints(cluster_id).await
+    }
     async fn instance_events(
         &self,
         instance_id: &str,

@@ -172,6 +172,9 @@ impl Clusters for RefusedRename {
     async fn rename_cluster(&self, from: &str, to: &str) -> PortResult<()> {
         self.inner.rename_cluster(from, to).await
     }
+    async fn custom_endpoints(&self, id: &str) -> PortResult<Vec<String>> {
+        self.inner.custom_endpoints(id).await
+    }
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
         let n = self
             .renames

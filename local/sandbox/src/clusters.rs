@@ -453,6 +453,14 @@ impl Clusters for SandboxClusters {
         self.sandbox.rename_instance(from, to)
     }
 
+    /// Sandbox clusters have no custom endpoints.
+    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<String>> {
+        if self.sandbox.cluster_record(cluster_id).is_none() {
+            return Err(not_found(Resource::Cluster, cluster_id));
+        }
+        Ok(Vec::new())
+    }
+
     async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()> {
         let backup = windows
             .backup

@@ -315,7 +315,11 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
     });
     // One function serves the swap, the TTL actions and the proxy's, as the swap-dns Lambda does.
     add("swap-dns", |p, input| {
-        if rename::is_rename_request(&input) {
+        if rename::is_check_request(&input) {
+            Box::pin(call(input, move |i: rename::CheckRenameInput| async move {
+                rename::check(&i, &*p.clusters).await
+            }))
+        } else if rename::is_rename_request(&input) {
             Box::pin(call(input, move |r: rename::RenameRequest| async move {
                 let deps = rename::Deps {
                     clusters: &*p.clusters,

@@ -30,6 +30,8 @@ struct Rds {
     mutations: Vec<String>,
     /// Resource ids set by hand; any other cluster has its stand-in resource id.
     resource_ids: BTreeMap<String, String>,
+    /// Cluster id → its custom endpoints' identifiers.
+    custom_endpoints: BTreeMap<String, Vec<String>>,
 }
 
 /// A tiny RDS: clusters, instances, snapshots and events.
@@ -131,6 +133,15 @@ impl FakeClusters {
     /// Makes the next call of `method` fail with `error`.
     pub fn fail_next(&self, method: &'static str, error: PortError) {
         self.failures.push(method, error);
+    }
+
+    /// Gives `cluster` the custom endpoint `endpoint`.
+    pub fn add_custom_endpoint(&self, cluster: &str, endpoint: &str) {
+        lock(&self.rds)
+            .custom_endpoints
+            .entry(cluster.into())
+            .or_default()
+            .push(endpoint.into());
     }
 
     /// Lets the next call of `method` through: a `fail_next` after it hits the call after.
@@ -508,6 +519,15 @@ impl Clusters for FakeClusters {
         rds.clusters.insert(to.to_string(), cluster);
         rds.mutations.push(format!("rename_cluster {from} -> {to}"));
         Ok(())
+    }
+
+    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<String>> {
+        self.failures.take("custom_endpoints")?;
+        Ok(lock(&self.rds)
+            .custom_endpoints
+            .get(cluster_id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {

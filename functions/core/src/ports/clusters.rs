@@ -235,6 +235,9 @@ pub trait Clusters: Send + Sync {
     async fn rename_cluster(&self, from: &str, to: &str) -> PortResult<()>;
     /// Renames an instance (ModifyDBInstance `NewDBInstanceIdentifier`, `ApplyImmediately`).
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()>;
+    /// The identifiers of a cluster's custom endpoints (DescribeDBClusterEndpoints, type
+    /// `CUSTOM`): a rename leaves them with the cluster renamed.
+    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<String>>;
     /// Events of a DB instance (source type `db-instance`) since `since`, oldest first, all pages.
     async fn instance_events(
         &self,

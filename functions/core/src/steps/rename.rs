@@ -167,6 +167,8 @@ pub enum RenameError {
     NothingToUndo,
     #[error("the renames are not done: there is nothing to confirm yet")]
     NotRenamed,
+    #[error("cluster `{cluster}` has custom endpoints ({endpoints}), which a rename leaves with it: they would keep leading to the old cluster. Use switchover.method dns or proxy, or delete them (and recreate them on the target afterwards)")]
+    CustomEndpoints { cluster: String, endpoints: String },
     #[error("the source cluster `{0}` does not exist")]
     SourceMissing(String),
     #[error("cannot rename {kind} `{from}` to `{to}`: {why}")]
@@ -188,6 +190,7 @@ impl NamedError for RenameError {
             Self::NothingToUndo | Self::NotRenamed | Self::SourceMissing(_) => {
                 error_names::INVALID_INPUT
             }
+            Self::CustomEndpoints { .. } => error_names::SOURCE_FEATURE_NOT_CARRIED,
             Self::Failed { .. } => error_names::RENAME_FAILED,
             Self::Port(e) => e.default_name(),
             Self::Lock(e) => e.error_name(),
@@ -429,6 +432,86 @@ async fn renamed(
         target_cluster_id: new_target,
         restore,
         migration,
+    })
+}
+
+/// The `action` of [`check`], right after Preflight.
+pub const CHECK_ACTION: &str = "rename-check";
+
+/// Whether a swap-dns invocation is [`check`].
+pub fn is_check_request(payload: &serde_json::Value) -> bool {
+    payload.get("action").and_then(serde_json::Value::as_str) == Some(CHECK_ACTION)
+}
+
+/// [`check`]'s input: from the state document Preflight returned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckRenameInput {
+    pub source_cluster_id: String,
+    pub target_cluster_id: String,
+    pub execution: ExecutionRef,
+}
+
+/// `$.renameCheck`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenameCheck {
+    /// The names the source and its instances will take.
+    pub renamed_away: Vec<String>,
+    /// What the switchover will do, for the plan.
+    pub plan: String,
+}
+
+/// CheckRename: before anything is created, refuses a source whose custom endpoints a rename
+/// would leave behind (`SourceFeatureNotCarried`) or whose `-old-` names are taken
+/// (`RenameFailed`). Only reads.
+pub async fn check(
+    input: &CheckRenameInput,
+    clusters: &dyn Clusters,
+) -> Result<RenameCheck, RenameError> {
+    let source_id = &input.source_cluster_id;
+    let source = clusters
+        .describe_cluster(source_id)
+        .await?
+        .ok_or_else(|| RenameError::SourceMissing(source_id.clone()))?;
+    let custom = clusters.custom_endpoints(source_id).await?;
+    if !custom.is_empty() {
+        return Err(RenameError::CustomEndpoints {
+            cluster: source_id.clone(),
+            endpoints: custom.join(", "),
+        });
+    }
+    let away = |id: &str| naming::renamed_away(id, &input.execution.name);
+    let mut names = vec![(RenameKind::Cluster, source_id.clone(), away(source_id))];
+    for member in &source.members {
+        names.push((
+            RenameKind::Instance,
+            member.instance_id.clone(),
+            away(&member.instance_id),
+        ));
+    }
+    for (kind, from, to) in &names {
+        if presence(clusters, *kind, to).await?.is_some() {
+            return Err(RenameError::Failed {
+                kind: match kind {
+                    RenameKind::Cluster => "cluster",
+                    RenameKind::Instance => "instance",
+                },
+                from: from.clone(),
+                to: to.clone(),
+                why: format!("`{to}` is taken"),
+            });
+        }
+    }
+    Ok(RenameCheck {
+        plan: format!(
+            "while fenced and drained: rename {source_id} to {} and its {} instance(s) likewise, then {} and its instances to the source's names; undone if anything fails before {} takes the name {source_id}",
+            away(source_id),
+            source.members.len(),
+            input.target_cluster_id,
+            input.target_cluster_id,
+        ),
+        renamed_away: names.into_iter().map(|(_, _, to)| to).collect(),
     })
 }
 
@@ -723,6 +806,36 @@ mod tests {
         // Without a recorded plan there is nothing to undo.
         let err = step(&rds, None, true).await.unwrap_err();
         assert_eq!(err.error_name(), "InvalidInput");
+    }
+
+    #[tokio::test]
+    async fn the_check_refuses_custom_endpoints_and_taken_names_before_anything_is_created() {
+        let check_input = CheckRenameInput {
+            source_cluster_id: "orders".into(),
+            target_cluster_id: "orders-encrypted".into(),
+            execution: ExecutionRef {
+                name: "exec-1".into(),
+                id: None,
+            },
+        };
+        let rds = world();
+        let found = check(&check_input, &rds).await.unwrap();
+        assert_eq!(
+            found.renamed_away[0],
+            naming::renamed_away("orders", "exec-1")
+        );
+        assert!(found.plan.contains("orders-encrypted"), "{}", found.plan);
+
+        rds.add_custom_endpoint("orders", "analytics");
+        let err = check(&check_input, &rds).await.unwrap_err();
+        assert_eq!(err.error_name(), "SourceFeatureNotCarried");
+        assert!(err.to_string().contains("analytics"), "{err}");
+
+        let taken = world();
+        taken.add_instance(&naming::renamed_away("orders-writer", "exec-1"), None);
+        let err = check(&check_input, &taken).await.unwrap_err();
+        assert_eq!(err.error_name(), "RenameFailed");
+        assert!(rds.mutations().is_empty() && taken.mutations().is_empty());
     }
 
     #[tokio::test]

@@ -39,6 +39,7 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:DeregisterDBProxyTargets",
     "rds:DescribeDBClusters",
     "rds:DescribeDBInstances",
+    "rds:DescribeDBClusterEndpoints",
     "rds:ModifyDBCluster",
     "rds:ModifyDBInstance",
 ];
