@@ -179,9 +179,11 @@ impl Clusters for SandboxClusters {
             })
         });
         Ok(found.map(|(instance, cluster)| Instance {
-            status: cluster
-                .as_ref()
-                .map_or_else(|| status::FAILED.into(), |c| self.cluster_status(c)),
+            status: match &cluster {
+                _ if instance.renaming => "renaming".into(),
+                Some(c) => self.cluster_status(c),
+                None => status::FAILED.into(),
+            },
             storage_encrypted: cluster.as_ref().is_some_and(|c| c.storage_encrypted),
             // One server per cluster: every instance endpoint leads to it.
             endpoint: cluster.as_ref().map(|c| c.host.to_string()),
@@ -425,6 +427,7 @@ impl Clusters for SandboxClusters {
                     parameter_group: request.parameter_group.clone(),
                     tags: request.tags.clone(),
                     maintenance_window: maintenance_window.clone(),
+                    renaming: false,
                 },
             );
             let now = OffsetDateTime::now_utc();
@@ -450,7 +453,7 @@ impl Clusters for SandboxClusters {
     }
 
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
-        self.sandbox.rename_instance(from, to)
+        self.sandbox.rename_instance(from, to).await
     }
 
     /// Sandbox clusters have no custom endpoints.

@@ -225,6 +225,9 @@ pub struct InstanceRecord {
     /// `PreferredMaintenanceWindow`.
     #[serde(default)]
     pub maintenance_window: String,
+    /// Being renamed: `renaming` under its old name until the rename is done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub renaming: bool,
 }
 
 /// A sandbox RDS Proxy: a listener at its own loopback address, relaying each new connection

@@ -8,8 +8,8 @@
 //! that name, so a client holding an answer keeps reaching the old server until the TTL runs
 //! out, as on AWS. Between a cluster leaving a name and another taking it, the name does not
 //! resolve. A rename takes a while ([`Sandbox::set_rename_delay`]; AWS documents no figure, and
-//! [`AWS_RENAME`] is the stand-in the demo scales): the cluster is `renaming` under its old name,
-//! then answers only to its new one.
+//! [`AWS_RENAME`] is the stand-in the demo scales): the cluster or instance is `renaming` under
+//! its old name, then answers only to its new one.
 
 use aurora_core::errors::{PortError, Resource};
 use aurora_core::naming::NameKind;
@@ -24,7 +24,7 @@ const RENAMING: &str = "renaming";
 
 /// The TTL RDS gives its cluster and instance endpoints.
 pub const RDS_ENDPOINT_TTL: i64 = 5;
-/// How long RDS takes to rename a cluster, as the sandbox assumes it.
+/// How long RDS takes to rename a cluster or an instance, as the sandbox assumes it.
 pub const AWS_RENAME: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The name an application connects to a cluster by (its cluster endpoint).
@@ -123,9 +123,42 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Renames instance `from` to `to`, with its events.
-    pub fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
+    /// Renames instance `from` to `to`, with its events: `renaming` under its old name for the
+    /// rename delay, as a cluster.
+    pub async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
         crate::clusters::rds_name(NameKind::DbInstance, to)?;
+        let delay = self.update(|r| {
+            if r.instances.contains_key(to) {
+                return Err(PortError::AlreadyExists {
+                    resource: Resource::Instance,
+                    message: to.to_string(),
+                });
+            }
+            let Some(record) = r.instances.get_mut(from) else {
+                return Err(not_found(Resource::Instance, from));
+            };
+            if record.renaming {
+                return Err(PortError::InvalidState(format!(
+                    "InvalidDBInstanceState: instance {from} is renaming"
+                )));
+            }
+            record.renaming = true;
+            Ok(std::time::Duration::from_millis(r.rename_delay_ms))
+        })??;
+        if delay.is_zero() {
+            return self.finish_instance_rename(from, to);
+        }
+        let (sandbox, from, to) = (self.clone(), from.to_string(), to.to_string());
+        self.spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Err(e) = sandbox.finish_instance_rename(&from, &to) {
+                tracing::warn!(instance = %from, error = %e, "rename failed");
+            }
+        });
+        Ok(())
+    }
+
+    fn finish_instance_rename(&self, from: &str, to: &str) -> PortResult<()> {
         self.update(|r| {
             if r.instances.contains_key(to) {
                 return Err(PortError::AlreadyExists {
@@ -137,6 +170,7 @@ impl Sandbox {
                 return Err(not_found(Resource::Instance, from));
             };
             record.id = to.to_string();
+            record.renaming = false;
             r.instances.insert(to.to_string(), record);
             if let Some(events) = r.events.remove(from) {
                 r.events.insert(to.to_string(), events);

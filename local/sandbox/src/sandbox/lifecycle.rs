@@ -65,6 +65,7 @@ impl Sandbox {
                     parameter_group: Some("default.aurora-mysql-sandbox".into()),
                     tags: Vec::new(),
                     maintenance_window: SOURCE_MAINTENANCE_WINDOW.into(),
+                    renaming: false,
                 },
             );
             r.parameter_groups.insert(
