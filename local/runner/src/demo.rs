@@ -388,6 +388,9 @@ async fn demo(
     if let Some(ttl) = options.initial_ttl {
         sandbox.set_app_record_ttl(ttl).await?;
     }
+    // From here on a Route 53 change takes AWS's propagation time, in the run's time.
+    sandbox
+        .set_dns_propagation(aurora_sandbox::dns::AWS_PROPAGATION.mul_f64(options.time_scale))?;
 
     let name = match options.connect {
         DemoConnect::AppRecord => aurora_sandbox::APP_RECORD.to_string(),

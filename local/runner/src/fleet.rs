@@ -221,6 +221,9 @@ async fn fleet(sandbox: &Sandbox, options: &FleetOptions) -> Result<FleetReport,
             load,
         });
     }
+    // From here on a Route 53 change takes AWS's propagation time, in the run's time.
+    sandbox
+        .set_dns_propagation(aurora_sandbox::dns::AWS_PROPAGATION.mul_f64(options.time_scale))?;
     tokio::time::sleep(options.warmup).await;
 
     let machines = child_machines(sandbox, options)?;

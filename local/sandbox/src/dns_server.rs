@@ -2,8 +2,8 @@
 //! resolve the application's name as applications do: through a stub resolver that caches each
 //! answer for its TTL.
 //!
-//! Each query reads the zone file ([`SandboxDns::lookup`]): a change is served as soon as the
-//! zone holds it, as Route 53 serves a change once it is INSYNC. The record's CNAME chain ends at
+//! Each query reads the zone file ([`SandboxDns::lookup`]): a change made through the API is
+//! served once it is INSYNC, as Route 53's name servers serve it. The record's CNAME chain ends at
 //! a cluster endpoint, which in the sandbox is a loopback address: the answer is an `A` record
 //! for the queried name with that address and the smallest TTL on the chain.
 //!

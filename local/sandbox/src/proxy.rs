@@ -20,7 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aurora_core::errors::{PortError, Resource};
 use aurora_core::ports::{
-    Dns, PortResult, Proxy, ProxyTarget, ProxyTargets, RDS_INSTANCE, READ_WRITE, TARGET_AVAILABLE,
+    PortResult, Proxy, ProxyTarget, ProxyTargets, RDS_INSTANCE, READ_WRITE, TARGET_AVAILABLE,
     TRACKED_CLUSTER,
 };
 use time::OffsetDateTime;
@@ -86,14 +86,12 @@ impl Sandbox {
                 "proxy {name} already exists"
             )));
         }
-        self.dns()
-            .upsert_cname(
-                ZONE_ID,
-                &proxy_dns_name(name),
-                &host.to_string(),
-                PROXY_RECORD_TTL,
-            )
-            .await?;
+        self.dns().publish(
+            ZONE_ID,
+            &proxy_dns_name(name),
+            &host.to_string(),
+            PROXY_RECORD_TTL,
+        )?;
         self.serve_proxy(name)?;
         Ok(record)
     }

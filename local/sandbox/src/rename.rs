@@ -13,7 +13,7 @@
 
 use aurora_core::errors::{PortError, Resource};
 use aurora_core::naming::NameKind;
-use aurora_core::ports::{Dns, PortResult};
+use aurora_core::ports::PortResult;
 
 use crate::error::SandboxResult;
 use crate::registry::status;
@@ -38,14 +38,12 @@ impl Sandbox {
         let Some(record) = self.cluster_record(cluster_id) else {
             return Ok(());
         };
-        self.dns()
-            .upsert_cname(
-                ZONE_ID,
-                &cluster_dns_name(cluster_id),
-                &record.host.to_string(),
-                RDS_ENDPOINT_TTL,
-            )
-            .await?;
+        self.dns().publish(
+            ZONE_ID,
+            &cluster_dns_name(cluster_id),
+            &record.host.to_string(),
+            RDS_ENDPOINT_TTL,
+        )?;
         Ok(())
     }
 

@@ -36,6 +36,12 @@ impl Sandbox {
             .find(|r| r.name.eq_ignore_ascii_case(APP_RECORD)))
     }
 
+    /// How long a Route 53 change to the zone stays PENDING, served with the name's previous
+    /// value, from now on (0 by default; [`crate::dns::AWS_PROPAGATION`] is AWS's figure).
+    pub fn set_dns_propagation(&self, delay: std::time::Duration) -> SandboxResult<()> {
+        Ok(self.dns().set_propagation(ZONE_ID, delay)?)
+    }
+
     /// Gives the application record another TTL, pointing where it points: what an operator's
     /// zone looks like before a run (often 300 s).
     pub async fn set_app_record_ttl(&self, ttl_seconds: i64) -> SandboxResult<()> {
