@@ -1108,15 +1108,35 @@ async fn a_rename_that_fails_half_way_undoes_every_rename_and_the_source_is_writ
 }
 
 #[tokio::test]
-async fn a_source_with_custom_endpoints_is_refused_a_rename_before_anything_is_created() {
+async fn a_sources_custom_endpoint_moves_to_the_target_after_the_renames() {
     let world = World::new();
-    world.clusters.add_custom_endpoint("orders", "analytics");
+    world
+        .clusters
+        .add_custom_endpoint("orders", "analytics", &["orders-reader-1"]);
+    world.identity.route(
+        "orders.cluster-abc.eu-west-1.rds.amazonaws.com",
+        "orders-writer.abc.eu-west-1.rds.amazonaws.com",
+    );
     let outcome = world.run(rename_spec()).await;
-    let (error, cause) = failed(&outcome);
-    assert_eq!(error, "SourceFeatureNotCarried");
-    assert!(cause.contains("analytics"), "{cause}");
-    assert!(world.clusters.mutations().is_empty(), "nothing created");
-    assert!(!states_entered(&outcome).contains(&"Snapshot".to_string()));
+    assert!(
+        matches!(outcome.status, Status::Succeeded(_)),
+        "{:?} after {:?}",
+        outcome.status,
+        states_entered(&outcome)
+    );
+    let moved = world.clusters.custom_endpoint("analytics").unwrap();
+    assert_eq!(
+        moved.cluster_id, "orders",
+        "on the target, by the source's name"
+    );
+    assert_eq!(moved.static_members, ["orders-reader-1"]);
+    let mutations = world.clusters.mutations();
+    let position = |m: &str| mutations.iter().position(|x| x == m).unwrap();
+    assert!(
+        position("rename_instance orders-encrypted-reader-1 -> orders-reader-1")
+            < position("create_custom_endpoint analytics on orders"),
+        "{mutations:?}"
+    );
 }
 
 #[tokio::test]

@@ -77,6 +77,7 @@ const INVALID_REQUEST: &[&str] = &[
 const INVALID_STATE: &[&str] = &[
     "InvalidDBClusterStateFault",
     "InvalidDBProxyStateFault",
+    "InvalidDBClusterEndpointStateFault",
     "InvalidDBInstanceState",
     "InvalidDBClusterSnapshotStateFault",
     "InvalidDBParameterGroupState",
@@ -97,6 +98,7 @@ const NOT_FOUND: &[(&str, Resource)] = &[
     ("DBClusterParameterGroupNotFound", Resource::ParameterGroup),
     ("DBSubnetGroupNotFoundFault", Resource::Other),
     ("DBProxyNotFoundFault", Resource::Proxy),
+    ("DBClusterEndpointNotFoundFault", Resource::ClusterEndpoint),
     ("DBProxyTargetNotFoundFault", Resource::Proxy),
     ("DBProxyTargetGroupNotFoundFault", Resource::Proxy),
     ("ResourceNotFoundFault", Resource::Migration),
@@ -132,6 +134,10 @@ const ALREADY_EXISTS: &[(&str, Resource)] = &[
     ("DBParameterGroupAlreadyExists", Resource::ParameterGroup),
     ("ResourceAlreadyExistsFault", Resource::Migration),
     ("DBProxyTargetAlreadyRegisteredFault", Resource::Proxy),
+    (
+        "DBClusterEndpointAlreadyExistsFault",
+        Resource::ClusterEndpoint,
+    ),
 ];
 
 /// Lets [`classify`] read the HTTP status of whatever raw response type an SDK error carries.

@@ -75,6 +75,8 @@ const TARGET: &str = "orders-encrypted";
 /// Named by whoever created the cluster: it does not start with the cluster's id.
 const SOURCE_INSTANCE: &str = "db-writer-1";
 const EXECUTION: &str = "exec-1";
+/// A custom endpoint of the source's, which a rename switchover moves to the target.
+const CUSTOM_ENDPOINT: &str = "orders-analytics";
 /// The application's RDS Proxy (`proxy.name`), and the ids RDS gave it and its target group.
 const PROXY: &str = "orders-proxy";
 const PROXY_ID: &str = "prx-0123456789abcdef0";
@@ -478,6 +480,24 @@ fn authorisations(sent: &Sent) -> Vec<Authorisation> {
         "DescribeDBClusterEndpoints" => {
             out.add(&rds_action, cluster(p["DBClusterIdentifier"].clone()))
         }
+        // Custom endpoints: the endpoint, and for a new one the cluster it joins.
+        "CreateDBClusterEndpoint" => {
+            out.add(&rds_action, cluster(p["DBClusterIdentifier"].clone()));
+            out.add(
+                &rds_action,
+                arn(
+                    "rds",
+                    &format!("cluster-endpoint:{}", p["DBClusterEndpointIdentifier"]),
+                ),
+            );
+        }
+        "DeleteDBClusterEndpoint" => out.add(
+            &rds_action,
+            arn(
+                "rds",
+                &format!("cluster-endpoint:{}", p["DBClusterEndpointIdentifier"]),
+            ),
+        ),
         "ModifyDBInstance" => out.add(
             &rds_action,
             arn("rds", &format!("db:{}", p["DBInstanceIdentifier"])),
@@ -1263,6 +1283,12 @@ fn rds_rules() -> Vec<Rule> {
         mock!(aws_sdk_rds::Client::describe_db_cluster_endpoints).then_output(|| {
             op::describe_db_cluster_endpoints::DescribeDbClusterEndpointsOutput::builder().build()
         }),
+        mock!(aws_sdk_rds::Client::create_db_cluster_endpoint).then_output(|| {
+            op::create_db_cluster_endpoint::CreateDbClusterEndpointOutput::builder().build()
+        }),
+        mock!(aws_sdk_rds::Client::delete_db_cluster_endpoint).then_output(|| {
+            op::delete_db_cluster_endpoint::DeleteDbClusterEndpointOutput::builder().build()
+        }),
         mock!(aws_sdk_rds::Client::describe_db_proxies).then_output(|| {
             op::describe_db_proxies::DescribeDbProxiesOutput::builder()
                 .db_proxies(
@@ -1571,6 +1597,23 @@ async fn derived(deployment: Deployment) -> BTreeMap<&'static str, BTreeSet<Auth
         .unwrap();
     clusters
         .rename_instance(&target_instance, SOURCE_INSTANCE)
+        .await
+        .unwrap();
+    // Then the source's custom endpoints moved: read on both clusters, deleted, created again.
+    clusters.custom_endpoints(&away).await.unwrap();
+    clusters
+        .delete_custom_endpoint(CUSTOM_ENDPOINT)
+        .await
+        .unwrap();
+    clusters
+        .create_custom_endpoint(&aurora_core::ports::CustomEndpoint {
+            id: CUSTOM_ENDPOINT.into(),
+            cluster_id: SOURCE.into(),
+            status: String::new(),
+            endpoint_type: "READER".into(),
+            static_members: vec![SOURCE_INSTANCE.into()],
+            excluded_members: Vec::new(),
+        })
         .await
         .unwrap();
     by_function.insert("SwapDnsFunction", clients.authorised());

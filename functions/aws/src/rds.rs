@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use aurora_core::errors::Resource;
 use aurora_core::ports::{
     Cluster, ClusterExtras, ClusterMember, ClusterSnapshot, ClusterWindows, Clusters,
-    CopyParameterGroupRequest, CreateInstanceRequest, CreateSnapshotRequest, Instance,
-    InstanceEvent, InstanceExtras, PerformanceInsights, PortResult, RestoreClusterRequest,
-    ServerlessV2Scaling, Tag,
+    CopyParameterGroupRequest, CreateInstanceRequest, CreateSnapshotRequest, CustomEndpoint,
+    Instance, InstanceEvent, InstanceExtras, PerformanceInsights, PortResult,
+    RestoreClusterRequest, ServerlessV2Scaling, Tag,
 };
 use aws_config::SdkConfig;
 use aws_sdk_rds::types::{self as rds, SourceType};
@@ -166,6 +166,21 @@ fn snapshot_from_rds(s: &rds::DbClusterSnapshot) -> ClusterSnapshot {
         percent_progress: s.percent_progress().unwrap_or(0),
         created_at: s.snapshot_create_time().and_then(to_offset),
     }
+}
+
+/// A `CUSTOM` endpoint of DescribeDBClusterEndpoints (writer and reader endpoints are not).
+fn custom_endpoint(e: &rds::DbClusterEndpoint) -> Option<CustomEndpoint> {
+    (e.endpoint_type() == Some("CUSTOM")).then(|| CustomEndpoint {
+        id: e
+            .db_cluster_endpoint_identifier()
+            .unwrap_or_default()
+            .to_string(),
+        cluster_id: e.db_cluster_identifier().unwrap_or_default().to_string(),
+        status: e.status().unwrap_or_default().to_string(),
+        endpoint_type: e.custom_endpoint_type().unwrap_or("ANY").to_string(),
+        static_members: e.static_members().to_vec(),
+        excluded_members: e.excluded_members().to_vec(),
+    })
 }
 
 #[async_trait]
@@ -338,7 +353,7 @@ impl Clusters for RdsClusters {
         Ok(())
     }
 
-    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<String>> {
+    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<CustomEndpoint>> {
         let mut endpoints = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -353,14 +368,38 @@ impl Clusters for RdsClusters {
             endpoints.extend(
                 page.db_cluster_endpoints()
                     .iter()
-                    .filter(|e| e.endpoint_type() == Some("CUSTOM"))
-                    .filter_map(|e| e.db_cluster_endpoint_identifier().map(str::to_string)),
+                    .filter_map(custom_endpoint),
             );
             match page.marker() {
                 Some(next) if !next.is_empty() => marker = Some(next.to_string()),
                 _ => return Ok(endpoints),
             }
         }
+    }
+
+    async fn create_custom_endpoint(&self, endpoint: &CustomEndpoint) -> PortResult<()> {
+        let non_empty = |members: &[String]| (!members.is_empty()).then(|| members.to_vec());
+        self.client
+            .create_db_cluster_endpoint()
+            .db_cluster_identifier(&endpoint.cluster_id)
+            .db_cluster_endpoint_identifier(&endpoint.id)
+            .endpoint_type(&endpoint.endpoint_type)
+            .set_static_members(non_empty(&endpoint.static_members))
+            .set_excluded_members(non_empty(&endpoint.excluded_members))
+            .send()
+            .await
+            .map_err(|e| classify(e, Resource::ClusterEndpoint, &endpoint.id))?;
+        Ok(())
+    }
+
+    async fn delete_custom_endpoint(&self, id: &str) -> PortResult<()> {
+        self.client
+            .delete_db_cluster_endpoint()
+            .db_cluster_endpoint_identifier(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, Resource::ClusterEndpoint, id))?;
+        Ok(())
     }
 
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
@@ -963,10 +1002,54 @@ mod tests {
                     .build()
             });
         let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &first, &second));
-        assert_eq!(
-            clusters.custom_endpoints("orders").await.unwrap(),
-            vec!["analytics", "reporting"]
-        );
+        let ids: Vec<String> = clusters
+            .custom_endpoints("orders")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, vec!["analytics", "reporting"]);
+    }
+
+    #[tokio::test]
+    async fn a_custom_endpoint_is_deleted_by_name_and_created_with_its_type_and_members() {
+        use aws_sdk_rds::operation::create_db_cluster_endpoint::CreateDbClusterEndpointOutput;
+        use aws_sdk_rds::operation::delete_db_cluster_endpoint::DeleteDbClusterEndpointOutput;
+        let create = mock!(Client::create_db_cluster_endpoint)
+            .match_requests(|r| {
+                r.db_cluster_identifier() == Some("orders")
+                    && r.db_cluster_endpoint_identifier() == Some("analytics")
+                    && r.endpoint_type() == Some("READER")
+                    && r.static_members() == ["orders-2", "orders-3"]
+                    && r.excluded_members().is_empty()
+            })
+            .then_output(|| CreateDbClusterEndpointOutput::builder().build());
+        let delete = mock!(Client::delete_db_cluster_endpoint)
+            .match_requests(|r| r.db_cluster_endpoint_identifier() == Some("analytics"))
+            .then_output(|| DeleteDbClusterEndpointOutput::builder().build());
+        let taken = mock!(Client::create_db_cluster_endpoint)
+            .then_http_response(|| xml_error(400, "DBClusterEndpointAlreadyExistsFault"));
+        let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &create, &delete));
+        clusters.delete_custom_endpoint("analytics").await.unwrap();
+        let endpoint = CustomEndpoint {
+            id: "analytics".into(),
+            cluster_id: "orders".into(),
+            status: String::new(),
+            endpoint_type: "READER".into(),
+            static_members: vec!["orders-2".into(), "orders-3".into()],
+            excluded_members: Vec::new(),
+        };
+        clusters.create_custom_endpoint(&endpoint).await.unwrap();
+        assert_eq!((create.num_calls(), delete.num_calls()), (1, 1));
+        let clusters = RdsClusters::from_client(client!(aws_sdk_rds, &taken));
+        assert!(matches!(
+            clusters.create_custom_endpoint(&endpoint).await,
+            Err(PortError::AlreadyExists {
+                resource: Resource::ClusterEndpoint,
+                ..
+            })
+        ));
     }
 
     #[tokio::test]

@@ -17,6 +17,8 @@ pub enum Resource {
     DnsChange,
     KmsKey,
     Proxy,
+    /// A cluster's custom endpoint.
+    ClusterEndpoint,
     Other,
 }
 

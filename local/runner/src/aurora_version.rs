@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 use aurora_core::ports::{
     Cluster, ClusterSnapshot, ClusterWindows, Clusters, CopyParameterGroupRequest,
-    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, PortResult,
-    RestoreClusterRequest,
+    CreateInstanceRequest, CreateSnapshotRequest, CustomEndpoint, Instance, InstanceEvent,
+    PortResult, RestoreClusterRequest,
 };
 use time::OffsetDateTime;
 
@@ -67,8 +67,14 @@ impl<C: Clusters> Clusters for AuroraVersioned<C> {
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
         self.0.rename_instance(from, to).await
     }
-    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<String>> {
+    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<CustomEndpoint>> {
         self.0.custom_endpoints(cluster_id).await
+    }
+    async fn create_custom_endpoint(&self, endpoint: &CustomEndpoint) -> PortResult<()> {
+        self.0.create_custom_endpoint(endpoint).await
+    }
+    async fn delete_custom_endpoint(&self, id: &str) -> PortResult<()> {
+        self.0.delete_custom_endpoint(id).await
     }
     async fn instance_events(
         &self,

@@ -45,7 +45,9 @@ async fn demo_migrates_a_live_database_without_losing_a_write_and_encrypts_it_at
     // writers cannot reach the target before it: both the fenced window and the pause hold it.
     let propagation_ms = aurora_sandbox::dns::AWS_PROPAGATION.as_secs_f64() * 1000.0 * 0.01;
     assert!(
-        report.fenced_window_ms.is_some_and(|ms| ms >= propagation_ms),
+        report
+            .fenced_window_ms
+            .is_some_and(|ms| ms >= propagation_ms),
         "{json}"
     );
     assert!(

@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use aurora_core::errors::PortError;
 use aurora_core::ports::{
     Cluster, ClusterSnapshot, ClusterWindows, Clusters, CopyParameterGroupRequest,
-    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, PortResult,
-    RestoreClusterRequest,
+    CreateInstanceRequest, CreateSnapshotRequest, CustomEndpoint, Instance, InstanceEvent,
+    PortResult, RestoreClusterRequest,
 };
 use aurora_local::demo::{self, SOURCE, TARGET};
 use aurora_local::writers::{self, WriteLoad, WriteLoadConfig};
@@ -77,6 +77,18 @@ async fn the_target_takes_the_sources_names_and_the_writers_follow() {
     }
     common::with_sandbox(common::sandbox("rename-switchover"), |sandbox| async move {
         let load = source_with_writers(&sandbox).await;
+        // A custom endpoint of the source's, which the switchover moves to the target.
+        sandbox
+            .create_custom_endpoint(&CustomEndpoint {
+                id: "orders-analytics".into(),
+                cluster_id: SOURCE.into(),
+                status: String::new(),
+                endpoint_type: "ANY".into(),
+                static_members: vec![format!("{SOURCE}-instance-1")],
+                excluded_members: Vec::new(),
+            })
+            .await
+            .unwrap();
         let ports = sandbox_ports(&sandbox, SOURCE, TARGET, SandboxPortSettings::default());
         let outcome = common::run(ports, spec(), TIME_SCALE).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -99,6 +111,22 @@ async fn the_target_takes_the_sources_names_and_the_writers_follow() {
             sandbox.endpoint(TARGET).is_none(),
             "no cluster of the target's old name"
         );
+        // The custom endpoint moved: same name and members, on the target, leading to it.
+        let moved = sandbox.custom_endpoint("orders-analytics").unwrap();
+        assert_eq!(
+            (moved.cluster_id.as_str(), moved.status.as_str()),
+            (SOURCE, "available")
+        );
+        assert_eq!(moved.static_members, [format!("{SOURCE}-instance-1")]);
+        let custom = sandbox
+            .dns()
+            .lookup(
+                aurora_sandbox::ZONE_ID,
+                &aurora_sandbox::rename::custom_endpoint_dns_name("orders-analytics"),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(custom.host, host);
         assert!(sandbox.endpoint(&away).is_some());
         assert_eq!(
             read_only(&sandbox, SOURCE).await,
@@ -172,8 +200,14 @@ impl Clusters for RefusedRename {
     async fn rename_cluster(&self, from: &str, to: &str) -> PortResult<()> {
         self.inner.rename_cluster(from, to).await
     }
-    async fn custom_endpoints(&self, id: &str) -> PortResult<Vec<String>> {
+    async fn custom_endpoints(&self, id: &str) -> PortResult<Vec<CustomEndpoint>> {
         self.inner.custom_endpoints(id).await
+    }
+    async fn create_custom_endpoint(&self, endpoint: &CustomEndpoint) -> PortResult<()> {
+        self.inner.create_custom_endpoint(endpoint).await
+    }
+    async fn delete_custom_endpoint(&self, id: &str) -> PortResult<()> {
+        self.inner.delete_custom_endpoint(id).await
     }
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {
         let n = self

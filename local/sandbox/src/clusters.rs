@@ -29,8 +29,8 @@ use aurora_core::errors::{PortError, Resource};
 use aurora_core::naming::{self, NameKind, TagRules};
 use aurora_core::ports::{
     Cluster, ClusterExtras, ClusterMember, ClusterSnapshot, ClusterWindows, Clusters,
-    CopyParameterGroupRequest, CreateInstanceRequest, CreateSnapshotRequest, Instance,
-    InstanceEvent, InstanceExtras, PortResult, RestoreClusterRequest,
+    CopyParameterGroupRequest, CreateInstanceRequest, CreateSnapshotRequest, CustomEndpoint,
+    Instance, InstanceEvent, InstanceExtras, PortResult, RestoreClusterRequest,
 };
 use aurora_core::BinlogPosition;
 use mysql_async::prelude::Queryable;
@@ -456,12 +456,16 @@ impl Clusters for SandboxClusters {
         self.sandbox.rename_instance(from, to).await
     }
 
-    /// Sandbox clusters have no custom endpoints.
-    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<String>> {
-        if self.sandbox.cluster_record(cluster_id).is_none() {
-            return Err(not_found(Resource::Cluster, cluster_id));
-        }
-        Ok(Vec::new())
+    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<CustomEndpoint>> {
+        self.sandbox.custom_endpoints(cluster_id)
+    }
+
+    async fn create_custom_endpoint(&self, endpoint: &CustomEndpoint) -> PortResult<()> {
+        self.sandbox.create_custom_endpoint(endpoint).await
+    }
+
+    async fn delete_custom_endpoint(&self, id: &str) -> PortResult<()> {
+        self.sandbox.delete_custom_endpoint(id).await
     }
 
     async fn set_windows(&self, cluster_id: &str, windows: &ClusterWindows) -> PortResult<()> {

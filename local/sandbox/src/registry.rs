@@ -44,6 +44,9 @@ pub struct Registry {
     /// RDS Proxies by name ([`crate::proxy`]).
     #[serde(default)]
     pub proxies: BTreeMap<String, ProxyRecord>,
+    /// Custom endpoints by identifier ([`crate::rename`]).
+    #[serde(default)]
+    pub custom_endpoints: BTreeMap<String, aurora_core::ports::CustomEndpoint>,
     /// How long a cluster stays `renaming` before its new name answers ([`crate::rename`]).
     #[serde(default)]
     pub rename_delay_ms: u64,

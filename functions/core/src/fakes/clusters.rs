@@ -10,8 +10,8 @@ use super::{lock, Failures, EPOCH};
 use crate::errors::{PortError, Resource};
 use crate::ports::{
     Cluster, ClusterMember, ClusterSnapshot, ClusterWindows, Clusters, CopyParameterGroupRequest,
-    CreateInstanceRequest, CreateSnapshotRequest, Instance, InstanceEvent, PortResult,
-    RestoreClusterRequest, Tag,
+    CreateInstanceRequest, CreateSnapshotRequest, CustomEndpoint, Instance, InstanceEvent,
+    PortResult, RestoreClusterRequest, Tag,
 };
 
 /// The windows RDS picks for a restored cluster or a new instance that was given none.
@@ -30,8 +30,8 @@ struct Rds {
     mutations: Vec<String>,
     /// Resource ids set by hand; any other cluster has its stand-in resource id.
     resource_ids: BTreeMap<String, String>,
-    /// Cluster id → its custom endpoints' identifiers.
-    custom_endpoints: BTreeMap<String, Vec<String>>,
+    /// Custom endpoints by identifier.
+    custom_endpoints: BTreeMap<String, CustomEndpoint>,
 }
 
 /// A tiny RDS: clusters, instances, snapshots and events.
@@ -135,13 +135,24 @@ impl FakeClusters {
         self.failures.push(method, error);
     }
 
-    /// Gives `cluster` the custom endpoint `endpoint`.
-    pub fn add_custom_endpoint(&self, cluster: &str, endpoint: &str) {
-        lock(&self.rds)
-            .custom_endpoints
-            .entry(cluster.into())
-            .or_default()
-            .push(endpoint.into());
+    /// Gives `cluster` an available custom endpoint `endpoint` of type `ANY` with
+    /// `static_members`.
+    pub fn add_custom_endpoint(&self, cluster: &str, endpoint: &str, static_members: &[&str]) {
+        lock(&self.rds).custom_endpoints.insert(
+            endpoint.into(),
+            CustomEndpoint {
+                id: endpoint.into(),
+                cluster_id: cluster.into(),
+                status: "available".into(),
+                endpoint_type: "ANY".into(),
+                static_members: static_members.iter().map(|m| m.to_string()).collect(),
+                excluded_members: Vec::new(),
+            },
+        );
+    }
+
+    pub fn custom_endpoint(&self, id: &str) -> Option<CustomEndpoint> {
+        lock(&self.rds).custom_endpoints.get(id).cloned()
     }
 
     /// Lets the next call of `method` through: a `fail_next` after it hits the call after.
@@ -516,18 +527,80 @@ impl Clusters for FakeClusters {
                 instance.cluster_id = Some(to.to_string());
             }
         }
+        for endpoint in rds.custom_endpoints.values_mut() {
+            if endpoint.cluster_id == from {
+                endpoint.cluster_id = to.to_string();
+            }
+        }
         rds.clusters.insert(to.to_string(), cluster);
         rds.mutations.push(format!("rename_cluster {from} -> {to}"));
         Ok(())
     }
 
-    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<String>> {
+    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<CustomEndpoint>> {
         self.failures.take("custom_endpoints")?;
         Ok(lock(&self.rds)
             .custom_endpoints
-            .get(cluster_id)
+            .values()
+            .filter(|e| e.cluster_id == cluster_id)
             .cloned()
-            .unwrap_or_default())
+            .collect())
+    }
+
+    async fn create_custom_endpoint(&self, endpoint: &CustomEndpoint) -> PortResult<()> {
+        self.failures.take("create_custom_endpoint")?;
+        let mut rds = lock(&self.rds);
+        if rds.custom_endpoints.contains_key(&endpoint.id) {
+            return Err(PortError::AlreadyExists {
+                resource: Resource::Cluster,
+                message: endpoint.id.clone(),
+            });
+        }
+        if !rds.clusters.contains_key(&endpoint.cluster_id) {
+            return Err(PortError::NotFound {
+                resource: Resource::Cluster,
+                message: endpoint.cluster_id.clone(),
+            });
+        }
+        let member = |id: &String| {
+            rds.instances
+                .get(id)
+                .is_some_and(|i| i.cluster_id.as_deref() == Some(endpoint.cluster_id.as_str()))
+        };
+        if let Some(stranger) = endpoint
+            .static_members
+            .iter()
+            .chain(&endpoint.excluded_members)
+            .find(|m| !member(m))
+        {
+            return Err(PortError::InvalidRequest(format!(
+                "{stranger} is not an instance of {}",
+                endpoint.cluster_id
+            )));
+        }
+        let created = CustomEndpoint {
+            status: "available".into(),
+            ..endpoint.clone()
+        };
+        rds.custom_endpoints.insert(endpoint.id.clone(), created);
+        rds.mutations.push(format!(
+            "create_custom_endpoint {} on {}",
+            endpoint.id, endpoint.cluster_id
+        ));
+        Ok(())
+    }
+
+    async fn delete_custom_endpoint(&self, id: &str) -> PortResult<()> {
+        self.failures.take("delete_custom_endpoint")?;
+        let mut rds = lock(&self.rds);
+        if rds.custom_endpoints.remove(id).is_none() {
+            return Err(PortError::NotFound {
+                resource: Resource::Cluster,
+                message: id.to_string(),
+            });
+        }
+        rds.mutations.push(format!("delete_custom_endpoint {id}"));
+        Ok(())
     }
 
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()> {

@@ -5,6 +5,26 @@ use time::OffsetDateTime;
 
 use super::{PortResult, Tag};
 
+/// A cluster's custom endpoint (DescribeDBClusterEndpoints, `EndpointType` `CUSTOM`): a name of
+/// its own, not derived from the cluster's, so a rename leaves it with the cluster renamed.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomEndpoint {
+    /// `DBClusterEndpointIdentifier`, unique in the account and region.
+    pub id: String,
+    /// The cluster it belongs to now.
+    pub cluster_id: String,
+    /// `creating`, `available`, `deleting`, `inactive` or `modifying`.
+    pub status: String,
+    /// `CustomEndpointType`: `READER` or `ANY`.
+    pub endpoint_type: String,
+    /// Instance identifiers.
+    #[serde(default)]
+    pub static_members: Vec<String>,
+    #[serde(default)]
+    pub excluded_members: Vec<String>,
+}
+
 /// What the steps need to know of a DB cluster, including everything a restore carries over.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Cluster {
@@ -235,9 +255,13 @@ pub trait Clusters: Send + Sync {
     async fn rename_cluster(&self, from: &str, to: &str) -> PortResult<()>;
     /// Renames an instance (ModifyDBInstance `NewDBInstanceIdentifier`, `ApplyImmediately`).
     async fn rename_instance(&self, from: &str, to: &str) -> PortResult<()>;
-    /// The identifiers of a cluster's custom endpoints (DescribeDBClusterEndpoints, type
-    /// `CUSTOM`): a rename leaves them with the cluster renamed.
-    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<String>>;
+    /// A cluster's custom endpoints (DescribeDBClusterEndpoints, type `CUSTOM`), all pages.
+    async fn custom_endpoints(&self, cluster_id: &str) -> PortResult<Vec<CustomEndpoint>>;
+    /// Creates `endpoint.id` on `endpoint.cluster_id` with its type and members
+    /// (CreateDBClusterEndpoint): `creating`, then `available`.
+    async fn create_custom_endpoint(&self, endpoint: &CustomEndpoint) -> PortResult<()>;
+    /// Deletes a custom endpoint (DeleteDBClusterEndpoint): `deleting`, then gone.
+    async fn delete_custom_endpoint(&self, id: &str) -> PortResult<()>;
     /// Events of a DB instance (source type `db-instance`) since `since`, oldest first, all pages.
     async fn instance_events(
         &self,

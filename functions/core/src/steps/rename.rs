@@ -41,7 +41,7 @@ use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
 use crate::naming;
 use crate::poll;
-use crate::ports::{Clock, Clusters, DatabaseEndpoint, SourceLock};
+use crate::ports::{Clock, Clusters, CustomEndpoint, DatabaseEndpoint, SourceLock};
 use crate::state::{ExecutionRef, RestoreOutput};
 use crate::steps::source_lock::{self, HeldLock, LockError};
 
@@ -55,21 +55,35 @@ pub fn is_rename_request(payload: &serde_json::Value) -> bool {
     payload.get("action").and_then(serde_json::Value::as_str) == Some(ACTION)
 }
 
-/// A cluster or an instance.
+/// A cluster or an instance renamed, or a custom endpoint moved from one cluster to another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RenameKind {
     Cluster,
     Instance,
+    Endpoint,
 }
 
-/// One rename of the plan.
+impl RenameKind {
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Cluster => "cluster",
+            Self::Instance => "instance",
+            Self::Endpoint => "custom endpoint",
+        }
+    }
+}
+
+/// One rename of the plan. For a custom endpoint, `from` and `to` are the clusters it moves
+/// between and `endpoint` what it is (recorded before anything changes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rename {
     pub kind: RenameKind,
     pub from: String,
     pub to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<CustomEndpoint>,
 }
 
 impl Rename {
@@ -78,6 +92,7 @@ impl Rename {
             kind: self.kind,
             from: self.to.clone(),
             to: self.from.clone(),
+            endpoint: self.endpoint.clone(),
         }
     }
 }
@@ -167,8 +182,6 @@ pub enum RenameError {
     NothingToUndo,
     #[error("the renames are not done: there is nothing to confirm yet")]
     NotRenamed,
-    #[error("cluster `{cluster}` has custom endpoints ({endpoints}), which a rename leaves with it: they would keep leading to the old cluster. Use switchover.method dns or proxy, or delete them (and recreate them on the target afterwards)")]
-    CustomEndpoints { cluster: String, endpoints: String },
     #[error("the source cluster `{0}` does not exist")]
     SourceMissing(String),
     #[error("cannot rename {kind} `{from}` to `{to}`: {why}")]
@@ -190,7 +203,6 @@ impl NamedError for RenameError {
             Self::NothingToUndo | Self::NotRenamed | Self::SourceMissing(_) => {
                 error_names::INVALID_INPUT
             }
-            Self::CustomEndpoints { .. } => error_names::SOURCE_FEATURE_NOT_CARRIED,
             Self::Failed { .. } => error_names::RENAME_FAILED,
             Self::Port(e) => e.default_name(),
             Self::Lock(e) => e.error_name(),
@@ -232,6 +244,7 @@ pub async fn plan(
         kind: RenameKind::Cluster,
         from: source_id.clone(),
         to: away(source_id),
+        endpoint: None,
     }];
     let mut members: Vec<_> = source.members.iter().collect();
     members.sort_by_key(|m| (!m.is_writer, m.instance_id.clone()));
@@ -240,12 +253,14 @@ pub async fn plan(
             kind: RenameKind::Instance,
             from: member.instance_id.clone(),
             to: away(&member.instance_id),
+            endpoint: None,
         });
     }
     plan.push(Rename {
         kind: RenameKind::Cluster,
         from: input.restore.target_cluster_id.clone(),
         to: source_id.clone(),
+        endpoint: None,
     });
     let mut instances: Vec<_> = input.restore.instances.iter().collect();
     instances.sort_by_key(|i| (!i.writer, i.instance_id.clone()));
@@ -254,6 +269,18 @@ pub async fn plan(
             kind: RenameKind::Instance,
             from: instance.instance_id.clone(),
             to: instance.source_instance_id.clone(),
+            endpoint: None,
+        });
+    }
+    // Last, once the target's instances have the names the endpoints list as members.
+    let mut endpoints = clusters.custom_endpoints(source_id).await?;
+    endpoints.sort_by(|a, b| a.id.cmp(&b.id));
+    for endpoint in endpoints {
+        plan.push(Rename {
+            kind: RenameKind::Endpoint,
+            from: away(source_id),
+            to: source_id.clone(),
+            endpoint: Some(endpoint),
         });
     }
     Ok(plan)
@@ -268,7 +295,59 @@ async fn presence(
     Ok(match kind {
         RenameKind::Cluster => clusters.describe_cluster(id).await?.map(|c| c.status),
         RenameKind::Instance => clusters.describe_instance(id).await?.map(|i| i.status),
+        // Moved, not renamed: see `move_endpoint`.
+        RenameKind::Endpoint => None,
     })
+}
+
+/// One step of moving a custom endpoint from cluster `step.from` to `step.to`: delete it where
+/// it is, then create it on the other cluster with the same name, type and members (its DNS
+/// name follows its identifier, so clients keep it). True once it is available there.
+async fn move_endpoint(clusters: &dyn Clusters, step: &Rename) -> Result<bool, RenameError> {
+    let failed = |why: String| RenameError::Failed {
+        kind: RenameKind::Endpoint.noun(),
+        from: step.from.clone(),
+        to: step.to.clone(),
+        why,
+    };
+    let Some(endpoint) = step.endpoint.as_ref() else {
+        return Err(failed("the plan does not record the endpoint".into()));
+    };
+    // Read per cluster (DescribeDBClusterEndpoints by cluster, as CheckRename reads them).
+    let find = |endpoints: Vec<CustomEndpoint>| {
+        endpoints
+            .into_iter()
+            .find(|e| e.id.eq_ignore_ascii_case(&endpoint.id))
+    };
+    let on_to = find(clusters.custom_endpoints(&step.to).await?);
+    let on_from = find(clusters.custom_endpoints(&step.from).await?);
+    let asked = match (on_to, on_from) {
+        (Some(found), _) => return Ok(found.status == "available"),
+        (None, Some(found)) => {
+            if found.status != "available" {
+                return Ok(false);
+            }
+            clusters.delete_custom_endpoint(&endpoint.id).await
+        }
+        (None, None) => {
+            clusters
+                .create_custom_endpoint(&CustomEndpoint {
+                    cluster_id: step.to.clone(),
+                    status: String::new(),
+                    ..endpoint.clone()
+                })
+                .await
+        }
+    };
+    match asked {
+        Ok(()) => Ok(false),
+        Err(PortError::InvalidRequest(why) | PortError::InvalidState(why)) => Err(failed(why)),
+        // The name is another cluster's.
+        Err(PortError::AlreadyExists { message, .. }) => {
+            Err(failed(format!("`{message}` is another cluster's")))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn run(input: &RenameInput, deps: &Deps<'_>) -> Result<RenameOutput, RenameError> {
@@ -314,46 +393,50 @@ pub async fn run(input: &RenameInput, deps: &Deps<'_>) -> Result<RenameOutput, R
         // The target taking the source's cluster name: the point of no return.
         let commits =
             !input.revert && step.kind == RenameKind::Cluster && step.to == input.source_cluster_id;
-        let at_old = presence(clusters, step.kind, &step.from).await?;
-        let at_new = presence(clusters, step.kind, &step.to).await?;
-        let kind = match step.kind {
-            RenameKind::Cluster => "cluster",
-            RenameKind::Instance => "instance",
-        };
-        match (at_old, at_new) {
-            (None, Some(status)) if status == "available" => {
+        let kind = step.kind.noun();
+        if step.kind == RenameKind::Endpoint {
+            if move_endpoint(clusters, step).await? {
                 output.done += 1;
-                output.committed |= commits;
                 continue;
             }
-            (Some(status), None) if status == "available" => {
-                let renamed = match step.kind {
-                    RenameKind::Cluster => clusters.rename_cluster(&step.from, &step.to).await,
-                    RenameKind::Instance => clusters.rename_instance(&step.from, &step.to).await,
-                };
-                match renamed {
-                    Ok(()) => output.committed |= commits,
-                    Err(PortError::InvalidRequest(why) | PortError::InvalidState(why)) => {
-                        return Err(RenameError::Failed {
-                            kind,
-                            from: step.from.clone(),
-                            to: step.to.clone(),
-                            why,
-                        })
-                    }
-                    Err(e) => return Err(e.into()),
+        } else {
+            let at_old = presence(clusters, step.kind, &step.from).await?;
+            let at_new = presence(clusters, step.kind, &step.to).await?;
+            match (at_old, at_new) {
+                (None, Some(status)) if status == "available" => {
+                    output.done += 1;
+                    output.committed |= commits;
+                    continue;
                 }
+                (Some(status), None) if status == "available" => {
+                    let renamed = match step.kind {
+                        RenameKind::Cluster => clusters.rename_cluster(&step.from, &step.to).await,
+                        _ => clusters.rename_instance(&step.from, &step.to).await,
+                    };
+                    match renamed {
+                        Ok(()) => output.committed |= commits,
+                        Err(PortError::InvalidRequest(why) | PortError::InvalidState(why)) => {
+                            return Err(RenameError::Failed {
+                                kind,
+                                from: step.from.clone(),
+                                to: step.to.clone(),
+                                why,
+                            })
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    return Err(RenameError::Failed {
+                        kind,
+                        from: step.from.clone(),
+                        to: step.to.clone(),
+                        why: format!("`{}` is taken by another {kind}", step.to),
+                    })
+                }
+                // Renaming, modifying, or between its two names: asked for already.
+                _ => output.committed |= commits,
             }
-            (Some(_), Some(_)) => {
-                return Err(RenameError::Failed {
-                    kind,
-                    from: step.from.clone(),
-                    to: step.to.clone(),
-                    why: format!("`{}` is taken by another {kind}", step.to),
-                })
-            }
-            // Renaming, modifying, or between its two names: asked for already.
-            _ => output.committed |= commits,
         }
         if now - started_at >= time::Duration::seconds(RENAME_TIMEOUT_SECONDS) {
             return Err(RenameError::Failed {
@@ -462,9 +545,8 @@ pub struct RenameCheck {
     pub plan: String,
 }
 
-/// CheckRename: before anything is created, refuses a source whose custom endpoints a rename
-/// would leave behind (`SourceFeatureNotCarried`) or whose `-old-` names are taken
-/// (`RenameFailed`). Only reads.
+/// CheckRename: before anything is created, refuses a source whose `-old-` names are taken
+/// (`RenameFailed`), and says which custom endpoints will move. Only reads.
 pub async fn check(
     input: &CheckRenameInput,
     clusters: &dyn Clusters,
@@ -474,13 +556,13 @@ pub async fn check(
         .describe_cluster(source_id)
         .await?
         .ok_or_else(|| RenameError::SourceMissing(source_id.clone()))?;
-    let custom = clusters.custom_endpoints(source_id).await?;
-    if !custom.is_empty() {
-        return Err(RenameError::CustomEndpoints {
-            cluster: source_id.clone(),
-            endpoints: custom.join(", "),
-        });
-    }
+    let mut custom: Vec<String> = clusters
+        .custom_endpoints(source_id)
+        .await?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    custom.sort();
     let away = |id: &str| naming::renamed_away(id, &input.execution.name);
     let mut names = vec![(RenameKind::Cluster, source_id.clone(), away(source_id))];
     for member in &source.members {
@@ -493,19 +575,24 @@ pub async fn check(
     for (kind, from, to) in &names {
         if presence(clusters, *kind, to).await?.is_some() {
             return Err(RenameError::Failed {
-                kind: match kind {
-                    RenameKind::Cluster => "cluster",
-                    RenameKind::Instance => "instance",
-                },
+                kind: kind.noun(),
                 from: from.clone(),
                 to: to.clone(),
                 why: format!("`{to}` is taken"),
             });
         }
     }
+    let moved = if custom.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; then move its custom endpoint(s) {} to the target (each deleted and created again with its name and members: it does not answer for the minute or two that takes)",
+            custom.join(", ")
+        )
+    };
     Ok(RenameCheck {
         plan: format!(
-            "while fenced and drained: rename {source_id} to {} and its {} instance(s) likewise, then {} and its instances to the source's names; undone if anything fails before {} takes the name {source_id}",
+            "while fenced and drained: rename {source_id} to {} and its {} instance(s) likewise, then {} and its instances to the source's names{moved}; undone if anything fails before {} takes the name {source_id}",
             away(source_id),
             source.members.len(),
             input.target_cluster_id,
@@ -809,7 +896,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_check_refuses_custom_endpoints_and_taken_names_before_anything_is_created() {
+    async fn the_check_refuses_taken_names_before_anything_is_created_and_names_the_endpoints_to_move(
+    ) {
         let check_input = CheckRenameInput {
             source_cluster_id: "orders".into(),
             target_cluster_id: "orders-encrypted".into(),
@@ -825,17 +913,72 @@ mod tests {
             naming::renamed_away("orders", "exec-1")
         );
         assert!(found.plan.contains("orders-encrypted"), "{}", found.plan);
+        assert!(!found.plan.contains("custom endpoint"), "{}", found.plan);
 
-        rds.add_custom_endpoint("orders", "analytics");
-        let err = check(&check_input, &rds).await.unwrap_err();
-        assert_eq!(err.error_name(), "SourceFeatureNotCarried");
-        assert!(err.to_string().contains("analytics"), "{err}");
+        rds.add_custom_endpoint("orders", "analytics", &["orders-reader-1"]);
+        let found = check(&check_input, &rds).await.unwrap();
+        assert!(
+            found.plan.contains("custom endpoint(s) analytics"),
+            "{}",
+            found.plan
+        );
 
         let taken = world();
         taken.add_instance(&naming::renamed_away("orders-writer", "exec-1"), None);
         let err = check(&check_input, &taken).await.unwrap_err();
         assert_eq!(err.error_name(), "RenameFailed");
         assert!(rds.mutations().is_empty() && taken.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn custom_endpoints_move_to_the_target_last_with_their_names_and_members() {
+        let rds = world();
+        rds.add_custom_endpoint("orders", "analytics", &["orders-reader-1"]);
+        let first = step(&rds, None, false).await.unwrap();
+        let last = first.plan.last().unwrap().clone();
+        assert_eq!(last.kind, RenameKind::Endpoint);
+        assert_eq!(
+            (last.from.as_str(), last.to.as_str()),
+            (naming::renamed_away("orders", "exec-1").as_str(), "orders")
+        );
+        let done = until_ready(&rds, first, false).await;
+        assert_eq!(done.done, 7);
+        let mutations = rds.mutations();
+        assert_eq!(
+            mutations[mutations.len() - 2..],
+            [
+                "delete_custom_endpoint analytics".to_string(),
+                "create_custom_endpoint analytics on orders".to_string()
+            ],
+            "after every rename: {mutations:?}"
+        );
+        let moved = rds.custom_endpoint("analytics").unwrap();
+        assert_eq!(moved.cluster_id, "orders");
+        assert_eq!(moved.static_members, ["orders-reader-1"]);
+        assert_eq!(moved.endpoint_type, "ANY");
+        // Done is done.
+        step(&rds, Some(done), false).await.unwrap();
+        assert_eq!(rds.mutations(), mutations);
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_that_cannot_be_created_on_the_target_fails_after_the_commit() {
+        let rds = world();
+        rds.add_custom_endpoint("orders", "analytics", &["orders-reader-1"]);
+        rds.fail_next(
+            "create_custom_endpoint",
+            PortError::InvalidState("cluster is modifying".into()),
+        );
+        let mut out = step(&rds, None, false).await.unwrap();
+        let err = loop {
+            match step(&rds, Some(out.clone()), false).await {
+                Ok(next) => out = next,
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(err.error_name(), "RenameFailed");
+        assert!(err.to_string().contains("custom endpoint"), "{err}");
+        assert!(out.committed, "the target already has the source's name");
     }
 
     #[tokio::test]

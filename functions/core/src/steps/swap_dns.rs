@@ -42,6 +42,8 @@ pub const IAM_ACTIONS: &[&str] = &[
     "rds:DescribeDBClusterEndpoints",
     "rds:ModifyDBCluster",
     "rds:ModifyDBInstance",
+    "rds:DeleteDBClusterEndpoint",
+    "rds:CreateDBClusterEndpoint",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
