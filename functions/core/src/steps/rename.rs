@@ -2,7 +2,9 @@
 //! While writes are fenced and drained, the source cluster and its instances are renamed out of
 //! the way (`orders` → `orders-old-<execution hash>`), then the target and its instances take
 //! the source's names, so the application's cluster, reader and instance endpoints lead to the
-//! target without a change on its side. With `revert` every rename is undone, in reverse order.
+//! target without a change on its side. Last, the source's custom endpoints, whose names are
+//! their own and stay with the cluster renamed, are deleted and created again on the target.
+//! With `revert` every rename is undone, in reverse order.
 //!
 //! The first invocation records the plan (`$.rename.plan`) and renames nothing: the record is
 //! in the state document before the first rename, as the fence's record is before the fence,
