@@ -52,6 +52,12 @@ impl ServerSpec {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
+    /// The server's own `tmpdir`: MariaDB deletes every `#sql*` file in its tmpdir when it
+    /// starts, so servers sharing the system temp dir would delete each other's internal
+    /// temporary tables mid-query.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
     pub fn error_log(&self) -> PathBuf {
         self.dir.join("error.log")
     }
@@ -102,6 +108,7 @@ impl ServerSpec {
              bind-address={host}\n\
              port={port}\n\
              pid-file={pid}\n\
+             tmpdir={tmp}\n\
              log_error={log}\n\
              server_id={server_id}\n\
              {binlog}\
@@ -114,6 +121,7 @@ impl ServerSpec {
             host = self.host,
             port = self.port,
             pid = self.pid_file().display(),
+            tmp = self.tmp_dir().display(),
             log = self.error_log().display(),
             server_id = self.server_id,
             binlog = if self.parameter_is("binlog_format", &["OFF"]) {
@@ -159,8 +167,10 @@ impl ServerSpec {
     }
 
     pub fn write_option_file(&self) -> SandboxResult<()> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(SandboxError::io(format!("creating {}", self.dir.display())))?;
+        std::fs::create_dir_all(self.tmp_dir()).map_err(SandboxError::io(format!(
+            "creating {}",
+            self.tmp_dir().display()
+        )))?;
         write_private(&self.defaults_file(), self.option_file().as_bytes())
     }
 
