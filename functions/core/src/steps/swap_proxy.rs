@@ -267,14 +267,7 @@ pub async fn run(
     if deps.proxies.describe_proxy(&spec.name).await?.is_none() {
         return Err(not_on_source("does not exist".into()));
     }
-    let tracked: Vec<String> = deps
-        .proxies
-        .targets(&spec.name)
-        .await?
-        .into_iter()
-        .filter(|t| t.kind == TRACKED_CLUSTER)
-        .filter_map(|t| t.cluster_id)
-        .collect();
+    let tracked = tracked_clusters(deps.proxies, &spec.name).await?;
     if let Some(foreign) = tracked
         .iter()
         .find(|c| **c != from.cluster_id && **c != to.cluster_id)
@@ -418,13 +411,7 @@ pub async fn check(
     if proxy.status != "available" {
         return Err(not_on_source(format!("is {}", proxy.status)));
     }
-    let tracked: Vec<String> = proxies
-        .targets(&spec.name)
-        .await?
-        .into_iter()
-        .filter(|t| t.kind == TRACKED_CLUSTER)
-        .filter_map(|t| t.cluster_id)
-        .collect();
+    let tracked = tracked_clusters(proxies, &spec.name).await?;
     match tracked.as_slice() {
         [cluster] if *cluster == input.source_cluster_id => {}
         [] => return Err(not_on_source("tracks no cluster".into())),
@@ -451,6 +438,20 @@ pub async fn check(
 }
 
 /// The writer instance's target of `cluster`, once RDS lists it.
+/// The clusters the proxy's default target group tracks (its `TRACKED_CLUSTER` targets).
+async fn tracked_clusters(
+    proxies: &dyn ProxyTargets,
+    name: &str,
+) -> Result<Vec<String>, SwapProxyError> {
+    Ok(proxies
+        .targets(name)
+        .await?
+        .into_iter()
+        .filter(|t| t.kind == TRACKED_CLUSTER)
+        .filter_map(|t| t.cluster_id)
+        .collect())
+}
+
 fn writer_target<'a>(targets: &'a [ProxyTarget], cluster: &str) -> Option<&'a ProxyTarget> {
     targets.iter().find(|t| {
         t.kind == RDS_INSTANCE
