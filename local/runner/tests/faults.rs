@@ -35,10 +35,7 @@ fn spec(mode: &str) -> Value {
 }
 
 async fn source_with_writers(sandbox: &Sandbox) -> WriteLoad {
-    sandbox.create_source_cluster(SOURCE).await.unwrap();
-    sandbox.seed_sample(SOURCE, ROWS).await.unwrap();
-    writers::create_table(sandbox, SOURCE).await.unwrap();
-    sandbox.prepare_source_for_migration(SOURCE).await.unwrap();
+    common::prepared_source(sandbox, ROWS).await;
     WriteLoad::start(
         sandbox,
         WriteLoadConfig {
@@ -361,10 +358,7 @@ async fn a_privileged_writer_pooled_across_the_fence_is_cut_off_and_loses_nothin
         return;
     }
     common::with_sandbox(common::sandbox("privileged-pooled"), |sandbox| async move {
-        sandbox.create_source_cluster(SOURCE).await.unwrap();
-        sandbox.seed_sample(SOURCE, ROWS).await.unwrap();
-        writers::create_table(&sandbox, SOURCE).await.unwrap();
-        sandbox.prepare_source_for_migration(SOURCE).await.unwrap();
+        common::prepared_source(&sandbox, ROWS).await;
         sandbox.ensure_privileged_app_user(SOURCE).await.unwrap();
         let load = WriteLoad::start(
             &sandbox,

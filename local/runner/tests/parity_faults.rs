@@ -15,7 +15,7 @@ use std::sync::Arc;
 use asl_engine::Status;
 use async_trait::async_trait;
 use aurora_local::demo::{self, SOURCE, TARGET};
-use aurora_local::writers::{self, WriteLoad, WriteLoadConfig};
+use aurora_local::writers::{WriteLoad, WriteLoadConfig};
 use aurora_local::{sandbox_ports, SandboxPortSettings};
 use aurora_pipeline::Ports;
 use aurora_sandbox::Sandbox;
@@ -33,10 +33,7 @@ const CHANGE_VARIABLE: &str = "SET GLOBAL max_allowed_packet = 33554432";
 const CREATE_USER: &str = "CREATE USER 'reporting'@'%' IDENTIFIED BY 'Rep0rting-pa55word'";
 
 async fn source_with_writers(sandbox: &Sandbox) -> WriteLoad {
-    sandbox.create_source_cluster(SOURCE).await.unwrap();
-    sandbox.seed_sample(SOURCE, ROWS).await.unwrap();
-    writers::create_table(sandbox, SOURCE).await.unwrap();
-    sandbox.prepare_source_for_migration(SOURCE).await.unwrap();
+    common::prepared_source(sandbox, ROWS).await;
     WriteLoad::start(
         sandbox,
         WriteLoadConfig {

@@ -15,7 +15,7 @@ use asl_engine::Status;
 use async_trait::async_trait;
 use aurora_core::ports::{PortResult, Proxy, ProxyTarget, ProxyTargets};
 use aurora_local::demo::{self, DEMO_PROXY, SOURCE, TARGET};
-use aurora_local::writers::{self, WriteLoad, WriteLoadConfig};
+use aurora_local::writers::{WriteLoad, WriteLoadConfig};
 use aurora_local::{sandbox_ports, SandboxPortSettings};
 use aurora_sandbox::network::FENCE_SECURITY_GROUP;
 use aurora_sandbox::proxy::proxy_dns_name;
@@ -28,10 +28,7 @@ const ROWS: u64 = 200;
 
 /// The source, its proxy, and writers connected through the proxy.
 async fn source_behind_proxy(sandbox: &Sandbox) -> WriteLoad {
-    sandbox.create_source_cluster(SOURCE).await.unwrap();
-    sandbox.seed_sample(SOURCE, ROWS).await.unwrap();
-    writers::create_table(sandbox, SOURCE).await.unwrap();
-    sandbox.prepare_source_for_migration(SOURCE).await.unwrap();
+    common::prepared_source(sandbox, ROWS).await;
     sandbox
         .create_proxy(DEMO_PROXY, SOURCE, Duration::from_millis(300))
         .await

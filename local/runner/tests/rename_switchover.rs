@@ -21,7 +21,7 @@ use aurora_core::ports::{
     PortResult, RestoreClusterRequest,
 };
 use aurora_local::demo::{self, SOURCE, TARGET};
-use aurora_local::writers::{self, WriteLoad, WriteLoadConfig};
+use aurora_local::writers::{WriteLoad, WriteLoadConfig};
 use aurora_local::{sandbox_ports, SandboxPortSettings};
 use aurora_sandbox::rename::cluster_dns_name;
 use aurora_sandbox::Sandbox;
@@ -34,10 +34,7 @@ const ROWS: u64 = 200;
 
 /// The source, and writers connected to its cluster endpoint by name.
 async fn source_with_writers(sandbox: &Sandbox) -> WriteLoad {
-    sandbox.create_source_cluster(SOURCE).await.unwrap();
-    sandbox.seed_sample(SOURCE, ROWS).await.unwrap();
-    writers::create_table(sandbox, SOURCE).await.unwrap();
-    sandbox.prepare_source_for_migration(SOURCE).await.unwrap();
+    common::prepared_source(sandbox, ROWS).await;
     // Each cluster rename takes a moment, polled by the step.
     sandbox
         .set_rename_delay(Duration::from_millis(300))

@@ -15,7 +15,7 @@ use asl_engine::{Outcome, Status};
 use async_trait::async_trait;
 use aurora_core::ports::VerifySide;
 use aurora_local::demo::{self, SOURCE, TARGET};
-use aurora_local::writers::{self, WriteLoad, WriteLoadConfig};
+use aurora_local::writers::{WriteLoad, WriteLoadConfig};
 use aurora_local::{runner, sandbox_ports, SandboxPortSettings};
 use aurora_pipeline::{Notifications, Ports};
 use aurora_sandbox::Sandbox;
@@ -27,10 +27,7 @@ const TIME_SCALE: f64 = 0.01;
 const ROWS: u64 = 300;
 
 async fn source_with_writers(sandbox: &Sandbox) -> WriteLoad {
-    sandbox.create_source_cluster(SOURCE).await.unwrap();
-    sandbox.seed_sample(SOURCE, ROWS).await.unwrap();
-    writers::create_table(sandbox, SOURCE).await.unwrap();
-    sandbox.prepare_source_for_migration(SOURCE).await.unwrap();
+    common::prepared_source(sandbox, ROWS).await;
     WriteLoad::start(
         sandbox,
         WriteLoadConfig {

@@ -17,6 +17,18 @@ use aurora_local::writers::WriteLoadResult;
 use aurora_sandbox::{Sandbox, SandboxConfig, APP_RECORD, ZONE_ID};
 use mysql_async::prelude::Queryable;
 
+/// The source `orders`, seeded with `rows` rows per table, with the writers' table, prepared
+/// for a migration (binlog retention, replication user): what every switchover test starts
+/// from.
+pub(crate) async fn prepared_source(sandbox: &Sandbox, rows: u64) {
+    sandbox.create_source_cluster(SOURCE).await.unwrap();
+    sandbox.seed_sample(SOURCE, rows).await.unwrap();
+    aurora_local::writers::create_table(sandbox, SOURCE)
+        .await
+        .unwrap();
+    sandbox.prepare_source_for_migration(SOURCE).await.unwrap();
+}
+
 /// `true` when the MariaDB programs are installed. Without them a test is skipped with a loud
 /// message, except under CI (`CI` set), where it fails: there the tests must run.
 pub(crate) fn mariadb_available(test: &str) -> bool {
