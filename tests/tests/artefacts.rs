@@ -293,6 +293,48 @@ fn every_lambda_task_retries_transient_errors_with_jitter_and_catches_all_last()
 }
 
 /// The pipeline table of the contracts: state → resource, ResultPath.
+/// The failback's Tasks that talk to a replication or to the clusters over SQL get the reverse
+/// view's `restore`, `replication` and `preflight` together: the Lambdas build the replication
+/// engine and the SQL logins from those three, so one forward key among them would point a
+/// step at the wrong cluster or with the wrong user.
+#[test]
+fn failback_tasks_run_in_the_reverse_view() {
+    let states: BTreeMap<_, _> = all_states(&asl(CLUSTER_ASL)).into_iter().collect();
+    for name in [
+        "StartReverseReplication",
+        "PollReverse",
+        "StopReverseReplication",
+        "FenceNewCluster",
+        "DrainReverse",
+        "VerifyReverse",
+        "StopReplicationAfterFailback",
+    ] {
+        let parameters = &states[name]["Parameters"];
+        for key in ["restore", "replication", "preflight"] {
+            assert_eq!(
+                parameters[format!("{key}.$")],
+                format!("$.reverse.{key}").as_str(),
+                "{name}: {key}"
+            );
+        }
+    }
+    // The swap back and its revert move the record between the forward endpoints.
+    for name in ["SwapBack", "RevertSwapBack"] {
+        assert_eq!(
+            states[name]["Parameters"]["restore.$"], "$.restore",
+            "{name}"
+        );
+    }
+    assert_eq!(states["SwapBack"]["Parameters"]["revert"], true);
+    assert!(states["RevertSwapBack"]["Parameters"]
+        .get("revert")
+        .is_none());
+    assert_eq!(
+        states["VerifyReverse"]["Parameters"]["direction"],
+        aurora_core::steps::failback::FAILBACK_DIRECTION
+    );
+}
+
 #[test]
 fn states_follow_the_pipeline_contract() {
     let states = states_of(&asl(CLUSTER_ASL));
@@ -468,6 +510,19 @@ fn states_follow_the_pipeline_contract() {
             "RenameClusters",
             "UndoRenames",
             "ConfirmRename",
+            // The failback's Tasks run in the reverse view (`$.reverse`): checked below.
+            "OpenFailbackWindow",
+            "StartReverseReplication",
+            "PollReverse",
+            "StopReverseReplication",
+            "FenceNewCluster",
+            "DrainReverse",
+            "VerifyReverse",
+            "SwapBack",
+            "RevertSwapBack",
+            "UnfenceOldCluster",
+            "UnfenceNewCluster",
+            "StopReplicationAfterFailback",
         ];
         if resource.ends_with("FunctionArn}") && !special.contains(&name.as_str()) {
             assert!(

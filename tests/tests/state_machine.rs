@@ -29,6 +29,8 @@ use serde_json::{json, Value};
 const SOURCE_ENDPOINT: &str = "orders.cluster-abc.eu-west-1.rds.amazonaws.com";
 const TARGET_ENDPOINT: &str = "orders-encrypted.cluster-abc.eu-west-1.rds.amazonaws.com";
 const MIGRATION: &str = "aurora-encrypt-orders-encrypted";
+/// The failback window's replication back, named after the old cluster.
+const REVERSE_MIGRATION: &str = "aurora-encrypt-orders";
 const RECORD: &str = "db.example.com";
 /// Waits of minutes take milliseconds.
 const TIME_SCALE: f64 = 0.0002;
@@ -73,6 +75,8 @@ struct World {
     /// Once the proxy has been moved, each tick moves the clock on by this many seconds (its
     /// timeout is measured on the step's clock, which the engine's waits do not move).
     proxy_clock_step: AtomicU32,
+    /// The replication back fails once it runs.
+    reverse_breaks: AtomicBool,
 }
 
 /// A user's smoke test, as a spec names it (`smoke.functionArn`).
@@ -112,6 +116,7 @@ impl World {
             },
             identity: Arc::default(),
             proxy_clock_step: AtomicU32::new(0),
+            reverse_breaks: AtomicBool::new(false),
         }
     }
 
@@ -201,6 +206,29 @@ impl World {
                     &writer,
                     60,
                     "Binlog position from crash recovery is mysql-bin-changelog.000005 940",
+                );
+            }
+        }
+        let reverse = ReplicationHandle {
+            name: REVERSE_MIGRATION.into(),
+            ..Self::handle()
+        };
+        if let Ok(status) = self.replication.status(&reverse).await {
+            if status.state == ReplicationState::Starting {
+                self.replication.set_status(
+                    REVERSE_MIGRATION,
+                    ReplicationState::Running,
+                    Some(0),
+                    None,
+                );
+            } else if status.state == ReplicationState::Running
+                && self.reverse_breaks.load(Ordering::SeqCst)
+            {
+                self.replication.set_status(
+                    REVERSE_MIGRATION,
+                    ReplicationState::Failed,
+                    None,
+                    Some("Duplicate entry '42' for key 'PRIMARY'"),
                 );
             }
         }
@@ -1636,4 +1664,329 @@ async fn a_crashed_holder_is_taken_over_and_the_takeover_is_in_the_history() {
         json!({"from": crashed, "reason": "holder-ended"})
     );
     assert_eq!(world.record(), TARGET_ENDPOINT);
+}
+
+fn failback_spec(window_hours: u32) -> Value {
+    let mut spec = spec("auto");
+    spec["failback"] = json!({ "windowHours": window_hours });
+    spec
+}
+
+impl World {
+    /// A world for a failback window: the new cluster can be fenced as the source can (its own
+    /// parameter group), the replication back delivers its markers, and the clock reads real
+    /// time so that the window's end (a Wait until a timestamp) lies ahead.
+    fn with_failback() -> Self {
+        let world = Self::new();
+        world.fence.set_state(
+            "orders-encrypted",
+            FenceState {
+                security_group_ids: vec!["sg-0123456789abcdef0".into()],
+                parameter_group: Some("orders-encrypted-params".into()),
+                read_only: None,
+            },
+        );
+        world
+            .parameters
+            .set("orders-encrypted-params", "read_only", None);
+        world
+            .parameters
+            .use_group("orders-encrypted", "orders-encrypted-params");
+        world.fence_sql.replicate("orders-encrypted", "orders");
+        world.clock.set(time::OffsetDateTime::now_utc());
+        world
+    }
+
+    /// Runs to the end; the failback window's question is answered with `answer` (none: the
+    /// window runs out), after `before_answer` changed the world.
+    async fn run_window(
+        &self,
+        input: Value,
+        answer: Option<Value>,
+        before_answer: impl Fn(&World),
+    ) -> Outcome {
+        let execution: Execution = self.engine().start(input);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !execution.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "execution did not finish: {:?}",
+                last_states(&execution)
+            );
+            self.tick().await;
+            for pending in execution.pending_tasks() {
+                assert_eq!(pending.state_name, "AwaitFailbackDecision");
+                if let Some(answer) = &answer {
+                    // Once the replication back runs, as an operator would see in `watch`.
+                    let reverse = ReplicationHandle {
+                        name: REVERSE_MIGRATION.into(),
+                        ..World::handle()
+                    };
+                    let running = self.replication.status(&reverse).await.map(|s| s.state);
+                    if running == Ok(ReplicationState::Running) {
+                        before_answer(self);
+                        execution
+                            .send_task_success(&pending.token, answer.clone())
+                            .unwrap();
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        execution.wait().await
+    }
+}
+
+#[tokio::test]
+async fn a_failback_window_that_runs_out_leaves_the_switchover_and_removes_both_replications() {
+    let world = World::with_failback();
+    let outcome = world.run_window(failback_spec(1), None, |_| {}).await;
+    let output = match &outcome.status {
+        Status::Succeeded(output) => output.clone(),
+        other => panic!("expected success, got {other:?}"),
+    };
+    assert_eq!(world.record(), TARGET_ENDPOINT);
+    assert_eq!(output["window"]["Error"], "FailbackWindowEnded");
+    // The replication back started where the new writer was when it took over.
+    let takeover = output["drain"]["targetPosition"].clone();
+    assert!(takeover.is_object(), "{}", output["drain"]);
+    let from = format!(
+        "{}:{}",
+        takeover["file"].as_str().unwrap(),
+        takeover["position"]
+    );
+    let replication = world.replication.mutations();
+    let position = |m: &str| {
+        replication
+            .iter()
+            .position(|r| r == m)
+            .unwrap_or_else(|| panic!("{m} not in {replication:?}"))
+    };
+    assert!(
+        position(&format!("stop {MIGRATION}"))
+            < position(&format!("ensure_cdc {REVERSE_MIGRATION} from {from}")),
+        "the forward replication stops before the one back starts: {replication:?}"
+    );
+    assert!(
+        position(&format!("stop {REVERSE_MIGRATION}"))
+            < position(&format!("remove {REVERSE_MIGRATION}"))
+    );
+    position(&format!("remove {MIGRATION}"));
+    // From the new cluster to the old one.
+    let reverse = &output["reverse"];
+    assert_eq!(reverse["migration"]["handle"]["name"], REVERSE_MIGRATION);
+    assert_eq!(
+        reverse["restore"]["sourceEndpoint"]["clusterId"],
+        "orders-encrypted"
+    );
+    assert_eq!(reverse["restore"]["targetEndpoint"]["clusterId"], "orders");
+    // The old cluster stayed fenced through the window, and stays so.
+    assert_ne!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state())
+    );
+    let published = events(&world);
+    for event in [
+        "FailbackWindowOpen",
+        "FailbackWindowClosed",
+        "EncryptionDone",
+    ] {
+        assert!(
+            published.contains(&event.to_string()),
+            "{event}: {published:?}"
+        );
+    }
+    let open = world
+        .notifications
+        .all()
+        .into_iter()
+        .find(|n| n.pointer("/Message/event") == Some(&json!("FailbackWindowOpen")))
+        .unwrap();
+    assert_eq!(open["Message"]["windowEndsAt"], output["reverse"]["endsAt"]);
+    let states = states_entered(&outcome);
+    assert!(
+        states.contains(&"PollReverse".to_string()),
+        "the lag back is polled"
+    );
+    assert!(!states.contains(&"FenceNewCluster".to_string()));
+}
+
+#[tokio::test]
+async fn a_failback_in_the_window_fences_the_new_cluster_drains_verifies_and_swaps_back() {
+    let world = World::with_failback();
+    let outcome = world
+        .run_window(failback_spec(24), Some(json!({"failback": true})), |_| {})
+        .await;
+    let (error, _) = failed(&outcome);
+    assert_eq!(error, "FailedBack");
+    assert_eq!(
+        world.record(),
+        SOURCE_ENDPOINT,
+        "the application is back on the old cluster"
+    );
+    assert_eq!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state()),
+        "the old cluster is writable again, exactly as it was"
+    );
+    assert_ne!(
+        world
+            .fence
+            .state("orders-encrypted")
+            .and_then(|s| s.read_only),
+        None,
+        "the new cluster stays fenced"
+    );
+    let states = states_entered(&outcome);
+    let position = |name: &str| {
+        states
+            .iter()
+            .position(|s| s == name)
+            .unwrap_or_else(|| panic!("{name} not entered: {states:?}"))
+    };
+    assert!(
+        position("FenceNewCluster") < position("DrainReverse")
+            && position("DrainReverse") < position("VerifyReverse")
+            && position("VerifyReverse") < position("SwapBack")
+            && position("SwapBack") < position("UnfenceOldCluster")
+            && position("UnfenceOldCluster") < position("StopReplicationAfterFailback")
+            && position("StopReplicationAfterFailback") < position("Cleanup"),
+        "{states:?}"
+    );
+    // The failback's fence was confirmed on the new cluster's writer.
+    let fenced: Vec<_> = world
+        .fence_sql
+        .requests()
+        .into_iter()
+        .map(|r| r.cluster_id)
+        .collect();
+    assert_eq!(fenced, vec!["orders", "orders-encrypted"]);
+    assert!(
+        world.retirement.mutations().is_empty(),
+        "both clusters are kept"
+    );
+    let published = events(&world);
+    for event in ["FailbackWindowOpen", "FailbackStarted", "FailedBack"] {
+        assert!(
+            published.contains(&event.to_string()),
+            "{event}: {published:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failback_that_fails_before_the_swap_back_is_undone_and_the_new_cluster_serves() {
+    let world = World::with_failback();
+    let outcome = world
+        .run_window(
+            failback_spec(24),
+            Some(json!({"failback": true})),
+            |world| {
+                world
+                    .fence_sql
+                    .refuse_confirmation("a session of app@% would not end");
+            },
+        )
+        .await;
+    let (error, cause) = failed(&outcome);
+    assert_eq!(error, "FailbackFailed", "{cause}");
+    assert_eq!(
+        world.record(),
+        TARGET_ENDPOINT,
+        "the application stays on the new cluster"
+    );
+    assert_eq!(
+        world
+            .fence
+            .state("orders-encrypted")
+            .and_then(|s| s.read_only),
+        None,
+        "the new cluster is writable again"
+    );
+    assert_ne!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state()),
+        "the old cluster stays fenced"
+    );
+    let states = states_entered(&outcome);
+    assert!(
+        states.contains(&"UnfenceNewCluster".to_string()),
+        "{states:?}"
+    );
+    assert!(!states.contains(&"SwapBack".to_string()), "{states:?}");
+    let replication = world.replication.mutations();
+    assert!(
+        replication.contains(&format!("remove {REVERSE_MIGRATION}")),
+        "{replication:?}"
+    );
+    let failed_event = world
+        .notifications
+        .all()
+        .into_iter()
+        .find(|n| n.pointer("/Message/event") == Some(&json!("FailbackFailed")))
+        .expect("the failed failback is notified");
+    assert_eq!(
+        failed_event["Message"]["error"]["Error"],
+        "FenceNotConfirmed"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_after_the_swap_back_is_reported_and_not_undone() {
+    let world = World::with_failback();
+    let outcome = world
+        .run_window(
+            failback_spec(24),
+            Some(json!({"failback": true})),
+            |world| {
+                // The next stop is the one after the swap back.
+                world.replication.fail_next(
+                    "stop",
+                    PortError::AccessDenied("dms:StopDataMigration".into()),
+                );
+            },
+        )
+        .await;
+    let (error, _) = failed(&outcome);
+    assert_eq!(error, "FailbackIncomplete");
+    assert_eq!(world.record(), SOURCE_ENDPOINT, "the swap back stands");
+    assert_eq!(
+        world.fence.state("orders"),
+        Some(World::original_fence_state())
+    );
+    let published = events(&world);
+    assert!(
+        published.contains(&"FailbackIncomplete".to_string()),
+        "{published:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_replication_back_that_breaks_ends_the_window_and_the_switchover_stands() {
+    let world = World::with_failback();
+    world.reverse_breaks.store(true, Ordering::SeqCst);
+    let outcome = world.run_window(failback_spec(24), None, |_| {}).await;
+    let output = match &outcome.status {
+        Status::Succeeded(output) => output.clone(),
+        other => panic!("expected success, got {other:?}"),
+    };
+    assert_eq!(output["window"]["Error"], "MigrationFailed");
+    assert!(
+        output["window"]["Cause"]
+            .as_str()
+            .unwrap()
+            .contains("Duplicate entry"),
+        "{}",
+        output["window"]
+    );
+    assert_eq!(world.record(), TARGET_ENDPOINT);
+    let published = events(&world);
+    assert!(
+        published.contains(&"FailbackUnavailable".to_string()),
+        "{published:?}"
+    );
+    assert!(
+        published.contains(&"EncryptionDone".to_string()),
+        "{published:?}"
+    );
 }

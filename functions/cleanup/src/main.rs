@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use aurora_core::parse_input;
-use aurora_core::ports::{BinlogRetention, SystemClock};
+use aurora_core::ports::{BinlogRetention, Replication, SystemClock};
 use aurora_core::steps::cleanup::{self, CleanupInput};
 use aurora_sql::{SqlBinlogRetention, SqlFence};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
@@ -43,6 +43,11 @@ async fn main() -> Result<(), Error> {
         .map(|tls| SqlBinlogRetention::new(Arc::new(secrets.clone()), tls));
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         let replication = engines.for_state(&event.payload)?;
+        // The failback window's replication runs the other way: its engine is `$.reverse`'s.
+        let reverse = match event.payload.get("reverse").filter(|r| !r.is_null()) {
+            Some(view) => Some(engines.for_state(view)?),
+            None => None,
+        };
         let fence_sql = SqlFence::new(aurora_aws::StateWriters::new(
             secrets.clone(),
             tls.clone(),
@@ -51,6 +56,7 @@ async fn main() -> Result<(), Error> {
         let input: CleanupInput = parse_input(event.payload)?;
         let deps = cleanup::Deps {
             replication: &replication,
+            reverse_replication: reverse.as_ref().map(|r| r as &dyn Replication),
             clusters: &clusters,
             retirement: &retirement,
             fence_sql: &fence_sql,

@@ -72,6 +72,12 @@ pub const PARITY_MISMATCH: &str = "ParityMismatch";
 /// A `smoke.queries` entry failed on the target's writer: the message names its index and the
 /// server's message.
 pub const SMOKE_QUERY_FAILED: &str = "SmokeQueryFailed";
+/// The failback window's branches end the window with these (the state machine's own Fail
+/// states, caught by the window): an operator asked to fail back (`aurora-encrypt failback`),
+/// the window's time ran out, or an operator closed it early (`aurora-encrypt approve`).
+pub const FAILBACK_REQUESTED: &str = "FailbackRequested";
+pub const FAILBACK_WINDOW_ENDED: &str = "FailbackWindowEnded";
+pub const FAILBACK_WINDOW_CLOSED: &str = "FailbackWindowClosed";
 
 /// Every name above, for cross-checks against the ASL.
 pub const ALL: &[&str] = &[
@@ -111,6 +117,9 @@ pub const ALL: &[&str] = &[
     SOURCE_BUSY,
     PARITY_MISMATCH,
     SMOKE_QUERY_FAILED,
+    FAILBACK_REQUESTED,
+    FAILBACK_WINDOW_ENDED,
+    FAILBACK_WINDOW_CLOSED,
 ];
 
 #[cfg(test)]

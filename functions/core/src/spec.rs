@@ -214,6 +214,9 @@ pub struct MigrationSpec {
     pub smoke: Option<SmokeSpec>,
     #[serde(default)]
     pub cleanup: CleanupSpec,
+    /// A way back after the switchover: the old cluster follows the new one for a window.
+    #[serde(default)]
+    pub failback: FailbackSpec,
     /// Run preflight only and report the plan.
     #[serde(default)]
     pub dry_run: bool,
@@ -931,6 +934,31 @@ fn yes() -> bool {
     true
 }
 
+/// The longest failback window: the reverse replication reads the new cluster's binlog, and
+/// the old cluster, unencrypted, holds every write, for this long at most.
+pub const MAX_FAILBACK_WINDOW_HOURS: u32 = 720;
+
+/// After the switchover, replication runs back from the new cluster to the old one for
+/// `windowHours`, so that `aurora-encrypt failback` can move the application back without
+/// losing a write. Off by default: the old cluster is unencrypted and receives every write
+/// again while the window is open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct FailbackSpec {
+    /// Hours the way back stays open after the DNS swap; 0 (the default) turns it off. Needs
+    /// the `dns` switchover method.
+    #[serde(default)]
+    #[schemars(range(max = MAX_FAILBACK_WINDOW_HOURS))]
+    pub window_hours: u32,
+}
+
+impl FailbackSpec {
+    pub fn enabled(&self) -> bool {
+        self.window_hours > 0
+    }
+}
+
 impl Default for CleanupSpec {
     fn default() -> Self {
         Self {
@@ -1045,6 +1073,7 @@ impl MigrationSpec {
         }
         self.validate_replication()?;
         self.validate_switchover(now)?;
+        self.validate_failback()?;
         self.validate_verify()?;
         self.validate_parity()?;
         if let Some(dns) = &self.dns {
@@ -1243,6 +1272,24 @@ impl MigrationSpec {
             (None, Some(_)) => Some(SwitchoverMethod::Proxy),
             (None, None) => None,
         })
+    }
+
+    fn validate_failback(&self) -> Result<(), InvalidInput> {
+        let hours = self.failback.window_hours;
+        check(
+            hours <= MAX_FAILBACK_WINDOW_HOURS,
+            "failback.windowHours",
+            format!("must be at most {MAX_FAILBACK_WINDOW_HOURS} (30 days)"),
+        )?;
+        if hours == 0 {
+            return Ok(());
+        }
+        check(
+            self.dns.is_some()
+                && matches!(self.switchover.method, None | Some(SwitchoverMethod::Dns)),
+            "failback.windowHours",
+            "needs the `dns` switchover method: a failback swaps the application's record back, and a proxy or a rename switchover cannot be reversed this way",
+        )
     }
 
     fn validate_method(&self) -> Result<(), InvalidInput> {
@@ -1527,6 +1574,33 @@ mod tests {
             new => target[key] = new,
         }
         value
+    }
+
+    #[test]
+    fn a_failback_window_needs_the_dns_method_and_at_most_thirty_days() {
+        let window = |hours: u32| with(valid(), "/failback", json!({ "windowHours": hours }));
+        let spec = parse_and_validate(&window(24)).unwrap();
+        assert!(spec.failback.enabled());
+        assert!(!parse_and_validate(&valid()).unwrap().failback.enabled());
+        let proxy = with(
+            with(window(24), "/dns", Value::Null),
+            "/proxy",
+            json!({"name": "orders-proxy", "secretArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:orders-app-AbCdEf"}),
+        );
+        let rename = with(
+            with(window(24), "/dns", Value::Null),
+            "/switchover/method",
+            json!("rename"),
+        );
+        for (case, spec) in [
+            ("too long", window(MAX_FAILBACK_WINDOW_HOURS + 1)),
+            ("no dns", with(window(1), "/dns", Value::Null)),
+            ("proxy", proxy),
+            ("rename", rename),
+        ] {
+            let error = parse_and_validate(&spec).unwrap_err();
+            assert_eq!(error.field, "failback.windowHours", "{case}: {error}");
+        }
     }
 
     #[test]

@@ -136,8 +136,9 @@ pub struct DnsSwapOutput {
     pub in_sync: bool,
     pub next_poll_seconds: u32,
     /// From `fence.fencedAt` to the swap in sync on every Route 53 server: how long writes were
-    /// fenced before the application was pointed at the target. Only on the swap (not a
-    /// revert), once in sync, when the state carries the fence.
+    /// fenced before the application was pointed at the target. Once in sync, when the input
+    /// carries a fence: the swap's, and a failback's swap back (with the failback's fence); a
+    /// revert after a failed swap carries none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fenced_window_ms: Option<u64>,
 }

@@ -436,6 +436,14 @@ impl<C: WriterConnections> FenceSql for SqlFence<C> {
         Ok(written?.0)
     }
 
+    async fn binlog_position(&self, cluster_id: &str) -> PortResult<BinlogPosition> {
+        let settings = self.connections.writer(cluster_id).await?;
+        let mut session = connect(&settings).await?;
+        let position = binlog_position(&mut session).await;
+        session.close().await;
+        position
+    }
+
     async fn marker_arrived(&self, cluster_id: &str, marker: &FenceMarker) -> PortResult<bool> {
         let settings = self.connections.writer(cluster_id).await?;
         let mut session = connect(&settings).await?;

@@ -155,9 +155,13 @@ impl Sandbox {
         let _ = conn.disconnect().await;
     }
 
-    /// The cluster a restored cluster's snapshot was taken of.
+    /// The cluster `target_id` replicates from: the one its replication was configured from,
+    /// else the one its snapshot was taken of.
     fn source_of(&self, target_id: &str) -> Option<String> {
         self.registry(|r| {
+            if let Some(source) = r.replication_sources.get(target_id) {
+                return Some(source.clone());
+            }
             let snapshot = r.clusters.get(target_id)?.restored_from.clone()?;
             r.snapshots.get(&snapshot).map(|s| s.cluster_id.clone())
         })
@@ -209,6 +213,10 @@ impl Replication for SandboxReplication {
         }
         aurora_core::naming::check_tags(aurora_core::naming::TagRules::Dms, &request.tags)
             .map_err(PortError::InvalidRequest)?;
+        let (source, target) = (&request.source.cluster_id, &request.target.cluster_id);
+        self.sandbox
+            .update(|r| r.replication_sources.insert(target.clone(), source.clone()))
+            .map_err(|e| PortError::Other(e.to_string()))?;
         self.sandbox.tune_replica(&request.target.cluster_id).await;
         self.engine(&request.source.cluster_id, &request.target.cluster_id)?
             .ensure_cdc(request)

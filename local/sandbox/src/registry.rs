@@ -63,6 +63,10 @@ pub struct Registry {
     /// application connecting as Aurora's master user), created on request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privileged_app_user: Option<Credentials>,
+    /// Cluster id → the cluster its native replication was configured from (`ensure_cdc`): a
+    /// failback's replication runs into the old cluster, which was restored from nothing.
+    #[serde(default)]
+    pub replication_sources: BTreeMap<String, String>,
     /// Source cluster ARN → its migration lock (`SourceLock`).
     #[serde(default)]
     pub source_locks: BTreeMap<String, SourceLockEntry>,

@@ -19,9 +19,9 @@ use aurora_core::ports::{
     VerifySide, WriteFence,
 };
 use aurora_core::steps::{
-    binlog_position, cleanup, create_migration, dns_ttl, drain, fence_writes, parity, poll_latency,
-    preflight, prewarm, rename, restore, snapshot, stop_migration, swap_dns, swap_proxy, verify,
-    verify_online,
+    binlog_position, cleanup, create_migration, dns_ttl, drain, failback, fence_writes, parity,
+    poll_latency, preflight, prewarm, rename, restore, snapshot, stop_migration, swap_dns,
+    swap_proxy, verify, verify_online,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -198,7 +198,17 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
             },
         ))
     });
+    // One function opens the failback window and creates a replication, either way, as the
+    // create-migration Lambda does.
     add("create-migration", |p, input| {
+        if failback::is_open_window_request(&input) {
+            return Box::pin(call(
+                input,
+                move |r: failback::OpenWindowRequest| async move {
+                    failback::open_window(&r, &*p.clock)
+                },
+            ));
+        }
         Box::pin(call(
             input,
             move |i: create_migration::CreateMigrationInput| async move {
@@ -302,10 +312,18 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
                 },
             ))
         } else {
+            // The failback verifies from the new cluster to the old one (on AWS the verify
+            // Lambda reads the sides from the reversed `restore` it is given).
+            let reverse = failback::is_failback_request(&input);
             Box::pin(call(input, move |i: verify::VerifyInput| async move {
+                let (source, target) = if reverse {
+                    (&*p.target_verifier, &*p.source_verifier)
+                } else {
+                    (&*p.source_verifier, &*p.target_verifier)
+                };
                 let deps = verify::Deps {
-                    source: &*p.source_verifier,
-                    target: &*p.target_verifier,
+                    source,
+                    target,
                     clock: &*p.clock,
                     sleeper: &*p.sleeper,
                 };
@@ -382,6 +400,7 @@ pub fn registry(ports: Arc<Ports>, notifications: Notifications) -> TaskRegistry
         Box::pin(call(input, move |i: cleanup::CleanupInput| async move {
             let deps = cleanup::Deps {
                 replication: &*p.replication,
+                reverse_replication: None,
                 clusters: &*p.clusters,
                 retirement: &*p.retirement,
                 fence_sql: &*p.fence_sql,

@@ -17,6 +17,11 @@ impl FakeClock {
         Self(Mutex::new(Some(now)))
     }
 
+    /// Reads `now` from here on.
+    pub fn set(&self, now: OffsetDateTime) {
+        *lock(&self.0) = Some(now);
+    }
+
     pub fn advance(&self, seconds: i64) {
         let mut now = lock(&self.0);
         *now = Some(now.unwrap_or(EPOCH) + Duration::seconds(seconds));

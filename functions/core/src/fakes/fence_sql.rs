@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{lock, Failures};
+use crate::binlog::BinlogPosition;
 use crate::errors::PortError;
 use crate::ports::{
     FenceConfirmation, FenceMarker, FenceSql, PortResult, ReadOnlyBypassUser, SessionFenceOutcome,
@@ -151,6 +152,16 @@ impl FenceSql for FakeFenceSql {
             ordinary_write_refused: request.read_only.then_some(true),
             confirm_ms: 40,
         }))
+    }
+
+    async fn binlog_position(&self, cluster_id: &str) -> PortResult<BinlogPosition> {
+        self.failures.take("binlog_position")?;
+        let mut inner = lock(&self.inner);
+        inner.position += 1;
+        Ok(BinlogPosition::new(
+            format!("{cluster_id}-bin.000001"),
+            inner.position * 100,
+        ))
     }
 
     async fn marker_arrived(&self, cluster_id: &str, marker: &FenceMarker) -> PortResult<bool> {

@@ -109,6 +109,8 @@ pub trait FenceSql: Send + Sync {
     /// Writes the next marker of `execution` on `cluster_id` (the source) through a session
     /// allowed to write under the fence.
     async fn write_marker(&self, cluster_id: &str, execution: &str) -> PortResult<FenceMarker>;
+    /// The writer's current binlog position on `cluster_id` (`SHOW MASTER STATUS`).
+    async fn binlog_position(&self, cluster_id: &str) -> PortResult<BinlogPosition>;
     /// Whether `marker` is visible on `cluster_id` (the target).
     async fn marker_arrived(&self, cluster_id: &str, marker: &FenceMarker) -> PortResult<bool>;
     /// Drops [`MARKER_SCHEMA`] and the probe user on `cluster_id`. Idempotent.

@@ -25,6 +25,11 @@
 //!   Preflight recorded on it, whenever the source is kept (after a switchover without
 //!   `retireSource`, and on rollback).
 //!
+//! - With a failback window (`failback.windowHours`), the replication back to the old cluster
+//!   (`reverse.migration`) is removed like the forward one, through the engine `reverse`
+//!   describes. The source is retired only once the window is over (`window`, how it ended) and
+//!   never after a failback: it is the primary again.
+//!
 //! As wired ([`run_holding_lock`]), the source's lock (`lock`) bounds the run: after a
 //! switchover, cleanup (and retiring the source) acts only while this execution holds it; once
 //! cleanup or the rollback's cleanup is done, the lock is released (`lock` in the output). A
@@ -46,7 +51,7 @@ use crate::ports::{
     BinlogRetention, Clock, ClusterParameters, ClusterRetirement, Clusters, CreateSnapshotRequest,
     DatabaseEndpoint, FenceSql, Replication, ReplicationState, RetentionChange, SourceLock,
 };
-use crate::spec::{BinlogRetentionSpec, CleanupSpec, ReplicationSpec};
+use crate::spec::{BinlogRetentionSpec, CleanupSpec, FailbackSpec, ReplicationSpec};
 use crate::state::{ExecutionRef, MigrationOutput};
 use crate::steps::fence_writes::FenceOutput;
 use crate::steps::source_lock::{self, HeldLock, LockError, ReleaseOutcome};
@@ -111,6 +116,38 @@ pub struct CleanupInput {
     /// names, and the source's writer endpoint leads to the target.
     #[serde(default)]
     pub rename: Option<crate::steps::rename::RenameOutput>,
+    #[serde(default)]
+    pub failback: FailbackSpec,
+    /// The failback window's view (`$.reverse`): its replication back to the old cluster.
+    #[serde(default)]
+    pub reverse: Option<ReverseMigration>,
+    /// How the failback window ended (`$.window`, the error its branch ended it with).
+    #[serde(default)]
+    pub window: Option<WindowOutcome>,
+}
+
+/// What Cleanup reads of `$.reverse`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReverseMigration {
+    #[serde(default)]
+    pub migration: Option<MigrationOutput>,
+}
+
+/// `$.window`: the failback window's Catch result.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WindowOutcome {
+    #[serde(rename = "Error")]
+    pub error: String,
+}
+
+impl CleanupInput {
+    /// The application is back on the source: it is the primary again.
+    fn failed_back(&self) -> bool {
+        self.window
+            .as_ref()
+            .is_some_and(|w| w.error == error_names::FAILBACK_REQUESTED)
+    }
 }
 
 impl CleanupInput {
@@ -192,6 +229,8 @@ pub enum CleanupError {
     NotOurs(String),
     #[error("retireSource is set but the source was never fenced for a switchover; refusing to delete it")]
     SourceNotSwitchedOver,
+    #[error("retireSource is set but the failback window is not over (no `window` outcome): the source is the way back; refusing to delete it")]
+    FailbackWindowOpen,
     #[error("final snapshot `{id}` of the source ended in status `{status}`; the source is kept")]
     FinalSnapshotFailed { id: String, status: String },
     #[error(transparent)]
@@ -204,9 +243,9 @@ impl NamedError for CleanupError {
     fn error_name(&self) -> &'static str {
         match self {
             CleanupError::Waiting(_) => error_names::NOT_READY,
-            CleanupError::NotOurReplication { .. } | CleanupError::SourceNotSwitchedOver => {
-                error_names::INVALID_INPUT
-            }
+            CleanupError::NotOurReplication { .. }
+            | CleanupError::SourceNotSwitchedOver
+            | CleanupError::FailbackWindowOpen => error_names::INVALID_INPUT,
             CleanupError::NotOurs(_) => error_names::TARGET_CLUSTER_TAKEN,
             CleanupError::FinalSnapshotFailed { .. } => error_names::SNAPSHOT_FAILED,
             CleanupError::Port(e) => e.default_name(),
@@ -220,6 +259,9 @@ impl_diagnostic!(CleanupError);
 /// What Cleanup runs over.
 pub struct Deps<'a> {
     pub replication: &'a dyn Replication,
+    /// The engine of the replication back to the old cluster (`reverse`); `None`: `replication`
+    /// serves both directions (the sandbox's and the fakes' do).
+    pub reverse_replication: Option<&'a dyn Replication>,
     pub clusters: &'a dyn Clusters,
     pub retirement: &'a dyn ClusterRetirement,
     /// Drops the fence's schema.
@@ -256,6 +298,19 @@ pub async fn run(input: &CleanupInput, deps: &Deps<'_>) -> Result<CleanupOutput,
         binlog_retention_restored: None,
         source_binlog_disabled_in: None,
     };
+
+    let reverse = input.reverse.as_ref().and_then(|r| r.migration.as_ref());
+    match reverse {
+        Some(migration) if input.cleanup.delete_migration_resources => {
+            let engine = deps.reverse_replication.unwrap_or(replication);
+            remove_replication(migration, &input.source_cluster_id, engine).await?;
+            output.replication_removed = true;
+        }
+        Some(migration) => output
+            .kept
+            .push(format!("replication `{}`", migration.handle.name)),
+        None => {}
+    }
 
     match &input.migration {
         Some(migration) if input.rollback || input.cleanup.delete_migration_resources => {
@@ -303,9 +358,21 @@ pub async fn run(input: &CleanupInput, deps: &Deps<'_>) -> Result<CleanupOutput,
         return Ok(output);
     }
 
+    if input.failed_back() {
+        output.kept.push(format!(
+            "source cluster `{}` (failed back to)",
+            input.source_cluster_id
+        ));
+        output.kept.push(format!("target cluster `{target_id}`"));
+        return Ok(output);
+    }
+
     if input.cleanup.retire_source {
         if !input.fence.as_ref().is_some_and(|f| f.fenced) {
             return Err(CleanupError::SourceNotSwitchedOver);
+        }
+        if input.failback.enabled() && input.window.is_none() {
+            return Err(CleanupError::FailbackWindowOpen);
         }
         let snapshot = final_snapshot(input, clusters).await?;
         output.final_snapshot_id = Some(snapshot);
@@ -556,6 +623,7 @@ mod tests {
 
         fn deps<'a>(&'a self, lock: &'a FakeSourceLock, clock: &'a FakeClock) -> Deps<'a> {
             Deps {
+                reverse_replication: None,
                 replication: &self.replication,
                 clusters: &self.clusters,
                 retirement: &self.retirement,
@@ -723,6 +791,81 @@ mod tests {
         assert_eq!(error.error_name(), "InvalidInput");
         assert!(world.clusters.mutations().is_empty());
         assert!(world.retirement.mutations().is_empty());
+    }
+
+    /// The failback window's replication back, named after the old cluster.
+    fn reverse(world: &World) -> serde_json::Value {
+        let name = naming::migration_name("orders");
+        world
+            .replication
+            .add_existing(&name, ReplicationState::Stopped);
+        json!({"migration": {
+            "handle": {"engine": "fake", "id": "orders", "name": name},
+            "status": "running",
+            "startPosition": {"file": "mysql-bin-changelog.000002", "position": 4}
+        }})
+    }
+
+    #[tokio::test]
+    async fn the_source_is_not_retired_while_the_failback_window_is_open() {
+        let world = World::new(ReplicationState::Stopped);
+        let input = input(json!({
+            "cleanup": {"retireSource": true}, "failback": {"windowHours": 24}
+        }));
+        let error = world.run(&input).await.unwrap_err();
+        assert_eq!(error.error_name(), "InvalidInput");
+        assert!(error.to_string().contains("failback window"), "{error}");
+        assert!(world.clusters.mutations().is_empty());
+        assert!(world.retirement.mutations().is_empty());
+    }
+
+    #[tokio::test]
+    async fn after_a_failback_both_replications_go_and_both_clusters_stay() {
+        let world = World::new(ReplicationState::Stopped);
+        let input = input(json!({
+            "cleanup": {"retireSource": true}, "failback": {"windowHours": 24},
+            "reverse": reverse(&world),
+            "window": {"Error": "FailbackRequested", "Cause": "An operator asked to fail back."}
+        }));
+        let out = world.run(&input).await.unwrap();
+        assert_eq!(
+            world.replication.mutations(),
+            vec![
+                format!("remove {}", naming::migration_name("orders")),
+                format!("remove {MIGRATION}")
+            ]
+        );
+        assert!(world.clusters.mutations().is_empty(), "no final snapshot");
+        assert!(world.retirement.mutations().is_empty());
+        assert_eq!(out.deleted, Vec::<String>::new());
+        assert!(
+            out.kept.iter().any(|k| k.contains("`orders`")),
+            "{:?}",
+            out.kept
+        );
+    }
+
+    #[tokio::test]
+    async fn once_the_window_has_ended_the_source_may_be_retired() {
+        let world = World::new(ReplicationState::Stopped);
+        let input = input(json!({
+            "cleanup": {"retireSource": true}, "failback": {"windowHours": 24},
+            "reverse": reverse(&world),
+            "window": {"Error": "FailbackWindowEnded", "Cause": "time is up"}
+        }));
+        let error = world.run(&input).await.unwrap_err();
+        assert_eq!(
+            error.error_name(),
+            "NotReady",
+            "the final snapshot is taken"
+        );
+        assert_eq!(
+            world.clusters.mutations(),
+            vec![format!(
+                "create_cluster_snapshot {}",
+                naming::final_snapshot_id("orders", "exec-1")
+            )]
+        );
     }
 
     #[tokio::test]

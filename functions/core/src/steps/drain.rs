@@ -13,7 +13,11 @@
 //! `drained: false` with `nextPollSeconds` and the state machine invokes it again, until the
 //! deadline passes.
 //!
-//! Input: the state document (`targetClusterId`, `switchover`, `migration`, `fence`). Output:
+//! With a failback window (`failback.windowHours`), the drained target's own binlog position is
+//! read too (`targetPosition`): the new writer's position when it took over, where replication
+//! back to the old cluster starts. Nothing writes to the target between the drain and the swap.
+//!
+//! Input: the state document (`targetClusterId`, `switchover`, `migration`, `fence`, `failback`). Output:
 //! [`DrainOutput`] at `$.drain`. Errors: `LagNotConverging` (deadline passed), `MigrationFailed`
 //! (the replication failed or stopped), `InvalidInput` (the source is not fenced, or the fence
 //! carries no confirmation), `Transient`.
@@ -27,7 +31,7 @@ use crate::binlog::BinlogPosition;
 use crate::error_names;
 use crate::errors::{impl_diagnostic, NamedError, PortError};
 use crate::ports::{Clock, FenceSql, Replication, ReplicationState, Sleeper};
-use crate::spec::SwitchoverSpec;
+use crate::spec::{FailbackSpec, SwitchoverSpec};
 use crate::state::MigrationOutput;
 use crate::steps::fence_writes::FenceOutput;
 
@@ -64,6 +68,9 @@ pub struct DrainInput {
     pub switchover: SwitchoverSpec,
     pub migration: MigrationOutput,
     pub fence: FenceOutput,
+    /// With a window, the drained target's binlog position is read for the way back.
+    #[serde(default)]
+    pub failback: FailbackSpec,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +92,10 @@ pub struct DrainOutput {
     /// The last positions read (native replication).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub positions: Option<DrainPositions>,
+    /// The target's own binlog position once drained, read only with a failback window: where
+    /// the replication back to the old cluster starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_position: Option<BinlogPosition>,
     /// Time spent waiting in this invocation.
     pub waited_ms: u64,
     pub reads: u32,
@@ -198,13 +209,19 @@ pub async fn run(input: &DrainInput, deps: &Deps<'_>) -> Result<DrainOutput, Dra
             marker_arrived,
             lag_seconds: lag,
             positions: positions.clone(),
+            target_position: None,
             waited_ms: u64::try_from((now - started).whole_milliseconds()).unwrap_or(0),
             reads,
             deadline,
             next_poll_seconds,
         };
         if drained {
-            return Ok(output(true, 0));
+            let mut output = output(true, 0);
+            if input.failback.enabled() {
+                output.target_position =
+                    Some(markers.binlog_position(&input.target_cluster_id).await?);
+            }
+            return Ok(output);
         }
         if now >= deadline {
             return Err(DrainError::NotConverging {
@@ -327,6 +344,31 @@ mod tests {
         assert_eq!(out.waited_ms, 1000, "two sub-second sleeps");
         assert_eq!(out.positions.unwrap().applied.position, 900);
         assert_eq!(out.next_poll_seconds, 0);
+    }
+
+    #[tokio::test]
+    async fn with_a_failback_window_the_drained_targets_own_position_is_recorded() {
+        let replication = FakeReplication::default();
+        let handle = replication.add_existing("m", ReplicationState::Running);
+        let markers = FakeFenceSql::default();
+        markers.deliver("orders-encrypted", &marker());
+        let clock = FakeClock::default();
+        for (window_hours, recorded) in [(0, false), (24, true)] {
+            replication.queue_statuses("m", vec![status(Some(0), Some((900, 900)))]);
+            let mut input = input(&handle, 300);
+            input.failback.window_hours = window_hours;
+            let out = drain(&input, &replication, &markers, &clock).await.unwrap();
+            assert!(out.drained);
+            let position = out.target_position.map(|p| p.file);
+            assert_eq!(
+                position.is_some(),
+                recorded,
+                "window {window_hours} h: {position:?}"
+            );
+            if let Some(file) = position {
+                assert!(file.starts_with("orders-encrypted"), "the target's: {file}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ pub mod cleanup;
 pub mod create_migration;
 pub mod dns_ttl;
 pub mod drain;
+pub mod failback;
 pub mod fence_writes;
 pub mod parity;
 pub mod poll_latency;

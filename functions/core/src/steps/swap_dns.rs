@@ -223,7 +223,7 @@ pub async fn run(input: &SwapDnsInput, deps: &Deps<'_>) -> Result<DnsSwapOutput,
     };
     output.fenced_window_ms = input
         .fence
-        .filter(|_| output.in_sync && !input.revert)
+        .filter(|_| output.in_sync)
         .map(|f| u64::try_from((now - f.fenced_at).whole_milliseconds()).unwrap_or(0));
     Ok(output)
 }
@@ -325,13 +325,16 @@ mod tests {
         assert_eq!(out.fenced_window_ms, Some(6500));
         assert_eq!(serde_json::to_value(&out).unwrap()["fencedWindowMs"], 6500);
 
-        // Already back on the source: in sync at once.
+        // A revert after a failed swap carries no fence and ends no fenced window; a
+        // failback's swap back carries the failback's fence and ends its window.
         let dns = FakeDns::with_record("db.example.com", "CNAME", Some(SOURCE));
-        let mut revert = input(true);
-        revert.fence = inp.fence;
-        let out = run(&revert, &dns, later).await.unwrap();
+        let out = run(&input(true), &dns, later).await.unwrap();
         assert!(out.in_sync);
         assert_eq!(out.fenced_window_ms, None, "a revert ends no fenced window");
+        let mut back = input(true);
+        back.fence = inp.fence;
+        let out = run(&back, &dns, later).await.unwrap();
+        assert_eq!(out.fenced_window_ms, Some(6500));
     }
 
     #[tokio::test]
