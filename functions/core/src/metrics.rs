@@ -123,10 +123,12 @@ pub enum Phase {
     Cleanup = 7,
     Done = 8,
     RolledBack = 9,
+    /// The failback window after the swap, and a failback in it.
+    Failback = 10,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 10] = [
         Phase::Preflight,
         Phase::Snapshot,
         Phase::Restore,
@@ -136,6 +138,7 @@ impl Phase {
         Phase::Cleanup,
         Phase::Done,
         Phase::RolledBack,
+        Phase::Failback,
     ];
 
     pub fn number(self) -> u8 {
@@ -153,6 +156,7 @@ impl Phase {
             Phase::Cleanup => "cleanup",
             Phase::Done => "done",
             Phase::RolledBack => "rolled-back",
+            Phase::Failback => "failback",
         }
     }
 }

@@ -97,6 +97,11 @@ pub(crate) struct Args {
         conflicts_with = "clusters"
     )]
     pub connect: Connect,
+    /// After the swap, open a failback window (failback.windowHours 1, scaled), let the writers
+    /// use the new cluster, then fail back under the load: the report's `failback` section has
+    /// the way back's write pause and the clusters' checksums after the return.
+    #[arg(long, conflicts_with_all = ["clusters", "connect"])]
+    pub failback: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -166,6 +171,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
             Connect::Proxy => DemoConnect::Proxy,
             Connect::ClusterEndpoint => DemoConnect::ClusterEndpoint,
         },
+        failback: args.failback,
         ..DemoOptions::default()
     };
     let mut progress = Progress::new();
@@ -367,6 +373,38 @@ fn print_table(r: &DemoReport) {
                 .map_or_else(|| "-".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0)),
         ),
     ];
+    if let Some(f) = &r.failback {
+        rows.push((
+            "failback".into(),
+            format!(
+                "window {} h (until {}), ended by {}; replication back from {}; {} writes on the new cluster carried back",
+                f.window_hours.unwrap_or(0),
+                f.window_ends_at.as_deref().unwrap_or("-"),
+                f.window_ended_by.as_deref().unwrap_or("-"),
+                f.reverse_start.as_deref().unwrap_or("-"),
+                f.acknowledged_on_new_cluster
+            ),
+        ));
+        rows.push((
+            "failback verified".into(),
+            format!(
+                "{} ({} mode, {} rows); checksums after the return: {}",
+                yes(f.verified),
+                f.verify_mode.as_deref().unwrap_or("-"),
+                f.rows_compared.unwrap_or(0),
+                if f.checksums_match_after_return {
+                    "equal".to_string()
+                } else {
+                    f.checksum_differences.join("; ")
+                }
+            ),
+        ));
+        rows.push((
+            "failback writeUnavailableMs".into(),
+            ms(f.write_unavailable_ms),
+        ));
+        rows.push(("failback fenced window".into(), ms(f.fenced_window_ms)));
+    }
     if let Some(file) = &r.timeline_file {
         rows.push(("timeline".into(), file.clone()));
     }

@@ -45,6 +45,9 @@ enum Command {
     /// Refuse the switchover at the approval gate: the execution rolls back.
     #[command(long_about = sfn::approve::ABORT_LONG_ABOUT)]
     Abort(sfn::approve::AbortArgs),
+    /// Fail back to the old cluster during a failback window, without losing a write.
+    #[command(long_about = sfn::approve::FAILBACK_LONG_ABOUT)]
+    Failback(sfn::approve::FailbackArgs),
     /// List the executions of the deployed state machine.
     #[command(long_about = sfn::list::LONG_ABOUT)]
     List(sfn::list::Args),
@@ -68,6 +71,7 @@ async fn main() -> ExitCode {
         Command::Watch(args) => sfn::watch::run(args).await,
         Command::Approve(args) => sfn::approve::run_approve(args).await,
         Command::Abort(args) => sfn::approve::run_abort(args).await,
+        Command::Failback(args) => sfn::approve::run_failback(args).await,
         Command::List(args) => sfn::list::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Run(args) => run::run(args).await,

@@ -27,6 +27,17 @@ pub(crate) const RENAME_CLUSTERS: &str = "RenameClusters";
 /// The Wait state that holds the switchover until answers cached before the TTL was lowered
 /// have expired.
 pub(crate) const DNS_TTL_GATE: &str = "DnsTtlGate";
+/// The failback window (a Parallel state: its input has `reverse.endsAt`), and the states of
+/// its branches, inside which the window stays open.
+const FAILBACK_WINDOW: &str = "FailbackWindow";
+const WINDOW_STATES: &[&str] = &[
+    "WaitOutWindow",
+    "AwaitFailbackDecision",
+    "FailbackDecision",
+    "WaitOutWindowUnanswerable",
+    "PollReverse",
+    "WaitBeforeReversePoll",
+];
 
 /// One history event, in the Step Functions JSON shape.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +122,7 @@ pub(crate) use aurora_core::metrics::Phase;
 ///
 /// | words in the name                                  | phase         |
 /// |----------------------------------------------------|---------------|
+/// | failback, reverse, swapback, newcluster, oldcluster, failedback | `failback` |
 /// | rollback, rolledback, unfence, revert, undo        | `rolled-back` |
 /// | preflight                                          | `preflight`   |
 /// | snapshot                                           | `snapshot`    |
@@ -125,6 +137,23 @@ pub(crate) use aurora_core::metrics::Phase;
 /// rollback path stay `rolled-back` (see [`Progress::apply`]).
 pub(crate) fn phase_of_state(name: &str) -> Option<Phase> {
     const RULES: &[(&[&str], Phase)] = &[
+        // The failback window and a failback: before the rollback words, which its
+        // UnfenceOldCluster and RevertSwapBack contain.
+        (
+            &[
+                "failback",
+                "reverse",
+                "swapback",
+                "newcluster",
+                "oldcluster",
+                "failedback",
+                "outwindow",
+                "windowclosed",
+                "windowended",
+                "stopforward",
+            ],
+            Phase::Failback,
+        ),
         (
             &["rollback", "rolledback", "unfence", "revert", "undo"],
             Phase::RolledBack,
@@ -241,6 +270,8 @@ pub(crate) struct Progress {
     dry_run: bool,
     /// At the DNS TTL gate: until when, and the original TTL it waits out.
     dns_ttl_wait: Option<(String, i64)>,
+    /// While the failback window is open: when it closes.
+    failback_until: Option<String>,
 }
 
 impl Default for Progress {
@@ -271,6 +302,7 @@ impl Progress {
             swap_step: Some(SWAP_DNS),
             dry_run: false,
             dns_ttl_wait: None,
+            failback_until: None,
         }
     }
 
@@ -402,6 +434,14 @@ impl Progress {
         if [SWAP_DNS, SWAP_PROXY, RENAME_CLUSTERS].contains(&name.as_str()) {
             self.entered_swap = true;
         }
+        if name == FAILBACK_WINDOW {
+            self.failback_until = event
+                .str_field("input")
+                .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                .and_then(|input| Some(input.pointer("/reverse/endsAt")?.as_str()?.to_string()));
+        } else if !WINDOW_STATES.contains(&name.as_str()) {
+            self.failback_until = None;
+        }
         self.dns_ttl_wait = (name == DNS_TTL_GATE)
             .then(|| {
                 let input: Value = serde_json::from_str(event.str_field("input")?).ok()?;
@@ -526,7 +566,11 @@ impl Progress {
                 parts.push(format!("{rows} rows verified online ({rate} rows/s)"));
             }
         }
-        if let Some(pending) = self.pending_approval() {
+        if let Some(until) = &self.failback_until {
+            parts.push(format!(
+                "failback possible until {until} (`aurora-encrypt failback`; `approve` closes the window)"
+            ));
+        } else if let Some(pending) = self.pending_approval() {
             parts.push(format!("waiting for approval at {}", pending.state_name));
         }
         if let Some((until, ttl)) = &self.dns_ttl_wait {

@@ -27,6 +27,9 @@ pub struct PendingApproval {
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalAnswer {
     pub approved: bool,
+    /// At a failback window (`aurora-encrypt failback --local`): move the application back.
+    #[serde(default)]
+    pub failback: bool,
     /// The approval's comment, or the refusal's reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -160,6 +163,7 @@ mod tests {
     fn an_answer_without_a_pending_approval_is_refused() {
         let (_dir, mailbox) = mailbox();
         let refused = mailbox.answer(&ApprovalAnswer {
+            failback: false,
             approved: true,
             note: None,
         });
@@ -176,6 +180,7 @@ mod tests {
         };
         mailbox.publish(&pending).unwrap();
         let answer = ApprovalAnswer {
+            failback: false,
             approved: false,
             note: Some("window moved".into()),
         };
@@ -196,6 +201,7 @@ mod tests {
         mailbox.publish(&pending).unwrap();
         mailbox
             .answer(&ApprovalAnswer {
+                failback: false,
                 approved: true,
                 note: None,
             })

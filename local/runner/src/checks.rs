@@ -21,6 +21,37 @@ pub struct WriteCheck {
     pub duplicates: Vec<u64>,
 }
 
+/// Row count and `CHECKSUM TABLE` of every table of `databases` on `cluster` (aurora-sql's
+/// verifier), by database and table.
+pub type TableChecksums = BTreeMap<(String, String), (u64, Option<u64>)>;
+
+pub async fn table_checksums(
+    sandbox: &Sandbox,
+    cluster: &str,
+    databases: &[String],
+) -> SandboxResult<TableChecksums> {
+    use aurora_core::ports::{Verifier, VerifyDepth};
+    let digests = sandbox
+        .verifier(cluster)?
+        .table_digests(databases, VerifyDepth::Checksums)
+        .await
+        .map_err(|e| SandboxError::InvalidState(e.to_string()))?;
+    Ok(digests
+        .into_iter()
+        .map(|d| ((d.database, d.table), (d.rows, d.checksum)))
+        .collect())
+}
+
+/// The tables whose count or checksum differ between `a` and `b`, with both values.
+pub fn checksum_differences(a: &TableChecksums, b: &TableChecksums) -> Vec<String> {
+    let tables: BTreeSet<_> = a.keys().chain(b.keys()).collect();
+    tables
+        .into_iter()
+        .filter(|t| a.get(*t) != b.get(*t))
+        .map(|t| format!("{}.{}: {:?} against {:?}", t.0, t.1, a.get(t), b.get(t)))
+        .collect()
+}
+
 /// Compares the acknowledged insert ids with `shop.demo_writes` on `cluster`.
 pub async fn check_writes(
     sandbox: &Sandbox,

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use asl_engine::{HistoryEvent, Status};
+use asl_engine::{EventType, HistoryEvent, Status};
 use aurora_core::ports::ClusterParameters;
 use aurora_sandbox::{Sandbox, SandboxConfig, SandboxError};
 use serde::Serialize;
@@ -62,7 +62,16 @@ pub struct DemoOptions {
     pub measure_reads: usize,
     /// How the writers reach the database, and so how the run moves them.
     pub connect: DemoConnect,
+    /// Open a failback window after the swap and fail back in it, under the write load: the
+    /// run ends with the application on the source again (`failback` in the report).
+    pub failback: bool,
 }
+
+/// The demo's failback window (`--failback`): one hour, scaled like every wait.
+pub const FAILBACK_WINDOW_HOURS: u32 = 1;
+/// How long the application writes to the new cluster before the demo fails back (at most
+/// half the scaled window).
+const WRITES_BEFORE_FAILBACK: Duration = Duration::from_secs(2);
 
 /// How the demo's writers connect, and the switchover method that goes with it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -110,6 +119,7 @@ impl Default for DemoOptions {
             prewarm: false,
             measure_reads: 0,
             connect: DemoConnect::AppRecord,
+            failback: false,
         }
     }
 }
@@ -272,6 +282,9 @@ pub struct DemoReport {
     /// `--measure-reads`: the first point reads on the target after the swap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_reads: Option<checks::FirstReads>,
+    /// `--failback`: the way back, measured like the switchover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failback: Option<FailbackReport>,
     /// Where the caller wrote the timeline (`demo --timeline`), if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline_file: Option<String>,
@@ -446,12 +459,41 @@ async fn demo(
         checks::application_reports(sandbox, SOURCE).await?;
         spec["prewarm"] = json!({"topStatements": 20, "tables": ["shop.orders", "shop.customers"]});
     }
+    let mut failback_after = None;
+    if options.failback {
+        spec["failback"] = json!({ "windowHours": FAILBACK_WINDOW_HOURS });
+        let window = Duration::from_secs(u64::from(FAILBACK_WINDOW_HOURS) * 3600)
+            .mul_f64(options.time_scale);
+        failback_after = Some(WRITES_BEFORE_FAILBACK.min(window / 2));
+    }
+    // The source's tables at the return: fenced and drained, before it is made writable again
+    // (SwapBack runs in between). The new cluster stays fenced from then on, so the two must match.
+    let mut at_return = None;
+    let mut observe = observe;
+    let observe = |events: &[HistoryEvent]| {
+        let swap_back = events.iter().any(|e| {
+            e.event_type == EventType::TaskStateEntered && e.state_name() == Some("SwapBack")
+        });
+        if options.failback && swap_back && at_return.is_none() {
+            let sandbox = sandbox.clone();
+            at_return = Some(tokio::spawn(async move {
+                checks::table_checksums(
+                    &sandbox,
+                    SOURCE,
+                    &[aurora_sandbox::schema::DATABASE.to_string()],
+                )
+                .await
+            }));
+        }
+        observe(events);
+    };
     let run = runner::run_local(
         ports,
         spec,
         RunOptions {
             time_scale: options.time_scale,
             approval: Approval::Auto,
+            failback_after,
             ..RunOptions::default()
         },
         observe,
@@ -466,7 +508,30 @@ async fn demo(
 
     // Renamed by a `rename` switchover: the target under the source's name, the source away.
     let (source, target) = final_ids(&run);
-    let check = checks::check_writes(sandbox, &target, &writes.inserted_ids()).await;
+    // After a failback the application writes to the source again: every write must be there.
+    let primary = if options.failback { &source } else { &target };
+    let check = checks::check_writes(sandbox, primary, &writes.inserted_ids()).await;
+    let failback = match at_return {
+        Some(at_return) => {
+            let at_return = at_return
+                .await
+                .unwrap_or_else(|e| Err(SandboxError::InvalidState(e.to_string())));
+            Some(failback_report(sandbox, &run, &writes, at_return, &target).await)
+        }
+        None if options.failback => Some(
+            failback_report(
+                sandbox,
+                &run,
+                &writes,
+                Err(SandboxError::InvalidState(
+                    "the run never reached SwapBack".into(),
+                )),
+                &target,
+            )
+            .await,
+        ),
+        None => None,
+    };
     let first_reads = if options.measure_reads > 0 {
         Some(checks::first_reads(sandbox, &target, options.measure_reads).await?)
     } else {
@@ -483,11 +548,18 @@ async fn demo(
         at_rest,
         started.elapsed(),
     );
-    let report = DemoReport {
+    let mut report = DemoReport {
         dns_final_ttl_seconds: final_ttl,
         first_reads,
         ..report
     };
+    if let Some(failback) = failback {
+        if let Some(why) = failback.failed_invariant() {
+            report.failed_invariants.push(why);
+            report.invariants_hold = false;
+        }
+        report.failback = Some(failback);
+    }
     let target_host = sandbox.endpoint(&target).map(|e| e.host);
     let timeline = Timeline::new(
         &run.outcome.history,
@@ -545,27 +617,27 @@ fn report(
         }
         Status::Aborted => ("ABORTED".to_string(), None, None),
     };
-    let verify = run
-        .outcome
-        .output()
+    // A failed-back execution has no output: the document its last state was entered with.
+    let document = run.outcome.output().cloned().or_else(|| {
+        options
+            .failback
+            .then(|| timing::document_entering(history, "NotifyFailedBack"))
+            .flatten()
+    });
+    let document = document.as_ref();
+    let verify = document
         .and_then(|o| o.get("verify"))
         .cloned()
         .unwrap_or(Value::Null);
-    let confirmation = run
-        .outcome
-        .output()
+    let confirmation = document
         .and_then(|o| o.pointer("/fence/confirmation"))
         .cloned()
         .unwrap_or(Value::Null);
-    let online = run
-        .outcome
-        .output()
+    let online = document
         .and_then(|o| o.get("verifyOnline"))
         .cloned()
         .unwrap_or(Value::Null);
-    let parity = run
-        .outcome
-        .output()
+    let parity = document
         .and_then(|o| o.get("parity"))
         .and_then(ParityReport::from_output);
     let verify_mode = verify
@@ -591,8 +663,21 @@ fn report(
     };
     let target_host = sandbox.endpoint(&final_ids(run).1).map(|e| e.host);
     let mut failed = Vec::new();
-    if status != "SUCCEEDED" {
-        failed.push(format!("the execution ended {status}"));
+    // A failback ends the execution as FAILED with `FailedBack`, by design: the source is not
+    // encrypted.
+    let expected = if options.failback {
+        error.as_deref() == Some(FAILED_BACK)
+    } else {
+        status == "SUCCEEDED"
+    };
+    if !expected {
+        failed.push(format!(
+            "the execution ended {status}{}",
+            error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        ));
     }
     let (lost, duplicates) = match &check {
         Ok(c) => (c.lost.clone(), c.duplicates.clone()),
@@ -691,8 +776,8 @@ fn report(
         },
         fence_confirm_ms: confirmation.get("confirmMs").and_then(Value::as_u64),
         fence_sessions_ended: confirmation.get("sessionsEnded").and_then(Value::as_u64),
-        dns_original_ttl_seconds: dns_ttl(run, "originalTtlSeconds"),
-        dns_switchover_ttl_seconds: dns_ttl(run, "switchoverTtlSeconds"),
+        dns_original_ttl_seconds: dns_ttl(document, "originalTtlSeconds"),
+        dns_switchover_ttl_seconds: dns_ttl(document, "switchoverTtlSeconds"),
         dns_ttl_wait_ms: timing::wait_state_ms(history, "DnsTtlGate").map(round),
         dns_final_ttl_seconds: None,
         writer_errors: writes.errors,
@@ -718,6 +803,117 @@ fn report(
         prewarm: prewarm_report(run),
         first_reads: None,
         timeline_file: None,
+        failback: None,
+    }
+}
+
+/// The execution's error after a failback (its Fail state's).
+const FAILED_BACK: &str = "FailedBack";
+
+/// What `--failback` reports: the window, the way back's write pause, and whether the two
+/// clusters hold the same rows once the application is back on the source.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailbackReport {
+    /// The window as the run opened it.
+    pub window_hours: Option<u64>,
+    pub window_ends_at: Option<String>,
+    /// How the window ended (`FailbackRequested`).
+    pub window_ended_by: Option<String>,
+    /// Where the replication back started: the new writer's position at takeover.
+    pub reverse_start: Option<String>,
+    /// Acknowledged writes that reached the new cluster during the window (all carried back).
+    pub acknowledged_on_new_cluster: usize,
+    /// The longest gap between acknowledged writes from FenceNewCluster scheduled to
+    /// UnfenceOldCluster succeeded: the way back's write pause.
+    pub write_unavailable_ms: Option<f64>,
+    /// From the new cluster's fence going on to the old cluster writable again.
+    pub fenced_window_ms: Option<f64>,
+    /// VerifyReverse's result: rows written on the new cluster since the takeover, compared.
+    pub verified: bool,
+    pub verify_mode: Option<String>,
+    pub rows_compared: Option<u64>,
+    /// Row counts and `CHECKSUM TABLE` of every table of the sample database: the source's
+    /// read at the return (fenced and drained, before it is writable again), the new cluster's
+    /// after the run (fenced since), equal.
+    pub checksums_match_after_return: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checksum_differences: Vec<String>,
+}
+
+impl FailbackReport {
+    fn failed_invariant(&self) -> Option<String> {
+        if !self.verified {
+            return Some("the failback's verification did not confirm equal rows".into());
+        }
+        if !self.checksums_match_after_return {
+            return Some(format!(
+                "after the failback the clusters differ: {}",
+                self.checksum_differences.join("; ")
+            ));
+        }
+        None
+    }
+}
+
+async fn failback_report(
+    sandbox: &Sandbox,
+    run: &LocalRun,
+    writes: &WriteLoadResult,
+    source_at_return: Result<checks::TableChecksums, SandboxError>,
+    target: &str,
+) -> FailbackReport {
+    let history = &run.outcome.history;
+    let document = timing::document_entering(history, "NotifyFailedBack").unwrap_or(Value::Null);
+    let reverse = &document["reverse"];
+    let fence = timing::first_scheduled(history, "FenceNewCluster");
+    let unfenced = timing::last_succeeded(history, "UnfenceOldCluster");
+    let times: Vec<_> = writes.acks.iter().map(|a| a.at).collect();
+    let gap = match (fence, unfenced) {
+        (Some(f), Some(u)) => checks::longest_gap(&times, f, u),
+        _ => None,
+    };
+    let fenced_at = timing::fenced_at_by(history, "FenceNewCluster");
+    let new_host = sandbox.endpoint(target).map(|e| e.host);
+    let target_now = checks::table_checksums(
+        sandbox,
+        target,
+        &[aurora_sandbox::schema::DATABASE.to_string()],
+    )
+    .await;
+    let differences =
+        source_at_return.and_then(|source| Ok(checks::checksum_differences(&source, &target_now?)));
+    FailbackReport {
+        window_hours: reverse["windowHours"].as_u64(),
+        window_ends_at: reverse["endsAt"].as_str().map(str::to_string),
+        window_ended_by: document
+            .pointer("/window/Error")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        reverse_start: reverse
+            .pointer("/binlog/startPosition")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        acknowledged_on_new_cluster: writes
+            .acks
+            .iter()
+            .filter(|a| Some(&a.host) == new_host.as_ref())
+            .count(),
+        write_unavailable_ms: gap.map(|g| round(g.ms)),
+        fenced_window_ms: match (fenced_at, unfenced) {
+            (Some(f), Some(u)) => Some(round((u - f).whole_microseconds() as f64 / 1000.0)),
+            _ => None,
+        },
+        verified: reverse.pointer("/verify/verified").and_then(Value::as_bool) == Some(true),
+        verify_mode: reverse
+            .pointer("/verify/mode")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        rows_compared: reverse
+            .pointer("/verify/rowsCompared")
+            .and_then(Value::as_u64),
+        checksums_match_after_return: differences.as_ref().is_ok_and(Vec::is_empty),
+        checksum_differences: differences.unwrap_or_else(|e| vec![e.to_string()]),
     }
 }
 
@@ -766,9 +962,8 @@ fn prewarm_report(run: &LocalRun) -> Option<PrewarmReport> {
 }
 
 /// A field of LowerDnsTtl's result in the execution's output.
-fn dns_ttl(run: &LocalRun, field: &str) -> Option<i64> {
-    run.outcome
-        .output()
+fn dns_ttl(document: Option<&Value>, field: &str) -> Option<i64> {
+    document
         .and_then(|o| o.pointer(&format!("/dnsTtl/{field}")))
         .and_then(Value::as_i64)
 }

@@ -31,7 +31,14 @@ pub struct RunOptions {
     pub mailbox: Option<ApprovalBox>,
     /// How often the history is read for the observer.
     pub poll_interval: Duration,
+    /// At a failback window, fail back this long after it opened (the demo's `--failback`).
+    /// `None`: the window runs its time unless `aurora-encrypt failback --local` (or `approve
+    /// --local`, which closes it) answers through the mailbox. `--auto-approve` never answers it.
+    pub failback_after: Option<Duration>,
 }
+
+/// The state that waits for an operator during a failback window.
+pub const FAILBACK_DECISION: &str = "AwaitFailbackDecision";
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -40,6 +47,7 @@ impl Default for RunOptions {
             approval: Approval::Auto,
             mailbox: None,
             poll_interval: Duration::from_millis(50),
+            failback_after: None,
         }
     }
 }
@@ -97,6 +105,8 @@ pub async fn run_local(
     let mut prompt: Option<tokio::task::JoinHandle<Option<bool>>> = None;
     let mut published = false;
     let mut stdin_closed = false;
+    let mut window_opened: Option<Instant> = None;
+    let mut published_window = false;
     if let Some(mailbox) = &options.mailbox {
         mailbox.clear();
     }
@@ -110,7 +120,38 @@ pub async fn run_local(
         if execution.is_finished() {
             break;
         }
-        if let Some(task) = execution.pending_tasks().into_iter().next() {
+        let pending = execution.pending_tasks();
+        let (windows, gates): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|t| t.state_name == FAILBACK_DECISION);
+        if let Some(task) = windows.first() {
+            let opened = *window_opened.get_or_insert_with(Instant::now);
+            if let (Some(mailbox), false) = (&options.mailbox, published_window) {
+                published_window = mailbox
+                    .publish(&PendingApproval {
+                        execution: execution.id().to_string(),
+                        state: task.state_name.clone(),
+                    })
+                    .is_ok();
+            }
+            let answer = match (options.failback_after, options.mailbox.as_ref()) {
+                (Some(after), _) if opened.elapsed() >= after => {
+                    Some(json!({"failback": true, "by": "aurora-encrypt demo --failback"}))
+                }
+                (_, Some(mailbox)) => mailbox.take_answer().map(|a| {
+                    json!({"failback": a.failback, "approved": a.approved, "comment": a.note,
+                           "by": "aurora-encrypt failback/approve --local"})
+                }),
+                _ => None,
+            };
+            if let Some(answer) = answer {
+                if let Some(mailbox) = &options.mailbox {
+                    mailbox.clear();
+                }
+                let _ = execution.send_task_success(&task.token, answer);
+            }
+        }
+        if let Some(task) = gates.into_iter().next() {
             match options.approval {
                 Approval::Auto => {
                     let _ = execution.send_task_success(

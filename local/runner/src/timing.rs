@@ -153,12 +153,18 @@ pub fn first_scheduled(history: &[HistoryEvent], state: &str) -> Option<OffsetDa
 /// When the source was fenced: `fencedAt` in the last FenceWrites result (taken after its
 /// catch-up, just before the fence goes on); `None` if it never succeeded.
 pub fn fenced_at(history: &[HistoryEvent]) -> Option<OffsetDateTime> {
+    fenced_at_by(history, "FenceWrites")
+}
+
+/// `fencedAt` in the last result of the fencing Task state `state` (`FenceNewCluster` fences
+/// the new cluster for a failback).
+pub fn fenced_at_by(history: &[HistoryEvent], state: &str) -> Option<OffsetDateTime> {
     let mut current = "";
     let mut found = None;
     for event in history {
         if kind(event) == "TaskStateEntered" {
             current = event.state_name().unwrap_or_default();
-        } else if kind(event) == "TaskSucceeded" && current == "FenceWrites" {
+        } else if kind(event) == "TaskSucceeded" && current == state {
             found = event
                 .details
                 .get("output")
@@ -195,6 +201,16 @@ pub fn wait_state_ms(history: &[HistoryEvent], state: &str) -> Option<f64> {
         }
     }
     total
+}
+
+/// The state document `state` was last entered with (a failed execution has no output: the
+/// document its last states saw stands in for it).
+pub fn document_entering(history: &[HistoryEvent], state: &str) -> Option<serde_json::Value> {
+    history
+        .iter()
+        .rev()
+        .filter(|e| kind(e).ends_with("StateEntered") && e.state_name() == Some(state))
+        .find_map(|e| serde_json::from_str(e.details.get("input")?.as_str()?).ok())
 }
 
 /// When Task state `state` last succeeded.

@@ -224,3 +224,47 @@ async fn demo_with_the_dms_engine_migrates_without_losing_a_write() {
         output["drain"]
     );
 }
+
+/// `--failback`: after the swap a failback window opens, the writers use the new cluster, and
+/// the demo fails back under the load: nothing is lost or duplicated on the source, the two
+/// clusters hold the same rows at the return, and each direction's write pause is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_fails_back_under_load_without_losing_a_write() {
+    if !common::mariadb_available("demo --failback") {
+        return;
+    }
+    let options = DemoOptions {
+        rows: 300,
+        writers: 4,
+        rate: 200.0,
+        time_scale: 0.01,
+        warmup: Duration::from_millis(300),
+        cooldown: Duration::from_millis(300),
+        failback: true,
+        ..DemoOptions::default()
+    };
+    let outcome = run_demo(options, |_| {}, std::future::pending())
+        .await
+        .expect("the demo runs");
+    let report = outcome.report;
+    let json = serde_json::to_string_pretty(&report).unwrap();
+    assert_eq!(report.error.as_deref(), Some("FailedBack"), "{json}");
+    assert!(report.invariants_hold, "{json}");
+    assert_eq!(
+        (report.lost_writes, report.duplicate_writes),
+        (0, 0),
+        "{json}"
+    );
+    let failback = report.failback.as_ref().expect("a failback report");
+    assert_eq!(
+        failback.window_ended_by.as_deref(),
+        Some("FailbackRequested")
+    );
+    assert!(failback.acknowledged_on_new_cluster > 0, "{json}");
+    assert!(
+        failback.verified && failback.checksums_match_after_return,
+        "{json}"
+    );
+    assert!(report.write_unavailable_ms.is_some(), "{json}");
+    assert!(failback.write_unavailable_ms.is_some(), "{json}");
+}

@@ -486,3 +486,99 @@ async fn a_marker_that_never_reaches_the_target_rolls_back_unfenced_and_loses_no
     })
     .await;
 }
+
+/// A failback window whose replication back breaks (someone wrote to the old cluster around the
+/// fence, and the new cluster then writes the same key): the break is reported, the window ends
+/// at once instead of at its time, and the switchover stands with every write on the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replication_back_that_breaks_ends_the_window_and_the_switchover_stands() {
+    if !common::mariadb_available("replication back broken during the failback window") {
+        return;
+    }
+    common::with_sandbox(common::sandbox("broken-reverse"), |sandbox| async move {
+        let load = source_with_writers(&sandbox).await;
+        sandbox
+            .set_dns_propagation(aurora_sandbox::dns::AWS_PROPAGATION.mul_f64(TIME_SCALE))
+            .unwrap();
+        let mut spec = spec("auto");
+        spec["failback"] = json!({"windowHours": 1});
+        let notifications = Notifications::default();
+        let execution = runner::engine(ports(&sandbox), notifications.clone(), TIME_SCALE)
+            .unwrap()
+            .start(spec);
+        // Once the window is open and the replication back has been read once.
+        let polled = |execution: &Execution| {
+            execution.history().iter().any(|e| {
+                e.event_type == asl_engine::EventType::TaskStateExited
+                    && e.state_name() == Some("PollReverse")
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(120), async {
+            while !polled(&execution) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the failback window opens");
+        let opened = std::time::Instant::now();
+        // GIVEN a row written on the old cluster behind the fence's back (a user read_only
+        // does not stop), and the same key then written on the new one: the old cluster's
+        // replica SQL thread stops on a duplicate key.
+        let row = "INSERT INTO shop.customers (id, email, name, notes, created_at) \
+                   VALUES (999999, 'conflict@example.test', 'c', 'n', NOW())";
+        common::admin_query(&sandbox, SOURCE, row).await;
+        common::admin_query(&sandbox, TARGET, row).await;
+        let outcome = tokio::time::timeout(Duration::from_secs(120), execution.wait())
+            .await
+            .expect("the run ends");
+        let writes = load.stop().await;
+        let output = match &outcome.status {
+            Status::Succeeded(output) => output.clone(),
+            other => panic!("the switchover stands: expected success, got {other:?}"),
+        };
+        assert_eq!(
+            output["window"]["Error"], "MigrationFailed",
+            "{}",
+            output["window"]
+        );
+        assert!(
+            output["window"]["Cause"]
+                .as_str()
+                .unwrap()
+                .contains("Duplicate"),
+            "{}",
+            output["window"]
+        );
+        // The window (36 s, scaled) ended with the break, not at its time.
+        assert!(
+            opened.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            opened.elapsed()
+        );
+        let events: Vec<_> = notifications
+            .all()
+            .iter()
+            .filter_map(|n| {
+                n.pointer("/Message/event")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .collect();
+        assert!(events.contains(&"FailbackUnavailable".into()), "{events:?}");
+        assert!(events.contains(&"EncryptionDone".into()), "{events:?}");
+        // The application stays on the encrypted cluster, with every acknowledged write.
+        let target_host = sandbox.endpoint(TARGET).unwrap().host;
+        let resolved = sandbox.dns().lookup(ZONE_ID, APP_RECORD).unwrap().unwrap();
+        assert_eq!(resolved.host, target_host);
+        let check = aurora_local::checks::check_writes(&sandbox, TARGET, &writes.inserted_ids())
+            .await
+            .unwrap();
+        assert!(
+            check.lost.is_empty() && check.duplicates.is_empty(),
+            "{check:?}"
+        );
+        assert!(common::entered(&outcome, "StopReverseReplication"));
+        assert!(!common::entered(&outcome, "FenceNewCluster"));
+    })
+    .await;
+}

@@ -50,6 +50,44 @@ Examples:
   aurora-encrypt abort arn:aws:states:eu-west-1:123456789012:execution:aurora-encrypt:orders-20260301-020000
   aurora-encrypt abort \"$arn\" --reason \"window moved to Sunday\"";
 
+/// `failback --help`.
+pub(crate) const FAILBACK_LONG_ABOUT: &str = "\
+Fail back: move the application from the new, encrypted cluster back to the old one, without
+losing a write.
+
+With failback.windowHours in the spec, the run keeps replicating from the new cluster back to
+the old one after the DNS swap, and waits at its failback window (AwaitFailbackDecision) until
+windowEndsAt. `failback` finds that wait's task token in the execution history and sends
+SendTaskSuccess with {\"failback\": true}: the state machine fences the new cluster, drains the
+replication back, verifies, points the DNS record at the old cluster, makes it writable again
+and stops the replication back. A failure before the record is back in sync is undone: the new
+cluster is unfenced and keeps serving. The execution then ends FAILED with error FailedBack.
+
+`aurora-encrypt approve` at the window closes it at once and keeps the encrypted cluster. Outside
+a window `failback` changes nothing and exits 1.
+
+Examples:
+  aurora-encrypt failback arn:aws:states:eu-west-1:123456789012:execution:aurora-encrypt:orders-20260301-020000
+  aurora-encrypt failback --local --comment \"p99 regression, INC-913\"";
+
+/// The state of a failback window that waits for an operator.
+const FAILBACK_DECISION: &str = aurora_local::runner::FAILBACK_DECISION;
+
+/// Arguments of `aurora-encrypt failback`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct FailbackArgs {
+    /// The execution's ARN (printed by `start`, listed by `list`).
+    #[arg(value_name = "EXECUTION_ARN", required_unless_present = "local")]
+    pub execution_arn: Option<String>,
+
+    #[command(flatten)]
+    pub local: LocalGate,
+
+    /// Why: recorded in the answer (e.g. an incident number).
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+}
+
 /// Arguments of `aurora-encrypt approve`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ApproveArgs {
@@ -163,6 +201,78 @@ pub(crate) async fn approve(
     Ok(pending)
 }
 
+/// Answers the pending failback window with `{"failback": true}`; refuses anything else.
+pub(crate) async fn failback(
+    client: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+    comment: Option<&str>,
+) -> Result<PendingApproval, Failure> {
+    let pending = pending_approval(client, execution_arn).await?;
+    if pending.state_name != FAILBACK_DECISION {
+        let cause = format!(
+            "no failback window is open: the execution waits at {}",
+            pending.state_name
+        );
+        return Err(Failure::new("NoFailbackWindow", cause.clone(), FAILED).with_hint(format!(
+            "{cause}; a failback window opens after the DNS swap when the spec sets failback.windowHours"
+        )));
+    }
+    let mut output = json!({"failback": true});
+    if let Some(comment) = comment {
+        output["comment"] = json!(comment);
+    }
+    client
+        .send_task_success()
+        .task_token(&pending.token)
+        .output(output.to_string())
+        .send()
+        .await
+        .map_err(|e| aws_failure("SendTaskSuccess", e))?;
+    Ok(pending)
+}
+
+/// Runs `failback`.
+pub(crate) async fn run_failback(args: FailbackArgs) -> ExitCode {
+    let Some(execution_arn) = args.execution_arn.filter(|_| !args.local.local) else {
+        return match args.local.answer(ApprovalAnswer {
+            approved: false,
+            failback: true,
+            note: args.comment,
+        }) {
+            Ok(pending) if pending.state == FAILBACK_DECISION => {
+                println!(
+                    "failing back {}: the new cluster is fenced, drained and verified, then the record moves back",
+                    pending.execution
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(pending) => Failure::new(
+                "NoFailbackWindow",
+                format!(
+                    "the local run waits at {}, not at a failback window; the answer was left unread",
+                    pending.state
+                ),
+                FAILED,
+            )
+            .report(),
+            Err(failure) => failure.report(),
+        };
+    };
+    if let Err(failure) = check_execution_arn(&execution_arn) {
+        return failure.report();
+    }
+    let client = aws_sdk_sfn::Client::new(&aws_config().await);
+    match failback(&client, &execution_arn, args.comment.as_deref()).await {
+        Ok(_) => {
+            println!(
+                "failing back: FenceNewCluster next; `aurora-encrypt watch {execution_arn}` follows it"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(failure) => failure.report(),
+    }
+}
+
 /// Refuses the pending switchover with error `Aborted`, so the state machine rolls back.
 pub(crate) async fn abort(
     client: &aws_sdk_sfn::Client,
@@ -186,6 +296,7 @@ pub(crate) async fn run_approve(args: ApproveArgs) -> ExitCode {
     let Some(execution_arn) = args.execution_arn.filter(|_| !args.local.local) else {
         return match args.local.answer(ApprovalAnswer {
             approved: true,
+            failback: false,
             note: args.comment,
         }) {
             Ok(pending) => {
@@ -219,6 +330,7 @@ pub(crate) async fn run_abort(args: AbortArgs) -> ExitCode {
     let Some(execution_arn) = args.execution_arn.filter(|_| !args.local.local) else {
         return match args.local.answer(ApprovalAnswer {
             approved: false,
+            failback: false,
             note: args.reason,
         }) {
             Ok(pending) => {
