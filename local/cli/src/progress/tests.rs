@@ -652,3 +652,40 @@ fn a_succeeded_execution_keeps_its_output_so_a_dry_runs_plan_can_be_shown() {
         .unwrap()
         .contains("0 resource(s)"));
 }
+
+#[test]
+fn the_failback_window_shows_its_end_and_a_failback_its_own_phase() {
+    let mut progress = Progress::new();
+    progress.apply(&event(
+        1,
+        "ExecutionStarted",
+        json!({"input": r#"{"sourceClusterId":"orders","dns":{"recordName":"db"}}"#}),
+    ));
+    progress.apply(&event(
+        2,
+        "ParallelStateEntered",
+        json!({"name": "FailbackWindow", "input": r#"{"reverse":{"endsAt":"2026-12-02T18:00:00Z"}}"#}),
+    ));
+    progress.apply(&entered(3, "Task", "PollReverse"));
+    assert_eq!(progress.phase, Some(Phase::Failback));
+    let line = progress.status_line();
+    assert!(
+        line.contains("failback possible until 2026-12-02T18:00:00Z"),
+        "{line}"
+    );
+    // The window closes with the first state after it.
+    progress.apply(&entered(4, "Task", "NotifyFailbackStarted"));
+    assert!(!progress.status_line().contains("failback possible"));
+    // A failback unfences the old cluster: that is not a rollback.
+    for (id, name) in [
+        (5, "FenceNewCluster"),
+        (6, "SwapBack"),
+        (7, "UnfenceOldCluster"),
+    ] {
+        progress.apply(&entered(id, "Task", name));
+        assert_eq!(progress.phase, Some(Phase::Failback), "{name}");
+    }
+    assert!(!progress.is_rolling_back());
+    assert_eq!(phase_of_state("UnfenceNewCluster"), Some(Phase::Failback));
+    assert_eq!(phase_of_state("RevertSwapBack"), Some(Phase::Failback));
+}

@@ -422,6 +422,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn failback_answers_the_failback_window_and_nothing_else() {
+        // The same history, waiting at a failback window instead of the approval gate.
+        let window = APPROVAL_PENDING.replace("\"AwaitApproval\"", "\"AwaitFailbackDecision\"");
+        let events = sdk_history(&window);
+        let history = mock!(Client::get_execution_history)
+            .then_output(move || history_page(&events, 0..events.len(), None));
+        let success = mock!(Client::send_task_success)
+            .match_requests(|r| {
+                r.task_token() == Some(FIXTURE_TOKEN)
+                    && r.output() == Some(r#"{"failback":true,"comment":"INC-913"}"#)
+            })
+            .then_output(|| SendTaskSuccessOutput::builder().build());
+        let client = client!(aws_sdk_sfn, &history, &success);
+        let answered = failback(&client, EXECUTION_ARN, Some("INC-913"))
+            .await
+            .expect("failed back");
+        assert_eq!(answered.state_name, "AwaitFailbackDecision");
+        assert_eq!(success.num_calls(), 1);
+
+        // At the switchover's approval gate a failback is refused and nothing is sent.
+        let events = sdk_history(APPROVAL_PENDING);
+        let history = mock!(Client::get_execution_history)
+            .then_output(move || history_page(&events, 0..events.len(), None));
+        let success = mock!(Client::send_task_success)
+            .then_output(|| SendTaskSuccessOutput::builder().build());
+        let client = client!(aws_sdk_sfn, &history, &success);
+        let refused = failback(&client, EXECUTION_ARN, None).await.unwrap_err();
+        assert_eq!(refused.error, "NoFailbackWindow");
+        assert!(refused.cause.contains("AwaitApproval"), "{}", refused.cause);
+        assert_eq!(success.num_calls(), 0);
+    }
+
+    #[tokio::test]
     async fn abort_fails_the_approval_task_with_error_aborted() {
         let events = sdk_history(APPROVAL_PENDING);
         let history = mock!(Client::get_execution_history)
