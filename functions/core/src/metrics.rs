@@ -585,8 +585,9 @@ mod tests {
     #[test]
     fn phases_are_numbered_in_run_order_from_one() {
         let numbers: Vec<u8> = Phase::ALL.iter().map(|p| p.number()).collect();
-        assert_eq!(numbers, (1..=9).collect::<Vec<u8>>());
+        assert_eq!(numbers, (1..=10).collect::<Vec<u8>>());
         assert_eq!(Phase::RolledBack.as_str(), "rolled-back");
+        assert_eq!(Phase::Failback.as_str(), "failback");
     }
 
     #[test]

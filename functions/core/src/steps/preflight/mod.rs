@@ -150,6 +150,13 @@ pub async fn run(input: &PreflightInput, deps: &Deps<'_>) -> Result<Value, Prefl
     checks::check_carried_features(&spec, &source, deps.clusters).await?;
     let group = checks::check_parameter_group(&spec, &source, deps.parameters).await?;
     warnings.extend(checks::fence_group_warning(&spec, &source));
+    if spec.failback.enabled() {
+        warnings.push(format!(
+            "failback.windowHours {h}: for {h} h after the switchover the source `{}`, which is not encrypted, receives every write again through the replication back (and keeps it in its storage and backups); the source is not retired before the window ends",
+            spec.source_cluster_id,
+            h = spec.failback.window_hours
+        ));
+    }
 
     let writer_endpoint = source.endpoint.as_ref().map(|host| DatabaseEndpoint {
         cluster_id: source.id.clone(),

@@ -450,6 +450,27 @@ async fn the_native_engine_without_a_ca_bundle_is_refused_by_name() {
 }
 
 #[tokio::test]
+async fn a_failback_window_is_planned_with_what_it_costs() {
+    let world = World::new();
+    let output = world
+        .run(with(spec(), "/failback", json!({"windowHours": 24})))
+        .await
+        .unwrap();
+    let warnings = plan(&output).warnings;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("failback.windowHours 24") && w.contains("not encrypted")),
+        "{warnings:?}"
+    );
+    let output = world.run(spec()).await.unwrap();
+    assert!(!plan(&output)
+        .warnings
+        .iter()
+        .any(|w| w.contains("failback")));
+}
+
+#[tokio::test]
 async fn the_plan_says_what_runs_on_the_target_before_the_gate() {
     let world = World::new();
     let lines = plan(&world.run(spec()).await.unwrap()).before_switchover;
