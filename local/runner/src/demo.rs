@@ -509,7 +509,11 @@ async fn demo(
     // Renamed by a `rename` switchover: the target under the source's name, the source away.
     let (source, target) = final_ids(&run);
     // After a failback the application writes to the source again: every write must be there.
-    let primary = if options.failback { &source } else { &target };
+    let failed_back = matches!(
+        &run.outcome.status,
+        Status::Failed { error, .. } if error == FAILED_BACK
+    );
+    let primary = if failed_back { &source } else { &target };
     let check = checks::check_writes(sandbox, primary, &writes.inserted_ids()).await;
     let failback = match at_return {
         Some(at_return) => {

@@ -31,10 +31,26 @@ pub struct RunOptions {
     pub mailbox: Option<ApprovalBox>,
     /// How often the history is read for the observer.
     pub poll_interval: Duration,
-    /// At a failback window, fail back this long after it opened (the demo's `--failback`).
+    /// At a failback window, fail back this long after it opened, once the replication back is
+    /// in sync (the demo's `--failback`).
     /// `None`: the window runs its time unless `aurora-encrypt failback --local` (or `approve
     /// --local`, which closes it) answers through the mailbox. `--auto-approve` never answers it.
     pub failback_after: Option<Duration>,
+}
+
+/// Whether the failback window's last lag poll found the replication back in sync: when an
+/// operator watching the window would fail back.
+fn reverse_in_sync(history: &[HistoryEvent]) -> bool {
+    history
+        .iter()
+        .rev()
+        .find(|e| {
+            e.event_type == asl_engine::EventType::TaskStateExited
+                && e.state_name() == Some("PollReverse")
+        })
+        .and_then(|e| serde_json::from_str::<Value>(e.details.get("output")?.as_str()?).ok())
+        .and_then(|output| output.pointer("/reverse/lag/inSync")?.as_bool())
+        .unwrap_or(false)
 }
 
 /// The state that waits for an operator during a failback window.
@@ -135,7 +151,7 @@ pub async fn run_local(
                     .is_ok();
             }
             let answer = match (options.failback_after, options.mailbox.as_ref()) {
-                (Some(after), _) if opened.elapsed() >= after => {
+                (Some(after), _) if opened.elapsed() >= after && reverse_in_sync(&history) => {
                     Some(json!({"failback": true, "by": "aurora-encrypt demo --failback"}))
                 }
                 (_, Some(mailbox)) => mailbox.take_answer().map(|a| {
