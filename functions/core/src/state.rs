@@ -12,6 +12,8 @@
 //! | `dnsSwap`    | SwapDns           | [`DnsSwapOutput`] |
 //! | `dnsTtl`     | LowerDnsTtl       | [`DnsTtlOutput`]  |
 //! | `dnsTtlRestored` | CleanupDnsTtl | [`DnsTtlRestoredOutput`] |
+//! | `reverse`    | OpenFailbackWindow | [`ReverseView`](crate::steps::failback::ReverseView) (the failback's results go under it) |
+//! | `window`     | FailbackWindow's Catch | `{Error, Cause}`: how the window ended |
 //!
 //! (`dns` is taken by the spec's DNS settings, so the swap's result is `dnsSwap`.) Secrets never
 //! appear here: only ARNs.

@@ -32,9 +32,9 @@ pub struct RunOptions {
     /// How often the history is read for the observer.
     pub poll_interval: Duration,
     /// At a failback window, fail back this long after it opened, once the replication back is
-    /// in sync (the demo's `--failback`).
-    /// `None`: the window runs its time unless `aurora-encrypt failback --local` (or `approve
-    /// --local`, which closes it) answers through the mailbox. `--auto-approve` never answers it.
+    /// in sync (the demo's `--failback`). `None`: the window runs its time unless `aurora-encrypt
+    /// failback --local` (or `approve --local`, which closes it) answers through the mailbox;
+    /// `--auto-approve` never answers it.
     pub failback_after: Option<Duration>,
 }
 

@@ -215,12 +215,9 @@ impl Replication for SandboxReplication {
             .map_err(PortError::InvalidRequest)?;
         let (source, target) = (&request.source.cluster_id, &request.target.cluster_id);
         self.sandbox
-            .update(|r| r.replication_sources.insert(target.clone(), source.clone()))
-            .map_err(|e| PortError::Other(e.to_string()))?;
-        self.sandbox.tune_replica(&request.target.cluster_id).await;
-        self.engine(&request.source.cluster_id, &request.target.cluster_id)?
-            .ensure_cdc(request)
-            .await
+            .update(|r| r.replication_sources.insert(target.clone(), source.clone()))?;
+        self.sandbox.tune_replica(target).await;
+        self.engine(source, target)?.ensure_cdc(request).await
     }
     async fn start(&self, handle: &ReplicationHandle) -> PortResult<()> {
         self.for_handle(handle)?.start(handle).await
