@@ -293,6 +293,32 @@ fn every_lambda_task_retries_transient_errors_with_jitter_and_catches_all_last()
 }
 
 /// The pipeline table of the contracts: state → resource, ResultPath.
+/// SNS refuses a Subject of 100 characters or more ("less than 100 characters long",
+/// `Publish`): every subject, formatted with the longest cluster identifier RDS allows, fits.
+#[test]
+fn every_notification_subject_fits_sns_with_the_longest_cluster_id() {
+    let longest = "c".repeat(aurora_core::naming::MAX_RDS_IDENTIFIER);
+    for (name, state) in all_states(&asl(CLUSTER_ASL)) {
+        let parameters = &state["Parameters"];
+        let Some(subject) = parameters["Subject.$"]
+            .as_str()
+            .or(parameters["Subject"].as_str())
+        else {
+            continue;
+        };
+        let template = subject
+            .strip_prefix("States.Format('")
+            .and_then(|rest| rest.split_once('\'').map(|(t, _)| t))
+            .unwrap_or(subject);
+        let formatted = template.replace("{}", &longest);
+        assert!(
+            formatted.chars().count() < 100,
+            "{name}: {} characters: {formatted}",
+            formatted.chars().count()
+        );
+    }
+}
+
 /// The failback's Tasks that talk to a replication or to the clusters over SQL get the reverse
 /// view's `restore`, `replication` and `preflight` together: the Lambdas build the replication
 /// engine and the SQL logins from those three, so one forward key among them would point a
