@@ -124,6 +124,9 @@ pub struct CleanupInput {
     /// How the failback window ended (`$.window`, the error its branch ended it with).
     #[serde(default)]
     pub window: Option<WindowOutcome>,
+    /// Set when a failback failed and was undone (`$.failbackError`).
+    #[serde(default)]
+    pub failback_error: Option<serde_json::Value>,
 }
 
 /// What Cleanup reads of `$.reverse`.
@@ -142,8 +145,9 @@ pub struct WindowOutcome {
 }
 
 impl CleanupInput {
-    /// The application is back on the source: it is the primary again.
-    fn failed_back(&self) -> bool {
+    /// A failback was asked for. Whether it completed (the source is the primary again) or
+    /// failed and was undone (a person decides what next), the source is kept.
+    fn failback_requested(&self) -> bool {
         self.window
             .as_ref()
             .is_some_and(|w| w.error == error_names::FAILBACK_REQUESTED)
@@ -330,7 +334,8 @@ pub async fn run(input: &CleanupInput, deps: &Deps<'_>) -> Result<CleanupOutput,
 
     // Before the fence's schema is dropped: the original is recorded there. A retired source
     // is deleted, so only a kept one gets it back.
-    if input.binlog_retention.set && (input.rollback || !input.cleanup.retire_source) {
+    let source_kept = input.rollback || input.failback_requested() || !input.cleanup.retire_source;
+    if input.binlog_retention.set && source_kept {
         output.binlog_retention_restored = put_back_retention(input, deps.retention).await?;
     }
 
@@ -358,9 +363,14 @@ pub async fn run(input: &CleanupInput, deps: &Deps<'_>) -> Result<CleanupOutput,
         return Ok(output);
     }
 
-    if input.failed_back() {
+    if input.failback_requested() {
+        let why = if input.failback_error.is_some() {
+            "a failback was attempted and undone"
+        } else {
+            "the primary again after the failback"
+        };
         output.kept.push(format!(
-            "source cluster `{}` (failed back to)",
+            "source cluster `{}` ({why})",
             input.source_cluster_id
         ));
         output.kept.push(format!("target cluster `{target_id}`"));
@@ -840,6 +850,24 @@ mod tests {
         assert_eq!(out.deleted, Vec::<String>::new());
         assert!(
             out.kept.iter().any(|k| k.contains("`orders`")),
+            "{:?}",
+            out.kept
+        );
+    }
+
+    #[tokio::test]
+    async fn after_a_failback_that_was_undone_the_source_is_kept_too() {
+        let world = World::new(ReplicationState::Stopped);
+        let input = input(json!({
+            "cleanup": {"retireSource": true}, "failback": {"windowHours": 24},
+            "reverse": reverse(&world),
+            "window": {"Error": "FailbackRequested", "Cause": "An operator asked to fail back."},
+            "failbackError": {"Error": "FenceNotConfirmed", "Cause": "a session would not end"}
+        }));
+        let out = world.run(&input).await.unwrap();
+        assert!(world.retirement.mutations().is_empty());
+        assert!(
+            out.kept.iter().any(|k| k.contains("attempted and undone")),
             "{:?}",
             out.kept
         );
