@@ -77,6 +77,8 @@ struct World {
     proxy_clock_step: AtomicU32,
     /// The replication back fails once it runs.
     reverse_breaks: AtomicBool,
+    /// Creating the replication back is refused (once the forward one runs).
+    reverse_refused: AtomicBool,
 }
 
 /// A user's smoke test, as a spec names it (`smoke.functionArn`).
@@ -117,6 +119,7 @@ impl World {
             identity: Arc::default(),
             proxy_clock_step: AtomicU32::new(0),
             reverse_breaks: AtomicBool::new(false),
+            reverse_refused: AtomicBool::new(false),
         }
     }
 
@@ -208,6 +211,14 @@ impl World {
                     "Binlog position from crash recovery is mysql-bin-changelog.000005 940",
                 );
             }
+        }
+        if self.dns.record(RECORD).and_then(|r| r.value).as_deref() == Some(TARGET_ENDPOINT)
+            && self.reverse_refused.swap(false, Ordering::SeqCst)
+        {
+            self.replication.fail_next(
+                "ensure_cdc",
+                PortError::AccessDenied("dms:CreateDataMigration".into()),
+            );
         }
         let reverse = ReplicationHandle {
             name: REVERSE_MIGRATION.into(),
@@ -1987,6 +1998,37 @@ async fn a_replication_back_that_breaks_ends_the_window_and_the_switchover_stand
     );
     assert!(
         published.contains(&"EncryptionDone".to_string()),
+        "{published:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_replication_back_that_cannot_be_created_leaves_the_switchover_without_a_window() {
+    let world = World::with_failback();
+    world.reverse_refused.store(true, Ordering::SeqCst);
+    let outcome = world.run_window(failback_spec(24), None, |_| {}).await;
+    let output = match &outcome.status {
+        Status::Succeeded(output) => output.clone(),
+        other => panic!("expected success, got {other:?}"),
+    };
+    assert_eq!(
+        output["window"]["Error"], "AccessDenied",
+        "{}",
+        output["window"]
+    );
+    assert_eq!(world.record(), TARGET_ENDPOINT);
+    let states = states_entered(&outcome);
+    assert!(
+        !states.contains(&"FailbackWindow".to_string()),
+        "{states:?}"
+    );
+    assert!(
+        !states.contains(&"StopReverseReplication".to_string()),
+        "{states:?}"
+    );
+    let published = events(&world);
+    assert!(
+        published.contains(&"FailbackUnavailable".to_string()),
         "{published:?}"
     );
 }

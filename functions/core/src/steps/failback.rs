@@ -113,7 +113,8 @@ pub struct ReverseView {
     /// The spec's sections the failback's Tasks read, with their defaults filled in: a Task's
     /// Parameters cannot name a key the input left out.
     pub switchover: SwitchoverSpec,
-    pub verify: VerifySpec,
+    /// The spec's `verify` (`verify` under `reverse` is VerifyReverse's result).
+    pub verify_spec: VerifySpec,
     pub parity: ParitySpec,
     pub dns_ttl: Value,
     #[serde(default)]
@@ -196,7 +197,7 @@ pub fn open_window(
         },
         preflight: doc.preflight.clone().unwrap_or(Value::Null),
         switchover: doc.switchover.clone(),
-        verify: doc.verify.clone(),
+        verify_spec: doc.verify.clone(),
         parity: doc.parity.clone(),
         dns_ttl: doc.dns_ttl.clone().unwrap_or(Value::Null),
         verify_online: doc
