@@ -187,6 +187,14 @@ impl World {
         }
     }
 
+    /// The failback window's replication back, as the fake creates it.
+    fn reverse_handle() -> ReplicationHandle {
+        ReplicationHandle {
+            name: REVERSE_MIGRATION.into(),
+            ..Self::handle()
+        }
+    }
+
     /// One step of the outside world.
     async fn tick(&self) {
         let step = self.proxy_clock_step.load(Ordering::SeqCst);
@@ -220,11 +228,7 @@ impl World {
                 PortError::AccessDenied("dms:CreateDataMigration".into()),
             );
         }
-        let reverse = ReplicationHandle {
-            name: REVERSE_MIGRATION.into(),
-            ..Self::handle()
-        };
-        if let Ok(status) = self.replication.status(&reverse).await {
+        if let Ok(status) = self.replication.status(&Self::reverse_handle()).await {
             if status.state == ReplicationState::Starting {
                 self.replication.set_status(
                     REVERSE_MIGRATION,
@@ -1729,11 +1733,11 @@ impl World {
                 assert_eq!(pending.state_name, "AwaitFailbackDecision");
                 if let Some(answer) = &answer {
                     // Once the replication back runs, as an operator would see in `watch`.
-                    let reverse = ReplicationHandle {
-                        name: REVERSE_MIGRATION.into(),
-                        ..World::handle()
-                    };
-                    let running = self.replication.status(&reverse).await.map(|s| s.state);
+                    let running = self
+                        .replication
+                        .status(&World::reverse_handle())
+                        .await
+                        .map(|s| s.state);
                     if running == Ok(ReplicationState::Running) {
                         before_answer(self);
                         execution

@@ -170,6 +170,7 @@ pub(super) fn plan_resources(
     ));
     plan.extend(instances);
     plan.extend(replication_resources(spec, source, &target_id, &migration));
+    plan.extend(failback_resources(spec, source, &target_id));
     plan.extend(fence_resources(spec, source));
     plan.extend(dns_resource(spec));
     plan.extend(cleanup_resources(
@@ -280,6 +281,39 @@ fn replication_resources(
             Some(format!("on `{target_id}`, from `{}`", source.id)),
         )],
     }
+}
+
+/// With a failback window, the replication back from the target to the source
+/// (StartReverseReplication, named after the source), removed by Cleanup when the window ends.
+fn failback_resources(
+    spec: &MigrationSpec,
+    source: &Cluster,
+    target_id: &str,
+) -> Vec<PlannedResource> {
+    if !spec.failback.enabled() {
+        return Vec::new();
+    }
+    let migration = naming::migration_name(&source.id);
+    let detail = format!(
+        "failback window of {} h: from `{target_id}` back to `{}`, which stays fenced; Cleanup removes it",
+        spec.failback.window_hours, source.id
+    );
+    let names: Vec<(&str, String)> = match &spec.replication {
+        ReplicationSpec::Dms(_) => naming::dms_resource_names(&migration).into(),
+        ReplicationSpec::Native(_) => vec![("binlog-replication", migration)],
+    };
+    names
+        .into_iter()
+        .map(|(kind, name)| {
+            PlannedResource::new(
+                PlannedAction::Create,
+                kind,
+                name,
+                "StartReverseReplication",
+                Some(detail.clone()),
+            )
+        })
+        .collect()
 }
 
 /// What each fence method changes on the source, then the tag that records the fence.

@@ -463,11 +463,29 @@ async fn a_failback_window_is_planned_with_what_it_costs() {
             .any(|w| w.contains("failback.windowHours 24") && w.contains("not encrypted")),
         "{warnings:?}"
     );
+    let planned: Vec<_> = plan(&output)
+        .resources
+        .iter()
+        .filter(|r| r.step == "StartReverseReplication")
+        .map(|r| r.name.clone())
+        .collect();
+    assert!(
+        planned
+            .iter()
+            .all(|n| n.starts_with("aurora-encrypt-orders"))
+            && !planned.iter().any(|n| n.contains("encrypted")),
+        "the replication back is named after the source: {planned:?}"
+    );
+    assert!(!planned.is_empty());
     let output = world.run(spec()).await.unwrap();
     assert!(!plan(&output)
         .warnings
         .iter()
         .any(|w| w.contains("failback")));
+    assert!(!plan(&output)
+        .resources
+        .iter()
+        .any(|r| r.step == "StartReverseReplication"));
 }
 
 #[tokio::test]
