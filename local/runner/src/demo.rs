@@ -515,26 +515,18 @@ async fn demo(
     );
     let primary = if failed_back { &source } else { &target };
     let check = checks::check_writes(sandbox, primary, &writes.inserted_ids()).await;
-    let failback = match at_return {
-        Some(at_return) => {
-            let at_return = at_return
+    let failback = if options.failback {
+        let at_return = match at_return {
+            Some(task) => task
                 .await
-                .unwrap_or_else(|e| Err(SandboxError::InvalidState(e.to_string())));
-            Some(failback_report(sandbox, &run, &writes, at_return, &target).await)
-        }
-        None if options.failback => Some(
-            failback_report(
-                sandbox,
-                &run,
-                &writes,
-                Err(SandboxError::InvalidState(
-                    "the run never reached SwapBack".into(),
-                )),
-                &target,
-            )
-            .await,
-        ),
-        None => None,
+                .unwrap_or_else(|e| Err(SandboxError::InvalidState(e.to_string()))),
+            None => Err(SandboxError::InvalidState(
+                "the run never reached SwapBack".into(),
+            )),
+        };
+        Some(failback_report(sandbox, &run, &writes, at_return, &target).await)
+    } else {
+        None
     };
     let first_reads = if options.measure_reads > 0 {
         Some(checks::first_reads(sandbox, &target, options.measure_reads).await?)
