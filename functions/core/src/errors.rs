@@ -91,6 +91,18 @@ pub fn diagnostic<E: NamedError>(error: &E) -> lambda_runtime::Diagnostic {
     }
 }
 
+/// A step's output as the Lambda's JSON result, for a handler that returns one of several
+/// output types; a value that does not serialise is `InvalidInput`, naming why.
+#[cfg(feature = "lambda")]
+pub fn output_json<T: serde::Serialize>(
+    output: T,
+) -> Result<serde_json::Value, lambda_runtime::Diagnostic> {
+    serde_json::to_value(output).map_err(|e| lambda_runtime::Diagnostic {
+        error_type: crate::error_names::INVALID_INPUT.into(),
+        error_message: format!("serialising the output: {e}"),
+    })
+}
+
 /// Implements `From<StepError> for Diagnostic` for step error enums.
 macro_rules! impl_diagnostic {
     ($($error:ty),+ $(,)?) => {

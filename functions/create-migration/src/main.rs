@@ -12,19 +12,13 @@
 //! Environment: `RDS_CA_BUNDLE` (optional; required by the native engine): path of the RDS CA
 //! bundle (`global-bundle.pem`) the TLS connections verify the servers against.
 
+use aurora_core::errors::output_json;
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
 use aurora_core::steps::create_migration::{self, CreateMigrationInput};
 use aurora_core::steps::failback::{self, OpenWindowRequest};
 use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use serde_json::Value;
-
-fn to_json<T: serde::Serialize>(output: T) -> Result<Value, Diagnostic> {
-    serde_json::to_value(output).map_err(|e| Diagnostic {
-        error_type: aurora_core::error_names::INVALID_INPUT.into(),
-        error_message: format!("serialising the output: {e}"),
-    })
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -35,7 +29,7 @@ async fn main() -> Result<(), Error> {
         if failback::is_open_window_request(&event.payload) {
             let request: OpenWindowRequest = parse_input(event.payload)?;
             let view = failback::open_window(&request, &SystemClock).map_err(Diagnostic::from)?;
-            return to_json(view);
+            return output_json(view);
         }
         let replication = engines.for_state(&event.payload)?;
         let input: CreateMigrationInput = parse_input(event.payload)?;
@@ -45,7 +39,7 @@ async fn main() -> Result<(), Error> {
         let output = create_migration::run(&input, &deps)
             .await
             .map_err(Diagnostic::from)?;
-        to_json(output)
+        output_json(output)
     }))
     .await
 }

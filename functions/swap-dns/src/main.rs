@@ -14,6 +14,7 @@
 //! Environment: `SOURCE_LOCK_TABLE`: the DynamoDB table of the per-source locks; the swap and its
 //! revert act only while this execution holds its source's lock.
 
+use aurora_core::errors::output_json;
 use aurora_core::metrics as emf;
 use aurora_core::parse_input;
 use aurora_core::ports::SystemClock;
@@ -21,15 +22,8 @@ use aurora_core::steps::dns_ttl::{self, DnsTtlInput};
 use aurora_core::steps::rename::{self, CheckRenameInput, RenameRequest};
 use aurora_core::steps::swap_dns::{self, SwapDnsInput};
 use aurora_core::steps::swap_proxy::{self, CheckProxyInput, SwapProxyRequest};
-use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-
-fn to_json<T: serde::Serialize>(output: T) -> Result<Value, Diagnostic> {
-    serde_json::to_value(output).map_err(|e| Diagnostic {
-        error_type: aurora_core::error_names::INVALID_INPUT.into(),
-        error_message: format!("serialising the output: {e}"),
-    })
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -52,7 +46,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         if rename::is_check_request(&event.payload) {
             let input: CheckRenameInput = parse_input(event.payload)?;
-            return to_json(rename::check(&input, &clusters).await?);
+            return output_json(rename::check(&input, &clusters).await?);
         }
         if rename::is_rename_request(&event.payload) {
             let request: RenameRequest = parse_input(event.payload)?;
@@ -61,11 +55,11 @@ async fn main() -> Result<(), Error> {
                 clock: &SystemClock,
                 lock: &lock,
             };
-            return to_json(rename::run_holding_lock(&request.into_input(), &deps).await?);
+            return output_json(rename::run_holding_lock(&request.into_input(), &deps).await?);
         }
         if swap_proxy::is_check_request(&event.payload) {
             let input: CheckProxyInput = parse_input(event.payload)?;
-            return to_json(swap_proxy::check(&input, &proxies).await?);
+            return output_json(swap_proxy::check(&input, &proxies).await?);
         }
         if swap_proxy::is_proxy_request(&event.payload) {
             let request: SwapProxyRequest = parse_input(event.payload)?;
@@ -74,12 +68,12 @@ async fn main() -> Result<(), Error> {
                 clock: &SystemClock,
                 lock: &lock,
             };
-            return to_json(swap_proxy::run_holding_lock(&request.into_input(), &deps).await?);
+            return output_json(swap_proxy::run_holding_lock(&request.into_input(), &deps).await?);
         }
         if dns_ttl::is_ttl_request(&event.payload) {
             let input: DnsTtlInput = parse_input(event.payload)?;
             let output = dns_ttl::run_holding_lock(&input, &ttl_deps).await?;
-            to_json(output)
+            output_json(output)
         } else {
             let dimensions = emf::Dimensions::from_input(&event.payload);
             let input: SwapDnsInput = parse_input(event.payload)?;
@@ -87,7 +81,7 @@ async fn main() -> Result<(), Error> {
             if let Some(dimensions) = dimensions {
                 aurora_aws::emit_metrics(&emf::swap_dns(dimensions, &output, input.revert));
             }
-            to_json(output)
+            output_json(output)
         }
     }))
     .await

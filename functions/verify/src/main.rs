@@ -24,6 +24,7 @@
 
 use std::sync::Arc;
 
+use aurora_core::errors::output_json;
 use aurora_core::parse_input;
 use aurora_core::ports::{SystemClock, TokioSleeper};
 use aurora_core::state::RestoreOutput;
@@ -34,7 +35,7 @@ use aurora_core::steps::swap_proxy::{self, ConfirmProxyRequest};
 use aurora_core::steps::verify::{self, VerifyInput};
 use aurora_core::steps::verify_online::{self, OnlineInput, OnlineSettings};
 use aurora_sql::{SqlCacheWarmer, SqlFence, SqlServerIdentity, WriterVerifier};
-use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -42,13 +43,6 @@ use serde_json::Value;
 #[derive(Deserialize)]
 struct Sides {
     restore: RestoreOutput,
-}
-
-fn to_json<T: serde::Serialize>(output: T) -> Result<Value, Diagnostic> {
-    serde_json::to_value(output).map_err(|e| Diagnostic {
-        error_type: aurora_core::error_names::INVALID_INPUT.into(),
-        error_message: format!("serialising the output: {e}"),
-    })
 }
 
 #[tokio::main]
@@ -82,7 +76,7 @@ async fn main() -> Result<(), Error> {
             if let Some(dimensions) = dimensions.filter(|_| confirmed.confirmed) {
                 aurora_aws::emit_metrics(&aurora_core::metrics::renamed(dimensions, &confirmed));
             }
-            return to_json(confirmed);
+            return output_json(confirmed);
         }
         if swap_proxy::is_confirm_request(&event.payload) {
             let Some(identity) = &identity else {
@@ -103,7 +97,7 @@ async fn main() -> Result<(), Error> {
                     dimensions, &confirmed,
                 ));
             }
-            return to_json(confirmed);
+            return output_json(confirmed);
         }
         if prewarm::is_prewarm_request(&event.payload) {
             let input: PrewarmInput = parse_input(event.payload)?;
@@ -118,7 +112,7 @@ async fn main() -> Result<(), Error> {
                 warmer,
                 clock: &SystemClock,
             };
-            return to_json(prewarm::run(&input, &deps).await?);
+            return output_json(prewarm::run(&input, &deps).await?);
         }
         let online = verify_online::is_online_request(&event.payload);
         let parity = parity::is_parity_request(&event.payload);
@@ -151,7 +145,7 @@ async fn main() -> Result<(), Error> {
                 clock: &SystemClock,
             };
             let output = parity::run(&input, &deps).await?;
-            return to_json(output);
+            return output_json(output);
         }
         if online {
             let input: OnlineInput = parse_input(event.payload)?;
@@ -165,7 +159,7 @@ async fn main() -> Result<(), Error> {
                 settings: OnlineSettings::default(),
             };
             let output = verify_online::run(&input, &deps).await?;
-            return to_json(output);
+            return output_json(output);
         }
         let input: VerifyInput = parse_input(event.payload)?;
         let deps = verify::Deps {
@@ -175,7 +169,7 @@ async fn main() -> Result<(), Error> {
             sleeper: &TokioSleeper,
         };
         let output = verify::run(&input, &deps).await?;
-        to_json(output)
+        output_json(output)
     }))
     .await
 }
