@@ -229,15 +229,7 @@ async fn failed_dns_swap_unfences_the_source_which_keeps_serving_and_a_rerun_suc
         );
         let mut acked = writes.inserted_ids();
         acked.extend(second.inserted_ids());
-        let check = aurora_local::checks::check_writes(&sandbox, TARGET, &acked)
-            .await
-            .unwrap();
-        assert!(check.lost.is_empty(), "lost: {:?}", check.lost);
-        assert!(
-            check.duplicates.is_empty(),
-            "duplicated: {:?}",
-            check.duplicates
-        );
+        common::assert_every_write_on(&sandbox, TARGET, &acked).await;
     })
     .await;
 }
@@ -413,11 +405,7 @@ async fn a_privileged_writer_pooled_across_the_fence_is_cut_off_and_loses_nothin
             writes.acks.iter().any(|a| a.host != source_host),
             "the writers moved to the target"
         );
-        let check = aurora_local::checks::check_writes(&sandbox, TARGET, &writes.inserted_ids())
-            .await
-            .unwrap();
-        assert!(check.lost.is_empty(), "lost: {:?}", check.lost);
-        assert!(check.duplicates.is_empty(), "{:?}", check.duplicates);
+        common::assert_every_write_on(&sandbox, TARGET, &writes.inserted_ids()).await;
     })
     .await;
 }
@@ -570,13 +558,7 @@ async fn a_replication_back_that_breaks_ends_the_window_and_the_switchover_stand
         let target_host = sandbox.endpoint(TARGET).unwrap().host;
         let resolved = sandbox.dns().lookup(ZONE_ID, APP_RECORD).unwrap().unwrap();
         assert_eq!(resolved.host, target_host);
-        let check = aurora_local::checks::check_writes(&sandbox, TARGET, &writes.inserted_ids())
-            .await
-            .unwrap();
-        assert!(
-            check.lost.is_empty() && check.duplicates.is_empty(),
-            "{check:?}"
-        );
+        common::assert_every_write_on(&sandbox, TARGET, &writes.inserted_ids()).await;
         assert!(common::entered(&outcome, "StopReverseReplication"));
         assert!(!common::entered(&outcome, "FenceNewCluster"));
     })

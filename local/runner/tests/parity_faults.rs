@@ -218,13 +218,7 @@ async fn differences_allowed_by_parity_ignore_let_the_run_complete() {
         // Still allowed when the fenced Verify compares again.
         assert!(output["verify"]["parityCompared"].as_u64().unwrap() > 100);
         assert!(common::entered(&outcome, "SwapDns"));
-        let check = aurora_local::checks::check_writes(&sandbox, TARGET, &writes.inserted_ids())
-            .await
-            .unwrap();
-        assert!(
-            check.lost.is_empty() && check.duplicates.is_empty(),
-            "{check:?}"
-        );
+        common::assert_every_write_on(&sandbox, TARGET, &writes.inserted_ids()).await;
     })
     .await;
 }

@@ -97,21 +97,32 @@ pub(crate) async fn assert_source_serves_everything(sandbox: &Sandbox, writes: &
     let source_host = sandbox.endpoint(SOURCE).unwrap().host;
     let resolved = sandbox.dns().lookup(ZONE_ID, APP_RECORD).unwrap().unwrap();
     assert_eq!(resolved.host, source_host, "the name leads to the source");
-    let check = aurora_local::checks::check_writes(sandbox, SOURCE, &writes.inserted_ids())
-        .await
-        .unwrap();
+    let check = assert_every_write_on(sandbox, SOURCE, &writes.inserted_ids()).await;
     assert!(check.acknowledged > 20, "the writers wrote: {check:?}");
-    assert!(
-        check.lost.is_empty(),
-        "lost on the source: {:?}",
-        check.lost
-    );
-    assert!(check.duplicates.is_empty(), "{:?}", check.duplicates);
     let last = writes.acks.last().unwrap();
     assert_eq!(
         last.host, source_host,
         "the last acknowledged write went to the source"
     );
+}
+
+/// Every acknowledged insert in `acknowledged` is on `cluster` exactly once; returns the check
+/// for further assertions.
+pub(crate) async fn assert_every_write_on(
+    sandbox: &Sandbox,
+    cluster: &str,
+    acknowledged: &[u64],
+) -> aurora_local::checks::WriteCheck {
+    let check = aurora_local::checks::check_writes(sandbox, cluster, acknowledged)
+        .await
+        .unwrap();
+    assert!(check.lost.is_empty(), "lost on {cluster}: {:?}", check.lost);
+    assert!(
+        check.duplicates.is_empty(),
+        "duplicated on {cluster}: {:?}",
+        check.duplicates
+    );
+    check
 }
 
 /// Runs `spec` to its end on the local engine over `ports`, waits scaled to `time_scale`.
