@@ -341,6 +341,14 @@ fn spec(mode: &str) -> Value {
     spec
 }
 
+/// The output of a succeeded execution.
+fn succeeded(outcome: &Outcome) -> Value {
+    match &outcome.status {
+        Status::Succeeded(output) => output.clone(),
+        other => panic!("expected success, got {other:?}"),
+    }
+}
+
 fn failed(outcome: &Outcome) -> (String, String) {
     match &outcome.status {
         Status::Failed { error, cause } => (error.clone(), cause.clone().unwrap_or_default()),
@@ -374,10 +382,7 @@ fn events(world: &World) -> Vec<String> {
 async fn auto_switchover_encrypts_swaps_dns_and_cleans_up() {
     let world = World::new();
     let outcome = world.run(spec("auto")).await;
-    let output = match &outcome.status {
-        Status::Succeeded(output) => output.clone(),
-        other => panic!("expected success, got {other:?}"),
-    };
+    let output = succeeded(&outcome);
     assert_eq!(world.record(), TARGET_ENDPOINT);
     assert_eq!(
         output["binlog"]["startPosition"],
@@ -764,10 +769,7 @@ async fn the_online_pass_loops_before_the_gate_and_the_fenced_verify_reads_only_
     assert_eq!(count("WaitForOnlineVerify"), count("VerifyOnline") - 1);
     let position = |name: &str| states.iter().position(|s| s == name).unwrap();
     assert!(position("VerifyOnline") < position("NotifyReady"));
-    let output = match &outcome.status {
-        Status::Succeeded(output) => output.clone(),
-        _ => unreachable!(),
-    };
+    let output = succeeded(&outcome);
     assert_eq!(output["verifyOnline"]["rowsVerified"], 2_000);
     assert_eq!(output["verify"]["mode"], "online");
     assert_eq!(output["verify"]["recheck"]["fullComparison"], false);
@@ -1367,10 +1369,7 @@ async fn prewarm_replays_the_sources_selects_on_the_target_before_the_gate() {
     let mut spec = spec("auto");
     spec["prewarm"] = json!({"topStatements": 10, "tables": ["shop.orders"]});
     let outcome = world.run(spec).await;
-    let output = match &outcome.status {
-        Status::Succeeded(output) => output.clone(),
-        other => panic!("expected success, got {other:?}"),
-    };
+    let output = succeeded(&outcome);
     let states = states_entered(&outcome);
     let position = |name: &str| states.iter().position(|s| s == name).unwrap();
     assert!(position("VerifyOnline") < position("Prewarm"));
@@ -1756,10 +1755,7 @@ impl World {
 async fn a_failback_window_that_runs_out_leaves_the_switchover_and_removes_both_replications() {
     let world = World::with_failback();
     let outcome = world.run_window(failback_spec(1), None, |_| {}).await;
-    let output = match &outcome.status {
-        Status::Succeeded(output) => output.clone(),
-        other => panic!("expected success, got {other:?}"),
-    };
+    let output = succeeded(&outcome);
     assert_eq!(world.record(), TARGET_ENDPOINT);
     assert_eq!(output["window"]["Error"], "FailbackWindowEnded");
     // The replication back started where the new writer was when it took over.
@@ -1981,10 +1977,7 @@ async fn a_replication_back_that_breaks_ends_the_window_and_the_switchover_stand
     let world = World::with_failback();
     world.reverse_breaks.store(true, Ordering::SeqCst);
     let outcome = world.run_window(failback_spec(24), None, |_| {}).await;
-    let output = match &outcome.status {
-        Status::Succeeded(output) => output.clone(),
-        other => panic!("expected success, got {other:?}"),
-    };
+    let output = succeeded(&outcome);
     assert_eq!(output["window"]["Error"], "MigrationFailed");
     assert!(
         output["window"]["Cause"]
@@ -2011,10 +2004,7 @@ async fn a_replication_back_that_cannot_be_created_leaves_the_switchover_without
     let world = World::with_failback();
     world.reverse_refused.store(true, Ordering::SeqCst);
     let outcome = world.run_window(failback_spec(24), None, |_| {}).await;
-    let output = match &outcome.status {
-        Status::Succeeded(output) => output.clone(),
-        other => panic!("expected success, got {other:?}"),
-    };
+    let output = succeeded(&outcome);
     assert_eq!(
         output["window"]["Error"], "AccessDenied",
         "{}",

@@ -11,12 +11,10 @@ use std::time::Duration;
 
 use aurora_local::demo::{run_demo, DemoConnect, DemoEngine, DemoOptions};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn demo_migrates_a_live_database_without_losing_a_write_and_encrypts_it_at_rest() {
-    if !common::mariadb_available("demo end to end") {
-        return;
-    }
-    let options = DemoOptions {
+/// The demo these tests run: 300 rows per table, 4 writers at 200 writes/s, waits scaled by
+/// 0.01, writing 300 ms before and after the run.
+fn under_load() -> DemoOptions {
+    DemoOptions {
         rows: 300,
         writers: 4,
         rate: 200.0,
@@ -24,7 +22,15 @@ async fn demo_migrates_a_live_database_without_losing_a_write_and_encrypts_it_at
         warmup: Duration::from_millis(300),
         cooldown: Duration::from_millis(300),
         ..DemoOptions::default()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_migrates_a_live_database_without_losing_a_write_and_encrypts_it_at_rest() {
+    if !common::mariadb_available("demo end to end") {
+        return;
+    }
+    let options = under_load();
     let outcome = run_demo(options, |_| {}, std::future::pending())
         .await
         .expect("the demo runs");
@@ -71,14 +77,8 @@ async fn demo_through_an_rds_proxy_moves_the_proxy_without_losing_a_write() {
         return;
     }
     let options = DemoOptions {
-        rows: 300,
-        writers: 4,
-        rate: 200.0,
-        time_scale: 0.01,
-        warmup: Duration::from_millis(300),
-        cooldown: Duration::from_millis(300),
         connect: DemoConnect::Proxy,
-        ..DemoOptions::default()
+        ..under_load()
     };
     let outcome = run_demo(options, |_| {}, std::future::pending())
         .await
@@ -109,14 +109,8 @@ async fn demo_by_cluster_endpoint_renames_the_clusters_without_losing_a_write() 
         return;
     }
     let options = DemoOptions {
-        rows: 300,
-        writers: 4,
-        rate: 200.0,
-        time_scale: 0.01,
-        warmup: Duration::from_millis(300),
-        cooldown: Duration::from_millis(300),
         connect: DemoConnect::ClusterEndpoint,
-        ..DemoOptions::default()
+        ..under_load()
     };
     let outcome = run_demo(options, |_| {}, std::future::pending())
         .await
@@ -234,14 +228,8 @@ async fn demo_fails_back_under_load_without_losing_a_write() {
         return;
     }
     let options = DemoOptions {
-        rows: 300,
-        writers: 4,
-        rate: 200.0,
-        time_scale: 0.01,
-        warmup: Duration::from_millis(300),
-        cooldown: Duration::from_millis(300),
         failback: true,
-        ..DemoOptions::default()
+        ..under_load()
     };
     let outcome = run_demo(options, |_| {}, std::future::pending())
         .await
