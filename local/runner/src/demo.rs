@@ -879,17 +879,12 @@ async fn failback_report(
     .await;
     let differences =
         source_at_return.and_then(|source| Ok(checks::checksum_differences(&source, &target_now?)));
+    let text = |v: &Value, pointer: &str| v.pointer(pointer)?.as_str().map(str::to_string);
     FailbackReport {
         window_hours: reverse["windowHours"].as_u64(),
-        window_ends_at: reverse["endsAt"].as_str().map(str::to_string),
-        window_ended_by: document
-            .pointer("/window/Error")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        reverse_start: reverse
-            .pointer("/binlog/startPosition")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        window_ends_at: text(reverse, "/endsAt"),
+        window_ended_by: text(&document, "/window/Error"),
+        reverse_start: text(reverse, "/binlog/startPosition"),
         acknowledged_on_new_cluster: writes
             .acks
             .iter()
@@ -901,10 +896,7 @@ async fn failback_report(
             _ => None,
         },
         verified: reverse.pointer("/verify/verified").and_then(Value::as_bool) == Some(true),
-        verify_mode: reverse
-            .pointer("/verify/mode")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        verify_mode: text(reverse, "/verify/mode"),
         rows_compared: reverse
             .pointer("/verify/rowsCompared")
             .and_then(Value::as_u64),
